@@ -1,0 +1,721 @@
+//! The connection: framing, messages, control chores and timers for one
+//! WebSocket after its opening handshake.
+//!
+//! Methods come in three kinds, and the loop is always the same:
+//!
+//! * **inputs** — [`Connection::receive`], [`Connection::receive_eof`],
+//!   [`Connection::handle_timeout`];
+//! * **commands** — [`Connection::send_text`], [`Connection::send_binary`],
+//!   [`Connection::send_fragment`], [`Connection::ping`], [`Connection::pong`],
+//!   [`Connection::close`];
+//! * **outputs**, drained after every input or command —
+//!   [`Connection::poll_transmit`] (control frames the core queued),
+//!   [`Connection::poll_timeout`] (when to call `handle_timeout` next) and
+//!   [`Connection::should_close_transport`].
+//!
+//! Data frames are written straight into the caller's buffer by the send
+//! commands; events come back from `receive`, borrowing the input.
+
+mod outbox;
+mod state;
+mod timers;
+
+pub use state::{Side, State};
+
+use crate::close::{parse_close_payload, CloseCode, MAX_CLOSE_REASON};
+use crate::config::Config;
+use crate::error::{Error, Misuse, TimeoutKind, Violation};
+use crate::event::{Event, MessageKind};
+use crate::frame::{
+    apply_mask, encode_frame, FrameHeader, HeaderStatus, OpCode, MAX_CONTROL_PAYLOAD,
+};
+use crate::message::IncomingMessage;
+use crate::time::Instant;
+use crate::utf8::{validate_prefix, Utf8Status};
+use outbox::Outbox;
+use rand_core::RngCore;
+use state::Transition;
+use timers::{Timer, Timers};
+
+/// The smallest input window that always lets `receive` make progress: an
+/// unfinished code point (3 bytes) held in front of a whole masked control
+/// frame (6 + 125 bytes).
+pub const MIN_RECEIVE_BUFFER: usize = 3 + 6 + MAX_CONTROL_PAYLOAD;
+
+/// The smallest output buffer `poll_transmit` can always write a frame into.
+pub const MIN_TRANSMIT_BUFFER: usize = 6 + MAX_CONTROL_PAYLOAD;
+
+/// Which end of the connection this is. Decides masking (RFC 6455 §5.1) and
+/// who closes the transport first (the server, §7.1.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Masks every frame it sends; rejects masked frames.
+    Client,
+    /// Never masks; rejects unmasked frames; closes TCP first.
+    Server,
+}
+
+/// The RNG type of a connection that has none. Servers need no entropy; a
+/// client built without an RNG refuses to send ([`Misuse::NoEntropy`]).
+/// Its `RngCore` methods exist only to satisfy the bound and return zeros.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoRng;
+
+impl RngCore for NoRng {
+    fn next_u32(&mut self) -> u32 {
+        0
+    }
+    fn next_u64(&mut self) -> u64 {
+        0
+    }
+    fn fill_bytes(&mut self, dst: &mut [u8]) {
+        dst.fill(0);
+    }
+}
+
+/// What one call to [`Connection::receive`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Received<'a> {
+    /// Bytes consumed from the front of the input. The rest must be passed
+    /// again, unchanged and first, in the next call.
+    pub consumed: usize,
+    /// The event, if one completed.
+    pub event: Option<Event<'a>>,
+}
+
+/// The frame whose payload is being received.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct IncomingFrame {
+    kind: MessageKind,
+    /// Last frame of its message.
+    fin: bool,
+    mask: Option<[u8; 4]>,
+    /// Payload bytes still on the wire.
+    remaining: u64,
+    /// Payload bytes already unmasked, modulo 4.
+    mask_offset: usize,
+}
+
+/// Where a header-level step of `receive` left off.
+enum Step {
+    /// Need more bytes; `consumed` so far.
+    NeedMore,
+    /// A whole control frame sits at `start..start + header + payload`.
+    Control {
+        start: usize,
+        header_len: usize,
+        opcode: OpCode,
+        mask: Option<[u8; 4]>,
+        len: usize,
+    },
+    /// A data frame's payload starts at `start` (after any carried text bytes).
+    Payload { start: usize },
+}
+
+/// One WebSocket connection after the opening handshake, as a state machine.
+///
+/// `R` supplies client masking keys; servers use the default [`NoRng`].
+///
+/// ```
+/// use wsproto::{Config, Connection, Event, Role};
+///
+/// let mut server = Connection::new(Role::Server, Config::default());
+/// // RFC 6455 §5.7: a masked text frame "Hello" from a client.
+/// let mut input = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+/// let received = server.receive(&mut input).unwrap();
+/// assert_eq!(received.consumed, 11);
+/// assert_eq!(received.event, Some(Event::Text { data: "Hello", fin: true }));
+///
+/// // Echo it: the frame is written straight into the caller's buffer.
+/// let mut out = [0u8; 64];
+/// let n = server.send_text("Hello", &mut out).unwrap();
+/// assert_eq!(out[..n], [0x81, 0x05, b'H', b'e', b'l', b'l', b'o']);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Connection<R = NoRng> {
+    role: Role,
+    config: Config,
+    state: State,
+    rng: Option<R>,
+    /// The frame whose payload is arriving, if any.
+    frame: Option<IncomingFrame>,
+    /// Text bytes at the front of the next input: an unfinished code point,
+    /// already unmasked and counted, not yet surfaced.
+    carry: usize,
+    incoming: IncomingMessage,
+    /// The kind of the fragmented message being sent, if one is open.
+    outgoing: Option<MessageKind>,
+    outbox: Outbox,
+    timers: Timers,
+    /// Frames received so far; timers compare it to see peer activity.
+    frames_received: u64,
+    /// Close the transport once the outbox is written.
+    close_transport: bool,
+}
+
+impl Connection<NoRng> {
+    /// A connection that is already open, for `role`, with no RNG.
+    ///
+    /// Use this after any external handshake (HTTP/1.1 via
+    /// [`crate::handshake`], HTTP/2 extended CONNECT, a proxy). A client built
+    /// this way cannot send until it has an RNG: use [`Connection::with_rng`].
+    pub fn new(role: Role, config: Config) -> Self {
+        Connection::build(role, config, None)
+    }
+}
+
+impl<R: RngCore> Connection<R> {
+    /// A connection that is already open, taking masking keys from `rng`.
+    /// A client needs one; a server ignores it.
+    ///
+    /// ```
+    /// use wsproto::{Config, Connection, Role};
+    /// # struct Counter(u32);
+    /// # impl rand_core::RngCore for Counter {
+    /// #     fn next_u32(&mut self) -> u32 { self.0 = self.0.wrapping_mul(747796405).wrapping_add(1); self.0 }
+    /// #     fn next_u64(&mut self) -> u64 { self.next_u32() as u64 }
+    /// #     fn fill_bytes(&mut self, d: &mut [u8]) { for b in d { *b = self.next_u32() as u8 } }
+    /// # }
+    /// let mut client = Connection::with_rng(Role::Client, Config::default(), Counter(1));
+    /// let mut out = [0u8; 32];
+    /// let n = client.send_binary(b"hi", &mut out).unwrap();
+    /// assert_eq!(n, 2 + 4 + 2); // header, masking key, payload
+    /// ```
+    pub fn with_rng(role: Role, config: Config, rng: R) -> Self {
+        Connection::build(role, config, Some(rng))
+    }
+
+    fn build(role: Role, config: Config, rng: Option<R>) -> Self {
+        let mut timers = Timers::new();
+        if let Some(keepalive) = config.keepalive {
+            timers.arm(Timer::Keepalive, keepalive.interval, 0);
+        }
+        if let Some(idle) = config.idle_timeout {
+            timers.arm(Timer::Idle, idle, 0);
+        }
+        Connection {
+            role,
+            config,
+            state: State::Open,
+            rng,
+            frame: None,
+            carry: 0,
+            incoming: IncomingMessage::default(),
+            outgoing: None,
+            outbox: Outbox::default(),
+            timers,
+            frames_received: 0,
+            close_transport: false,
+        }
+    }
+
+    // ----- getters -----
+
+    /// This endpoint's role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The lifecycle state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// The configuration the connection was built with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    // ----- inputs -----
+
+    /// Feeds bytes from the peer. Returns how many were consumed and at most
+    /// one event, whose payload borrows `input` (unmasked in place).
+    ///
+    /// Call again with the unconsumed rest (plus any newly read bytes
+    /// appended) until a call consumes nothing and returns no event. Bytes not
+    /// consumed are an unfinished frame header, an unfinished control frame or
+    /// the start of a split code point; the connection may have reordered them
+    /// and expects them back first, unchanged. Keep the window at least
+    /// [`MIN_RECEIVE_BUFFER`] bytes.
+    ///
+    /// On a protocol violation the error says which and what close code was
+    /// queued; from then on all input is consumed and ignored.
+    pub fn receive<'a>(&mut self, input: &'a mut [u8]) -> Result<Received<'a>, Error> {
+        if self.ignores_input() {
+            return Ok(Received {
+                consumed: input.len(),
+                event: None,
+            });
+        }
+        match self.header_step(input) {
+            Ok(Step::NeedMore) => Ok(Received {
+                consumed: 0,
+                event: None,
+            }),
+            Ok(Step::Control {
+                start,
+                header_len,
+                opcode,
+                mask,
+                len,
+            }) => {
+                let end = start + header_len + len;
+                let payload = input.get_mut(start + header_len..end).unwrap_or_default();
+                if let Some(key) = mask {
+                    apply_mask(payload, key, 0);
+                }
+                let event = self.on_control(opcode, payload)?;
+                Ok(Received {
+                    consumed: end,
+                    event,
+                })
+            }
+            Ok(Step::Payload { start }) => self.payload_step(input, start),
+            Err(v) => Err(self.fail(v)),
+        }
+    }
+
+    /// Parses frame headers from the front of `input` until a control frame
+    /// is whole, a data frame's payload begins, or bytes run out.
+    fn header_step(&mut self, input: &mut [u8]) -> Result<Step, Violation> {
+        if self.frame.is_some() {
+            return Ok(Step::Payload { start: 0 });
+        }
+        let carry = self.carry;
+        let after_carry = input.get(carry..).unwrap_or_default();
+        let (header, header_len) = match FrameHeader::parse(after_carry)? {
+            HeaderStatus::Partial => return Ok(Step::NeedMore),
+            HeaderStatus::Complete(h, n) => (h, n),
+        };
+        match (self.role, header.mask) {
+            (Role::Server, None) => return Err(Violation::UnmaskedFrame),
+            (Role::Client, Some(_)) => return Err(Violation::MaskedFrame),
+            _ => {}
+        }
+        if header.rsv != 0 {
+            // No extension owns an RSV bit yet; permessage-deflate will claim RSV1 here.
+            return Err(Violation::ReservedBits);
+        }
+        if header.opcode.is_control() {
+            // Control payloads are at most 125 bytes, checked by the parser.
+            let len = header.payload_len as usize;
+            let frame_len = header_len + len;
+            let Some(region) = input.get_mut(..carry + frame_len) else {
+                return Ok(Step::NeedMore);
+            };
+            // Surface the control frame whole, ahead of the carried text bytes.
+            region.rotate_left(carry);
+            self.frames_received += 1;
+            return Ok(Step::Control {
+                start: 0,
+                header_len,
+                opcode: header.opcode,
+                mask: header.mask,
+                len,
+            });
+        }
+        let kind = self.incoming.on_data_frame(
+            header.opcode,
+            header.fin,
+            header.payload_len,
+            &self.config.limits,
+        )?;
+        self.frames_received += 1;
+        if let Some(region) = input.get_mut(..carry + header_len) {
+            // Put the header first so the carried bytes touch the new payload.
+            region.rotate_left(carry);
+        }
+        self.frame = Some(IncomingFrame {
+            kind,
+            fin: header.fin,
+            mask: header.mask,
+            remaining: header.payload_len,
+            mask_offset: 0,
+        });
+        Ok(Step::Payload { start: header_len })
+    }
+
+    /// Unmasks and surfaces the payload bytes at `input[start..]` (after the
+    /// carried bytes) of the current data frame.
+    fn payload_step<'a>(
+        &mut self,
+        input: &'a mut [u8],
+        start: usize,
+    ) -> Result<Received<'a>, Error> {
+        let Some(mut frame) = self.frame else {
+            return Ok(Received {
+                consumed: start,
+                event: None,
+            });
+        };
+        let carry = self.carry;
+        let region = input.get_mut(start..).unwrap_or_default();
+        let on_wire = region.len().saturating_sub(carry);
+        let take = usize::try_from(frame.remaining).map_or(on_wire, |r| r.min(on_wire));
+        let end = carry + take;
+        let fresh = region.get_mut(carry..end).unwrap_or_default();
+        if let Some(key) = frame.mask {
+            apply_mask(fresh, key, frame.mask_offset);
+        }
+        frame.remaining -= take as u64;
+        frame.mask_offset = (frame.mask_offset + take) % 4;
+        let message_done = frame.remaining == 0 && frame.fin;
+        self.frame = if frame.remaining == 0 {
+            None
+        } else {
+            Some(frame)
+        };
+        let chunk = region.get(..end).unwrap_or_default();
+        match frame.kind {
+            MessageKind::Binary => {
+                let event = (take > 0 || message_done).then_some(Event::Binary {
+                    data: chunk,
+                    fin: message_done,
+                });
+                Ok(Received {
+                    consumed: start + end,
+                    event,
+                })
+            }
+            MessageKind::Text => match validate_prefix(chunk) {
+                Utf8Status::Prefix { valid, incomplete } if !(message_done && incomplete > 0) => {
+                    self.carry = incomplete;
+                    let event = (!valid.is_empty() || message_done).then_some(Event::Text {
+                        data: valid,
+                        fin: message_done,
+                    });
+                    Ok(Received {
+                        consumed: start + valid.len(),
+                        event,
+                    })
+                }
+                _ => Err(self.fail(Violation::InvalidUtf8)),
+            },
+        }
+    }
+
+    /// Handles a whole, unmasked control frame.
+    fn on_control<'a>(
+        &mut self,
+        opcode: OpCode,
+        payload: &'a [u8],
+    ) -> Result<Option<Event<'a>>, Error> {
+        match opcode {
+            OpCode::Ping => {
+                if self.config.auto_pong && self.state == State::Open {
+                    self.outbox.queue_pong(payload);
+                }
+                Ok(Some(Event::Ping(payload)))
+            }
+            OpCode::Pong => Ok(Some(Event::Pong(payload))),
+            _ => {
+                let (code, reason) = parse_close_payload(payload).map_err(|v| self.fail(v))?;
+                if self.state == State::Open {
+                    // Echo the peer's code (§5.5.1); an empty close is echoed empty.
+                    self.outbox.queue_close(code, "");
+                    self.start_close_timer();
+                }
+                self.transition(Transition::PeerClose(code.unwrap_or(CloseCode::NO_STATUS)));
+                Ok(Some(Event::Close { code, reason }))
+            }
+        }
+    }
+
+    /// The transport reached end of file. Fine after the close handshake;
+    /// otherwise the connection ends abnormally (1006).
+    pub fn receive_eof(&mut self) -> Result<(), Error> {
+        self.close_transport = true;
+        if matches!(self.state, State::Closed { .. }) {
+            return Ok(());
+        }
+        self.transition(Transition::Abnormal);
+        Err(Error::AbnormalClosure)
+    }
+
+    /// Tells the connection the time is `now`. Fires due timers; calling it
+    /// early or twice for the same instant does nothing more.
+    ///
+    /// Returns an error when a timer ends the connection (close handshake or
+    /// keepalive pong overdue): it is then closed locally with 1006 and the
+    /// transport should be closed.
+    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
+        while let Some(timer) = self.timers.pop_expired(now) {
+            let quiet = self.timers.mark(timer) == self.frames_received;
+            match timer {
+                Timer::Close => {
+                    self.close_transport = true;
+                    if !matches!(self.state, State::Closed { .. }) {
+                        self.transition(Transition::Abnormal);
+                        return Err(Error::Timeout(TimeoutKind::Close));
+                    }
+                }
+                Timer::Keepalive => {
+                    if let (Some(keepalive), State::Open) = (self.config.keepalive, self.state) {
+                        if quiet {
+                            self.outbox.queue_ping(&[]);
+                            self.timers.arm_at(
+                                Timer::Pong,
+                                now + keepalive.timeout,
+                                self.frames_received,
+                            );
+                        }
+                        self.timers.arm_at(
+                            Timer::Keepalive,
+                            now + keepalive.interval,
+                            self.frames_received,
+                        );
+                    }
+                }
+                Timer::Pong => {
+                    if quiet && self.state == State::Open {
+                        self.close_transport = true;
+                        self.transition(Transition::Abnormal);
+                        return Err(Error::Timeout(TimeoutKind::Pong));
+                    }
+                }
+                Timer::Idle => {
+                    if let (Some(idle), State::Open) = (self.config.idle_timeout, self.state) {
+                        if quiet {
+                            self.begin_close(Some(CloseCode::GOING_AWAY), "idle timeout");
+                        } else {
+                            self.timers
+                                .arm_at(Timer::Idle, now + idle, self.frames_received);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    // ----- commands -----
+
+    /// Writes a whole text message as one frame into `out`, returning its length.
+    pub fn send_text(&mut self, text: &str, out: &mut [u8]) -> Result<usize, Error> {
+        self.send_whole(MessageKind::Text, text.as_bytes(), out)
+    }
+
+    /// Writes a whole binary message as one frame into `out`, returning its length.
+    pub fn send_binary(&mut self, data: &[u8], out: &mut [u8]) -> Result<usize, Error> {
+        self.send_whole(MessageKind::Binary, data, out)
+    }
+
+    fn send_whole(
+        &mut self,
+        kind: MessageKind,
+        data: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        if self.outgoing.is_some() {
+            return Err(Misuse::MessageInProgress.into());
+        }
+        self.send_fragment(kind, data, true, out)
+    }
+
+    /// Writes one fragment of a message into `out`. The first fragment opens
+    /// a message of `kind`; later ones must name the same kind and go out as
+    /// continuations; `fin` closes it. Control frames may be sent between
+    /// fragments. For text, the fragments together must be valid UTF-8.
+    ///
+    /// ```
+    /// use wsproto::{Config, Connection, MessageKind, Role};
+    /// let mut server = Connection::new(Role::Server, Config::default());
+    /// let mut out = [0u8; 16];
+    /// let n = server.send_fragment(MessageKind::Text, b"Hel", false, &mut out).unwrap();
+    /// assert_eq!(out[..n], [0x01, 0x03, b'H', b'e', b'l']); // RFC 6455 §5.7
+    /// let n = server.send_fragment(MessageKind::Text, b"lo", true, &mut out).unwrap();
+    /// assert_eq!(out[..n], [0x80, 0x02, b'l', b'o']);
+    /// ```
+    pub fn send_fragment(
+        &mut self,
+        kind: MessageKind,
+        data: &[u8],
+        fin: bool,
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        if self.state != State::Open {
+            return Err(Misuse::Closed.into());
+        }
+        let opcode = match (self.outgoing, kind) {
+            (Some(open), _) if open != kind => return Err(Misuse::MessageInProgress.into()),
+            (Some(_), _) => OpCode::Continuation,
+            (None, MessageKind::Text) => OpCode::Text,
+            (None, MessageKind::Binary) => OpCode::Binary,
+        };
+        let n = self.write_frame(opcode, fin, data, out)?;
+        self.outgoing = if fin { None } else { Some(kind) };
+        Ok(n)
+    }
+
+    /// Queues a ping with up to 125 bytes of payload (replacing a queued one).
+    pub fn ping(&mut self, payload: &[u8]) -> Result<(), Error> {
+        self.check_control(payload.len())?;
+        self.outbox.queue_ping(payload);
+        Ok(())
+    }
+
+    /// Queues a pong (replacing a queued one). Needed only with
+    /// `Config::auto_pong` off, or as a unidirectional heartbeat.
+    pub fn pong(&mut self, payload: &[u8]) -> Result<(), Error> {
+        self.check_control(payload.len())?;
+        self.outbox.queue_pong(payload);
+        Ok(())
+    }
+
+    fn check_control(&self, len: usize) -> Result<(), Error> {
+        if self.state != State::Open {
+            return Err(Misuse::Closed.into());
+        }
+        if len > MAX_CONTROL_PAYLOAD {
+            return Err(Misuse::ControlPayloadTooLong.into());
+        }
+        Ok(())
+    }
+
+    /// Starts the close handshake: queues a Close frame with `code` and a
+    /// reason of at most 123 bytes. Data already received keeps arriving
+    /// until the peer's Close.
+    ///
+    /// ```
+    /// use wsproto::{CloseCode, Config, Connection, Role, Side, State};
+    /// let mut server = Connection::new(Role::Server, Config::default());
+    /// server.close(CloseCode::NORMAL, "bye").unwrap();
+    /// assert_eq!(server.state(), State::Closing { initiator: Side::Local });
+    /// let mut out = [0u8; 16];
+    /// let n = server.poll_transmit(&mut out).unwrap();
+    /// assert_eq!(out[..n], [0x88, 0x05, 0x03, 0xe8, b'b', b'y', b'e']);
+    /// ```
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        if self.state != State::Open {
+            return Err(Misuse::Closed.into());
+        }
+        if !code.is_allowed_on_wire() {
+            return Err(Misuse::InvalidCloseCode.into());
+        }
+        if reason.len() > MAX_CLOSE_REASON {
+            return Err(Misuse::ControlPayloadTooLong.into());
+        }
+        self.begin_close(Some(code), reason);
+        Ok(())
+    }
+
+    fn begin_close(&mut self, code: Option<CloseCode>, reason: &str) {
+        self.outbox.queue_close(code, reason);
+        self.start_close_timer();
+        self.transition(Transition::LocalClose);
+    }
+
+    // ----- outputs -----
+
+    /// Writes queued control frames (pong, ping, close) into `out` and returns
+    /// the bytes written; 0 when nothing is queued. Writes whole frames only;
+    /// fails with `BufferTooSmall` only when not even the first fits.
+    pub fn poll_transmit(&mut self, out: &mut [u8]) -> Result<usize, Error> {
+        let mut written = 0;
+        while let Some((opcode, payload)) = self.outbox.peek() {
+            let mut frame = [0u8; MAX_CONTROL_PAYLOAD];
+            let len = payload.len().min(frame.len());
+            if let (Some(dst), Some(src)) = (frame.get_mut(..len), payload.get(..len)) {
+                dst.copy_from_slice(src);
+            }
+            let rest = out.get_mut(written..).unwrap_or_default();
+            match self.write_frame(opcode, true, frame.get(..len).unwrap_or_default(), rest) {
+                Ok(n) => written += n,
+                Err(Error::Misuse(Misuse::BufferTooSmall { .. })) if written > 0 => break,
+                Err(e) => return Err(e),
+            }
+            self.outbox.pop();
+            if opcode == OpCode::Close {
+                if let Some(code) = self
+                    .outbox
+                    .queued_close_code()
+                    .or(Some(CloseCode::NO_STATUS))
+                {
+                    self.transition(Transition::EchoSent(code));
+                }
+            }
+        }
+        Ok(written)
+    }
+
+    /// When `handle_timeout` should next be called. `Instant::ZERO` means
+    /// "now": a timer is waiting for the current time to be armed.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.close_transport && self.outbox.is_empty() {
+            return None;
+        }
+        self.timers.next()
+    }
+
+    /// Whether the adapter should now close (or drop) the transport: the
+    /// server after the close handshake, either side after failing the
+    /// connection or a timeout, once `poll_transmit` has nothing left.
+    pub fn should_close_transport(&self) -> bool {
+        self.close_transport && self.outbox.is_empty()
+    }
+
+    // ----- internals -----
+
+    /// Encodes one frame for this role (masked for clients) into `out`.
+    fn write_frame(
+        &mut self,
+        opcode: OpCode,
+        fin: bool,
+        payload: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        let mask = match (self.role, self.rng.as_mut()) {
+            (Role::Server, _) => None,
+            (Role::Client, Some(rng)) => Some(rng.next_u32().to_ne_bytes()),
+            (Role::Client, None) => return Err(Misuse::NoEntropy.into()),
+        };
+        let header = FrameHeader {
+            fin,
+            rsv: 0,
+            opcode,
+            mask,
+            payload_len: payload.len() as u64,
+        };
+        Ok(encode_frame(header, payload, out)?)
+    }
+
+    /// Fails the connection (§7.1.7): queue the Close with the violation's
+    /// code, stop surfacing data, ignore further input, close the transport.
+    fn fail(&mut self, v: Violation) -> Error {
+        self.outbox.queue_close(Some(v.close_code()), v.reason());
+        self.close_transport = true;
+        self.transition(Transition::Fail(v.close_code()));
+        Error::Protocol(v)
+    }
+
+    fn start_close_timer(&mut self) {
+        self.timers.stop(Timer::Keepalive);
+        self.timers.stop(Timer::Pong);
+        self.timers.stop(Timer::Idle);
+        self.timers.arm(
+            Timer::Close,
+            self.config.close_timeout,
+            self.frames_received,
+        );
+    }
+
+    /// The one place the state changes.
+    fn transition(&mut self, t: Transition) {
+        self.state = self.state.next(t);
+        if matches!(self.state, State::Closed { .. }) && self.role == Role::Server {
+            // The server closes the TCP connection first (§7.1.1).
+            self.close_transport = true;
+        }
+    }
+
+    /// After the peer's Close, or once closed, input is ignored (§7.1.7).
+    fn ignores_input(&self) -> bool {
+        matches!(
+            self.state,
+            State::Closed { .. }
+                | State::Closing {
+                    initiator: Side::Remote
+                }
+        )
+    }
+}

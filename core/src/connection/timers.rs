@@ -1,0 +1,120 @@
+//! The fixed timer table. Deadlines are armed relative to the next `now` the
+//! caller passes in, so commands never need a clock.
+
+use crate::time::{Duration, Instant};
+
+/// The connection's timers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Timer {
+    /// The close handshake must finish by this deadline.
+    Close = 0,
+    /// Send a keepalive ping when the peer has been quiet this long.
+    Keepalive = 1,
+    /// The peer must send something before this deadline after a keepalive ping.
+    Pong = 2,
+    /// Start closing when the peer has been quiet this long.
+    Idle = 3,
+}
+
+const TIMERS: [Timer; 4] = [Timer::Close, Timer::Keepalive, Timer::Pong, Timer::Idle];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Deadline {
+    Off,
+    /// Start counting at the next `handle_timeout(now)`; reported as due now.
+    Pending(Duration),
+    At(Instant),
+}
+
+/// One deadline per timer, plus the peer-activity count seen when it was armed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Timers {
+    deadlines: [Deadline; 4],
+    marks: [u64; 4],
+}
+
+impl Timers {
+    pub(crate) const fn new() -> Self {
+        Timers {
+            deadlines: [Deadline::Off; 4],
+            marks: [0; 4],
+        }
+    }
+
+    /// Arms `timer` to fire `after` the next instant the caller reports.
+    pub(crate) fn arm(&mut self, timer: Timer, after: Duration, activity: u64) {
+        self.set(timer, Deadline::Pending(after), activity);
+    }
+
+    /// Arms `timer` to fire at `at`.
+    pub(crate) fn arm_at(&mut self, timer: Timer, at: Instant, activity: u64) {
+        self.set(timer, Deadline::At(at), activity);
+    }
+
+    pub(crate) fn stop(&mut self, timer: Timer) {
+        self.set(timer, Deadline::Off, 0);
+    }
+
+    fn set(&mut self, timer: Timer, deadline: Deadline, activity: u64) {
+        if let (Some(d), Some(m)) = (
+            self.deadlines.get_mut(timer as usize),
+            self.marks.get_mut(timer as usize),
+        ) {
+            *d = deadline;
+            *m = activity;
+        }
+    }
+
+    /// The peer-activity count when `timer` was armed.
+    pub(crate) fn mark(&self, timer: Timer) -> u64 {
+        self.marks.get(timer as usize).copied().unwrap_or(0)
+    }
+
+    /// The earliest deadline; `Instant::ZERO` when a timer waits to be armed.
+    pub(crate) fn next(&self) -> Option<Instant> {
+        self.deadlines
+            .iter()
+            .filter_map(|d| match d {
+                Deadline::Off => None,
+                Deadline::Pending(_) => Some(Instant::ZERO),
+                Deadline::At(t) => Some(*t),
+            })
+            .min()
+    }
+
+    /// Fixes pending deadlines at `now`, then stops and returns the first
+    /// timer due at `now`, if any. Call until it returns `None`.
+    pub(crate) fn pop_expired(&mut self, now: Instant) -> Option<Timer> {
+        for d in self.deadlines.iter_mut() {
+            if let Deadline::Pending(after) = *d {
+                *d = Deadline::At(now + after);
+            }
+        }
+        let due = TIMERS.into_iter().find(
+            |t| matches!(self.deadlines.get(*t as usize), Some(Deadline::At(at)) if *at <= now),
+        )?;
+        if let Some(d) = self.deadlines.get_mut(due as usize) {
+            *d = Deadline::Off;
+        }
+        Some(due)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_then_fires_once() {
+        let mut t = Timers::new();
+        assert_eq!(t.next(), None);
+        t.arm(Timer::Close, Duration::from_secs(5), 7);
+        assert_eq!(t.next(), Some(Instant::ZERO));
+        assert_eq!(t.pop_expired(Instant::from_secs(10)), None);
+        assert_eq!(t.next(), Some(Instant::from_secs(15)));
+        assert_eq!(t.pop_expired(Instant::from_secs(14)), None);
+        assert_eq!(t.pop_expired(Instant::from_secs(15)), Some(Timer::Close));
+        assert_eq!(t.pop_expired(Instant::from_secs(15)), None);
+        assert_eq!(t.mark(Timer::Close), 7);
+    }
+}

@@ -1,0 +1,56 @@
+//! Whole-frame encoding into a caller buffer: header, payload copy, mask.
+
+use super::header::{FrameHeader, OpCode};
+use super::mask::apply_mask;
+use crate::error::Misuse;
+
+/// Bytes a frame with `payload_len` bytes of payload takes on the wire.
+///
+/// ```
+/// use wsproto::frame::encoded_frame_len;
+/// assert_eq!(encoded_frame_len(125, false), 127);
+/// assert_eq!(encoded_frame_len(126, true), 134);
+/// assert_eq!(encoded_frame_len(65536, false), 65546);
+/// ```
+pub const fn encoded_frame_len(payload_len: usize, masked: bool) -> usize {
+    let header = FrameHeader {
+        fin: true,
+        rsv: 0,
+        opcode: OpCode::Binary,
+        mask: if masked { Some([0; 4]) } else { None },
+        payload_len: payload_len as u64,
+    };
+    header.encoded_len() + payload_len
+}
+
+/// Writes one frame (header, then `payload` masked with `header.mask` if set)
+/// into `out` and returns the bytes written. `header.payload_len` is taken
+/// from `payload`. On `BufferTooSmall`, `out` is untouched.
+///
+/// ```
+/// use wsproto::frame::{encode_frame, FrameHeader, OpCode};
+/// // RFC 6455 §5.7: a masked "Hello" from a client.
+/// let header = FrameHeader { fin: true, rsv: 0, opcode: OpCode::Text, mask: Some([0x37, 0xfa, 0x21, 0x3d]), payload_len: 0 };
+/// let mut out = [0u8; 16];
+/// let n = encode_frame(header, b"Hello", &mut out).unwrap();
+/// assert_eq!(out[..n], [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]);
+/// ```
+pub fn encode_frame(
+    mut header: FrameHeader,
+    payload: &[u8],
+    out: &mut [u8],
+) -> Result<usize, Misuse> {
+    header.payload_len = payload.len() as u64;
+    let header_len = header.encoded_len();
+    let total = header_len + payload.len();
+    let Some(frame) = out.get_mut(..total) else {
+        return Err(Misuse::BufferTooSmall { required: total });
+    };
+    let (head, body) = frame.split_at_mut(header_len);
+    header.emit(head)?;
+    body.copy_from_slice(payload);
+    if let Some(key) = header.mask {
+        apply_mask(body, key, 0);
+    }
+    Ok(total)
+}

@@ -1,0 +1,217 @@
+//! The server side: validate a client's upgrade request, then accept or reject.
+
+use super::accept_key::{accept_key, is_valid_key};
+use super::headers::{check_extra, has_token, list_items, single, trim, values, write_head};
+use super::{write_error_response, HeadScanner};
+use crate::config::Config;
+use crate::error::{HandshakeError, Misuse};
+use crate::time::Instant;
+use httparse::Header;
+
+/// Reads a client's opening handshake, however it is split across reads.
+///
+/// Lives from the accepted TCP connection until the request is complete (or
+/// its deadline passes); holds only a scan position and a deadline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServerHandshake {
+    scanner: HeadScanner,
+}
+
+impl ServerHandshake {
+    /// Starts waiting for a request at `now`; it must be complete within
+    /// `config.handshake_timeout` and `config.limits.max_handshake_bytes`.
+    pub fn new(config: &Config, now: Instant) -> Self {
+        ServerHandshake {
+            scanner: HeadScanner::new(
+                config.limits.max_handshake_bytes,
+                now + config.handshake_timeout,
+            ),
+        }
+    }
+
+    /// Looks at everything received so far (`buf`, which only ever grows
+    /// between calls) and returns the validated request once its head is
+    /// complete, or `None` while more bytes are needed.
+    ///
+    /// Create `headers` (the header slots; their number bounds the header
+    /// count) right before each call. On error, answer with
+    /// [`HandshakeError::write_response`] and close the connection.
+    pub fn parse<'a>(
+        &mut self,
+        buf: &'a [u8],
+        headers: &'a mut [Header<'a>],
+    ) -> Result<Option<Request<'a>>, HandshakeError> {
+        let Some(head_len) = self.scanner.head_len(buf)? else {
+            return Ok(None);
+        };
+        let head = buf.get(..head_len).unwrap_or_default();
+        let mut req = httparse::Request::new(headers);
+        match req.parse(head) {
+            Ok(httparse::Status::Complete(_)) => {}
+            Err(httparse::Error::TooManyHeaders) => return Err(HandshakeError::TooManyHeaders),
+            _ => return Err(HandshakeError::Malformed),
+        }
+        let (Some(method), Some(path), Some(version)) = (req.method, req.path, req.version) else {
+            return Err(HandshakeError::Malformed);
+        };
+        let headers: &'a [Header<'a>] = req.headers;
+        Request::validate(method, path, version, headers, head_len).map(Some)
+    }
+
+    /// The handshake deadline.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        Some(self.scanner.deadline)
+    }
+
+    /// Fails with [`HandshakeError::Timeout`] once `now` reaches the deadline.
+    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), HandshakeError> {
+        self.scanner.check_deadline(now)
+    }
+}
+
+/// A valid WebSocket upgrade request, borrowing the caller's buffer.
+#[derive(Clone, Copy, Debug)]
+pub struct Request<'a> {
+    path: &'a str,
+    host: &'a [u8],
+    key: &'a [u8],
+    headers: &'a [Header<'a>],
+    head_len: usize,
+}
+
+/// How to accept a request.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Accept<'a> {
+    /// The subprotocol to speak; must be one the client offered.
+    pub protocol: Option<&'a str>,
+    /// Extra response headers (cookies, server name...).
+    pub headers: &'a [(&'a str, &'a [u8])],
+}
+
+impl<'a> Request<'a> {
+    fn validate(
+        method: &'a str,
+        path: &'a str,
+        version: u8,
+        headers: &'a [Header<'a>],
+        head_len: usize,
+    ) -> Result<Self, HandshakeError> {
+        if method != "GET" {
+            return Err(HandshakeError::MethodNotGet);
+        }
+        if version < 1 {
+            return Err(HandshakeError::HttpVersion);
+        }
+        let host = match single(headers, "Host") {
+            Ok(Some(host)) if !trim(host).is_empty() => trim(host),
+            _ => return Err(HandshakeError::MissingHost),
+        };
+        if !has_token(headers, "Upgrade", "websocket") {
+            return Err(HandshakeError::MissingUpgrade);
+        }
+        if !has_token(headers, "Connection", "upgrade") {
+            return Err(HandshakeError::MissingConnectionUpgrade);
+        }
+        match single(headers, "Sec-WebSocket-Version") {
+            Ok(None) => return Err(HandshakeError::MissingVersion),
+            Ok(Some(v)) if trim(v) == b"13" => {}
+            _ => return Err(HandshakeError::UnsupportedVersion),
+        }
+        let key = match single(headers, "Sec-WebSocket-Key") {
+            Ok(Some(key)) if is_valid_key(trim(key)) => trim(key),
+            _ => return Err(HandshakeError::InvalidKey),
+        };
+        Ok(Request {
+            path,
+            host,
+            key,
+            headers,
+            head_len,
+        })
+    }
+
+    /// The request target, e.g. `/chat?room=1`.
+    pub fn path(&self) -> &'a str {
+        self.path
+    }
+
+    /// The `Host` header value.
+    pub fn host(&self) -> &'a [u8] {
+        self.host
+    }
+
+    /// The `Origin` header (sent by browsers), for the application to check.
+    pub fn origin(&self) -> Option<&'a [u8]> {
+        single(self.headers, "Origin").ok().flatten().map(trim)
+    }
+
+    /// The client's `Sec-WebSocket-Key`, as sent.
+    pub fn key(&self) -> &'a [u8] {
+        self.key
+    }
+
+    /// Every header line, in order.
+    pub fn headers(&self) -> &'a [Header<'a>] {
+        self.headers
+    }
+
+    /// The first header named `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&'a [u8]> {
+        values(self.headers, name).next()
+    }
+
+    /// The offered subprotocols, in the client's order of preference.
+    pub fn protocols(&self) -> impl Iterator<Item = &'a str> + 'a {
+        values(self.headers, "Sec-WebSocket-Protocol")
+            .flat_map(list_items)
+            .filter_map(|p| core::str::from_utf8(p).ok())
+    }
+
+    /// The offered extensions, one per list element, with their parameters
+    /// (e.g. `permessage-deflate; client_max_window_bits`).
+    pub fn extensions(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
+        values(self.headers, "Sec-WebSocket-Extensions").flat_map(list_items)
+    }
+
+    /// Length of the request head: bytes after it in the buffer already
+    /// belong to the WebSocket connection and must be passed to `receive`.
+    pub fn head_len(&self) -> usize {
+        self.head_len
+    }
+
+    /// Writes the `101 Switching Protocols` response into `out`; returns its
+    /// length. `out` is untouched on error.
+    pub fn accept(&self, accept: &Accept<'_>, out: &mut [u8]) -> Result<usize, Misuse> {
+        check_extra(accept.headers)?;
+        if let Some(protocol) = accept.protocol {
+            if !self.protocols().any(|p| p == protocol) {
+                return Err(Misuse::ProtocolNotOffered);
+            }
+        }
+        let accept_value = accept_key(self.key);
+        write_head(out, |w| {
+            w.put(b"HTTP/1.1 101 Switching Protocols\r\n");
+            w.header("Upgrade", b"websocket");
+            w.header("Connection", b"Upgrade");
+            w.header("Sec-WebSocket-Accept", &accept_value);
+            if let Some(protocol) = accept.protocol {
+                w.header("Sec-WebSocket-Protocol", protocol.as_bytes());
+            }
+            for (name, value) in accept.headers {
+                w.header(name, value);
+            }
+            w.put(b"\r\n");
+        })
+    }
+
+    /// Writes a refusal with `status` (e.g. 403 for an unwanted Origin, 404
+    /// for an unknown path) and `extra` headers; returns its length.
+    pub fn reject(
+        &self,
+        status: u16,
+        extra: &[(&str, &[u8])],
+        out: &mut [u8],
+    ) -> Result<usize, Misuse> {
+        write_error_response(status, extra, "websocket upgrade refused", out)
+    }
+}

@@ -1,0 +1,119 @@
+//! # wsproto
+//!
+//! A WebSocket ([RFC 6455]) protocol state machine: `#![no_std]`, no
+//! allocator, no `unsafe`, no I/O. Bytes go in, events and bytes to send come
+//! out, and time is an argument.
+//!
+//! ```text
+//!  peer bytes ──► adapter ──► receive(&mut [u8]) ──► Event (borrowing your buffer) ──► application
+//!                                          └──► poll_transmit(&mut out) ──► adapter ──► peer
+//!  application ─► send_text / send_binary / send_fragment (into your buffer) ──► adapter ──► peer
+//!               └► ping / pong / close (queued, drained by poll_transmit)
+//!  clock ───────► handle_timeout(now)   ◄── poll_timeout() says when to wake
+//! ```
+//!
+//! The core is deterministic: the same bytes, calls and instants give the
+//! same events and output. Sockets, clocks, entropy and allocation live in the
+//! caller (or in the `wsproto-adapters` crate).
+//!
+//! # The run loop
+//!
+//! After each input or command, drain the outputs: write what
+//! `poll_transmit` produced, close the transport when `should_close_transport`
+//! says so, and sleep until `poll_timeout`. This runs a client and a server
+//! against each other through two in-memory "wires":
+//!
+//! ```
+//! use wsproto::{CloseCode, Config, Connection, Event, Instant, Role, State};
+//! # struct Lcg(u64);
+//! # impl rand_core::RngCore for Lcg {
+//! #     fn next_u32(&mut self) -> u32 { self.next_u64() as u32 }
+//! #     fn next_u64(&mut self) -> u64 { self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1); self.0 >> 16 }
+//! #     fn fill_bytes(&mut self, d: &mut [u8]) { for b in d { *b = self.next_u32() as u8 } }
+//! # }
+//!
+//! let mut client = Connection::with_rng(Role::Client, Config::default(), Lcg(7));
+//! let mut server = Connection::new(Role::Server, Config::default());
+//! let mut wire = [0u8; 1024]; // client → server bytes
+//! let mut len = 0;
+//!
+//! // The client sends a message and starts closing.
+//! len += client.send_text("hello", &mut wire[len..]).unwrap();
+//! client.close(CloseCode::NORMAL, "done").unwrap();
+//! len += client.poll_transmit(&mut wire[len..]).unwrap();
+//!
+//! // The server's loop: receive until nothing more is consumed, drain outputs.
+//! let mut back = [0u8; 256]; // server → client bytes
+//! let mut back_len = 0;
+//! let mut pos = 0;
+//! loop {
+//!     let received = server.receive(&mut wire[pos..len]).unwrap();
+//!     match received.event {
+//!         Some(Event::Text { data, fin }) => assert_eq!((data, fin), ("hello", true)),
+//!         Some(Event::Close { code, reason }) => assert_eq!((code, reason), (Some(CloseCode::NORMAL), "done")),
+//!         Some(other) => panic!("unexpected {other:?}"),
+//!         None if received.consumed == 0 => break,
+//!         None => {}
+//!     }
+//!     pos += received.consumed;
+//!     back_len += server.poll_transmit(&mut back[back_len..]).unwrap(); // the Close echo
+//! }
+//! assert_eq!(server.state(), State::Closed { code: CloseCode::NORMAL });
+//! assert!(server.should_close_transport()); // the server closes TCP first
+//!
+//! // The client sees the echo and is closed too.
+//! let received = client.receive(&mut back[..back_len]).unwrap();
+//! assert!(matches!(received.event, Some(Event::Close { .. })));
+//! assert_eq!(client.state(), State::Closed { code: CloseCode::NORMAL });
+//! assert_eq!(client.poll_timeout(), Some(Instant::ZERO)); // arm the close timer now
+//! ```
+//!
+//! # Map
+//!
+//! * [`Connection`] — framing, messages, control frames, close, timers.
+//! * [`handshake`] — the HTTP/1.1 upgrade, server and client.
+//! * [`frame`] — the wire codec on its own (header parse/emit, masking).
+//! * [`utf8`] — incremental UTF-8 validation.
+//! * [`Config`], [`Limits`] — every limit and timer, with defaults.
+//! * [`Violation`], [`HandshakeError`], [`Misuse`], [`Error`] — what went
+//!   wrong and what goes on the wire for it; [`error`] holds the table.
+//!
+//! [RFC 6455]: https://www.rfc-editor.org/rfc/rfc6455
+
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+#[cfg(test)]
+extern crate std;
+
+mod close;
+mod config;
+mod connection;
+pub mod error;
+mod event;
+pub mod frame;
+pub mod handshake;
+mod message;
+mod time;
+pub mod utf8;
+
+pub use close::{CloseCode, MAX_CLOSE_REASON};
+pub use config::{Config, Keepalive, Limits};
+pub use connection::{
+    Connection, NoRng, Received, Role, Side, State, MIN_RECEIVE_BUFFER, MIN_TRANSMIT_BUFFER,
+};
+pub use error::{Error, HandshakeError, Misuse, TimeoutKind, Violation};
+pub use event::{Event, MessageKind};
+pub use httparse;
+pub use rand_core;
+pub use time::{Duration, Instant};

@@ -1,0 +1,125 @@
+//! Incoming message sequencing: which data frame may follow which, and the
+//! size and fragment accounting that bounds a message.
+
+use crate::config::Limits;
+use crate::error::Violation;
+use crate::event::MessageKind;
+use crate::frame::OpCode;
+
+/// The message currently being received, if any.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct IncomingMessage {
+    open: Option<Open>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Open {
+    kind: MessageKind,
+    size: u64,
+    frames: u32,
+}
+
+impl IncomingMessage {
+    /// Accounts for a data frame header (Text, Binary or Continuation) and
+    /// returns the kind of message it belongs to. Checks sequencing first,
+    /// then the frame, message and fragment limits — all before any payload.
+    pub(crate) fn on_data_frame(
+        &mut self,
+        opcode: OpCode,
+        fin: bool,
+        len: u64,
+        limits: &Limits,
+    ) -> Result<MessageKind, Violation> {
+        let mut open = match (opcode, self.open) {
+            (OpCode::Continuation, Some(open)) => open,
+            (OpCode::Continuation, None) => return Err(Violation::UnexpectedContinuation),
+            (_, Some(_)) => return Err(Violation::ExpectedContinuation),
+            (OpCode::Text, None) => Open {
+                kind: MessageKind::Text,
+                size: 0,
+                frames: 0,
+            },
+            (_, None) => Open {
+                kind: MessageKind::Binary,
+                size: 0,
+                frames: 0,
+            },
+        };
+        if len > limits.max_frame_payload {
+            return Err(Violation::FrameTooLarge);
+        }
+        open.size = open.size.saturating_add(len);
+        if open.size > limits.max_message_size {
+            return Err(Violation::MessageTooLarge);
+        }
+        open.frames = open.frames.saturating_add(1);
+        if open.frames > limits.max_fragments {
+            return Err(Violation::TooManyFragments);
+        }
+        self.open = if fin { None } else { Some(open) };
+        Ok(open.kind)
+    }
+
+    /// Whether a fragmented message is open (its final frame not yet seen).
+    #[cfg(test)]
+    pub(crate) fn is_open(&self) -> bool {
+        self.open.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequencing() {
+        let l = Limits::DEFAULT;
+        let mut m = IncomingMessage::default();
+        assert_eq!(
+            m.on_data_frame(OpCode::Continuation, true, 0, &l),
+            Err(Violation::UnexpectedContinuation)
+        );
+        assert_eq!(
+            m.on_data_frame(OpCode::Text, false, 3, &l),
+            Ok(MessageKind::Text)
+        );
+        assert_eq!(
+            m.on_data_frame(OpCode::Binary, true, 3, &l),
+            Err(Violation::ExpectedContinuation)
+        );
+        assert_eq!(
+            m.on_data_frame(OpCode::Continuation, true, 3, &l),
+            Ok(MessageKind::Text)
+        );
+        assert!(!m.is_open());
+    }
+
+    #[test]
+    fn limits() {
+        let l = Limits {
+            max_frame_payload: 10,
+            max_message_size: 15,
+            max_fragments: 3,
+            ..Limits::DEFAULT
+        };
+        let mut m = IncomingMessage::default();
+        assert_eq!(
+            m.on_data_frame(OpCode::Binary, true, 11, &l),
+            Err(Violation::FrameTooLarge)
+        );
+        let mut m = IncomingMessage::default();
+        assert!(m.on_data_frame(OpCode::Binary, false, 10, &l).is_ok());
+        assert_eq!(
+            m.on_data_frame(OpCode::Continuation, false, 6, &l),
+            Err(Violation::MessageTooLarge)
+        );
+        let mut m = IncomingMessage::default();
+        assert!(m.on_data_frame(OpCode::Binary, false, 0, &l).is_ok());
+        assert!(m.on_data_frame(OpCode::Continuation, false, 0, &l).is_ok());
+        assert!(m.on_data_frame(OpCode::Continuation, false, 0, &l).is_ok());
+        assert_eq!(
+            m.on_data_frame(OpCode::Continuation, false, 0, &l),
+            Err(Violation::TooManyFragments)
+        );
+    }
+}

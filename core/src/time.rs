@@ -1,0 +1,129 @@
+//! Time without a clock.
+//!
+//! The core never reads a clock: the caller passes the current [`Instant`] to
+//! `handle_timeout`, and reads the next deadline from `poll_timeout`. An
+//! `Instant` is a count of nanoseconds since an epoch the caller chooses (boot,
+//! process start, the Unix epoch — anything monotonic).
+
+use core::ops::{Add, AddAssign, Sub};
+
+/// A span of time, with nanosecond resolution.
+///
+/// ```
+/// use wsproto::Duration;
+/// assert_eq!(Duration::from_secs(2), Duration::from_millis(2_000));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Duration(u64);
+
+impl Duration {
+    /// No time at all.
+    pub const ZERO: Duration = Duration(0);
+    /// The longest representable span (about 584 years).
+    pub const MAX: Duration = Duration(u64::MAX);
+
+    /// A span of `nanos` nanoseconds.
+    pub const fn from_nanos(nanos: u64) -> Self {
+        Duration(nanos)
+    }
+    /// A span of `micros` microseconds (saturating).
+    pub const fn from_micros(micros: u64) -> Self {
+        Duration(micros.saturating_mul(1_000))
+    }
+    /// A span of `millis` milliseconds (saturating).
+    pub const fn from_millis(millis: u64) -> Self {
+        Duration(millis.saturating_mul(1_000_000))
+    }
+    /// A span of `secs` seconds (saturating).
+    pub const fn from_secs(secs: u64) -> Self {
+        Duration(secs.saturating_mul(1_000_000_000))
+    }
+    /// Whole nanoseconds.
+    pub const fn as_nanos(self) -> u64 {
+        self.0
+    }
+    /// Whole milliseconds, rounded down.
+    pub const fn as_millis(self) -> u64 {
+        self.0 / 1_000_000
+    }
+}
+
+impl Add for Duration {
+    type Output = Duration;
+    fn add(self, rhs: Duration) -> Duration {
+        Duration(self.0.saturating_add(rhs.0))
+    }
+}
+
+/// A point in time: nanoseconds since the caller's epoch.
+///
+/// Arithmetic saturates instead of overflowing, so a far deadline never wraps
+/// around into the past.
+///
+/// ```
+/// use wsproto::{Duration, Instant};
+/// let t = Instant::from_millis(1_500);
+/// assert_eq!(t + Duration::from_millis(500), Instant::from_secs(2));
+/// assert_eq!(Instant::from_secs(2) - t, Duration::from_millis(500));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Instant(u64);
+
+impl Instant {
+    /// The epoch itself. A deadline of `Instant::ZERO` means "now".
+    pub const ZERO: Instant = Instant(0);
+
+    /// `nanos` nanoseconds after the epoch.
+    pub const fn from_nanos(nanos: u64) -> Self {
+        Instant(nanos)
+    }
+    /// `millis` milliseconds after the epoch (saturating).
+    pub const fn from_millis(millis: u64) -> Self {
+        Instant(millis.saturating_mul(1_000_000))
+    }
+    /// `secs` seconds after the epoch (saturating).
+    pub const fn from_secs(secs: u64) -> Self {
+        Instant(secs.saturating_mul(1_000_000_000))
+    }
+    /// Nanoseconds since the epoch.
+    pub const fn as_nanos(self) -> u64 {
+        self.0
+    }
+    /// The time from `earlier` to `self`, or zero if `earlier` is later.
+    pub const fn saturating_duration_since(self, earlier: Instant) -> Duration {
+        Duration(self.0.saturating_sub(earlier.0))
+    }
+}
+
+impl Add<Duration> for Instant {
+    type Output = Instant;
+    fn add(self, rhs: Duration) -> Instant {
+        Instant(self.0.saturating_add(rhs.0))
+    }
+}
+
+impl AddAssign<Duration> for Instant {
+    fn add_assign(&mut self, rhs: Duration) {
+        *self = *self + rhs;
+    }
+}
+
+impl Sub for Instant {
+    type Output = Duration;
+    fn sub(self, rhs: Instant) -> Duration {
+        self.saturating_duration_since(rhs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arithmetic_saturates() {
+        let far = Instant::from_nanos(u64::MAX - 1);
+        assert_eq!(far + Duration::from_secs(5), Instant::from_nanos(u64::MAX));
+        assert_eq!(Instant::ZERO - far, Duration::ZERO);
+        assert_eq!(Duration::from_secs(u64::MAX), Duration::MAX);
+    }
+}

@@ -1,0 +1,126 @@
+//! Incremental, fail-fast UTF-8 validation.
+//!
+//! Text arrives in chunks that may split a code point. The connection keeps
+//! the incomplete tail (at most three bytes) in front of the next chunk, in the
+//! caller's buffer, so validation only ever looks at each byte once more than
+//! the bytes of one split code point.
+
+/// The result of checking a chunk of text that may end mid code point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Utf8Status<'a> {
+    /// `valid` is the complete prefix; `incomplete` bytes (0–3) start a code
+    /// point that the next chunk may finish.
+    Prefix {
+        /// The validated prefix.
+        valid: &'a str,
+        /// How many trailing bytes start an unfinished code point.
+        incomplete: usize,
+    },
+    /// The bytes can never become valid UTF-8, whatever follows.
+    Invalid,
+}
+
+/// Validates `bytes`, allowing them to stop inside a code point.
+///
+/// Fails as soon as the input is certain to be invalid: a byte that cannot
+/// start or continue a code point, an overlong form, a surrogate, or a value
+/// above U+10FFFF — even when it is in the unfinished tail.
+///
+/// ```
+/// use wsproto::utf8::{validate_prefix, Utf8Status};
+/// let euro = "€".as_bytes(); // e2 82 ac
+/// assert_eq!(validate_prefix(&euro[..2]), Utf8Status::Prefix { valid: "", incomplete: 2 });
+/// assert_eq!(validate_prefix(b"ok\xe2\x82\xac"), Utf8Status::Prefix { valid: "ok€", incomplete: 0 });
+/// assert_eq!(validate_prefix(b"\xf4\x90"), Utf8Status::Invalid); // above U+10FFFF
+/// assert_eq!(validate_prefix(b"\xc0"), Utf8Status::Invalid);     // never valid
+/// ```
+pub fn validate_prefix(bytes: &[u8]) -> Utf8Status<'_> {
+    // Cut before a trailing code point that the bytes may not finish, so the
+    // fast whole-slice validator runs once over everything else.
+    let cut = unfinished_tail_start(bytes);
+    let (head, tail) = bytes.split_at(cut);
+    let Ok(valid) = core::str::from_utf8(head) else {
+        return Utf8Status::Invalid;
+    };
+    match core::str::from_utf8(tail) {
+        Ok(_) if tail.is_empty() => Utf8Status::Prefix {
+            valid,
+            incomplete: 0,
+        },
+        // The cut was not needed after all (cannot happen for a real lead byte).
+        Ok(_) => whole(bytes),
+        Err(e) if e.error_len().is_none() && e.valid_up_to() == 0 => Utf8Status::Prefix {
+            valid,
+            incomplete: tail.len(),
+        },
+        Err(_) => Utf8Status::Invalid,
+    }
+}
+
+/// Only reached when the cut was not needed; validates the whole slice.
+fn whole(bytes: &[u8]) -> Utf8Status<'_> {
+    match core::str::from_utf8(bytes) {
+        Ok(valid) => Utf8Status::Prefix {
+            valid,
+            incomplete: 0,
+        },
+        Err(_) => Utf8Status::Invalid,
+    }
+}
+
+/// Where the last lead byte sits if the sequence it starts is longer than the
+/// bytes that follow it; otherwise `bytes.len()`. Looks at three bytes at most.
+fn unfinished_tail_start(bytes: &[u8]) -> usize {
+    let len = bytes.len();
+    for back in 1..=3.min(len) {
+        let i = len - back;
+        let Some(&b) = bytes.get(i) else { break };
+        if b & 0xc0 == 0x80 {
+            continue; // continuation byte: keep looking for its lead
+        }
+        let needed = match b {
+            0xc0..=0xdf => 2,
+            0xe0..=0xef => 3,
+            0xf0..=0xf7 => 4,
+            _ => 1,
+        };
+        return if needed > back { i } else { len };
+    }
+    len
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_split_of_multibyte_text() {
+        let text = "aé€😀z";
+        let bytes = text.as_bytes();
+        for cut in 0..=bytes.len() {
+            match validate_prefix(&bytes[..cut]) {
+                Utf8Status::Prefix { valid, incomplete } => {
+                    assert_eq!(valid.len() + incomplete, cut);
+                    assert!(text.starts_with(valid));
+                    assert!(incomplete <= 3);
+                }
+                Utf8Status::Invalid => panic!("prefix {cut} wrongly invalid"),
+            }
+        }
+    }
+
+    #[test]
+    fn fails_fast_on_impossible_prefixes() {
+        for bad in [
+            &b"\xed\xa0"[..],
+            b"\xe0\x80",
+            b"\xf0\x80",
+            b"\xf5",
+            b"\xff",
+            b"\x80",
+            b"a\xc1",
+        ] {
+            assert_eq!(validate_prefix(bad), Utf8Status::Invalid, "{bad:02x?}");
+        }
+    }
+}
