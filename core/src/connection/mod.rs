@@ -30,7 +30,7 @@ use crate::frame::{
     apply_mask, encode_frame, FrameHeader, HeaderStatus, OpCode, MAX_CONTROL_PAYLOAD,
 };
 use crate::message::IncomingMessage;
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
 use crate::utf8::{validate_prefix, Utf8Status};
 use outbox::Outbox;
 use rand_core::RngCore;
@@ -247,6 +247,11 @@ impl<R: RngCore> Connection<R> {
                 event: None,
             });
         }
+        if self.absorb_text_tail(input) {
+            // The frame ended inside a code point: its tail joined the carry
+            // and the next header starts right after it.
+            return self.receive(input);
+        }
         match self.header_step(input) {
             Ok(Step::NeedMore) => Ok(Received {
                 consumed: 0,
@@ -273,6 +278,47 @@ impl<R: RngCore> Connection<R> {
             Ok(Step::Payload { start }) => self.payload_step(input, start),
             Err(v) => Err(self.fail(v)),
         }
+    }
+
+    /// Handles a text frame, already under way and not the last of its
+    /// message, whose remaining payload in `input` only extends the carried,
+    /// unfinished code point. Nothing could be surfaced or consumed, yet the
+    /// frame is done: the tail is unmasked into the carry and `true` returned
+    /// so `receive` goes on to the next header instead of reporting no
+    /// progress with more bytes at hand.
+    fn absorb_text_tail(&mut self, input: &mut [u8]) -> bool {
+        let Some(frame) = self.frame else {
+            return false;
+        };
+        let carry = self.carry;
+        let Ok(take) = usize::try_from(frame.remaining) else {
+            return false;
+        };
+        let end = carry + take;
+        if frame.kind != MessageKind::Text || frame.fin || end > 3 || end > input.len() {
+            return false;
+        }
+        let mut tail = [0u8; 3];
+        let (Some(dst), Some(src)) = (tail.get_mut(..end), input.get(..end)) else {
+            return false;
+        };
+        dst.copy_from_slice(src);
+        if let (Some(key), Some(fresh)) = (frame.mask, tail.get_mut(carry..end)) {
+            apply_mask(fresh, key, frame.mask_offset);
+        }
+        if !matches!(
+            validate_prefix(tail.get(..end).unwrap_or_default()),
+            Utf8Status::Prefix { valid: "", .. }
+        ) {
+            // A whole code point (or invalid bytes): the usual path handles it.
+            return false;
+        }
+        if let Some(fresh) = input.get_mut(carry..end) {
+            fresh.copy_from_slice(tail.get(carry..end).unwrap_or_default());
+        }
+        self.carry = end;
+        self.frame = None;
+        true
     }
 
     /// Parses frame headers from the front of `input` until a control frame
@@ -459,9 +505,11 @@ impl<R: RngCore> Connection<R> {
                                 self.frames_received,
                             );
                         }
+                        // At least 1 ns later: a zero interval must not
+                        // fire again within this call, forever.
                         self.timers.arm_at(
                             Timer::Keepalive,
-                            now + keepalive.interval,
+                            now + keepalive.interval.max(Duration::from_nanos(1)),
                             self.frames_received,
                         );
                     }
