@@ -1,0 +1,127 @@
+//! Echo server: text back as text, binary back as binary.
+//!
+//! ```text
+//! cargo run --release -p wsproto-adapters --example echo_server -- 127.0.0.1:9001 [--tokio]
+//! ```
+//! Blocking by default, one thread per connection; `--tokio` runs the same on
+//! the tokio adapter. Logs one line per connection event to stderr.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use wsproto_adapters::{blocking, tokio as wstokio, Error, Message, ServerOptions};
+
+fn options() -> ServerOptions {
+    let mut options = ServerOptions::default();
+    options.config.limits.max_message_size = 64 << 20;
+    options.config.limits.max_frame_payload = 64 << 20;
+    options.config.limits.max_fragments = 1 << 20;
+    options
+}
+
+fn main() -> std::io::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let use_tokio = args.iter().any(|a| a == "--tokio");
+    let addr = args
+        .iter()
+        .find(|a| !a.starts_with("--"))
+        .cloned()
+        .unwrap_or_else(|| "127.0.0.1:9001".to_owned());
+    if use_tokio {
+        run_tokio(&addr)
+    } else {
+        run_blocking(&addr)
+    }
+}
+
+fn run_blocking(addr: &str) -> std::io::Result<()> {
+    let listener = TcpListener::bind(addr)?;
+    eprintln!(
+        "echo_server (blocking) listening on {}",
+        listener.local_addr()?
+    );
+    for stream in listener.incoming() {
+        let Ok(stream) = stream else { continue };
+        std::thread::spawn(move || serve_blocking(stream));
+    }
+    Ok(())
+}
+
+fn serve_blocking(stream: TcpStream) {
+    let peer = stream.peer_addr().ok();
+    let _ = stream.set_nodelay(true);
+    let mut ws = match blocking::accept_with(stream, &options()) {
+        Ok(ws) => ws,
+        Err(e) => return log_rejected(peer, &e),
+    };
+    eprintln!("accepted {peer:?} {}", ws.path());
+    loop {
+        let result = match ws.read() {
+            Ok(msg @ (Message::Text(_) | Message::Binary(_))) => ws.send(msg),
+            Ok(Message::Close(frame)) => {
+                eprintln!("closed {peer:?}: {:?}", frame.map(|f| f.code));
+                Ok(())
+            }
+            Ok(_) => Ok(()),
+            Err(Error::ConnectionClosed) => return,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            log_error(peer, &e);
+            return;
+        }
+    }
+}
+
+fn log_rejected(peer: Option<SocketAddr>, e: &Error) {
+    match e {
+        Error::Handshake(h) => {
+            eprintln!("rejected {peer:?}: HTTP {} ({h})", h.status().unwrap_or(0))
+        }
+        e => eprintln!("handshake with {peer:?} failed: {e}"),
+    }
+}
+
+fn log_error(peer: Option<SocketAddr>, e: &Error) {
+    match e {
+        Error::Protocol(p) => eprintln!("closed {peer:?}: {:?} ({p})", p.close_code().map(|c| c.0)),
+        e => eprintln!("closed {peer:?}: {e}"),
+    }
+}
+
+fn run_tokio(addr: &str) -> std::io::Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        eprintln!(
+            "echo_server (tokio) listening on {}",
+            listener.local_addr()?
+        );
+        loop {
+            let Ok((stream, peer)) = listener.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                let _ = stream.set_nodelay(true);
+                let mut ws = match wstokio::accept_with(stream, &options()).await {
+                    Ok(ws) => ws,
+                    Err(e) => return log_rejected(Some(peer), &e),
+                };
+                eprintln!("accepted {peer} {}", ws.path());
+                loop {
+                    let result = match ws.read().await {
+                        Ok(msg @ (Message::Text(_) | Message::Binary(_))) => ws.send(msg).await,
+                        Ok(Message::Close(frame)) => {
+                            eprintln!("closed {peer}: {:?}", frame.map(|f| f.code));
+                            Ok(())
+                        }
+                        Ok(_) => Ok(()),
+                        Err(Error::ConnectionClosed) => return,
+                        Err(e) => Err(e),
+                    };
+                    if let Err(e) = result {
+                        return log_error(Some(peer), &e);
+                    }
+                }
+            });
+        }
+    })
+}

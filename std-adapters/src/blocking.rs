@@ -1,0 +1,335 @@
+//! The blocking driver, over any `std::io::Read + Write`.
+//!
+//! ```no_run
+//! use std::net::TcpListener;
+//! use wsproto_adapters::{blocking, Message};
+//!
+//! let listener = TcpListener::bind("127.0.0.1:9001")?;
+//! for stream in listener.incoming() {
+//!     std::thread::spawn(move || -> Result<(), wsproto_adapters::Error> {
+//!         let mut ws = blocking::accept(stream?)?;
+//!         loop {
+//!             match ws.read()? {
+//!                 msg @ (Message::Text(_) | Message::Binary(_)) => ws.send(msg)?,
+//!                 Message::Close(_) => return Ok(()),
+//!                 _ => {}
+//!             }
+//!         }
+//!     });
+//! }
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! Timers (handshake deadline, close handshake, keepalive) are honoured by
+//! mapping the core's `poll_timeout` onto `TcpStream::set_read_timeout` when
+//! the stream is a `TcpStream`; for other streams they are best effort (they
+//! fire when the next read returns). With such a stream, a read timeout you
+//! set yourself surfaces as `Error::Io` (`WouldBlock`/`TimedOut`) and the
+//! call can simply be repeated: nothing is lost.
+
+use crate::driver::{Driver, Step};
+use crate::handshake::{ClientHs, ServerHs};
+use crate::rng::new_rng;
+use crate::url::Url;
+use crate::{clock, ClientOptions, Error, Message, ServerOptions};
+use std::any::Any;
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::time::Duration;
+use wsproto::{MessageKind, Role};
+
+/// Finds the `TcpStream` inside a stream, when there is one.
+type TcpOf<S> = fn(&S) -> Option<&TcpStream>;
+
+fn tcp_of<S: 'static>(stream: &S) -> Option<&TcpStream> {
+    (stream as &dyn Any).downcast_ref::<TcpStream>()
+}
+
+/// A WebSocket over a blocking stream.
+pub struct WebSocket<S> {
+    stream: S,
+    driver: Driver,
+    tcp: TcpOf<S>,
+    read_timeout: Option<Option<Duration>>,
+}
+
+/// Connects to a `ws://` URL over TCP (with `TCP_NODELAY`) and runs the
+/// client handshake with default options.
+pub fn connect(url: &str) -> Result<WebSocket<TcpStream>, Error> {
+    connect_with(url, &ClientOptions::default())
+}
+
+/// Connects to a `ws://` URL over TCP with `options`. For `wss://`, open a
+/// TLS stream yourself and use [`client`].
+pub fn connect_with(url: &str, options: &ClientOptions) -> Result<WebSocket<TcpStream>, Error> {
+    let parsed = Url::parse(url)?;
+    if parsed.secure {
+        return Err(Error::Url(format!(
+            "{url:?}: wss:// needs TLS; wrap a TcpStream and use client()"
+        )));
+    }
+    let stream = TcpStream::connect((parsed.host.as_str(), parsed.port))?;
+    stream.set_nodelay(true)?;
+    client(stream, url, options)
+}
+
+/// Runs the client handshake for `url` over any stream (a TLS stream for
+/// `wss://`).
+pub fn client<S: Read + Write + 'static>(
+    mut stream: S,
+    url: &str,
+    options: &ClientOptions,
+) -> Result<WebSocket<S>, Error> {
+    let url = Url::parse(url)?;
+    let mut rng = new_rng()?;
+    let mut hs = ClientHs::new(&url, options, &mut rng, clock::now())?;
+    stream.write_all(&hs.request)?;
+    stream.flush()?;
+    let tcp: TcpOf<S> = tcp_of::<S>;
+    loop {
+        if let Some(done) = hs.poll(clock::now())? {
+            let driver = Driver::new(Role::Client, options.config, rng, done);
+            return Ok(WebSocket::new(stream, driver, tcp));
+        }
+        match read_until(&mut stream, tcp, hs.deadline(), hs.spare()) {
+            Ok(0) => return Err(Error::Io(ErrorKind::UnexpectedEof.into())),
+            Ok(n) => hs.filled(n),
+            Err(e) if is_timeout(&e) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Runs the server handshake with default options.
+pub fn accept<S: Read + Write + 'static>(stream: S) -> Result<WebSocket<S>, Error> {
+    accept_with(stream, &ServerOptions::default())
+}
+
+/// Runs the server handshake: reads the request (within
+/// `options.config.handshake_timeout`), answers 101 choosing the first of
+/// `options.protocols` the client offered, or writes the core's HTTP error
+/// answer (400, 426, 431, 408) and returns [`Error::Handshake`].
+pub fn accept_with<S: Read + Write + 'static>(
+    mut stream: S,
+    options: &ServerOptions,
+) -> Result<WebSocket<S>, Error> {
+    let tcp: TcpOf<S> = tcp_of::<S>;
+    let mut hs = ServerHs::new(options, clock::now());
+    loop {
+        match hs.poll(clock::now()) {
+            Ok(Some(done)) => {
+                stream.write_all(&done.response)?;
+                stream.flush()?;
+                let rng = new_rng()?;
+                let driver = Driver::new(Role::Server, options.config, rng, done);
+                return Ok(WebSocket::new(stream, driver, tcp));
+            }
+            Ok(None) => {}
+            Err(failed) => {
+                let _ = stream
+                    .write_all(&failed.response)
+                    .and_then(|()| stream.flush());
+                if let Some(tcp) = tcp(&stream) {
+                    let _ = tcp.shutdown(Shutdown::Write);
+                }
+                return Err(Error::Handshake(failed.error));
+            }
+        }
+        match read_until(&mut stream, tcp, hs.deadline(), hs.spare()) {
+            Ok(0) => return Err(Error::Io(ErrorKind::UnexpectedEof.into())),
+            Ok(n) => hs.filled(n),
+            Err(e) if is_timeout(&e) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+    )
+}
+
+/// One read during the handshake, bounded by `deadline` on TCP streams.
+fn read_until<S: Read>(
+    stream: &mut S,
+    tcp: TcpOf<S>,
+    deadline: Option<wsproto::Instant>,
+    buf: &mut [u8],
+) -> io::Result<usize> {
+    if let Some(tcp) = tcp(stream) {
+        let wait = deadline.map(|d| clock::until(d).max(Duration::from_millis(1)));
+        tcp.set_read_timeout(wait)?;
+    }
+    stream.read(buf)
+}
+
+impl<S: Read + Write> WebSocket<S> {
+    fn new(stream: S, driver: Driver, tcp: TcpOf<S>) -> Self {
+        WebSocket {
+            stream,
+            driver,
+            tcp,
+            read_timeout: None,
+        }
+    }
+
+    /// Reads the next whole message. Pings and pongs are surfaced (the core
+    /// already answered pings; the answer is written here). The peer's Close
+    /// is returned once; after it, and after any error, reads return
+    /// [`Error::ConnectionClosed`].
+    pub fn read(&mut self) -> Result<Message, Error> {
+        loop {
+            self.flush()?;
+            if self.driver.wants_shutdown() {
+                self.shutdown();
+            }
+            if let Some(outcome) = self.driver.take_outcome() {
+                return outcome;
+            }
+            match self.driver.step(clock::now()) {
+                Step::Continue => {}
+                Step::Read(wait) => self.fill(wait)?,
+            }
+        }
+    }
+
+    /// Sends a message. Sending `Message::Close` only starts the close
+    /// handshake (keep reading until [`Error::ConnectionClosed`]); `None` sends 1000.
+    pub fn send(&mut self, message: Message) -> Result<(), Error> {
+        self.driver.send(&message)?;
+        self.flush()
+    }
+
+    /// Sends a whole text message as one frame.
+    pub fn send_text(&mut self, text: &str) -> Result<(), Error> {
+        self.driver.send_text(text)?;
+        self.flush()
+    }
+
+    /// Sends a whole binary message as one frame.
+    pub fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
+        self.driver.send_binary(data)?;
+        self.flush()
+    }
+
+    /// Sends one fragment of a message; `fin` ends it.
+    pub fn send_fragment(
+        &mut self,
+        kind: MessageKind,
+        data: &[u8],
+        fin: bool,
+    ) -> Result<(), Error> {
+        self.driver.send_fragment(kind, data, fin)?;
+        self.flush()
+    }
+
+    /// Sends a ping (at most 125 bytes).
+    pub fn ping(&mut self, payload: &[u8]) -> Result<(), Error> {
+        self.driver.ping(payload)?;
+        self.flush()
+    }
+
+    /// Sends a pong (at most 125 bytes).
+    pub fn pong(&mut self, payload: &[u8]) -> Result<(), Error> {
+        self.driver.pong(payload)?;
+        self.flush()
+    }
+
+    /// Sends a Close with `code` and `reason` and completes the close
+    /// handshake: reads (discarding data) until the peer's Close and the end
+    /// of the transport, or the close timeout.
+    pub fn close(&mut self, code: u16, reason: &str) -> Result<(), Error> {
+        self.driver.close(code, reason)?;
+        loop {
+            match self.read() {
+                Ok(_) => {}
+                Err(Error::ConnectionClosed) => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The request target of the handshake (`/chat?room=1`): what the client
+    /// asked for on a server, what was sent on a client.
+    pub fn path(&self) -> &str {
+        self.driver.path()
+    }
+
+    /// The subprotocol agreed on in the handshake.
+    pub fn protocol(&self) -> Option<&str> {
+        self.driver.protocol()
+    }
+
+    /// The underlying stream.
+    pub fn get_ref(&self) -> &S {
+        &self.stream
+    }
+
+    /// The underlying stream, mutably (writing to it corrupts the connection).
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.stream
+    }
+
+    /// The core connection's lifecycle state.
+    pub fn state(&self) -> wsproto::State {
+        self.driver.state()
+    }
+
+    /// Writes everything pending, in as few writes as the stream allows.
+    fn flush(&mut self) -> Result<(), Error> {
+        if self.driver.pending().is_empty() {
+            return Ok(());
+        }
+        while !self.driver.pending().is_empty() {
+            match self.stream.write(self.driver.pending()) {
+                Ok(0) => {
+                    self.driver.on_io_error();
+                    return Err(Error::Io(ErrorKind::WriteZero.into()));
+                }
+                Ok(n) => self.driver.advance(n),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.driver.on_io_error();
+                    return Err(e.into());
+                }
+            }
+        }
+        self.stream.flush().map_err(|e| {
+            self.driver.on_io_error();
+            e.into()
+        })
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(tcp) = (self.tcp)(&self.stream) {
+            let _ = tcp.shutdown(Shutdown::Write);
+        }
+        self.driver.mark_shut();
+    }
+
+    /// One read into the driver's window, bounded by `wait` on TCP streams.
+    fn fill(&mut self, wait: Option<Duration>) -> Result<(), Error> {
+        let tcp = (self.tcp)(&self.stream);
+        if let Some(tcp) = tcp {
+            if self.read_timeout != Some(wait) {
+                tcp.set_read_timeout(wait)?;
+                self.read_timeout = Some(wait);
+            }
+        }
+        let is_tcp = tcp.is_some();
+        match self.stream.read(self.driver.spare()) {
+            Ok(0) => self.driver.on_eof(),
+            Ok(n) => self.driver.on_read(n),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if is_tcp && is_timeout(&e) => {}
+            Err(e) if is_timeout(&e) => return Err(e.into()),
+            Err(e) => {
+                self.driver.on_io_error();
+                return Err(e.into());
+            }
+        }
+        Ok(())
+    }
+}

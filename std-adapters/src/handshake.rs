@@ -1,0 +1,245 @@
+//! The opening handshake without I/O, shared by the std drivers: buffers the
+//! head, lets the core parse and validate it, and hands back the bytes to
+//! write and the bytes that already belong to the connection.
+
+use crate::rng::StdRng;
+use crate::url::Url;
+use crate::{ClientOptions, Error, ServerOptions};
+use wsproto::handshake::{Accept, ClientHandshake, ClientRequest, ServerHandshake};
+use wsproto::httparse::{Header, EMPTY_HEADER};
+use wsproto::{Config, HandshakeError, Instant};
+
+/// Header slots per head: bounds the header count.
+const HEADER_SLOTS: usize = 64;
+/// The head buffer never grows past this, whatever the configured limit.
+const MAX_HEAD_BUFFER: usize = 1 << 20;
+
+/// A completed handshake.
+pub(crate) struct Done {
+    /// The subprotocol agreed on.
+    pub protocol: Option<String>,
+    /// Bytes after the head: the first WebSocket frames.
+    pub leftover: Vec<u8>,
+    /// (server) The 101 response to write.
+    pub response: Vec<u8>,
+    /// The request target (server: as requested; client: as sent).
+    pub path: String,
+}
+
+/// A failed handshake: the core's HTTP answer (empty for clients) and why.
+pub(crate) struct Failed {
+    pub response: Vec<u8>,
+    pub error: HandshakeError,
+}
+
+fn failed(error: HandshakeError) -> Failed {
+    let mut response = vec![0u8; 512];
+    let n = error.write_response(&mut response).unwrap_or(0);
+    response.truncate(n);
+    Failed { response, error }
+}
+
+/// The growing buffer holding a head as it arrives.
+struct HeadBuffer {
+    buf: Vec<u8>,
+    len: usize,
+}
+
+impl HeadBuffer {
+    fn new(config: &Config) -> Self {
+        let cap = config.limits.max_handshake_bytes.clamp(64, MAX_HEAD_BUFFER);
+        HeadBuffer {
+            buf: vec![0; cap],
+            len: 0,
+        }
+    }
+}
+
+/// Server side of the handshake.
+pub(crate) struct ServerHs {
+    hs: ServerHandshake,
+    head: HeadBuffer,
+    protocols: Vec<String>,
+}
+
+impl ServerHs {
+    pub fn new(options: &ServerOptions, now: Instant) -> Self {
+        ServerHs {
+            hs: ServerHandshake::new(&options.config, now),
+            head: HeadBuffer::new(&options.config),
+            protocols: options.protocols.clone(),
+        }
+    }
+
+    /// Where the next read goes.
+    pub fn spare(&mut self) -> &mut [u8] {
+        &mut self.head.buf[self.head.len..]
+    }
+
+    /// `n` bytes were read into [`ServerHs::spare`].
+    pub fn filled(&mut self, n: usize) {
+        self.head.len += n;
+    }
+
+    /// When the handshake times out.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.hs.poll_timeout()
+    }
+
+    /// Parses what has arrived; `Ok(None)` while the head is incomplete.
+    pub fn poll(&mut self, now: Instant) -> Result<Option<Done>, Failed> {
+        let mut headers = [EMPTY_HEADER; HEADER_SLOTS];
+        let buf = &self.head.buf[..self.head.len];
+        match self.hs.parse(buf, &mut headers) {
+            Ok(Some(req)) => {
+                let protocol = self
+                    .protocols
+                    .iter()
+                    .find(|p| req.protocols().any(|offered| offered == p.as_str()))
+                    .cloned();
+                let accept = Accept {
+                    protocol: protocol.as_deref(),
+                    headers: &[],
+                };
+                let mut response = vec![0u8; 1024];
+                let n = req
+                    .accept(&accept, &mut response)
+                    .map_err(|_| failed(HandshakeError::Malformed))?;
+                response.truncate(n);
+                let leftover = buf[req.head_len()..].to_vec();
+                Ok(Some(Done {
+                    protocol,
+                    leftover,
+                    response,
+                    path: req.path().to_owned(),
+                }))
+            }
+            Ok(None) => {
+                self.hs.handle_timeout(now).map_err(failed)?;
+                if self.head.len == self.head.buf.len() {
+                    return Err(failed(HandshakeError::HeadTooLarge));
+                }
+                Ok(None)
+            }
+            Err(e) => Err(failed(e)),
+        }
+    }
+}
+
+/// Client side of the handshake.
+pub(crate) struct ClientHs {
+    hs: ClientHandshake,
+    head: HeadBuffer,
+    host: String,
+    path: String,
+    origin: Option<String>,
+    protocols: Vec<String>,
+    /// The request to write.
+    pub request: Vec<u8>,
+}
+
+fn with_request<T>(
+    host: &str,
+    path: &str,
+    origin: Option<&str>,
+    protocols: &[String],
+    headers: &[(String, String)],
+    f: impl FnOnce(&ClientRequest<'_>) -> T,
+) -> T {
+    let protocols: Vec<&str> = protocols.iter().map(String::as_str).collect();
+    let headers: Vec<(&str, &[u8])> = headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_bytes()))
+        .collect();
+    f(&ClientRequest {
+        host,
+        path,
+        origin,
+        protocols: &protocols,
+        headers: &headers,
+    })
+}
+
+impl ClientHs {
+    pub fn new(
+        url: &Url,
+        options: &ClientOptions,
+        rng: &mut StdRng,
+        now: Instant,
+    ) -> Result<Self, Error> {
+        let host = url.host_header();
+        let extra: usize = options
+            .headers
+            .iter()
+            .map(|(n, v)| n.len() + v.len() + 4)
+            .sum();
+        let mut request =
+            vec![0u8; 512 + host.len() + url.path.len() + extra + 64 * options.protocols.len()];
+        let (hs, n) = with_request(
+            &host,
+            &url.path,
+            options.origin.as_deref(),
+            &options.protocols,
+            &options.headers,
+            |req| ClientHandshake::new(req, rng, &options.config, now, &mut request),
+        )?;
+        request.truncate(n);
+        Ok(ClientHs {
+            hs,
+            head: HeadBuffer::new(&options.config),
+            host,
+            path: url.path.clone(),
+            origin: options.origin.clone(),
+            protocols: options.protocols.clone(),
+            request,
+        })
+    }
+
+    /// Where the next read goes.
+    pub fn spare(&mut self) -> &mut [u8] {
+        &mut self.head.buf[self.head.len..]
+    }
+
+    /// `n` bytes were read into [`ClientHs::spare`].
+    pub fn filled(&mut self, n: usize) {
+        self.head.len += n;
+    }
+
+    /// When the handshake times out.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.hs.poll_timeout()
+    }
+
+    /// Parses what has arrived; `Ok(None)` while the head is incomplete.
+    pub fn poll(&mut self, now: Instant) -> Result<Option<Done>, Error> {
+        let buf = &self.head.buf[..self.head.len];
+        let hs = &mut self.hs;
+        let parsed = with_request(
+            &self.host,
+            &self.path,
+            self.origin.as_deref(),
+            &self.protocols,
+            &[],
+            |req| {
+                let mut headers: [Header<'_>; HEADER_SLOTS] = [EMPTY_HEADER; HEADER_SLOTS];
+                hs.parse(req, buf, &mut headers)
+                    .map(|r| r.map(|r| (r.protocol().map(str::to_owned), r.head_len())))
+            },
+        )?;
+        match parsed {
+            Some((protocol, head_len)) => Ok(Some(Done {
+                protocol,
+                leftover: buf[head_len..].to_vec(),
+                response: Vec::new(),
+                path: self.path.clone(),
+            })),
+            None => {
+                self.hs.handle_timeout(now)?;
+                if self.head.len == self.head.buf.len() {
+                    return Err(HandshakeError::HeadTooLarge.into());
+                }
+                Ok(None)
+            }
+        }
+    }
+}

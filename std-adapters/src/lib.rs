@@ -1,0 +1,101 @@
+//! Drivers that move bytes between the [`wsproto`] core and a transport.
+//!
+//! The core is a sans-IO state machine; this crate owns the sockets, the
+//! clock, the entropy and the allocations, and runs the loop the core
+//! describes: read → `receive` → drain outputs (`poll_transmit`) → write →
+//! sleep until `poll_timeout`. There is no protocol logic here: every frame,
+//! close code and HTTP status is decided by the core.
+//!
+//! * [`blocking`] (default feature `blocking`): any `std::io::Read + Write`,
+//!   with `TcpStream` helpers ([`blocking::connect`], [`blocking::accept`]).
+//!   TLS works by wrapping the stream (e.g. a rustls `StreamOwned`).
+//! * [`tokio`] (default feature `tokio`): the same API, async.
+//! * [`embedded`] (feature `embedded`): `embedded-io-async`, no allocation,
+//!   caller-provided buffers, streaming events.
+//!
+//! ```no_run
+//! # #[cfg(feature = "blocking")]
+//! # fn main() -> Result<(), wsproto_adapters::Error> {
+//! use wsproto_adapters::{blocking, Message};
+//! let mut ws = blocking::connect("ws://127.0.0.1:9001/")?;
+//! ws.send_text("hello")?;
+//! if let Message::Text(reply) = ws.read()? {
+//!     println!("{reply}");
+//! }
+//! ws.close(1000, "bye")?;
+//! # Ok(())
+//! # }
+//! # #[cfg(not(feature = "blocking"))] fn main() {}
+//! ```
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub use wsproto;
+
+pub mod clock;
+mod error;
+pub mod url;
+
+#[cfg(any(feature = "blocking", feature = "tokio"))]
+mod driver;
+#[cfg(any(feature = "blocking", feature = "tokio"))]
+mod handshake;
+#[cfg(any(feature = "blocking", feature = "tokio"))]
+mod rng;
+
+#[cfg(feature = "blocking")]
+pub mod blocking;
+#[cfg(feature = "embedded")]
+pub mod embedded;
+#[cfg(feature = "tokio")]
+pub mod tokio;
+
+pub use error::Error;
+
+/// An owned, whole message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Message {
+    /// A whole text message.
+    Text(String),
+    /// A whole binary message.
+    Binary(Vec<u8>),
+    /// A ping from the peer (already answered by the core) or one to send.
+    Ping(Vec<u8>),
+    /// A pong from the peer, or one to send.
+    Pong(Vec<u8>),
+    /// The peer's Close frame (`None` when it carried no status code), or one to send.
+    Close(Option<CloseFrame>),
+}
+
+/// The contents of a Close frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CloseFrame {
+    /// The close status code (RFC 6455 §7.4).
+    pub code: u16,
+    /// The UTF-8 reason, possibly empty.
+    pub reason: String,
+}
+
+/// Options for a client connection.
+#[derive(Clone, Debug, Default)]
+pub struct ClientOptions {
+    /// Limits and timers for the handshake and the connection.
+    pub config: wsproto::Config,
+    /// Subprotocols to offer, most preferred first.
+    pub protocols: Vec<String>,
+    /// Extra request headers (name, value).
+    pub headers: Vec<(String, String)>,
+    /// An `Origin` header to send.
+    pub origin: Option<String>,
+}
+
+/// Options for a server connection.
+#[derive(Clone, Debug, Default)]
+pub struct ServerOptions {
+    /// Limits and timers for the handshake and the connection; the handshake
+    /// must complete within `config.handshake_timeout` or it is answered 408.
+    pub config: wsproto::Config,
+    /// Supported subprotocols in the server's order of preference: the first
+    /// one the client offered is chosen.
+    pub protocols: Vec<String>,
+}

@@ -1,0 +1,273 @@
+//! The tokio driver, over any `AsyncRead + AsyncWrite + Unpin`.
+//!
+//! The same shape as [`crate::blocking`], async. [`WebSocket::read`] is
+//! cancel-safe: all state lives in the `WebSocket`, so it can sit in a
+//! `tokio::select!` next to a channel of messages to send.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), wsproto_adapters::Error> {
+//! use wsproto_adapters::{tokio::connect, Message};
+//! let mut ws = connect("ws://127.0.0.1:9001/").await?;
+//! ws.send_text("hello").await?;
+//! while let Ok(msg) = ws.read().await {
+//!     if let Message::Text(t) = msg {
+//!         println!("{t}");
+//!         break;
+//!     }
+//! }
+//! ws.close(1000, "").await?;
+//! # Ok(())
+//! # }
+//! ```
+
+use crate::driver::{Driver, Step};
+use crate::handshake::{ClientHs, ServerHs};
+use crate::rng::new_rng;
+use crate::url::Url;
+use crate::{clock, ClientOptions, Error, Message, ServerOptions};
+use std::io::ErrorKind;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use wsproto::{MessageKind, Role};
+
+/// A WebSocket over an async stream.
+pub struct WebSocket<S> {
+    stream: S,
+    driver: Driver,
+}
+
+/// Connects to a `ws://` URL over TCP (with `TCP_NODELAY`) with default options.
+pub async fn connect(url: &str) -> Result<WebSocket<TcpStream>, Error> {
+    connect_with(url, &ClientOptions::default()).await
+}
+
+/// Connects to a `ws://` URL over TCP with `options`. For `wss://`, open a
+/// TLS stream yourself and use [`client`].
+pub async fn connect_with(
+    url: &str,
+    options: &ClientOptions,
+) -> Result<WebSocket<TcpStream>, Error> {
+    let parsed = Url::parse(url)?;
+    if parsed.secure {
+        return Err(Error::Url(format!(
+            "{url:?}: wss:// needs TLS; wrap a TcpStream and use client()"
+        )));
+    }
+    let stream = TcpStream::connect((parsed.host.as_str(), parsed.port)).await?;
+    stream.set_nodelay(true)?;
+    client(stream, url, options).await
+}
+
+/// Runs the client handshake for `url` over any stream.
+pub async fn client<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    url: &str,
+    options: &ClientOptions,
+) -> Result<WebSocket<S>, Error> {
+    let url = Url::parse(url)?;
+    let mut rng = new_rng()?;
+    let mut hs = ClientHs::new(&url, options, &mut rng, clock::now())?;
+    stream.write_all(&hs.request).await?;
+    stream.flush().await?;
+    loop {
+        if let Some(done) = hs.poll(clock::now())? {
+            let driver = Driver::new(Role::Client, options.config, rng, done);
+            return Ok(WebSocket { stream, driver });
+        }
+        let wait = hs
+            .deadline()
+            .map(clock::until)
+            .unwrap_or(std::time::Duration::MAX);
+        match tokio::time::timeout(wait, stream.read(hs.spare())).await {
+            Ok(Ok(0)) => return Err(Error::Io(ErrorKind::UnexpectedEof.into())),
+            Ok(Ok(n)) => hs.filled(n),
+            Ok(Err(e)) => return Err(e.into()),
+            Err(_elapsed) => {}
+        }
+    }
+}
+
+/// Runs the server handshake with default options.
+pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(stream: S) -> Result<WebSocket<S>, Error> {
+    accept_with(stream, &ServerOptions::default()).await
+}
+
+/// Runs the server handshake (see [`crate::blocking::accept_with`]): 101 with
+/// the first of `options.protocols` the client offered, or the core's HTTP
+/// error answer and [`Error::Handshake`].
+pub async fn accept_with<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    options: &ServerOptions,
+) -> Result<WebSocket<S>, Error> {
+    let mut hs = ServerHs::new(options, clock::now());
+    loop {
+        match hs.poll(clock::now()) {
+            Ok(Some(done)) => {
+                stream.write_all(&done.response).await?;
+                stream.flush().await?;
+                let rng = new_rng()?;
+                let driver = Driver::new(Role::Server, options.config, rng, done);
+                return Ok(WebSocket { stream, driver });
+            }
+            Ok(None) => {}
+            Err(failed) => {
+                let _ = stream.write_all(&failed.response).await;
+                let _ = stream.shutdown().await;
+                return Err(Error::Handshake(failed.error));
+            }
+        }
+        let wait = hs
+            .deadline()
+            .map(clock::until)
+            .unwrap_or(std::time::Duration::MAX);
+        match tokio::time::timeout(wait, stream.read(hs.spare())).await {
+            Ok(Ok(0)) => return Err(Error::Io(ErrorKind::UnexpectedEof.into())),
+            Ok(Ok(n)) => hs.filled(n),
+            Ok(Err(e)) => return Err(e.into()),
+            Err(_elapsed) => {}
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
+    /// Reads the next whole message (see [`crate::blocking::WebSocket::read`]).
+    /// Cancel-safe.
+    pub async fn read(&mut self) -> Result<Message, Error> {
+        loop {
+            self.flush().await?;
+            if self.driver.wants_shutdown() {
+                let _ = self.stream.shutdown().await;
+                self.driver.mark_shut();
+            }
+            if let Some(outcome) = self.driver.take_outcome() {
+                return outcome;
+            }
+            match self.driver.step(clock::now()) {
+                Step::Continue => {}
+                Step::Read(wait) => {
+                    let read = self.stream.read(self.driver.spare());
+                    let result = match wait {
+                        Some(wait) => match tokio::time::timeout(wait, read).await {
+                            Ok(r) => r,
+                            Err(_elapsed) => continue,
+                        },
+                        None => read.await,
+                    };
+                    match result {
+                        Ok(0) => self.driver.on_eof(),
+                        Ok(n) => self.driver.on_read(n),
+                        Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                        Err(e) => {
+                            self.driver.on_io_error();
+                            return Err(e.into());
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends a message (`Message::Close` only starts the close handshake).
+    pub async fn send(&mut self, message: Message) -> Result<(), Error> {
+        self.driver.send(&message)?;
+        self.flush().await
+    }
+
+    /// Sends a whole text message as one frame.
+    pub async fn send_text(&mut self, text: &str) -> Result<(), Error> {
+        self.driver.send_text(text)?;
+        self.flush().await
+    }
+
+    /// Sends a whole binary message as one frame.
+    pub async fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
+        self.driver.send_binary(data)?;
+        self.flush().await
+    }
+
+    /// Sends one fragment of a message; `fin` ends it.
+    pub async fn send_fragment(
+        &mut self,
+        kind: MessageKind,
+        data: &[u8],
+        fin: bool,
+    ) -> Result<(), Error> {
+        self.driver.send_fragment(kind, data, fin)?;
+        self.flush().await
+    }
+
+    /// Sends a ping (at most 125 bytes).
+    pub async fn ping(&mut self, payload: &[u8]) -> Result<(), Error> {
+        self.driver.ping(payload)?;
+        self.flush().await
+    }
+
+    /// Sends a pong (at most 125 bytes).
+    pub async fn pong(&mut self, payload: &[u8]) -> Result<(), Error> {
+        self.driver.pong(payload)?;
+        self.flush().await
+    }
+
+    /// Sends a Close and completes the close handshake, discarding data.
+    pub async fn close(&mut self, code: u16, reason: &str) -> Result<(), Error> {
+        self.driver.close(code, reason)?;
+        loop {
+            match self.read().await {
+                Ok(_) => {}
+                Err(Error::ConnectionClosed) => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The request target of the handshake (`/chat?room=1`): what the client
+    /// asked for on a server, what was sent on a client.
+    pub fn path(&self) -> &str {
+        self.driver.path()
+    }
+
+    /// The subprotocol agreed on in the handshake.
+    pub fn protocol(&self) -> Option<&str> {
+        self.driver.protocol()
+    }
+
+    /// The underlying stream.
+    pub fn get_ref(&self) -> &S {
+        &self.stream
+    }
+
+    /// The underlying stream, mutably (writing to it corrupts the connection).
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.stream
+    }
+
+    /// The core connection's lifecycle state.
+    pub fn state(&self) -> wsproto::State {
+        self.driver.state()
+    }
+
+    /// Writes everything pending. Cancel-safe: progress is recorded per write.
+    async fn flush(&mut self) -> Result<(), Error> {
+        if self.driver.pending().is_empty() {
+            return Ok(());
+        }
+        while !self.driver.pending().is_empty() {
+            match self.stream.write(self.driver.pending()).await {
+                Ok(0) => {
+                    self.driver.on_io_error();
+                    return Err(Error::Io(ErrorKind::WriteZero.into()));
+                }
+                Ok(n) => self.driver.advance(n),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.driver.on_io_error();
+                    return Err(e.into());
+                }
+            }
+        }
+        self.stream.flush().await.map_err(|e| {
+            self.driver.on_io_error();
+            e.into()
+        })
+    }
+}
