@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""A Python `websockets` client that runs the interop matrix against an echo server (ours).
+
+    python ws_client_matrix.py ws://127.0.0.1:PORT/
+
+Checks, each with its own deadline: text, binary, empty text and binary, 1 MiB binary and text,
+fragmented text (a UTF-8 code point split across fragments) and binary, ping -> pong with the
+same payload, and close(4000) -> the echoed close frame carries 4000. The client offers
+permessage-deflate as websockets does by default, so the server must decline it cleanly.
+Prints ``ok <check>`` / ``FAIL <check>: <why>`` per check; exits 1 on any mismatch.
+"""
+
+import asyncio
+import os
+import sys
+
+from websockets.asyncio.client import connect
+
+STEP = float(os.environ.get("STEP_TIMEOUT_S", "10"))
+
+
+def describe(msg):
+    """A short description of a received message for error output."""
+    kind = "text" if isinstance(msg, str) else "binary"
+    size = len(msg.encode()) if isinstance(msg, str) else len(msg)
+    return f"{kind} message of {size} bytes"
+
+
+async def expect(ws, want, what):
+    """Receive one message and compare its type and payload with ``want``."""
+    got = await asyncio.wait_for(ws.recv(), STEP)
+    if type(got) is not type(want):
+        raise AssertionError(f"expected {describe(want)} for {what}, got {describe(got)}")
+    if got != want:
+        a = got.encode() if isinstance(got, str) else got
+        b = want.encode() if isinstance(want, str) else want
+        i = next((k for k in range(min(len(a), len(b))) if a[k] != b[k]), min(len(a), len(b)))
+        raise AssertionError(f"payload mismatch: got {len(a)} bytes, want {len(b)}, first difference at {i}")
+
+
+async def main():
+    if len(sys.argv) < 2:
+        print("usage: ws_client_matrix.py ws://HOST:PORT/path", file=sys.stderr)
+        return 2
+    url = sys.argv[1]
+    failures = []
+    ws = None
+
+    async def open_connection():
+        return await asyncio.wait_for(
+            connect(url, max_size=64 * 1024 * 1024, ping_interval=None, open_timeout=STEP), STEP
+        )
+
+    async def check(name, fn):
+        # A failed check drops its connection; the next check starts on a fresh one, so one
+        # failure does not cascade into the rest.
+        nonlocal ws
+        try:
+            if ws is None:
+                ws = await open_connection()
+            await fn()
+            print(f"ok {name}", flush=True)
+        except Exception as e:  # noqa: BLE001 - every failure is reported, not raised
+            print(f"FAIL {name}: {type(e).__name__}: {e}", flush=True)
+            failures.append(name)
+            if ws is not None:
+                ws.transport.abort()
+            ws = None
+
+    try:
+        ws = await open_connection()
+    except Exception as e:  # noqa: BLE001
+        print(f"FAIL connect: {type(e).__name__}: {e}", flush=True)
+        return 1
+
+    async def text():
+        await ws.send("hello from python websockets ✓")
+        await expect(ws, "hello from python websockets ✓", "text echo")
+
+    async def binary():
+        b = bytes([0, 1, 2, 0xFE, 0xFF, 0x80, 0x7F])
+        await ws.send(b)
+        await expect(ws, b, "binary echo")
+
+    async def empty_text():
+        await ws.send("")
+        await expect(ws, "", "empty text echo")
+
+    async def empty_binary():
+        await ws.send(b"")
+        await expect(ws, b"", "empty binary echo")
+
+    async def mib_binary():
+        b = bytes((i * 31 + (i >> 8)) & 0xFF for i in range(1 << 20))
+        await ws.send(b)
+        await expect(ws, b, "1 MiB binary echo")
+
+    async def mib_text():
+        unit = "abcdefghijklmnopqrstuvwxyz0123456789\u00e9\u4e2d\U0001F600"
+        # At most 1 MiB of UTF-8, cut on a code point boundary.
+        s = (unit * ((1 << 20) // len(unit) + 1)).encode()[: 1 << 20].decode(errors="ignore")
+        await ws.send(s)
+        await expect(ws, s, "1 MiB text echo")
+
+    async def fragmented_text():
+        whole = "frag-\u00e9-\u4e2d-\U0001F600-end".encode()
+        cuts = [0, 6, 10, 15, len(whole)]
+        pieces = [whole[cuts[i] : cuts[i + 1]] for i in range(len(cuts) - 1)]
+        await ws.send(pieces, text=True)
+        await expect(ws, whole.decode(), "fragmented text echo")
+
+    async def fragmented_str():
+        await ws.send(["py-", "frag", "", "mented"])
+        await expect(ws, "py-fragmented", "fragmented str echo")
+
+    async def fragmented_binary():
+        pieces = [b"\x01\x02\x03", b"", b"\x09" * 70000, b"\x04"]
+        await ws.send(pieces)
+        await expect(ws, b"".join(pieces), "fragmented binary echo")
+
+    async def ping_pong():
+        waiter = await ws.ping(b"py-ping-\x01\xff")
+        # The pong waiter resolves only on a pong whose payload matches this ping's.
+        await asyncio.wait_for(waiter, STEP)
+
+    async def close_4000():
+        await asyncio.wait_for(ws.close(code=4000, reason="python done"), STEP)
+        rcvd = ws.protocol.close_rcvd
+        if rcvd is None:
+            raise AssertionError(f"no close frame received (close_code={ws.close_code})")
+        if rcvd.code != 4000:
+            raise AssertionError(f"echoed close code {rcvd.code} ({rcvd.reason!r}), want 4000")
+        if ws.close_code != 4000:
+            raise AssertionError(f"close_code {ws.close_code}, want 4000")
+
+    await check("text", text)
+    await check("binary", binary)
+    await check("empty text", empty_text)
+    await check("empty binary", empty_binary)
+    await check("1 MiB binary", mib_binary)
+    await check("1 MiB text", mib_text)
+    await check("fragmented text (code point split across fragments)", fragmented_text)
+    await check("fragmented str", fragmented_str)
+    await check("fragmented binary", fragmented_binary)
+    await check("ping -> pong", ping_pong)
+    await check("close 4000 echoed", close_4000)
+
+    if failures:
+        print(f"python websockets client matrix: {len(failures)} check(s) failed: {'; '.join(failures)}")
+        return 1
+    print("python websockets client matrix: all checks passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))

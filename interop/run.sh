@@ -1,0 +1,247 @@
+#!/usr/bin/env bash
+# Runs wsproto against real peers nobody here wrote. Install them first with interop/install.sh.
+#
+#   (a) Node ws client matrix        -> our echo_server (blocking) and echo_server --tokio
+#   (b) our client matrix            -> Node ws echo server
+#   (c) Python websockets matrix     -> our echo_server (blocking) and echo_server --tokio
+#   (d) our client matrix            -> Python websockets echo server
+#   (e) headless Chromium chat test  -> our chat_server
+#
+# Prints one line per step (`PASS name`, `FAIL name`, `SKIP name (reason)`) and finally
+# `N passed, M failed` (`, K skipped` when K > 0). Exits 1 if anything failed. Under CI=true a
+# missing peer is a FAIL, never a skip. Servers listen on free loopback ports only; every child is
+# killed on exit; every step runs under `timeout` (STEP_TIMEOUT, default 120 s).
+# Logs go to $INTEROP_LOG_DIR (default: a fresh temp dir, kept and printed when a step fails).
+set -uo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/.." && pwd)"
+IS_CI=false
+[ "${CI:-}" = "true" ] && IS_CI=true
+STEP_TIMEOUT="${STEP_TIMEOUT:-120}"
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+case "$TARGET" in /*) ;; *) TARGET="$ROOT/$TARGET" ;; esac
+LOGS="${INTEROP_LOG_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/wsproto-interop.XXXXXX")}"
+mkdir -p "$LOGS"
+VENV_PY="$HERE/python/.venv/bin/python"
+CHROMIUM="${CHROMIUM_PATH:-/usr/bin/chromium}"
+export CHROMIUM_PATH="$CHROMIUM" ARTIFACT_DIR="$LOGS"
+
+passed=0 failed=0 skipped=0
+CHILDREN=()
+
+cleanup() {
+  local pid
+  for pid in "${CHILDREN[@]}"; do
+    kill "$pid" 2>/dev/null
+  done
+  for pid in "${CHILDREN[@]}"; do
+    # Give each child a moment to exit on SIGTERM, then insist.
+    for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+  done
+  CHILDREN=()
+}
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT
+trap 'cleanup; exit 143' TERM
+
+say() { printf '[interop] %s\n' "$*"; }
+
+pass() { echo "PASS $1"; passed=$((passed + 1)); }
+fail() { # $1 = step, $2 = log file (optional), $3 = why (optional)
+  echo "FAIL $1${3:+ ($3)}"
+  failed=$((failed + 1))
+  if [ -n "${2:-}" ] && [ -f "$2" ]; then
+    tail -n 25 "$2" | sed 's/^/    | /'
+    echo "    (full log: $2)"
+  fi
+}
+missing() { # $1 = step, $2 = reason: SKIP locally, FAIL under CI
+  if $IS_CI; then
+    fail "$1" "" "peer missing under CI=true: $2"
+  else
+    echo "SKIP $1 ($2)"
+    skipped=$((skipped + 1))
+    say "!!! SKIPPED $1: $2 -- run interop/install.sh (under CI=true this is a FAIL)"
+  fi
+}
+
+free_port() {
+  python3 - 2>/dev/null <<'PY' || node -e "const s=require('net').createServer();s.listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})" 2>/dev/null || echo $((20000 + RANDOM % 30000))
+import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()
+PY
+}
+
+# start NAME LOG CMD... : starts a server in the background (sets STARTED_PID).
+start() {
+  local log="$2"
+  shift 2
+  "$@" >"$log" 2>&1 </dev/null &
+  STARTED_PID=$!
+  CHILDREN+=("$STARTED_PID")
+}
+
+# wait_ready PID PORT : bounded retries until 127.0.0.1:PORT accepts a TCP connection.
+wait_ready() {
+  local pid="$1" port="$2" i
+  for i in $(seq 1 150); do
+    kill -0 "$pid" 2>/dev/null || return 1
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  return 1
+}
+
+# launch VAR NAME CMD... (with @PORT@ replaced): picks a free port, starts, waits.
+# On success sets VAR to the port; on failure leaves it empty and keeps the log.
+launch() {
+  local var="$1" name="$2" port log
+  shift 2
+  port="$(free_port)"
+  log="$LOGS/server-$name.log"
+  local args=() a
+  for a in "$@"; do args+=("${a//@PORT@/$port}"); done
+  start "$name" "$log" "${args[@]}"
+  if wait_ready "$STARTED_PID" "$port"; then
+    printf -v "$var" '%s' "$port"
+    say "$name listening on 127.0.0.1:$port (pid $STARTED_PID)"
+  else
+    printf -v "$var" '%s' ""
+    say "$name did not become ready on 127.0.0.1:$port; its log:"
+    tail -n 20 "$log" | sed 's/^/    | /'
+  fi
+}
+
+# step NAME CMD... : runs a client under timeout and records PASS/FAIL.
+step() {
+  local name="$1" log
+  shift
+  log="$LOGS/step-$(echo "$name" | tr -c 'A-Za-z0-9._-' '_').log"
+  local t0=$SECONDS
+  timeout --kill-after=5 "$STEP_TIMEOUT" "$@" >"$log" 2>&1 </dev/null
+  local rc=$?
+  if [ "$rc" = 0 ]; then
+    pass "$name"
+  elif [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+    fail "$name" "$log" "timed out after ${STEP_TIMEOUT}s"
+  else
+    fail "$name" "$log" "exit $rc after $((SECONDS - t0))s"
+  fi
+}
+
+# --- what is available ------------------------------------------------------------------------
+node_ok="" py_ok="" chromium_ok=""
+if ! command -v node >/dev/null 2>&1; then node_ok="node not installed"
+elif [ ! -f "$HERE/node/node_modules/ws/package.json" ]; then node_ok="interop/node/node_modules/ws missing (npm ci)"
+fi
+if [ ! -x "$VENV_PY" ]; then py_ok="interop/python/.venv missing"
+elif ! "$VENV_PY" -c 'import websockets' >/dev/null 2>&1; then py_ok="websockets not installed in interop/python/.venv"
+fi
+if [ -n "$node_ok" ]; then chromium_ok="$node_ok"
+elif [ ! -f "$HERE/node/node_modules/playwright-core/package.json" ]; then chromium_ok="playwright-core missing (npm ci)"
+elif [ ! -x "$CHROMIUM" ]; then chromium_ok="$CHROMIUM missing (apt-get install chromium)"
+fi
+
+# --- build ------------------------------------------------------------------------------------
+say "logs in $LOGS"
+built=true
+if (cd "$ROOT" && cargo build --release -p wsproto-adapters --examples && cargo build --release -p wsproto-interop) >"$LOGS/build.log" 2>&1; then
+  pass "build (wsproto-adapters examples, wsproto-interop)"
+else
+  fail "build (wsproto-adapters examples, wsproto-interop)" "$LOGS/build.log"
+  built=false
+fi
+ECHO_BIN="$TARGET/release/examples/echo_server"
+CHAT_BIN="$TARGET/release/examples/chat_server"
+OUR_CLIENT="$TARGET/release/wsproto-interop"
+
+# our_server VAR NAME BIN ARGS... : starts one of our example servers (empty VAR when not built).
+our_server() {
+  local var="$1" name="$2" bin="$3"
+  shift 3
+  if $built && [ -x "$bin" ]; then
+    launch "$var" "$name" "$bin" "$@"
+  else
+    printf -v "$var" '%s' ""
+  fi
+}
+# needs STEP PORT : FAIL the step when our server is not up.
+our_up() {
+  if [ -n "$2" ]; then return 0; fi
+  if $built; then fail "$1" "" "our server did not start"; else fail "$1" "" "build failed"; fi
+  return 1
+}
+
+ECHO_PORT="" TOKIO_PORT="" CHAT_PORT=""
+if [ -z "$node_ok" ] || [ -z "$py_ok" ]; then
+  our_server ECHO_PORT echo_server "$ECHO_BIN" "127.0.0.1:@PORT@"
+  our_server TOKIO_PORT echo_server_tokio "$ECHO_BIN" "127.0.0.1:@PORT@" --tokio
+fi
+
+# (a) Node ws client -> our echo servers
+for variant in blocking tokio; do
+  name="node-ws client matrix -> wsproto echo_server ($variant)"
+  port="$ECHO_PORT"; [ "$variant" = tokio ] && port="$TOKIO_PORT"
+  if [ -n "$node_ok" ]; then missing "$name" "$node_ok"; continue; fi
+  our_up "$name" "$port" && step "$name" node "$HERE/node/ws_client_matrix.js" "ws://127.0.0.1:$port/"
+done
+
+# (b) our client -> Node ws echo server
+name="wsproto client matrix -> node-ws echo server"
+if [ -n "$node_ok" ]; then
+  missing "$name" "$node_ok"
+elif ! $built; then
+  fail "$name" "" "build failed"
+else
+  launch NODE_PORT node_ws_echo node "$HERE/node/ws_echo_server.js" @PORT@
+  if [ -n "$NODE_PORT" ]; then
+    step "$name" "$OUR_CLIENT" client-matrix "ws://127.0.0.1:$NODE_PORT/"
+  else
+    fail "$name" "$LOGS/server-node_ws_echo.log" "node-ws echo server did not start"
+  fi
+fi
+
+# (c) Python websockets client -> our echo servers
+for variant in blocking tokio; do
+  name="python-websockets client matrix -> wsproto echo_server ($variant)"
+  port="$ECHO_PORT"; [ "$variant" = tokio ] && port="$TOKIO_PORT"
+  if [ -n "$py_ok" ]; then missing "$name" "$py_ok"; continue; fi
+  our_up "$name" "$port" && step "$name" "$VENV_PY" "$HERE/python/ws_client_matrix.py" "ws://127.0.0.1:$port/"
+done
+
+# (d) our client -> Python websockets echo server
+name="wsproto client matrix -> python-websockets echo server"
+if [ -n "$py_ok" ]; then
+  missing "$name" "$py_ok"
+elif ! $built; then
+  fail "$name" "" "build failed"
+else
+  launch PY_PORT python_websockets_echo "$VENV_PY" "$HERE/python/ws_echo_server.py" @PORT@
+  if [ -n "$PY_PORT" ]; then
+    step "$name" "$OUR_CLIENT" client-matrix "ws://127.0.0.1:$PY_PORT/"
+  else
+    fail "$name" "$LOGS/server-python_websockets_echo.log" "python echo server did not start"
+  fi
+fi
+
+# (e) Chromium -> our chat_server
+name="chromium chat page -> wsproto chat_server"
+if [ -n "$chromium_ok" ]; then
+  missing "$name" "$chromium_ok"
+else
+  our_server CHAT_PORT chat_server "$CHAT_BIN" "127.0.0.1:@PORT@"
+  our_up "$name" "$CHAT_PORT" && step "$name" node "$HERE/node/chat_browser_test.js" "http://127.0.0.1:$CHAT_PORT/"
+fi
+
+cleanup
+summary="$passed passed, $failed failed"
+[ "$skipped" -gt 0 ] && summary="$summary, $skipped skipped"
+if [ "$failed" -gt 0 ]; then say "logs kept in $LOGS"; elif [ -z "${INTEROP_LOG_DIR:-}" ]; then rm -rf "$LOGS"; fi
+echo "$summary"
+[ "$failed" -eq 0 ]
