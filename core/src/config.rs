@@ -25,15 +25,79 @@ pub struct Limits {
     /// Most frames in one message, first frame included. Default 1024; past it, close 1009.
     /// Bounds the bookkeeping a flood of tiny (or empty) fragments can cause.
     pub max_fragments: u32,
+    /// The memory budget of one connection: the most bytes the core can make
+    /// its caller hold at once on the peer's behalf. Default
+    /// [`Limits::DEFAULT_MAX_BUFFERED`], 64 MiB + 129 KiB; past it, close 1009
+    /// ([`crate::Violation::BudgetExceeded`]).
+    ///
+    /// The core itself allocates nothing (its state is a fixed few hundred
+    /// bytes); what it makes the caller hold is charged as follows.
+    ///
+    /// * **The message being received**, as an adapter that reassembles it
+    ///   holds it: every data frame of the message costs its declared payload
+    ///   plus [`Limits::FRAME_CHARGE`] (128) bytes of bookkeeping, so a flood
+    ///   of tiny or *empty* fragments runs out of budget even though its
+    ///   payload is (nearly) nothing. The charge is checked on each frame
+    ///   header, before any payload is surfaced, and starts again at zero
+    ///   with the next message: a flood of whole tiny messages retains
+    ///   nothing.
+    /// * **A fixed charge**, [`Limits::FIXED_CHARGE`] (1 KiB), always counted:
+    ///   the unconsumed input `receive` may hand back (less than
+    ///   [`crate::MIN_RECEIVE_BUFFER`], 134 bytes) and the control frames the
+    ///   core queues for `poll_transmit`: at most one pong (the latest ping
+    ///   wins, however many arrive), one ping and one close, each at most
+    ///   131 bytes on the wire. A ping flood never grows the queue.
+    /// * **Handshake bytes** are held before the connection exists and never
+    ///   together with a message: the request or response head is bounded by
+    ///   [`Limits::max_handshake_bytes`] (HTTP 431 past it) and any bytes after
+    ///   it are the connection's first input, charged like any other.
+    ///
+    /// Data the application sends is its own and not charged: the core writes
+    /// it straight into the caller's buffer. An adapter keeps its outgoing
+    /// buffer bounded by writing it out before it reads again (backpressure),
+    /// which is what the std drivers do.
+    ///
+    /// `max_message_size` and `max_fragments` still apply; the default budget
+    /// is exactly their worst case (64 MiB in 1024 frames) plus the fixed
+    /// charge, so with the defaults the two per-message limits are met first
+    /// and the budget binds when they are raised.
+    ///
+    /// ```
+    /// use wsproto::Limits;
+    /// // 1 MiB of budget: at most 1 MiB - 1 KiB of message, or fewer than
+    /// // 8192 empty fragments, whatever the other limits say.
+    /// let limits = Limits { max_buffered: 1 << 20, max_fragments: u32::MAX, ..Limits::DEFAULT };
+    /// assert_eq!((limits.max_buffered - Limits::FIXED_CHARGE) / Limits::FRAME_CHARGE, 8184);
+    /// ```
+    pub max_buffered: u64,
 }
 
 impl Limits {
+    /// Bookkeeping charged per data frame of a message against
+    /// [`Limits::max_buffered`], on top of its payload: a pessimistic
+    /// estimate of what an adapter keeping each fragment apart pays (a
+    /// `Vec`'s 24-byte header, an allocator's block header and rounding, a
+    /// list entry).
+    pub const FRAME_CHARGE: u64 = 128;
+
+    /// The fixed part of every connection's charge against
+    /// [`Limits::max_buffered`]: unconsumed input (under 134 bytes) and the
+    /// queued control frames (at most 3 × 131 bytes), rounded up to 1 KiB.
+    pub const FIXED_CHARGE: u64 = 1024;
+
+    /// The default memory budget: a largest default message (64 MiB) in the
+    /// most default fragments (1024 × [`Limits::FRAME_CHARGE`] = 128 KiB),
+    /// plus [`Limits::FIXED_CHARGE`]: 64 MiB + 129 KiB.
+    pub const DEFAULT_MAX_BUFFERED: u64 =
+        64 * 1024 * 1024 + 1024 * Limits::FRAME_CHARGE + Limits::FIXED_CHARGE;
+
     /// The documented defaults, usable in `const` context.
     pub const DEFAULT: Limits = Limits {
         max_handshake_bytes: 8 * 1024,
         max_frame_payload: 16 * 1024 * 1024,
         max_message_size: 64 * 1024 * 1024,
         max_fragments: 1024,
+        max_buffered: Limits::DEFAULT_MAX_BUFFERED,
     };
 }
 

@@ -32,6 +32,13 @@
 //! | frame payload above `Limits::max_frame_payload`     | 1009 |
 //! | message above `Limits::max_message_size`            | 1009 |
 //! | more frames in one message than `Limits::max_fragments` | 1009 |
+//! | message's charge (payload + `Limits::FRAME_CHARGE` per frame) + `Limits::FIXED_CHARGE` above `Limits::max_buffered` | 1009 |
+//!
+//! The memory budget answers 1009 like the other size limits: what is refused
+//! is a message too big (in bytes or in frames) to hold, RFC 6455 §7.4.1's
+//! "message that is too big for it to process". 1008 (policy) is left for the
+//! application's own rules. Control-frame floods never exceed the budget: the
+//! core keeps at most one pong (the latest ping wins), so they cost nothing.
 //!
 //! | Handshake failure (server side)                     | HTTP status |
 //! |-----------------------------------------------------|------------:|
@@ -94,6 +101,10 @@ pub enum Violation {
     MessageTooLarge,
     /// A message had more frames than `Limits::max_fragments`.
     TooManyFragments,
+    /// A message's charge against the memory budget (payload plus
+    /// `Limits::FRAME_CHARGE` per frame, plus `Limits::FIXED_CHARGE`) grew
+    /// past `Limits::max_buffered`.
+    BudgetExceeded,
 }
 
 impl Violation {
@@ -101,9 +112,10 @@ impl Violation {
     pub const fn close_code(self) -> CloseCode {
         match self {
             Violation::InvalidUtf8 | Violation::InvalidCloseReason => CloseCode::INVALID_PAYLOAD,
-            Violation::FrameTooLarge | Violation::MessageTooLarge | Violation::TooManyFragments => {
-                CloseCode::MESSAGE_TOO_BIG
-            }
+            Violation::FrameTooLarge
+            | Violation::MessageTooLarge
+            | Violation::TooManyFragments
+            | Violation::BudgetExceeded => CloseCode::MESSAGE_TOO_BIG,
             Violation::ReservedBits
             | Violation::ReservedOpcode
             | Violation::UnmaskedFrame
@@ -139,6 +151,7 @@ impl Violation {
             Violation::FrameTooLarge => "frame too large",
             Violation::MessageTooLarge => "message too large",
             Violation::TooManyFragments => "too many fragments",
+            Violation::BudgetExceeded => "memory budget exceeded",
         }
     }
 }

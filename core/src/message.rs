@@ -10,6 +10,10 @@ use crate::frame::OpCode;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct IncomingMessage {
     open: Option<Open>,
+    /// The budget charge of the current message (or of the last one, until
+    /// the next begins: its final payload may still be arriving): payload
+    /// plus `Limits::FRAME_CHARGE` per frame.
+    charge: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,7 +26,8 @@ struct Open {
 impl IncomingMessage {
     /// Accounts for a data frame header (Text, Binary or Continuation) and
     /// returns the kind of message it belongs to. Checks sequencing first,
-    /// then the frame, message and fragment limits — all before any payload.
+    /// then the frame, message and fragment limits, then the memory budget
+    /// (`Limits::max_buffered`) — all before any payload.
     pub(crate) fn on_data_frame(
         &mut self,
         opcode: OpCode,
@@ -56,8 +61,20 @@ impl IncomingMessage {
         if open.frames > limits.max_fragments {
             return Err(Violation::TooManyFragments);
         }
+        let charge = if open.frames == 1 { 0 } else { self.charge }
+            .saturating_add(len)
+            .saturating_add(Limits::FRAME_CHARGE);
+        if charge.saturating_add(Limits::FIXED_CHARGE) > limits.max_buffered {
+            return Err(Violation::BudgetExceeded);
+        }
+        self.charge = charge;
         self.open = if fin { None } else { Some(open) };
         Ok(open.kind)
+    }
+
+    /// The budget charge of the current (or last) message.
+    pub(crate) fn charge(&self) -> u64 {
+        self.charge
     }
 
     /// Whether a fragmented message is open (its final frame not yet seen).
@@ -121,5 +138,29 @@ mod tests {
             m.on_data_frame(OpCode::Continuation, false, 0, &l),
             Err(Violation::TooManyFragments)
         );
+    }
+
+    #[test]
+    fn budget_charges_every_frame() {
+        let l = Limits {
+            max_fragments: u32::MAX,
+            max_buffered: Limits::FIXED_CHARGE + 3 * Limits::FRAME_CHARGE + 10,
+            ..Limits::DEFAULT
+        };
+        let mut m = IncomingMessage::default();
+        assert!(m.on_data_frame(OpCode::Binary, false, 10, &l).is_ok());
+        assert!(m.on_data_frame(OpCode::Continuation, false, 0, &l).is_ok());
+        assert!(m.on_data_frame(OpCode::Continuation, false, 0, &l).is_ok());
+        assert_eq!(m.charge(), 3 * Limits::FRAME_CHARGE + 10);
+        assert_eq!(
+            m.on_data_frame(OpCode::Continuation, true, 0, &l),
+            Err(Violation::BudgetExceeded)
+        );
+        // A new message starts from zero.
+        let mut m = IncomingMessage::default();
+        for _ in 0..100 {
+            assert!(m.on_data_frame(OpCode::Text, true, 10, &l).is_ok());
+            assert_eq!(m.charge(), Limits::FRAME_CHARGE + 10);
+        }
     }
 }

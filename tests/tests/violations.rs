@@ -236,7 +236,10 @@ fn data_of(events: &[Ev]) -> Vec<u8> {
 fn table_code(v: Violation) -> u16 {
     match v {
         Violation::InvalidUtf8 | Violation::InvalidCloseReason => 1007,
-        Violation::FrameTooLarge | Violation::MessageTooLarge | Violation::TooManyFragments => 1009,
+        Violation::FrameTooLarge
+        | Violation::MessageTooLarge
+        | Violation::TooManyFragments
+        | Violation::BudgetExceeded => 1009,
         _ => 1002,
     }
 }
@@ -1027,6 +1030,7 @@ fn table_matches_close_codes() {
         FrameTooLarge,
         MessageTooLarge,
         TooManyFragments,
+        BudgetExceeded,
     ] {
         assert_eq!(v.close_code().0, table_code(v), "{v:?}");
         assert!(v.reason().len() <= 123, "{v:?}");

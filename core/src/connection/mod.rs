@@ -226,6 +226,25 @@ impl<R: RngCore> Connection<R> {
         &self.config
     }
 
+    /// What this connection currently charges against its memory budget,
+    /// [`crate::Limits::max_buffered`]: [`crate::Limits::FIXED_CHARGE`] plus
+    /// the message being received (or the last one, until the next begins),
+    /// its payload and [`crate::Limits::FRAME_CHARGE`] per frame. Never above
+    /// the budget: the frame that would pass it fails the connection (1009).
+    ///
+    /// ```
+    /// use wsproto::{Config, Connection, Limits, Role};
+    /// let mut server = Connection::new(Role::Server, Config::default());
+    /// assert_eq!(server.buffered(), Limits::FIXED_CHARGE);
+    /// // A masked, unfinished binary frame of 3 bytes ("abc", zero mask key).
+    /// let mut input = [0x02, 0x83, 0, 0, 0, 0, b'a', b'b', b'c'];
+    /// server.receive(&mut input).unwrap();
+    /// assert_eq!(server.buffered(), Limits::FIXED_CHARGE + Limits::FRAME_CHARGE + 3);
+    /// ```
+    pub fn buffered(&self) -> u64 {
+        crate::config::Limits::FIXED_CHARGE.saturating_add(self.incoming.charge())
+    }
+
     // ----- inputs -----
 
     /// Feeds bytes from the peer. Returns how many were consumed and at most
