@@ -5,8 +5,12 @@
 //
 // Checks, each with its own deadline: text, binary, empty text and binary, 1 MiB binary and text,
 // fragmented text (with a UTF-8 code point split across fragments) and binary, a ping between two
-// fragments, ping -> pong with the same payload, and finally close(4000) -> the echoed close frame
-// carries 4000. Prints `ok <check>` / `FAIL <check>: <why>` per check; exits 1 on any mismatch.
+// fragments, ping -> pong with the same payload, close(4000) -> the echoed close frame carries
+// 4000; then, each on a fresh connection, two rule breaks made while still sending, which the
+// server must answer with a Close this client actually reads (not a reset, seen as 1006): one
+// 80 MiB binary frame (above echo_server's 64 MiB frame limit) -> 1009, and a 20 MiB text message
+// with an invalid UTF-8 byte at offset 10 -> 1007.
+// Prints `ok <check>` / `FAIL <check>: <why>` per check; exits 1 on any mismatch.
 'use strict';
 
 const WebSocket = require('ws');
@@ -183,6 +187,27 @@ async function main() {
     const ev = await q.next('close');
     if (ev.type !== 'close') throw new Error(`expected close, got ${describe(ev)}`);
     if (ev.code !== 4000) throw new Error(`close code ${ev.code}, want 4000 (reason ${JSON.stringify(ev.reason)})`);
+  });
+
+  conn = null; // closed by the check above (or dropped by its failure)
+
+  // The server fails the connection while the payload is still arriving; it must drain the rest
+  // (lingering close) so that its Close reaches us. `ws` sends the whole frame regardless.
+  const expectClose = async (code, what) => {
+    const ev = await q.next(`close ${code}`);
+    if (ev.type !== 'close') throw new Error(`expected close ${code} for ${what}, got ${describe(ev)}`);
+    if (ev.code !== code) throw new Error(`close code ${ev.code}, want ${code} (reason ${JSON.stringify(ev.reason)})`);
+    conn = null; // closed: the next check opens a fresh connection
+  };
+  await check('80 MiB binary frame (limit 64 MiB) -> close 1009', async () => {
+    ws.send(Buffer.alloc(80 << 20, 0x5a), { binary: true });
+    await expectClose(1009, '80 MiB frame');
+  });
+  await check('bad UTF-8 at offset 10 of a 20 MiB text -> close 1007', async () => {
+    const bad = Buffer.alloc(20 << 20, 0x61);
+    bad[10] = 0xff;
+    ws.send(bad, { binary: false });
+    await expectClose(1007, 'invalid UTF-8');
   });
 
   if (conn && conn.ws.readyState !== WebSocket.CLOSED) conn.ws.terminate();

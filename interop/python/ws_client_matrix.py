@@ -5,7 +5,12 @@
 
 Checks, each with its own deadline: text, binary, empty text and binary, 1 MiB binary and text,
 fragmented text (a UTF-8 code point split across fragments) and binary, ping -> pong with the
-same payload, and close(4000) -> the echoed close frame carries 4000. The client offers
+same payload, and close(4000) -> the echoed close frame carries 4000; then, each on a fresh
+connection, two rule breaks made while still sending, which the server must answer with a Close
+this client actually reads (not a reset, seen as 1006): one 80 MiB binary frame (above
+echo_server's 64 MiB frame limit) -> 1009, and a 20 MiB text message with an invalid UTF-8 byte at
+offset 10 (sent as raw bytes with ``text=True``, which websockets does not validate) -> 1007.
+The client offers
 permessage-deflate as websockets does by default, so the server must decline it cleanly.
 Prints ``ok <check>`` / ``FAIL <check>: <why>`` per check; exits 1 on any mismatch.
 """
@@ -15,6 +20,7 @@ import os
 import sys
 
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 STEP = float(os.environ.get("STEP_TIMEOUT_S", "10"))
 
@@ -133,6 +139,40 @@ async def main():
         if ws.close_code != 4000:
             raise AssertionError(f"close_code {ws.close_code}, want 4000")
 
+    async def expect_close(message, text, code):
+        # The server fails the connection while the payload is still arriving; it must drain the
+        # rest (lingering close) so that its Close reaches us instead of a reset.
+        nonlocal ws
+        try:
+            await asyncio.wait_for(ws.send(message, text=text), STEP)
+        except ConnectionClosed:
+            pass  # the Close may arrive before the send completes
+        try:
+            got = await asyncio.wait_for(ws.recv(), STEP)
+            raise AssertionError(f"expected close {code}, got {describe(got)}")
+        except ConnectionClosed:
+            pass
+        await asyncio.wait_for(ws.wait_closed(), STEP)
+        rcvd = ws.protocol.close_rcvd
+        if rcvd is None:
+            raise AssertionError(f"no close frame received (close_code={ws.close_code})")
+        if rcvd.code != code:
+            raise AssertionError(f"close code {rcvd.code} ({rcvd.reason!r}), want {code}")
+        # asyncio reads the Close even when a reset follows it, so also require that the
+        # connection ended without one (no ConnectionResetError / BrokenPipeError).
+        if ws.connection_exc is not None:
+            exc = ws.connection_exc
+            raise AssertionError(f"connection ended with {type(exc).__name__}: {exc}")
+        ws = None  # closed: the next check opens a fresh connection
+
+    async def oversized_frame():
+        await expect_close(bytes(80 << 20), False, 1009)
+
+    async def bad_utf8_in_large_text():
+        bad = bytearray(b"a" * (20 << 20))
+        bad[10] = 0xFF
+        await expect_close(bytes(bad), True, 1007)
+
     await check("text", text)
     await check("binary", binary)
     await check("empty text", empty_text)
@@ -144,6 +184,9 @@ async def main():
     await check("fragmented binary", fragmented_binary)
     await check("ping -> pong", ping_pong)
     await check("close 4000 echoed", close_4000)
+    ws = None  # closed by the check above (or dropped by its failure)
+    await check("80 MiB binary frame (limit 64 MiB) -> close 1009", oversized_frame)
+    await check("bad UTF-8 at offset 10 of a 20 MiB text -> close 1007", bad_utf8_in_large_text)
 
     if failures:
         print(f"python websockets client matrix: {len(failures)} check(s) failed: {'; '.join(failures)}")

@@ -26,6 +26,13 @@
 //! fire when the next read returns). With such a stream, a read timeout you
 //! set yourself surfaces as `Error::Io` (`WouldBlock`/`TimedOut`) and the
 //! call can simply be repeated: nothing is lost.
+//!
+//! When the peer breaks a rule, [`WebSocket::read`] returns the failure only
+//! after a lingering close: the core's Close is written, the write side shut,
+//! and input is read and discarded until the peer's end of file or
+//! `Config::close_timeout`, so the peer reads the Close instead of a reset.
+//! That needs a `TcpStream`; over other streams the failure is returned at
+//! once, as soon as the Close is written.
 
 use crate::driver::{Driver, Step};
 use crate::handshake::{ClientHs, ServerHs};
@@ -166,7 +173,11 @@ fn read_until<S: Read>(
 }
 
 impl<S: Read + Write> WebSocket<S> {
-    fn new(stream: S, driver: Driver, tcp: TcpOf<S>) -> Self {
+    fn new(stream: S, mut driver: Driver, tcp: TcpOf<S>) -> Self {
+        if tcp(&stream).is_none() {
+            // Reads cannot be bounded nor the write side shut: no lingering close.
+            driver.disable_linger();
+        }
         WebSocket {
             stream,
             driver,
@@ -179,6 +190,11 @@ impl<S: Read + Write> WebSocket<S> {
     /// already answered pings; the answer is written here). The peer's Close
     /// is returned once; after it, and after any error, reads return
     /// [`Error::ConnectionClosed`].
+    ///
+    /// A peer violation is returned as [`Error::Protocol`] once the core's
+    /// Close has been written and the peer has closed its side or
+    /// `Config::close_timeout` has passed (the lingering close, see the
+    /// module doc); the input meanwhile is discarded.
     pub fn read(&mut self) -> Result<Message, Error> {
         loop {
             self.flush()?;
@@ -325,10 +341,7 @@ impl<S: Read + Write> WebSocket<S> {
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) if is_tcp && is_timeout(&e) => {}
             Err(e) if is_timeout(&e) => return Err(e.into()),
-            Err(e) => {
-                self.driver.on_io_error();
-                return Err(e.into());
-            }
+            Err(e) => return self.driver.on_read_error(e),
         }
         Ok(())
     }

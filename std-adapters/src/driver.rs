@@ -5,6 +5,22 @@
 //! is one, otherwise [`Driver::step`] and read (with the timeout it asks for)
 //! into [`Driver::spare`]. All state lives here, so an async read can be
 //! cancelled at any await point without losing anything.
+//!
+//! # Lingering close
+//!
+//! When the core fails the connection (a peer violation: frame or message too
+//! big, bad UTF-8...), the peer may still be sending, possibly megabytes of
+//! the very frame that broke the rule. Dropping the socket with unread bytes
+//! in the kernel's receive buffer makes the kernel answer with a RST, which
+//! can destroy our Close frame before the peer reads it (the peer then sees
+//! 1006 instead of 1009 or 1007). So after the Close is written and the write
+//! side shut, the driver keeps reading and *discarding* (into its fixed
+//! receive window, never retained, never given to the core) until the peer's
+//! end of file or `Config::close_timeout` after the shutdown, whichever comes
+//! first; only then is the failure returned and the transport dropped. A peer
+//! that never stops sending is cut off at that deadline. Timer failures do
+//! not linger (the peer is unresponsive), nor does a finished close handshake
+//! (the peer's Close was its last frame).
 
 use crate::handshake::Done;
 use crate::rng::StdRng;
@@ -44,6 +60,11 @@ pub(crate) struct Driver {
     eof: bool,
     shut: bool,
     finished: bool,
+    /// Whether the I/O layer can bound its reads and shut the write side, so
+    /// a lingering close is possible (see the module doc).
+    can_linger: bool,
+    /// End of the lingering close, fixed when it starts.
+    linger_until: Option<Instant>,
     protocol: Option<String>,
     path: String,
 }
@@ -70,6 +91,8 @@ impl Driver {
             eof: false,
             shut: false,
             finished: false,
+            can_linger: true,
+            linger_until: None,
             protocol,
             path,
         }
@@ -117,8 +140,33 @@ impl Driver {
         self.shut = true;
     }
 
+    /// Turns the lingering close off: for transports whose reads cannot be
+    /// bounded in time or whose write side cannot be shut.
+    pub fn disable_linger(&mut self) {
+        self.can_linger = false;
+    }
+
+    /// Whether the driver is draining the transport after failing the
+    /// connection: our Close is written and the write side shut, the peer has
+    /// not reached end of file, and the failure is held back until it does (or
+    /// the deadline passes).
+    fn lingering(&self) -> bool {
+        self.can_linger
+            && self.shut
+            && !self.eof
+            && !self.finished
+            && matches!(
+                self.outcome,
+                Some(Err(Error::Protocol(wsproto::Error::Protocol(_))))
+            )
+    }
+
     /// The result the caller should return, if one is ready.
     pub fn take_outcome(&mut self) -> Option<Result<Message, Error>> {
+        if self.lingering() {
+            // Held until the drain ends (see the module doc).
+            return None;
+        }
         let outcome = self.outcome.take();
         if matches!(outcome, Some(Err(_))) {
             self.finished = true;
@@ -133,6 +181,10 @@ impl Driver {
 
     /// `n` bytes were read into [`Driver::spare`].
     pub fn on_read(&mut self, n: usize) {
+        if self.lingering() {
+            // Drained: discarded, never retained, never given to the core.
+            return;
+        }
         self.rx_len = (self.rx_len + n).min(self.rx.len());
     }
 
@@ -147,11 +199,27 @@ impl Driver {
         self.shut = true;
     }
 
+    /// A read failed with `e`. While lingering this only ends the drain (the
+    /// held failure is what the caller gets); otherwise the transport is gone
+    /// and `e` is the caller's error.
+    pub fn on_read_error(&mut self, e: std::io::Error) -> Result<(), Error> {
+        let lingering = self.lingering();
+        self.on_io_error();
+        if lingering {
+            Ok(())
+        } else {
+            Err(e.into())
+        }
+    }
+
     /// Runs timers, feeds buffered input to the core and collects its output.
     pub fn step(&mut self, now: Instant) -> Step {
         if self.finished {
             self.outcome = Some(Err(Error::ConnectionClosed));
             return Step::Continue;
+        }
+        if self.lingering() {
+            return self.drain(now);
         }
         if self.conn.poll_timeout().is_some_and(|at| at <= now) {
             if let Err(e) = self.conn.handle_timeout(now) {
@@ -188,6 +256,24 @@ impl Driver {
                 .max(std::time::Duration::from_millis(1))
         });
         Step::Read(wait)
+    }
+
+    /// One round of the lingering close: read and discard until end of file
+    /// or the deadline, then release the held failure.
+    fn drain(&mut self, now: Instant) -> Step {
+        let until = *self
+            .linger_until
+            .get_or_insert_with(|| now + self.conn.config().close_timeout);
+        if now >= until {
+            // The peer kept the connection open (or kept sending) too long.
+            self.finished = true;
+            return Step::Continue;
+        }
+        // Whatever was buffered is as dead as what is still to come.
+        self.rx_len = 0;
+        let wait = std::time::Duration::from_nanos(until.saturating_duration_since(now).as_nanos())
+            .max(std::time::Duration::from_millis(1));
+        Step::Read(Some(wait))
     }
 
     /// Feeds the receive window to the core until a message completes or
@@ -365,5 +451,111 @@ fn on_event(partial: &mut Option<Partial>, event: Event<'_>) -> Option<Message> 
             code: c.0,
             reason: reason.to_owned(),
         }))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_core::SeedableRng;
+    use wsproto::{Duration, Violation};
+
+    /// A server driver whose first input is a binary frame header declaring
+    /// 80 MiB (above the default 16 MiB limit).
+    fn failing_server() -> Driver {
+        let done = Done {
+            protocol: None,
+            leftover: vec![0x82, 0xff, 0, 0, 0, 0, 0x05, 0, 0, 0, 1, 2, 3, 4],
+            response: Vec::new(),
+            path: "/".into(),
+        };
+        Driver::new(
+            Role::Server,
+            Config::default(),
+            StdRng::from_seed([7; 32]),
+            done,
+        )
+    }
+
+    /// Writes everything pending and shuts when asked, as the I/O layers do.
+    fn write_and_shut(d: &mut Driver) {
+        let n = d.pending().len();
+        d.advance(n);
+        if d.wants_shutdown() {
+            d.mark_shut();
+        }
+    }
+
+    fn is_too_large(outcome: Option<Result<Message, Error>>) -> bool {
+        matches!(
+            outcome,
+            Some(Err(Error::Protocol(wsproto::Error::Protocol(
+                Violation::FrameTooLarge
+            ))))
+        )
+    }
+
+    #[test]
+    fn lingering_close_discards_into_a_fixed_window_until_the_deadline() {
+        let start = Instant::from_secs(100);
+        let mut d = failing_server();
+        assert!(matches!(d.step(start), Step::Continue));
+        assert_eq!(&d.pending()[..4], &[0x88, d.pending()[1], 0x03, 0xf1]); // Close 1009
+        write_and_shut(&mut d);
+        assert!(d.take_outcome().is_none(), "held while draining");
+        // 256 MiB of the peer's frame: read into the same window, never kept.
+        let mut now = start;
+        for _ in 0..4096 {
+            let Step::Read(Some(wait)) = d.step(now) else {
+                panic!("expected a bounded read");
+            };
+            assert!(wait <= std::time::Duration::from_secs(5));
+            let n = d.spare().len();
+            assert_eq!(n, RX_BUFFER);
+            d.on_read(n);
+            assert!(d.take_outcome().is_none());
+            now += Duration::from_millis(1);
+        }
+        assert_eq!((d.rx.len(), d.rx_len), (RX_BUFFER, 0));
+        // The peer never stops: cut off at close_timeout after the drain began.
+        assert!(matches!(
+            d.step(start + Duration::from_secs(5)),
+            Step::Continue
+        ));
+        assert!(is_too_large(d.take_outcome()));
+        assert!(matches!(
+            d.take_outcome().or_else(|| {
+                d.step(now);
+                d.take_outcome()
+            }),
+            Some(Err(Error::ConnectionClosed))
+        ));
+    }
+
+    #[test]
+    fn lingering_close_ends_at_the_peers_eof_or_a_read_error() {
+        let now = Instant::from_secs(1);
+        for eof in [true, false] {
+            let mut d = failing_server();
+            d.step(now);
+            write_and_shut(&mut d);
+            assert!(matches!(d.step(now), Step::Read(Some(_))));
+            if eof {
+                d.on_eof();
+            } else {
+                let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+                assert!(d.on_read_error(reset).is_ok());
+            }
+            assert!(is_too_large(d.take_outcome()), "eof: {eof}");
+        }
+    }
+
+    #[test]
+    fn no_lingering_when_disabled() {
+        let mut d = failing_server();
+        d.disable_linger();
+        d.step(Instant::from_secs(1));
+        write_and_shut(&mut d);
+        assert!(is_too_large(d.take_outcome()));
     }
 }

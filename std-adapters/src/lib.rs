@@ -64,6 +64,11 @@ pub enum Message {
     /// A pong from the peer, or one to send.
     Pong(Vec<u8>),
     /// The peer's Close frame (`None` when it carried no status code), or one to send.
+    ///
+    /// Sending `Close(None)` puts a Close with code 1000 (normal closure) and
+    /// an empty reason on the wire, not an empty Close frame: the core's
+    /// `Connection::close` always takes a code, so the adapters cannot send a
+    /// Close without one.
     Close(Option<CloseFrame>),
 }
 

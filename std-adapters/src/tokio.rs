@@ -131,7 +131,10 @@ pub async fn accept_with<S: AsyncRead + AsyncWrite + Unpin>(
 
 impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// Reads the next whole message (see [`crate::blocking::WebSocket::read`]).
-    /// Cancel-safe.
+    /// Cancel-safe, including during the lingering close after a peer
+    /// violation (the Close is written, then input is discarded until the
+    /// peer's end of file or `Config::close_timeout`, then the failure is
+    /// returned).
     pub async fn read(&mut self) -> Result<Message, Error> {
         loop {
             self.flush().await?;
@@ -157,10 +160,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                         Ok(0) => self.driver.on_eof(),
                         Ok(n) => self.driver.on_read(n),
                         Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                        Err(e) => {
-                            self.driver.on_io_error();
-                            return Err(e.into());
-                        }
+                        Err(e) => self.driver.on_read_error(e)?,
                     }
                 }
             }
