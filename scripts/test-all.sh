@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every check the project has: formatting, lints, all tests, docs, the
-# no_std proof and interop with real peers. `.ci/run` calls this script; run it
+# no_std proof, interop with real peers and a fuzz smoke run. `.ci/run` calls this script; run it
 # yourself from the repository root with `bash scripts/test-all.sh`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,3 +32,6 @@ fi
 
 step "tests (unit, integration, property, doc)"
 cargo test --workspace --all-features
+
+step "fuzz smoke: every target for ${FUZZ_SECONDS:-20} s on its seed corpus (installs cargo-fuzz)"
+bash fuzz/smoke.sh

@@ -102,6 +102,9 @@ mod connection;
 pub mod error;
 mod event;
 pub mod frame;
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod handshake;
 mod message;
 mod time;

@@ -34,6 +34,7 @@ pub enum Utf8Status<'a> {
 /// assert_eq!(validate_prefix(b"\xf4\x90"), Utf8Status::Invalid); // above U+10FFFF
 /// assert_eq!(validate_prefix(b"\xc0"), Utf8Status::Invalid);     // never valid
 /// ```
+#[inline]
 pub fn validate_prefix(bytes: &[u8]) -> Utf8Status<'_> {
     // Cut before a trailing code point that the bytes may not finish, so the
     // fast whole-slice validator runs once over everything else.
@@ -42,11 +43,14 @@ pub fn validate_prefix(bytes: &[u8]) -> Utf8Status<'_> {
     let Ok(valid) = core::str::from_utf8(head) else {
         return Utf8Status::Invalid;
     };
-    match core::str::from_utf8(tail) {
-        Ok(_) if tail.is_empty() => Utf8Status::Prefix {
+    if tail.is_empty() {
+        // The common case (text ending on a whole code point): one pass.
+        return Utf8Status::Prefix {
             valid,
             incomplete: 0,
-        },
+        };
+    }
+    match core::str::from_utf8(tail) {
         // The cut was not needed after all (cannot happen for a real lead byte).
         Ok(_) => whole(bytes),
         Err(e) if e.error_len().is_none() && e.valid_up_to() == 0 => Utf8Status::Prefix {
@@ -70,8 +74,12 @@ fn whole(bytes: &[u8]) -> Utf8Status<'_> {
 
 /// Where the last lead byte sits if the sequence it starts is longer than the
 /// bytes that follow it; otherwise `bytes.len()`. Looks at three bytes at most.
+#[inline]
 fn unfinished_tail_start(bytes: &[u8]) -> usize {
     let len = bytes.len();
+    if bytes.last().is_none_or(|&b| b < 0x80) {
+        return len; // ends in ASCII (or empty): nothing unfinished
+    }
     for back in 1..=3.min(len) {
         let i = len - back;
         let Some(&b) = bytes.get(i) else { break };

@@ -28,6 +28,7 @@ pub enum OpCode {
 
 impl OpCode {
     /// Decodes the low four bits of the first header byte.
+    #[inline]
     pub const fn from_bits(bits: u8) -> Result<OpCode, Violation> {
         match bits & 0x0f {
             0x0 => Ok(OpCode::Continuation),
@@ -100,6 +101,7 @@ impl FrameHeader {
     /// frame length and FIN, the 63-bit limit and the minimal length form.
     /// Role (mask bit), RSV ownership and message sequencing are the
     /// connection's to check, because they depend on state.
+    #[inline]
     pub fn parse(bytes: &[u8]) -> Result<HeaderStatus, Violation> {
         let (b0, b1) = match bytes {
             [b0, b1, ..] => (*b0, *b1),

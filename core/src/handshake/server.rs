@@ -47,7 +47,10 @@ impl ServerHandshake {
         let head = buf.get(..head_len).unwrap_or_default();
         let mut req = httparse::Request::new(headers);
         match req.parse(head) {
-            Ok(httparse::Status::Complete(_)) => {}
+            // httparse also ends a head at a bare-LF empty line (`\r\n\n`); the
+            // scanner only at `\r\n\r\n`. A head that httparse ends early would
+            // leave unparsed bytes inside `head_len`: refuse it.
+            Ok(httparse::Status::Complete(n)) if n == head_len => {}
             Err(httparse::Error::TooManyHeaders) => return Err(HandshakeError::TooManyHeaders),
             _ => return Err(HandshakeError::Malformed),
         }
