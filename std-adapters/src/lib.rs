@@ -13,6 +13,13 @@
 //! * [`embedded`] (feature `embedded`): `embedded-io-async`, no allocation,
 //!   caller-provided buffers, streaming events.
 //!
+//! The feature `std` (turned on by `blocking` and `tokio`) gates everything
+//! that needs std: [`clock`], [`url`], [`Error`], [`Message`], [`CloseFrame`],
+//! [`ClientOptions`], [`ServerOptions`] and the OS-seeded client RNG. Without
+//! it the crate is `#![no_std]` and needs no allocator, so
+//! `default-features = false, features = ["embedded"]` gives just the
+//! [`embedded`] driver, on `core` alone.
+//!
 //! ```no_run
 //! # #[cfg(feature = "blocking")]
 //! # fn main() -> Result<(), wsproto_adapters::Error> {
@@ -27,15 +34,20 @@
 //! # }
 //! # #[cfg(not(feature = "blocking"))] fn main() {}
 //! ```
+#![cfg_attr(not(feature = "std"), no_std)]
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub use wsproto;
 
+#[cfg(feature = "std")]
 pub mod clock;
+#[cfg(feature = "std")]
 mod error;
+#[cfg(feature = "std")]
 pub mod url;
 
+// Shared by the std drivers (`blocking` and `tokio` both imply `std`).
 #[cfg(any(feature = "blocking", feature = "tokio"))]
 mod driver;
 #[cfg(any(feature = "blocking", feature = "tokio"))]
@@ -50,9 +62,11 @@ pub mod embedded;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 
+#[cfg(feature = "std")]
 pub use error::Error;
 
 /// An owned, whole message.
+#[cfg(feature = "std")]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Message {
     /// A whole text message.
@@ -73,6 +87,7 @@ pub enum Message {
 }
 
 /// The contents of a Close frame.
+#[cfg(feature = "std")]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CloseFrame {
     /// The close status code (RFC 6455 §7.4).
@@ -82,6 +97,7 @@ pub struct CloseFrame {
 }
 
 /// Options for a client connection.
+#[cfg(feature = "std")]
 #[derive(Clone, Debug, Default)]
 pub struct ClientOptions {
     /// Limits and timers for the handshake and the connection.
@@ -95,6 +111,7 @@ pub struct ClientOptions {
 }
 
 /// Options for a server connection.
+#[cfg(feature = "std")]
 #[derive(Clone, Debug, Default)]
 pub struct ServerOptions {
     /// Limits and timers for the handshake and the connection; the handshake

@@ -271,7 +271,8 @@ fn masked(opcode: OpCode, payload: &[u8]) -> Vec<u8> {
 fn flood(stream: &mut TcpStream, batch: &[u8], limit: usize) -> Result<usize, usize> {
     let mut written = 0;
     while written < limit {
-        match stream.write(batch) {
+        // Resume where a short write stopped, so frames stay whole.
+        match stream.write(&batch[written % batch.len()..]) {
             Ok(n) => written += n,
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                 return Ok(written)
@@ -282,11 +283,17 @@ fn flood(stream: &mut TcpStream, batch: &[u8], limit: usize) -> Result<usize, us
     Err(written)
 }
 
-/// The flood must stall: the server applies backpressure (it writes its
-/// pending output before reading again) instead of queueing without bound.
+/// The message flood must stall: the server applies backpressure (it writes
+/// its pending echo before reading again) instead of queueing without bound.
 /// Socket buffers on loopback hold a few MiB; 256 MiB would mean the server
 /// kept reading while its output could not drain.
 const FLOOD_LIMIT: usize = 256 << 20;
+
+/// A ping flood need not stall: pongs coalesce in the core (the latest ping
+/// wins), so the server's queued output stays one pong however much it reads.
+/// The server may stop reading (its pong write blocked) or keep reading; what
+/// must hold is that it stays correct and live once the client reads again.
+const PING_FLOOD_LIMIT: usize = 32 << 20;
 
 fn ping_batch() -> Vec<u8> {
     let ping = masked(OpCode::Ping, &[0x55; 125]);
@@ -295,6 +302,54 @@ fn ping_batch() -> Vec<u8> {
 
 fn message_batch() -> Vec<u8> {
     masked(OpCode::Binary, &vec![0xaa; 64 * 1024])
+}
+
+/// After a ping flood: finishes the frame the flood may have cut, sends one
+/// binary message and reads (on another thread, as the server may be blocked
+/// writing) until its echo, checking that everything before it is a pong of
+/// the flood's payload. Returns the number of pongs read.
+fn pongs_then_echo(stream: &mut TcpStream, written: usize, batch: &[u8]) -> usize {
+    let mut reader = stream.try_clone().expect("clone");
+    reader
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let reading = std::thread::spawn(move || {
+        let mut pongs = 0;
+        loop {
+            let mut head = [0u8; 2];
+            reader.read_exact(&mut head).expect("frame header");
+            assert_eq!(head[1] & 0x80, 0, "server frames are unmasked");
+            let len = usize::from(head[1] & 0x7f);
+            assert!(len <= 125, "only pongs and the short echo expected");
+            let mut payload = vec![0u8; len];
+            reader.read_exact(&mut payload).expect("frame payload");
+            match head[0] {
+                0x8a => {
+                    assert_eq!(payload, [0x55; 125], "a pong echoes its ping");
+                    pongs += 1;
+                }
+                0x82 => {
+                    assert_eq!(payload, b"after the flood");
+                    return pongs;
+                }
+                other => panic!("unexpected frame {other:#04x}"),
+            }
+        }
+    });
+    stream
+        .set_write_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let ping_len = batch.len() / 512;
+    let cut = written % ping_len;
+    if cut != 0 {
+        stream
+            .write_all(&batch[cut..ping_len])
+            .expect("rest of the cut ping");
+    }
+    stream
+        .write_all(&masked(OpCode::Binary, b"after the flood"))
+        .expect("write after flood");
+    reading.join().expect("reader")
 }
 
 fn blocking_echo_server(listener: TcpListener) -> std::thread::JoinHandle<Result<(), Error>> {
@@ -311,59 +366,94 @@ fn blocking_echo_server(listener: TcpListener) -> std::thread::JoinHandle<Result
 
 #[test]
 fn never_reading_client_is_backpressured_blocking() {
-    for (what, batch) in [("pings", ping_batch()), ("messages", message_batch())] {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = blocking_echo_server(listener);
+    let mut client = raw_client(addr);
+    let start = Instant::now();
+    let written = flood(&mut client, &message_batch(), FLOOD_LIMIT)
+        .unwrap_or_else(|n| panic!("server kept reading: {n} bytes accepted"));
+    eprintln!(
+        "blocking: the server stopped reading after {written} bytes ({:?})",
+        start.elapsed()
+    );
+    // Dropping the client unblocks the server's write with an error.
+    drop(client);
+    let result = server.join().expect("server thread");
+    assert!(result.is_err(), "{result:?}");
+}
+
+#[test]
+fn ping_flood_without_reading_stays_bounded_blocking() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let _server = blocking_echo_server(listener);
+    let mut client = raw_client(addr);
+    let batch = ping_batch();
+    let written = flood(&mut client, &batch, PING_FLOOD_LIMIT).unwrap_or_else(|n| n);
+    let pongs = pongs_then_echo(&mut client, written, &batch);
+    eprintln!("blocking: {written} bytes of pings, {pongs} coalesced pongs back");
+    assert!(pongs >= 1, "at least the last ping is answered");
+    let pings = written.div_ceil(batch.len() / 512);
+    assert!(pongs <= pings, "{pongs} pongs for {pings} pings");
+}
+
+fn tokio_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+fn spawn_tokio_echo(
+    rt: &tokio::runtime::Runtime,
+) -> (SocketAddr, tokio::task::JoinHandle<Result<(), Error>>) {
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let server = blocking_echo_server(listener);
-        let mut client = raw_client(addr);
-        let start = Instant::now();
-        let written = flood(&mut client, &batch, FLOOD_LIMIT)
-            .unwrap_or_else(|n| panic!("{what}: server kept reading: {n} bytes accepted"));
-        eprintln!(
-            "blocking, {what}: the server stopped reading after {written} bytes ({:?})",
-            start.elapsed()
-        );
-        // Dropping the client unblocks the server's write with an error.
-        drop(client);
-        let result = server.join().expect("server thread");
-        assert!(result.is_err(), "{what}: {result:?}");
-    }
+        let server = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.expect("accept");
+            tokio_echo(stream).await
+        });
+        (addr, server)
+    })
 }
 
 #[test]
 fn never_reading_client_is_backpressured_tokio() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    for (what, batch) in [("pings", ping_batch()), ("messages", message_batch())] {
-        let (addr, server) = rt.block_on(async {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind");
-            let addr = listener.local_addr().expect("addr");
-            let server = tokio::spawn(async move {
-                let (stream, _) = listener.accept().await.expect("accept");
-                tokio_echo(stream).await
-            });
-            (addr, server)
-        });
-        let mut client = raw_client(addr);
-        let start = Instant::now();
-        let written = flood(&mut client, &batch, FLOOD_LIMIT)
-            .unwrap_or_else(|n| panic!("{what}: server kept reading: {n} bytes accepted"));
-        eprintln!(
-            "tokio, {what}: the server stopped reading after {written} bytes ({:?})",
-            start.elapsed()
-        );
-        drop(client);
-        let result = rt
-            .block_on(async { tokio::time::timeout(Duration::from_secs(10), server).await })
-            .expect("server ends once the client is gone")
-            .expect("server task");
-        assert!(result.is_err(), "{what}: {result:?}");
-    }
+    let rt = tokio_runtime();
+    let (addr, server) = spawn_tokio_echo(&rt);
+    let mut client = raw_client(addr);
+    let start = Instant::now();
+    let written = flood(&mut client, &message_batch(), FLOOD_LIMIT)
+        .unwrap_or_else(|n| panic!("server kept reading: {n} bytes accepted"));
+    eprintln!(
+        "tokio: the server stopped reading after {written} bytes ({:?})",
+        start.elapsed()
+    );
+    drop(client);
+    let result = rt
+        .block_on(async { tokio::time::timeout(Duration::from_secs(10), server).await })
+        .expect("server ends once the client is gone")
+        .expect("server task");
+    assert!(result.is_err(), "{result:?}");
+}
+
+#[test]
+fn ping_flood_without_reading_stays_bounded_tokio() {
+    let rt = tokio_runtime();
+    let (addr, _server) = spawn_tokio_echo(&rt);
+    let mut client = raw_client(addr);
+    let batch = ping_batch();
+    let written = flood(&mut client, &batch, PING_FLOOD_LIMIT).unwrap_or_else(|n| n);
+    let pongs = pongs_then_echo(&mut client, written, &batch);
+    eprintln!("tokio: {written} bytes of pings, {pongs} coalesced pongs back");
+    assert!(pongs >= 1, "at least the last ping is answered");
+    let pings = written.div_ceil(batch.len() / 512);
+    assert!(pongs <= pings, "{pongs} pongs for {pings} pings");
 }
 
 /// The memory budget through an adapter: a message of empty fragments past
