@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Loopback echo benchmark: wsproto's echo_server (blocking and --tokio) against
+# tokio-tungstenite and fastwebsockets echo servers, same load generator.
+#
+#   bash benches/echo.sh                 # full matrix, medians of 3 runs of 3 s
+#   QUICK=1 bash benches/echo.sh         # subset: 16 B and 64 KiB, 1 and 16 conns, 1 run of 2 s
+#
+# Overrides: SIZES, CONNS, INFLIGHT, RUNS, SECS, SERVERS, CARGO_TARGET_DIR.
+# The server runs on core 1 (taskset -c 1), the load generator on core 0.
+# Server CPU per message = (utime + stime from /proc/PID/stat, after - before)
+# / messages echoed, in microseconds.
+# Output: a markdown table on stdout; raw lines in $OUT_DIR/raw.txt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+if [[ "${QUICK:-0}" == 1 ]]; then
+  SIZES="${SIZES:-16 65536}"; CONNS="${CONNS:-1 16}"; INFLIGHT="${INFLIGHT:-1 16}"
+  RUNS="${RUNS:-1}"; SECS="${SECS:-2}"
+else
+  SIZES="${SIZES:-16 1024 65536}"; CONNS="${CONNS:-1 16 256}"; INFLIGHT="${INFLIGHT:-1 16}"
+  RUNS="${RUNS:-3}"; SECS="${SECS:-3}"
+fi
+SERVERS="${SERVERS:-wsproto-blocking wsproto-tokio tungstenite fastwebsockets}"
+OUT_DIR="${OUT_DIR:-$CARGO_TARGET_DIR/echo-bench}"
+mkdir -p "$OUT_DIR"
+RAW="$OUT_DIR/raw.txt"
+: > "$RAW"
+
+cargo build --release -q -p wsproto-adapters --example echo_server
+cargo build --release -q -p wsproto-benches --bin loadgen --bin peer_echo
+BIN="$CARGO_TARGET_DIR/release"
+TICKS=$(getconf CLK_TCK)
+PORT=19201
+
+server_cmd() {
+  case "$1" in
+    wsproto-blocking) echo "$BIN/examples/echo_server 127.0.0.1:$PORT" ;;
+    wsproto-tokio) echo "$BIN/examples/echo_server 127.0.0.1:$PORT --tokio" ;;
+    tungstenite) echo "$BIN/peer_echo tungstenite 127.0.0.1:$PORT" ;;
+    fastwebsockets) echo "$BIN/peer_echo fastwebsockets 127.0.0.1:$PORT" ;;
+    *) echo "unknown server $1" >&2; exit 2 ;;
+  esac
+}
+
+cpu_ticks() { # utime + stime (fields 14 and 15; comm may contain spaces)
+  sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'
+}
+
+median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) print "nan"; else print a[int((NR+1)/2)]}'; }
+
+echo "| server | size | conns | in flight | msg/s | p50 µs | p99 µs | server CPU µs/msg |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+for server in $SERVERS; do
+  PORT=$((PORT + 1))
+  # shellcheck disable=SC2046
+  taskset -c 1 $(server_cmd "$server") 2>/dev/null &
+  SPID=$!
+  trap 'kill $SPID 2>/dev/null || true' EXIT
+  for _ in $(seq 50); do
+    (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break
+    sleep 0.1
+  done
+  for size in $SIZES; do
+    for conns in $CONNS; do
+      for inflight in $INFLIGHT; do
+        : > "$OUT_DIR/runs.txt"
+        for run in $(seq "$RUNS"); do
+          before=$(cpu_ticks $SPID)
+          line=$(timeout $((${SECS%.*} + 30)) taskset -c 0 "$BIN/loadgen" "127.0.0.1:$PORT" \
+            --conns "$conns" --inflight "$inflight" --size "$size" --secs "$SECS" || echo "FAILED")
+          after=$(cpu_ticks $SPID)
+          echo "$server run=$run $line cpu_ticks=$((after - before))" >> "$RAW"
+          if [[ "$line" == FAILED* ]]; then continue; fi
+          msgs=$(sed -E 's/.*msgs=([0-9]+).*/\1/' <<<"$line")
+          awk -v l="$line" -v t=$((after - before)) -v hz="$TICKS" -v m="$msgs" 'BEGIN {
+            n = split(l, kv, " "); for (i = 1; i <= n; i++) { split(kv[i], p, "="); v[p[1]] = p[2] }
+            printf "%s %s %s %.3f\n", v["msg_per_s"], v["p50_us"], v["p99_us"], (m > 0 ? t / hz / m * 1e6 : 0)
+          }' >> "$OUT_DIR/runs.txt"
+        done
+        rate=$(awk '{print $1}' "$OUT_DIR/runs.txt" | median)
+        p50=$(awk '{print $2}' "$OUT_DIR/runs.txt" | median)
+        p99=$(awk '{print $3}' "$OUT_DIR/runs.txt" | median)
+        cpu=$(awk '{print $4}' "$OUT_DIR/runs.txt" | median)
+        echo "| $server | $size | $conns | $inflight | $rate | $p50 | $p99 | $cpu |"
+      done
+    done
+  done
+  kill $SPID 2>/dev/null || true
+  wait $SPID 2>/dev/null || true
+  trap - EXIT
+done

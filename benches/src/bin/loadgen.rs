@@ -1,0 +1,335 @@
+//! Loopback echo load generator: N WebSocket connections, K binary messages in
+//! flight on each, for T seconds. Every echo is checked byte for byte.
+//!
+//! ```text
+//! loadgen 127.0.0.1:9001 --conns 16 --inflight 16 --size 1024 --secs 3
+//! ```
+//!
+//! Built on the wsproto core directly (client handshake + frames over tokio
+//! sockets, one current-thread runtime), so the generator itself stays cheap.
+//! Prints one line of `key=value`: msgs, msg_per_s, p50_us, p99_us, errors.
+//! Exits non-zero if any echo was wrong or missing.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, Semaphore};
+use wsproto::handshake::{ClientHandshake, ClientRequest};
+use wsproto::{Config, Connection, Event, Role};
+
+struct Args {
+    addr: String,
+    conns: usize,
+    inflight: usize,
+    size: usize,
+    secs: f64,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        addr: "127.0.0.1:9001".into(),
+        conns: 1,
+        inflight: 1,
+        size: 16,
+        secs: 3.0,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{a} needs a value"));
+        match a.as_str() {
+            "--conns" => args.conns = value()?.parse().map_err(|e| format!("{e}"))?,
+            "--inflight" => args.inflight = value()?.parse().map_err(|e| format!("{e}"))?,
+            "--size" => args.size = value()?.parse().map_err(|e| format!("{e}"))?,
+            "--secs" => args.secs = value()?.parse().map_err(|e| format!("{e}"))?,
+            s if !s.starts_with("--") => args.addr = s.to_owned(),
+            s => return Err(format!("unknown option {s}")),
+        }
+    }
+    if args.size < 8 || args.conns == 0 || args.inflight == 0 {
+        return Err("size must be >= 8, conns and inflight >= 1".into());
+    }
+    Ok(args)
+}
+
+#[derive(Clone)]
+struct XorShift(u64);
+
+impl wsproto::rand_core::RngCore for XorShift {
+    fn next_u32(&mut self) -> u32 {
+        self.next_u64() as u32
+    }
+    fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn fill_bytes(&mut self, dst: &mut [u8]) {
+        for b in dst {
+            *b = self.next_u64() as u8;
+        }
+    }
+}
+
+fn config() -> Config {
+    let mut config = Config::default();
+    config.limits.max_message_size = 64 << 20;
+    config.limits.max_frame_payload = 64 << 20;
+    config
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Connects and runs the opening handshake; returns the stream and any bytes
+/// that followed the 101 response.
+async fn connect(addr: &str, seed: u64) -> Result<(TcpStream, Vec<u8>), BoxError> {
+    let mut stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let request = ClientRequest::new(addr, "/");
+    let mut out = [0u8; 1024];
+    let mut rng = XorShift(seed | 1);
+    let (mut handshake, n) = ClientHandshake::new(
+        &request,
+        &mut rng,
+        &config(),
+        wsproto::Instant::ZERO,
+        &mut out,
+    )
+    .map_err(|e| format!("{e:?}"))?;
+    stream.write_all(&out[..n]).await?;
+    let mut buf = vec![0u8; 4096];
+    let mut len = 0;
+    loop {
+        let read = stream.read(&mut buf[len..]).await?;
+        if read == 0 {
+            return Err("eof during handshake".into());
+        }
+        len += read;
+        let mut headers = [wsproto::httparse::EMPTY_HEADER; 32];
+        if let Some(response) = handshake
+            .parse(&request, &buf[..len], &mut headers)
+            .map_err(|e| format!("{e:?}"))?
+        {
+            let head = response.head_len();
+            return Ok((stream, buf[head..len].to_vec()));
+        }
+    }
+}
+
+#[derive(Default)]
+struct ConnResult {
+    msgs: u64,
+    latencies_ns: Vec<u32>,
+    errors: u64,
+}
+
+fn expected_payload(size: usize, seq: u64, template: &mut [u8]) {
+    template[..8].copy_from_slice(&seq.to_le_bytes());
+    debug_assert_eq!(template.len(), size);
+}
+
+async fn run_conn(
+    stream: TcpStream,
+    leftover: Vec<u8>,
+    args: Arc<Args>,
+    seed: u64,
+    start: Instant,
+    deadline: Instant,
+) -> ConnResult {
+    let (mut rd, mut wr) = stream.into_split();
+    let credits = Arc::new(Semaphore::new(0));
+    let (tx, mut rx) = mpsc::unbounded_channel::<(u64, Instant)>();
+    let size = args.size;
+    let pattern: Vec<u8> = (0..size).map(|i| (i * 31 + 7) as u8).collect();
+
+    let writer_credits = credits.clone();
+    let writer_pattern = pattern.clone();
+    let inflight = args.inflight;
+    let writer = async move {
+        tokio::time::sleep_until(start.into()).await;
+        writer_credits.add_permits(inflight);
+        let mut conn = Connection::with_rng(Role::Client, config(), XorShift(seed | 1));
+        let mut payload = writer_pattern;
+        let mut out = vec![0u8; size + 14];
+        let mut seq = 0u64;
+        loop {
+            let Ok(permit) = writer_credits.acquire().await else {
+                break;
+            };
+            permit.forget();
+            if Instant::now() >= deadline {
+                break;
+            }
+            seq += 1;
+            expected_payload(size, seq, &mut payload);
+            let Ok(n) = conn.send_binary(&payload, &mut out) else {
+                break;
+            };
+            if tx.send((seq, Instant::now())).is_err() {
+                break;
+            }
+            if wr.write_all(&out[..n]).await.is_err() {
+                break;
+            }
+        }
+        drop(tx);
+        wr // keep the write half open until the reader is done
+    };
+
+    let reader_credits = credits.clone();
+    let reader_inner = async move {
+        let mut result = ConnResult::default();
+        let mut conn = Connection::new(Role::Client, config());
+        let mut buf = vec![0u8; (size + 14).max(64 << 10) * 2];
+        let mut len = leftover.len();
+        buf[..len].copy_from_slice(&leftover);
+        let mut expected = pattern;
+        let mut offset = 0usize; // bytes of the current echo seen so far
+        let mut current: Option<(u64, Instant)> = None;
+        let hard_stop = deadline + Duration::from_secs(10);
+        loop {
+            // Decode everything buffered.
+            let mut pos = 0;
+            loop {
+                let received = match conn.receive(&mut buf[pos..len]) {
+                    Ok(r) => r,
+                    Err(_) => {
+                        result.errors += 1;
+                        return result;
+                    }
+                };
+                let consumed = received.consumed;
+                match received.event {
+                    Some(Event::Binary { data, fin }) => {
+                        if current.is_none() {
+                            match rx.try_recv() {
+                                Ok((seq, sent)) => {
+                                    expected_payload(size, seq, &mut expected);
+                                    current = Some((seq, sent));
+                                    offset = 0;
+                                }
+                                Err(_) => {
+                                    result.errors += 1; // an echo nobody sent
+                                    return result;
+                                }
+                            }
+                        }
+                        if expected.get(offset..offset + data.len()) != Some(data) {
+                            result.errors += 1;
+                            return result;
+                        }
+                        offset += data.len();
+                        if fin {
+                            let done = Instant::now();
+                            if offset != size {
+                                result.errors += 1;
+                                return result;
+                            }
+                            if let Some((_, sent)) = current.take() {
+                                if done <= deadline {
+                                    result.msgs += 1;
+                                    let ns = done.duration_since(sent).as_nanos();
+                                    result.latencies_ns.push(ns.min(u32::MAX as u128) as u32);
+                                }
+                            }
+                            credits.add_permits(1);
+                        }
+                    }
+                    Some(_) => {}
+                    None if consumed == 0 => break,
+                    None => {}
+                }
+                pos += consumed;
+            }
+            buf.copy_within(pos..len, 0);
+            len -= pos;
+            // Done when every echo came back and no more will be sent: the
+            // writer checks the deadline and queues the send with no await in
+            // between, so after the deadline an empty queue stays empty.
+            if current.is_none() && rx.is_empty() && (rx.is_closed() || Instant::now() >= deadline)
+            {
+                return result;
+            }
+            let read = tokio::time::timeout_at(hard_stop.into(), rd.read(&mut buf[len..])).await;
+            match read {
+                Ok(Ok(0)) | Ok(Err(_)) | Err(_) => {
+                    // EOF, error or timeout with echoes outstanding.
+                    if current.is_some() || !rx.is_empty() {
+                        result.errors += 1;
+                    }
+                    return result;
+                }
+                Ok(Ok(n)) => len += n,
+            }
+        }
+    };
+    let reader = async move {
+        let result = reader_inner.await;
+        reader_credits.close(); // releases a writer waiting for a credit
+        result
+    };
+    let (wr, result) = tokio::join!(writer, reader);
+    drop(wr);
+    result
+}
+
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i] as f64 / 1000.0
+}
+
+fn main() -> Result<(), BoxError> {
+    let args = Arc::new(parse_args()?);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (msgs, mut latencies, errors, secs) = runtime.block_on(async {
+        let mut conns = Vec::with_capacity(args.conns);
+        for i in 0..args.conns {
+            let seed = 0x5eed_0000 ^ ((i as u64) << 20) ^ std::process::id() as u64;
+            conns.push((connect(&args.addr, seed).await?, seed));
+        }
+        let start = Instant::now() + Duration::from_millis(50);
+        let deadline = start + Duration::from_secs_f64(args.secs);
+        let mut tasks = Vec::with_capacity(args.conns);
+        for ((stream, leftover), seed) in conns {
+            tasks.push(tokio::spawn(run_conn(
+                stream,
+                leftover,
+                args.clone(),
+                seed,
+                start,
+                deadline,
+            )));
+        }
+        let mut msgs = 0u64;
+        let mut errors = 0u64;
+        let mut latencies = Vec::new();
+        for task in tasks {
+            let r = task.await?;
+            msgs += r.msgs;
+            errors += r.errors;
+            latencies.extend(r.latencies_ns);
+        }
+        Ok::<_, BoxError>((msgs, latencies, errors, args.secs))
+    })?;
+    latencies.sort_unstable();
+    println!(
+        "msgs={msgs} secs={secs} msg_per_s={:.0} p50_us={:.1} p99_us={:.1} errors={errors} conns={} inflight={} size={}",
+        msgs as f64 / secs,
+        percentile(&latencies, 0.50),
+        percentile(&latencies, 0.99),
+        args.conns,
+        args.inflight,
+        args.size
+    );
+    if errors > 0 || msgs == 0 {
+        std::process::exit(1);
+    }
+    Ok(())
+}

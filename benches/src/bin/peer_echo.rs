@@ -1,0 +1,111 @@
+//! Echo servers built on other crates, for `benches/echo.sh`:
+//!
+//! ```text
+//! peer_echo tungstenite 127.0.0.1:9002      # tokio-tungstenite
+//! peer_echo fastwebsockets 127.0.0.1:9003   # fastwebsockets (FragmentCollector)
+//! ```
+//!
+//! Both run on a default (multi-thread) tokio runtime, like
+//! `echo_server --tokio`; pinned to one core, that is one worker. Text is
+//! echoed as text and binary as binary.
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+fn main() -> Result<(), BoxError> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (Some(which), Some(addr)) = (args.first(), args.get(1)) else {
+        return Err("usage: peer_echo tungstenite|fastwebsockets 127.0.0.1:PORT".into());
+    };
+    let which = which.clone();
+    if which != "tungstenite" && which != "fastwebsockets" {
+        return Err(format!("unknown peer {which}").into());
+    }
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let listener = TcpListener::bind(addr).await?;
+        eprintln!("peer_echo {which} listening on {}", listener.local_addr()?);
+        loop {
+            let (stream, _) = listener.accept().await?;
+            let _ = stream.set_nodelay(true);
+            let tungstenite = which == "tungstenite";
+            tokio::spawn(async move {
+                let result = if tungstenite {
+                    serve_tungstenite(stream).await
+                } else {
+                    serve_fastwebsockets(stream).await
+                };
+                if let Err(e) = result {
+                    eprintln!("connection ended: {e}");
+                }
+            });
+        }
+    })
+}
+
+async fn serve_tungstenite(stream: TcpStream) -> Result<(), BoxError> {
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .max_message_size(Some(64 << 20))
+        .max_frame_size(Some(64 << 20));
+    let mut ws = tokio_tungstenite::accept_async_with_config(stream, Some(config)).await?;
+    while let Some(msg) = ws.next().await {
+        let msg = msg?;
+        if msg.is_text() || msg.is_binary() {
+            ws.send(msg).await?;
+        } else if msg.is_close() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// fastwebsockets leaves the HTTP upgrade to hyper; to keep hyper out of the
+/// build, the upgrade is done with wsproto's handshake module (it is not part
+/// of what the echo benchmark measures), then fastwebsockets takes the stream.
+async fn serve_fastwebsockets(mut stream: TcpStream) -> Result<(), BoxError> {
+    use wsproto::handshake::{Accept, ServerHandshake};
+    let mut buf = vec![0u8; 8192];
+    let mut len = 0;
+    let mut handshake = ServerHandshake::new(&wsproto::Config::default(), wsproto::Instant::ZERO);
+    let (response, head_len) = loop {
+        let n = stream.read(&mut buf[len..]).await?;
+        if n == 0 {
+            return Err("eof during handshake".into());
+        }
+        len += n;
+        let mut headers = [wsproto::httparse::EMPTY_HEADER; 32];
+        if let Some(req) = handshake
+            .parse(&buf[..len], &mut headers)
+            .map_err(|e| format!("{e:?}"))?
+        {
+            let mut out = [0u8; 512];
+            let n = req
+                .accept(&Accept::default(), &mut out)
+                .map_err(|e| format!("{e:?}"))?;
+            break (out[..n].to_vec(), req.head_len());
+        }
+    };
+    if head_len != len {
+        return Err("client sent frames before the 101".into());
+    }
+    stream.write_all(&response).await?;
+    let mut ws = fastwebsockets::WebSocket::after_handshake(stream, fastwebsockets::Role::Server);
+    ws.set_auto_close(true);
+    ws.set_auto_pong(true);
+    ws.set_max_message_size(64 << 20);
+    let mut ws = fastwebsockets::FragmentCollector::new(ws);
+    loop {
+        let frame = ws.read_frame().await?;
+        match frame.opcode {
+            fastwebsockets::OpCode::Text | fastwebsockets::OpCode::Binary => {
+                ws.write_frame(frame).await?;
+            }
+            fastwebsockets::OpCode::Close => break,
+            _ => {}
+        }
+    }
+    Ok(())
+}

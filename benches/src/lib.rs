@@ -1,0 +1,1 @@
+//! Benchmarks support crate (binaries live in src/bin).
