@@ -101,6 +101,9 @@ mod config;
 mod connection;
 pub mod error;
 mod event;
+/// WebSocket extensions (RFC 7692 permessage-deflate), behind the `deflate` feature.
+#[cfg(feature = "deflate")]
+pub mod extensions;
 pub mod frame;
 #[cfg(fuzzing)]
 #[doc(hidden)]

@@ -1,0 +1,46 @@
+//! permessage-deflate ([RFC 7692]): negotiation, a streaming inflater and an
+//! allocation-free compressor, each usable on its own.
+//!
+//! * [`params`] — parse `Sec-WebSocket-Extensions`, [`accept_offer`]
+//!   (server), [`write_offer`] / [`validate_response`] (client), and the
+//!   per-direction [`Directions`] an [`Agreed`] implies.
+//! * [`inflate`] — [`Inflater`]: payload chunks in, decompressed bytes out
+//!   into any caller buffer, with a decompressed-size limit.
+//! * [`compress`] — [`Compressor`]: message bytes in, compressed payload
+//!   (tail stripped) out.
+//!
+//! # Memory
+//!
+//! Everything is inline, sized by const generics: an [`Inflater`] holds its
+//! window (`2^bits` bytes) and miniz_oxide's decompressor state (about 11
+//! KiB); a [`Compressor`] holds a buffer of twice its window, a hash
+//! table and a 512-byte stage for encoded output that did not fit the
+//! caller's buffer yet (so any output buffer, even one byte, makes progress,
+//! and the output does not depend on how it is chunked).
+//!
+//! # Wiring into a connection (not done yet)
+//!
+//! * RSV1 is set on the first frame of a compressed message only (RFC 7692
+//!   §6); continuation frames carry RSV1 = 0, and control frames are never
+//!   compressed (RSV1 on them is a protocol error, 1002).
+//! * Sending: [`Compressor::compress`] into the caller's transmit buffer
+//!   after room for the frame header; [`Compressor::max_compressed_len`]
+//!   bounds the output so a whole message never fails half-way.
+//! * Receiving: events borrow the caller's input buffer, but decompressed
+//!   bytes are larger than what they came from, so they need a second,
+//!   caller-supplied output buffer (or an inflater-owned staging slice
+//!   surfaced as `Event::Text/Binary` chunks); UTF-8 validation and the
+//!   message-size limit then apply to the decompressed bytes.
+//!
+//! [RFC 7692]: https://www.rfc-editor.org/rfc/rfc7692
+
+pub mod compress;
+pub mod inflate;
+pub mod params;
+
+pub use compress::{Compressed, Compressor, Compressor12, Compressor15, Compressor9};
+pub use inflate::{InflateError, Inflated, Inflater, Inflater12, Inflater15, Inflater9};
+pub use params::{
+    accept_offer, validate_response, write_offer, Agreed, DeflateConfig, DeflateParams, Directions,
+    ParamError,
+};
