@@ -16,6 +16,8 @@
 //! | Violation (peer)                                   | Close code |
 //! |----------------------------------------------------|-----------:|
 //! | RSV1/2/3 set without a negotiated extension         | 1002 |
+//! | RSV2/RSV3 set (permessage-deflate owns only RSV1)   | 1002 |
+//! | RSV1 on a continuation or control frame (deflate negotiated; RFC 7692 §6) | 1002 |
 //! | reserved opcode (0x3–0x7, 0xB–0xF)                  | 1002 |
 //! | client frame not masked (server side)               | 1002 |
 //! | server frame masked (client side)                   | 1002 |
@@ -29,10 +31,19 @@
 //! | Close code not allowed on the wire (e.g. 1005, 999) | 1002 |
 //! | Close reason not UTF-8                              | 1007 |
 //! | Text message not UTF-8 (detected as early as possible) | 1007 |
+//! | compressed message not a valid DEFLATE stream (RFC 7692 §7.2.2) | 1007 |
 //! | frame payload above `Limits::max_frame_payload`     | 1009 |
-//! | message above `Limits::max_message_size`            | 1009 |
+//! | message above `Limits::max_message_size` (compressed messages: the decompressed size, checked while inflating) | 1009 |
 //! | more frames in one message than `Limits::max_fragments` | 1009 |
 //! | message's charge (payload + `Limits::FRAME_CHARGE` per frame) + `Limits::FIXED_CHARGE` above `Limits::max_buffered` | 1009 |
+//!
+//! A compressed message whose data is not valid DEFLATE is answered with
+//! 1007: RFC 7692 only says to _Fail the WebSocket Connection_ without naming
+//! a code, and RFC 6455 §7.4.1 gives 1007 to "data within a message that was
+//! not consistent with the type of the message" (Node's `ws` answers the
+//! same). The frame itself was well formed, so 1002 would misdescribe it.
+//! Decompressed bytes also count against the memory budget, on top of the
+//! compressed payload that carried them.
 //!
 //! The memory budget answers 1009 like the other size limits: what is refused
 //! is a message too big (in bytes or in frames) to hold, RFC 6455 §7.4.1's
@@ -95,6 +106,11 @@ pub enum Violation {
     InvalidCloseReason,
     /// A Text message was not valid UTF-8.
     InvalidUtf8,
+    /// RSV1 (permessage-deflate's "compressed" bit) on a continuation or a
+    /// control frame (RFC 7692 §6.1).
+    MisplacedRsv1,
+    /// A compressed message was not a valid DEFLATE stream (RFC 7692 §7.2.2).
+    CorruptCompressedData,
     /// A frame declared more payload than `Limits::max_frame_payload`.
     FrameTooLarge,
     /// A message grew past `Limits::max_message_size`.
@@ -111,7 +127,9 @@ impl Violation {
     /// The close code this violation is answered with. The single place that decides it.
     pub const fn close_code(self) -> CloseCode {
         match self {
-            Violation::InvalidUtf8 | Violation::InvalidCloseReason => CloseCode::INVALID_PAYLOAD,
+            Violation::InvalidUtf8
+            | Violation::InvalidCloseReason
+            | Violation::CorruptCompressedData => CloseCode::INVALID_PAYLOAD,
             Violation::FrameTooLarge
             | Violation::MessageTooLarge
             | Violation::TooManyFragments
@@ -127,7 +145,8 @@ impl Violation {
             | Violation::UnexpectedContinuation
             | Violation::ExpectedContinuation
             | Violation::CloseFrameTooShort
-            | Violation::InvalidCloseCode => CloseCode::PROTOCOL_ERROR,
+            | Violation::InvalidCloseCode
+            | Violation::MisplacedRsv1 => CloseCode::PROTOCOL_ERROR,
         }
     }
 
@@ -148,6 +167,8 @@ impl Violation {
             Violation::InvalidCloseCode => "invalid close code",
             Violation::InvalidCloseReason => "close reason not utf-8",
             Violation::InvalidUtf8 => "text not utf-8",
+            Violation::MisplacedRsv1 => "rsv1 on a continuation or control frame",
+            Violation::CorruptCompressedData => "invalid compressed data",
             Violation::FrameTooLarge => "frame too large",
             Violation::MessageTooLarge => "message too large",
             Violation::TooManyFragments => "too many fragments",
@@ -209,6 +230,10 @@ pub enum HandshakeError {
     UnofferedSubprotocol,
     /// (client) The server answered with an extension the client did not request.
     UnrequestedExtension,
+    /// (client) The server's answer to an offered extension is not valid
+    /// for the offer (RFC 7692 §7.1: unknown or duplicate parameters, a
+    /// window larger than asked, a parameter that was not offered).
+    InvalidExtension,
 }
 
 impl HandshakeError {
@@ -229,7 +254,8 @@ impl HandshakeError {
             HandshakeError::UnexpectedStatus(_)
             | HandshakeError::InvalidAccept
             | HandshakeError::UnofferedSubprotocol
-            | HandshakeError::UnrequestedExtension => return None,
+            | HandshakeError::UnrequestedExtension
+            | HandshakeError::InvalidExtension => return None,
         })
     }
 
@@ -252,6 +278,7 @@ impl HandshakeError {
             HandshakeError::InvalidAccept => "Sec-WebSocket-Accept mismatch",
             HandshakeError::UnofferedSubprotocol => "subprotocol not offered",
             HandshakeError::UnrequestedExtension => "extension not requested",
+            HandshakeError::InvalidExtension => "extension response does not fit the offer",
         }
     }
 

@@ -72,6 +72,20 @@ impl IncomingMessage {
         Ok(open.kind)
     }
 
+    /// Accounts for `n` decompressed bytes of the current (compressed)
+    /// message: they are charged against the memory budget on top of the
+    /// compressed payload that carried them (an adapter reassembling the
+    /// message holds the decompressed bytes). The decompressed size itself is
+    /// bounded by the inflater (`Limits::max_message_size`).
+    pub(crate) fn on_inflated(&mut self, n: usize, limits: &Limits) -> Result<(), Violation> {
+        let charge = self.charge.saturating_add(n as u64);
+        if charge.saturating_add(Limits::FIXED_CHARGE) > limits.max_buffered {
+            return Err(Violation::BudgetExceeded);
+        }
+        self.charge = charge;
+        Ok(())
+    }
+
     /// The budget charge of the current (or last) message.
     pub(crate) fn charge(&self) -> u64 {
         self.charge

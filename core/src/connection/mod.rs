@@ -15,11 +15,25 @@
 //!
 //! Data frames are written straight into the caller's buffer by the send
 //! commands; events come back from `receive`, borrowing the input.
+//!
+//! # Extensions
+//!
+//! A connection is generic over an [`Extension`] that may own RSV1 (with the
+//! `deflate` feature, `extensions::deflate::Deflate`, RFC 7692). The default
+//! [`NoExtension`] owns nothing. With one attached
+//! ([`Connection::with_extension`]), the first frame of a message may carry
+//! RSV1; such a message is inflated into a caller buffer by
+//! [`Connection::receive_into`], and [`Connection::send_text`] and friends
+//! compress. Messages without RSV1 keep the zero-copy path.
 
+mod extension;
 mod outbox;
 mod state;
 mod timers;
 
+#[cfg(feature = "deflate")]
+pub(crate) use extension::sealed;
+pub use extension::{Extension, NoExtension};
 pub use state::{Side, State};
 
 use crate::close::{parse_close_payload, CloseCode, MAX_CLOSE_REASON};
@@ -27,7 +41,8 @@ use crate::config::Config;
 use crate::error::{Error, Misuse, TimeoutKind, Violation};
 use crate::event::{Event, MessageKind};
 use crate::frame::{
-    apply_mask, encode_frame, FrameHeader, HeaderStatus, OpCode, MAX_CONTROL_PAYLOAD,
+    apply_mask, encode_frame, encoded_frame_len, FrameHeader, HeaderStatus, OpCode,
+    MAX_CONTROL_PAYLOAD,
 };
 use crate::message::IncomingMessage;
 use crate::time::{Duration, Instant};
@@ -44,6 +59,14 @@ pub const MIN_RECEIVE_BUFFER: usize = 3 + 6 + MAX_CONTROL_PAYLOAD;
 
 /// The smallest output buffer `poll_transmit` can always write a frame into.
 pub const MIN_TRANSMIT_BUFFER: usize = 6 + MAX_CONTROL_PAYLOAD;
+
+/// The smallest scratch buffer [`Connection::receive_into`] accepts while a
+/// compressed message arrives: an unfinished code point (3 bytes) carried in
+/// front of at least one new byte.
+pub const MIN_INFLATE_BUFFER: usize = 4;
+
+/// RSV1 in [`FrameHeader::rsv`].
+const RSV1: u8 = 0b100;
 
 /// Which end of the connection this is. Decides masking (RFC 6455 §5.1) and
 /// who closes the transport first (the server, §7.1.1).
@@ -94,6 +117,8 @@ struct IncomingFrame {
     remaining: u64,
     /// Payload bytes already unmasked, modulo 4.
     mask_offset: usize,
+    /// The message is compressed: the payload goes through the extension.
+    compressed: bool,
 }
 
 /// Where a header-level step of `receive` left off.
@@ -110,6 +135,9 @@ enum Step {
     },
     /// A data frame's payload starts at `start` (after any carried text bytes).
     Payload { start: usize },
+    /// A compressed data frame is next but the scratch buffer is too small:
+    /// nothing was changed.
+    NeedScratch,
 }
 
 /// One WebSocket connection after the opening handshake, as a state machine.
@@ -132,7 +160,7 @@ enum Step {
 /// assert_eq!(out[..n], [0x81, 0x05, b'H', b'e', b'l', b'l', b'o']);
 /// ```
 #[derive(Clone, Debug)]
-pub struct Connection<R = NoRng> {
+pub struct Connection<R = NoRng, E = NoExtension> {
     role: Role,
     config: Config,
     state: State,
@@ -151,6 +179,14 @@ pub struct Connection<R = NoRng> {
     frames_received: u64,
     /// Close the transport once the outbox is written.
     close_transport: bool,
+    /// The extension owning RSV1, if any (a zero-sized no-op by default).
+    ext: E,
+    /// The message being received is compressed (RSV1 on its first frame).
+    inflating: bool,
+    /// Decompressed text bytes of an unfinished code point, surfaced at the
+    /// front of the next scratch buffer: `inflate_carry[..inflate_carry_len]`.
+    inflate_carry: [u8; 3],
+    inflate_carry_len: usize,
 }
 
 impl Connection<NoRng> {
@@ -160,7 +196,7 @@ impl Connection<NoRng> {
     /// [`crate::handshake`], HTTP/2 extended CONNECT, a proxy). A client built
     /// this way cannot send until it has an RNG: use [`Connection::with_rng`].
     pub fn new(role: Role, config: Config) -> Self {
-        Connection::build(role, config, None)
+        Connection::build(role, config, None, NoExtension)
     }
 }
 
@@ -182,10 +218,12 @@ impl<R: RngCore> Connection<R> {
     /// assert_eq!(n, 2 + 4 + 2); // header, masking key, payload
     /// ```
     pub fn with_rng(role: Role, config: Config, rng: R) -> Self {
-        Connection::build(role, config, Some(rng))
+        Connection::build(role, config, Some(rng), NoExtension)
     }
+}
 
-    fn build(role: Role, config: Config, rng: Option<R>) -> Self {
+impl<R: RngCore, E: Extension> Connection<R, E> {
+    fn build(role: Role, config: Config, rng: Option<R>, ext: E) -> Self {
         let mut timers = Timers::new();
         if let Some(keepalive) = config.keepalive {
             timers.arm(Timer::Keepalive, keepalive.interval, 0);
@@ -206,7 +244,44 @@ impl<R: RngCore> Connection<R> {
             timers,
             frames_received: 0,
             close_transport: false,
+            ext,
+            inflating: false,
+            inflate_carry: [0; 3],
+            inflate_carry_len: 0,
         }
+    }
+
+    /// Attaches the extension negotiated in the opening handshake (with the
+    /// `deflate` feature, `extensions::deflate::Deflate`), replacing the
+    /// current one. Call it right after building the connection, before any
+    /// data flows: the extension's state starts with the next message.
+    ///
+    /// The extension is held inline, so its size (fixed by its const
+    /// generics) is part of the connection's.
+    pub fn with_extension<X: Extension>(self, ext: X) -> Connection<R, X> {
+        Connection {
+            role: self.role,
+            config: self.config,
+            state: self.state,
+            rng: self.rng,
+            frame: self.frame,
+            carry: self.carry,
+            incoming: self.incoming,
+            outgoing: self.outgoing,
+            outbox: self.outbox,
+            timers: self.timers,
+            frames_received: self.frames_received,
+            close_transport: self.close_transport,
+            ext,
+            inflating: false,
+            inflate_carry: [0; 3],
+            inflate_carry_len: 0,
+        }
+    }
+
+    /// The extension state.
+    pub fn extension(&self) -> &E {
+        &self.ext
     }
 
     // ----- getters -----
@@ -259,19 +334,57 @@ impl<R: RngCore> Connection<R> {
     ///
     /// On a protocol violation the error says which and what close code was
     /// queued; from then on all input is consumed and ignored.
+    ///
+    /// With an extension that compresses ([`Connection::with_extension`]), a
+    /// compressed message needs room for its decompressed bytes: use
+    /// [`Connection::receive_into`]. Here it is refused with
+    /// [`Misuse::BufferTooSmall`] before anything changes.
     pub fn receive<'a>(&mut self, input: &'a mut [u8]) -> Result<Received<'a>, Error> {
+        self.receive_into(input, &mut [])
+    }
+
+    /// [`Connection::receive`], with `scratch` for decompressed bytes.
+    ///
+    /// Events of uncompressed messages and control frames borrow `input`, as
+    /// with `receive`; chunks of a compressed message (RSV1 on its first
+    /// frame, RFC 7692) are inflated into `scratch` and borrow it. A message
+    /// bigger than `scratch` arrives as several chunks, the last with `fin`;
+    /// text chunks are whole code points (an unfinished one is carried
+    /// inside the connection to the next call). The decompressed size
+    /// counts against [`crate::Limits::max_message_size`] while inflating
+    /// (1009 once past it, without inflating further) and against the memory
+    /// budget; data that is not valid DEFLATE fails with 1007.
+    ///
+    /// `scratch` needs at least [`MIN_INFLATE_BUFFER`] bytes while a
+    /// compressed message arrives (otherwise [`Misuse::BufferTooSmall`],
+    /// nothing changed); any larger size works and gives bigger chunks. It
+    /// may differ from call to call: nothing is kept in it between calls.
+    pub fn receive_into<'a>(
+        &mut self,
+        input: &'a mut [u8],
+        scratch: &'a mut [u8],
+    ) -> Result<Received<'a>, Error> {
         if self.ignores_input() {
             return Ok(Received {
                 consumed: input.len(),
                 event: None,
             });
         }
+        if let Some(frame) = self.frame {
+            if frame.compressed {
+                if scratch.len() < MIN_INFLATE_BUFFER {
+                    return Err(Self::scratch_too_small());
+                }
+                return self.inflate_step(input, 0, scratch);
+            }
+        }
         if self.absorb_text_tail(input) {
             // The frame ended inside a code point: its tail joined the carry
             // and the next header starts right after it.
-            return self.receive(input);
+            return self.receive_into(input, scratch);
         }
-        match self.header_step(input) {
+        match self.header_step(input, scratch.len()) {
+            Ok(Step::NeedScratch) => Err(Self::scratch_too_small()),
             Ok(Step::NeedMore) => Ok(Received {
                 consumed: 0,
                 event: None,
@@ -294,9 +407,19 @@ impl<R: RngCore> Connection<R> {
                     event,
                 })
             }
-            Ok(Step::Payload { start }) => self.payload_step(input, start),
+            Ok(Step::Payload { start }) => match self.frame {
+                Some(frame) if frame.compressed => self.inflate_step(input, start, scratch),
+                _ => self.payload_step(input, start),
+            },
             Err(v) => Err(self.fail(v)),
         }
+    }
+
+    fn scratch_too_small() -> Error {
+        Misuse::BufferTooSmall {
+            required: MIN_INFLATE_BUFFER,
+        }
+        .into()
     }
 
     /// Handles a text frame, already under way and not the last of its
@@ -342,7 +465,7 @@ impl<R: RngCore> Connection<R> {
 
     /// Parses frame headers from the front of `input` until a control frame
     /// is whole, a data frame's payload begins, or bytes run out.
-    fn header_step(&mut self, input: &mut [u8]) -> Result<Step, Violation> {
+    fn header_step(&mut self, input: &mut [u8], scratch_len: usize) -> Result<Step, Violation> {
         if self.frame.is_some() {
             return Ok(Step::Payload { start: 0 });
         }
@@ -357,9 +480,13 @@ impl<R: RngCore> Connection<R> {
             (Role::Client, Some(_)) => return Err(Violation::MaskedFrame),
             _ => {}
         }
-        if header.rsv != 0 {
-            // No extension owns an RSV bit yet; permessage-deflate will claim RSV1 here.
+        let rsv1 = header.rsv & RSV1 != 0;
+        if header.rsv & !RSV1 != 0 || (rsv1 && !self.ext.owns_rsv1()) {
             return Err(Violation::ReservedBits);
+        }
+        if rsv1 && (header.opcode.is_control() || header.opcode == OpCode::Continuation) {
+            // RFC 7692 §6.1: only the first frame of a message says "compressed".
+            return Err(Violation::MisplacedRsv1);
         }
         if header.opcode.is_control() {
             // Control payloads are at most 125 bytes, checked by the parser.
@@ -379,12 +506,25 @@ impl<R: RngCore> Connection<R> {
                 len,
             });
         }
+        let first = header.opcode != OpCode::Continuation;
+        let compressed = if first { rsv1 } else { self.inflating };
+        if compressed && scratch_len < MIN_INFLATE_BUFFER {
+            return Ok(Step::NeedScratch);
+        }
         let kind = self.incoming.on_data_frame(
             header.opcode,
             header.fin,
             header.payload_len,
             &self.config.limits,
         )?;
+        if first {
+            self.inflating = rsv1;
+            self.inflate_carry_len = 0;
+            if rsv1 {
+                self.ext
+                    .begin_inflate(self.config.limits.max_message_size);
+            }
+        }
         self.frames_received += 1;
         if let Some(region) = input.get_mut(..carry + header_len) {
             // Put the header first so the carried bytes touch the new payload.
@@ -396,6 +536,7 @@ impl<R: RngCore> Connection<R> {
             mask: header.mask,
             remaining: header.payload_len,
             mask_offset: 0,
+            compressed,
         });
         Ok(Step::Payload { start: header_len })
     }
@@ -456,6 +597,124 @@ impl<R: RngCore> Connection<R> {
                 }
                 _ => Err(self.fail(Violation::InvalidUtf8)),
             },
+        }
+    }
+
+    /// Unmasks the payload bytes of the current compressed frame at
+    /// `input[start..]`, inflates what `scratch` has room for and surfaces
+    /// the decompressed chunk. Unused payload bytes are masked again, so the
+    /// caller hands them back unchanged.
+    fn inflate_step<'a>(
+        &mut self,
+        input: &'a mut [u8],
+        start: usize,
+        scratch: &'a mut [u8],
+    ) -> Result<Received<'a>, Error> {
+        let Some(mut frame) = self.frame else {
+            return Ok(Received {
+                consumed: start,
+                event: None,
+            });
+        };
+        let region = input.get_mut(start..).unwrap_or_default();
+        let avail = usize::try_from(frame.remaining).map_or(region.len(), |r| r.min(region.len()));
+        let fresh = region.get_mut(..avail).unwrap_or_default();
+        if let Some(key) = frame.mask {
+            apply_mask(fresh, key, frame.mask_offset);
+        }
+        // The message ends with these bytes if they finish its last frame.
+        let fin = frame.fin && avail as u64 == frame.remaining;
+        let carried = self.inflate_carry_len.min(3);
+        if let (Some(dst), Some(src)) = (
+            scratch.get_mut(..carried),
+            self.inflate_carry.get(..carried),
+        ) {
+            dst.copy_from_slice(src);
+        }
+        let step = match self.ext.inflate(
+            fresh,
+            scratch.get_mut(carried..).unwrap_or_default(),
+            fin,
+        ) {
+            Ok(step) => step,
+            Err(v) => return Err(self.fail(v)),
+        };
+        let used = step.consumed.min(avail);
+        if let (Some(key), Some(unused)) = (frame.mask, fresh.get_mut(used..)) {
+            apply_mask(unused, key, (frame.mask_offset + used) % 4);
+        }
+        if let Err(v) = self
+            .incoming
+            .on_inflated(step.written, &self.config.limits)
+        {
+            return Err(self.fail(v));
+        }
+        frame.remaining -= used as u64;
+        frame.mask_offset = (frame.mask_offset + used) % 4;
+        let message_done = fin && step.done;
+        let frame_done = frame.remaining == 0
+            && if frame.fin {
+                message_done
+            } else {
+                !self.ext.inflate_pending()
+            };
+        self.frame = if frame_done { None } else { Some(frame) };
+        if message_done {
+            self.inflating = false;
+        }
+        let consumed = start + used;
+        let len = carried + step.written;
+        match frame.kind {
+            MessageKind::Binary => {
+                let data: &'a [u8] = scratch;
+                let event = (len > 0 || message_done).then_some(Event::Binary {
+                    data: data.get(..len).unwrap_or_default(),
+                    fin: message_done,
+                });
+                Ok(Received { consumed, event })
+            }
+            MessageKind::Text => {
+                let produced = scratch.get(..len).unwrap_or_default();
+                let valid_len = match validate_prefix(produced) {
+                    Utf8Status::Prefix { valid, incomplete }
+                        if !(message_done && incomplete > 0) =>
+                    {
+                        valid.len()
+                    }
+                    _ => return Err(self.fail(Violation::InvalidUtf8)),
+                };
+                let tail = produced.get(valid_len..).unwrap_or_default();
+                self.inflate_carry_len = tail.len().min(3);
+                if let (Some(dst), Some(src)) = (
+                    self.inflate_carry.get_mut(..tail.len()),
+                    tail.get(..tail.len()),
+                ) {
+                    dst.copy_from_slice(src);
+                }
+                if valid_len == 0 && !message_done {
+                    if consumed == 0 && frame_done {
+                        // Only an unfinished code point came out and the
+                        // frame is over: go on to the next frame rather than
+                        // report no progress with bytes at hand.
+                        return self.receive_into(input, scratch);
+                    }
+                    return Ok(Received {
+                        consumed,
+                        event: None,
+                    });
+                }
+                let data: &'a [u8] = scratch;
+                match core::str::from_utf8(data.get(..valid_len).unwrap_or_default()) {
+                    Ok(text) => Ok(Received {
+                        consumed,
+                        event: Some(Event::Text {
+                            data: text,
+                            fin: message_done,
+                        }),
+                    }),
+                    Err(_) => Err(self.fail(Violation::InvalidUtf8)),
+                }
+            }
         }
     }
 
@@ -609,9 +868,32 @@ impl<R: RngCore> Connection<R> {
             (None, MessageKind::Text) => OpCode::Text,
             (None, MessageKind::Binary) => OpCode::Binary,
         };
-        let n = self.write_frame(opcode, fin, data, out)?;
+        let n = if self.ext.owns_rsv1() {
+            self.write_compressed(opcode, fin, data, out)?
+        } else {
+            self.write_frame(opcode, fin, data, out)?
+        };
         self.outgoing = if fin { None } else { Some(kind) };
         Ok(n)
+    }
+
+    /// The size of an `out` buffer that a send command always fits `len`
+    /// bytes of message data into: the frame itself, or with compression the
+    /// frame of the largest compressed form (the compressor may also hold
+    /// back bytes of earlier fragments of the message and write them now).
+    ///
+    /// ```
+    /// use wsproto::{Config, Connection, Role};
+    /// let server = Connection::new(Role::Server, Config::default());
+    /// assert_eq!(server.send_buffer_len(5), 7);
+    /// ```
+    pub fn send_buffer_len(&self, len: usize) -> usize {
+        let masked = self.role == Role::Client;
+        if self.ext.owns_rsv1() {
+            encoded_frame_len(self.ext.compress_bound(len), masked)
+        } else {
+            encoded_frame_len(len, masked)
+        }
     }
 
     /// Queues a ping with up to 125 bytes of payload (replacing a queued one).
@@ -731,11 +1013,7 @@ impl<R: RngCore> Connection<R> {
         payload: &[u8],
         out: &mut [u8],
     ) -> Result<usize, Error> {
-        let mask = match (self.role, self.rng.as_mut()) {
-            (Role::Server, _) => None,
-            (Role::Client, Some(rng)) => Some(rng.next_u32().to_ne_bytes()),
-            (Role::Client, None) => return Err(Misuse::NoEntropy.into()),
-        };
+        let mask = self.next_mask()?;
         let header = FrameHeader {
             fin,
             rsv: 0,
@@ -744,6 +1022,54 @@ impl<R: RngCore> Connection<R> {
             payload_len: payload.len() as u64,
         };
         Ok(encode_frame(header, payload, out)?)
+    }
+
+    /// A masking key for a client's frame; `None` for a server.
+    fn next_mask(&mut self) -> Result<Option<[u8; 4]>, Error> {
+        match (self.role, self.rng.as_mut()) {
+            (Role::Server, _) => Ok(None),
+            (Role::Client, Some(rng)) => Ok(Some(rng.next_u32().to_ne_bytes())),
+            (Role::Client, None) => Err(Misuse::NoEntropy.into()),
+        }
+    }
+
+    /// Compresses `data` (the next bytes of the outgoing message) into one
+    /// frame in `out`; RSV1 on the message's first frame (RFC 7692 §6). The
+    /// room is checked first, so on `BufferTooSmall` nothing changed.
+    fn write_compressed(
+        &mut self,
+        opcode: OpCode,
+        fin: bool,
+        data: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        let mask = self.next_mask()?;
+        let bound = self.ext.compress_bound(data.len());
+        let required = encoded_frame_len(bound, mask.is_some());
+        let max_header = required - bound;
+        let Some(frame) = out.get_mut(..required) else {
+            return Err(Misuse::BufferTooSmall { required }.into());
+        };
+        let body = frame.get_mut(max_header..).unwrap_or_default();
+        let Some(n) = self.ext.compress(data, body, fin).map(|n| n.min(bound)) else {
+            return Err(Misuse::BufferTooSmall { required }.into());
+        };
+        let header = FrameHeader {
+            fin,
+            rsv: if opcode == OpCode::Continuation { 0 } else { RSV1 },
+            opcode,
+            mask,
+            payload_len: n as u64,
+        };
+        let header_len = header.encoded_len();
+        // The header of the real length is no longer than the reserved one:
+        // move the payload down to meet it (lengths are always minimal).
+        frame.copy_within(max_header..max_header + n, header_len);
+        header.emit(frame)?;
+        if let (Some(key), Some(payload)) = (mask, frame.get_mut(header_len..header_len + n)) {
+            apply_mask(payload, key, 0);
+        }
+        Ok(header_len + n)
     }
 
     /// Fails the connection (§7.1.7): queue the Close with the violation's

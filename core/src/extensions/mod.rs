@@ -3,7 +3,8 @@
 //!
 //! Only [`deflate`](crate::extensions::deflate) (permessage-deflate,
 //! [RFC 7692]) exists so far. Its pieces (negotiation, inflater,
-//! compressor) stand alone here; the connection does not use them yet.
+//! compressor) stand alone, and [`deflate::Deflate`] joins them into the
+//! state a [`crate::Connection`] holds.
 //!
 //! [RFC 7692]: https://www.rfc-editor.org/rfc/rfc7692
 

@@ -6,6 +6,10 @@ use super::HeadScanner;
 use crate::config::Config;
 use crate::error::{HandshakeError, Misuse};
 use crate::time::Instant;
+#[cfg(feature = "deflate")]
+use crate::extensions::deflate::{
+    params::MAX_VALUE_LEN, validate_response, write_offer, Agreed, DeflateConfig, ParamError,
+};
 use httparse::Header;
 use rand_core::RngCore;
 
@@ -64,6 +68,9 @@ impl<'a> ClientRequest<'a> {
 pub struct ClientHandshake {
     expected_accept: [u8; ACCEPT_LEN],
     scanner: HeadScanner,
+    /// The permessage-deflate offer made, if any.
+    #[cfg(feature = "deflate")]
+    deflate: Option<DeflateConfig>,
 }
 
 impl ClientHandshake {
@@ -71,6 +78,40 @@ impl ClientHandshake {
     /// the handshake state plus the request length. `out` is untouched on error.
     pub fn new<R: RngCore + ?Sized>(
         request: &ClientRequest<'_>,
+        rng: &mut R,
+        config: &Config,
+        now: Instant,
+        out: &mut [u8],
+    ) -> Result<(Self, usize), Misuse> {
+        Self::build(request, None, rng, config, now, out)
+    }
+
+    /// [`ClientHandshake::new`], also offering permessage-deflate (RFC 7692)
+    /// as `deflate` allows ([`crate::extensions::deflate::write_offer`]).
+    /// The response may then accept it: [`Response::deflate`] holds the
+    /// agreement, validated against this offer; any other extension in the
+    /// response is still refused.
+    #[cfg(feature = "deflate")]
+    pub fn new_with_deflate<R: RngCore + ?Sized>(
+        request: &ClientRequest<'_>,
+        deflate: &DeflateConfig,
+        rng: &mut R,
+        config: &Config,
+        now: Instant,
+        out: &mut [u8],
+    ) -> Result<(Self, usize), Misuse> {
+        let mut offer = [0u8; MAX_VALUE_LEN];
+        let n = write_offer(deflate, &mut offer).map_err(|_| Misuse::BufferTooSmall {
+            required: MAX_VALUE_LEN,
+        })?;
+        let (mut handshake, len) = Self::build(request, offer.get(..n), rng, config, now, out)?;
+        handshake.deflate = Some(*deflate);
+        Ok((handshake, len))
+    }
+
+    fn build<R: RngCore + ?Sized>(
+        request: &ClientRequest<'_>,
+        extensions: Option<&[u8]>,
         rng: &mut R,
         config: &Config,
         now: Instant,
@@ -119,6 +160,9 @@ impl ClientHandshake {
                 }
                 w.put(b"\r\n");
             }
+            if let Some(extensions) = extensions {
+                w.header("Sec-WebSocket-Extensions", extensions);
+            }
             for (name, value) in request.headers {
                 w.header(name, value);
             }
@@ -132,6 +176,8 @@ impl ClientHandshake {
             ClientHandshake {
                 expected_accept: accept_key(&key),
                 scanner,
+                #[cfg(feature = "deflate")]
+                deflate: None,
             },
             n,
         ))
@@ -188,13 +234,38 @@ impl ClientHandshake {
             }
             Err(()) => return Err(HandshakeError::UnofferedSubprotocol),
         };
-        if values(headers, "Sec-WebSocket-Extensions").any(|v| list_items(v).next().is_some()) {
+        let mut extensions =
+            values(headers, "Sec-WebSocket-Extensions").filter(|v| list_items(v).next().is_some());
+        #[cfg(feature = "deflate")]
+        let deflate = match (self.deflate, extensions.next()) {
+            (_, None) => None,
+            (None, Some(_)) => return Err(HandshakeError::UnrequestedExtension),
+            (Some(offer), Some(value)) => {
+                if extensions.next().is_some() {
+                    // permessage-deflate may be answered once, in one line.
+                    return Err(HandshakeError::InvalidExtension);
+                }
+                let value =
+                    core::str::from_utf8(value).map_err(|_| HandshakeError::InvalidExtension)?;
+                match validate_response(value, &offer) {
+                    Ok(agreed) => Some(agreed),
+                    Err(ParamError::UnexpectedExtension) => {
+                        return Err(HandshakeError::UnrequestedExtension)
+                    }
+                    Err(_) => return Err(HandshakeError::InvalidExtension),
+                }
+            }
+        };
+        #[cfg(not(feature = "deflate"))]
+        if extensions.next().is_some() {
             return Err(HandshakeError::UnrequestedExtension);
         }
         Ok(Some(Response {
             protocol,
             headers,
             head_len,
+            #[cfg(feature = "deflate")]
+            deflate,
         }))
     }
 
@@ -215,6 +286,8 @@ pub struct Response<'a> {
     protocol: Option<&'a str>,
     headers: &'a [Header<'a>],
     head_len: usize,
+    #[cfg(feature = "deflate")]
+    deflate: Option<Agreed>,
 }
 
 impl<'a> Response<'a> {
@@ -231,5 +304,14 @@ impl<'a> Response<'a> {
     /// Length of the response head: later bytes are WebSocket frames.
     pub fn head_len(&self) -> usize {
         self.head_len
+    }
+
+    /// The permessage-deflate agreement, when the handshake offered it
+    /// ([`ClientHandshake::new_with_deflate`]) and the server accepted; build
+    /// a [`crate::extensions::deflate::Deflate`] from it for
+    /// [`crate::Connection::with_extension`]. `None`: no compression.
+    #[cfg(feature = "deflate")]
+    pub fn deflate(&self) -> Option<Agreed> {
+        self.deflate
     }
 }

@@ -6,6 +6,8 @@ use super::{write_error_response, HeadScanner};
 use crate::config::Config;
 use crate::error::{HandshakeError, Misuse};
 use crate::time::Instant;
+#[cfg(feature = "deflate")]
+use crate::extensions::deflate::{accept_offer, params::MAX_VALUE_LEN, Agreed, DeflateConfig};
 use httparse::Header;
 
 /// Reads a client's opening handshake, however it is split across reads.
@@ -185,6 +187,66 @@ impl<'a> Request<'a> {
     /// Writes the `101 Switching Protocols` response into `out`; returns its
     /// length. `out` is untouched on error.
     pub fn accept(&self, accept: &Accept<'_>, out: &mut [u8]) -> Result<usize, Misuse> {
+        self.write_accept(accept, None, out)
+    }
+
+    /// Server side of permessage-deflate (RFC 7692 §7.1): the agreement for
+    /// the first acceptable offer in the request's `Sec-WebSocket-Extensions`
+    /// lines (in order), or `None` to run without compression. `config` caps
+    /// the windows; see [`crate::extensions::deflate::accept_offer`] for the
+    /// rules. Answer with [`Request::accept_deflate`] and attach a
+    /// [`crate::extensions::deflate::Deflate`] built from the agreement.
+    ///
+    /// ```
+    /// use wsproto::extensions::deflate::{Deflate15, DeflateConfig};
+    /// use wsproto::handshake::{Accept, ServerHandshake};
+    /// use wsproto::{Config, Connection, Instant, Role};
+    ///
+    /// let request = b"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+    ///     Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+    ///     Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n";
+    /// let mut headers = [httparse::EMPTY_HEADER; 16];
+    /// let mut hs = ServerHandshake::new(&Config::default(), Instant::ZERO);
+    /// let req = hs.parse(request, &mut headers).unwrap().unwrap();
+    /// let agreed = req.negotiate_deflate(&DeflateConfig::default()).expect("offered");
+    /// let mut out = [0u8; 256];
+    /// let n = req.accept_deflate(&Accept::default(), &agreed, &mut out).unwrap();
+    /// assert!(out[..n].windows(44).any(|w| w == b"Sec-WebSocket-Extensions: permessage-deflate"));
+    /// let deflate = Deflate15::new(&agreed, Role::Server).unwrap();
+    /// let server = Connection::new(Role::Server, Config::default()).with_extension(deflate);
+    /// # let _ = server;
+    /// ```
+    #[cfg(feature = "deflate")]
+    pub fn negotiate_deflate(&self, config: &DeflateConfig) -> Option<Agreed> {
+        values(self.headers, "Sec-WebSocket-Extensions")
+            .filter_map(|v| core::str::from_utf8(v).ok())
+            .find_map(|v| accept_offer(v, config))
+    }
+
+    /// [`Request::accept`], answering permessage-deflate with `agreed`
+    /// (from [`Request::negotiate_deflate`]) in `Sec-WebSocket-Extensions`.
+    #[cfg(feature = "deflate")]
+    pub fn accept_deflate(
+        &self,
+        accept: &Accept<'_>,
+        agreed: &Agreed,
+        out: &mut [u8],
+    ) -> Result<usize, Misuse> {
+        let mut value = [0u8; MAX_VALUE_LEN];
+        let n = agreed
+            .write_response(&mut value)
+            .map_err(|_| Misuse::BufferTooSmall {
+                required: MAX_VALUE_LEN,
+            })?;
+        self.write_accept(accept, value.get(..n), out)
+    }
+
+    fn write_accept(
+        &self,
+        accept: &Accept<'_>,
+        extensions: Option<&[u8]>,
+        out: &mut [u8],
+    ) -> Result<usize, Misuse> {
         check_extra(accept.headers)?;
         if let Some(protocol) = accept.protocol {
             if !self.protocols().any(|p| p == protocol) {
@@ -199,6 +261,9 @@ impl<'a> Request<'a> {
             w.header("Sec-WebSocket-Accept", &accept_value);
             if let Some(protocol) = accept.protocol {
                 w.header("Sec-WebSocket-Protocol", protocol.as_bytes());
+            }
+            if let Some(extensions) = extensions {
+                w.header("Sec-WebSocket-Extensions", extensions);
             }
             for (name, value) in accept.headers {
                 w.header(name, value);

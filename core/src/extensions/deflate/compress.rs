@@ -157,6 +157,16 @@ impl<const BUF: usize, const HASH: usize> Compressor<BUF, HASH> {
         len + blocks * STORED_OVERHEAD + FLUSH_MAX
     }
 
+    /// An upper bound of what the next [`compress`](Self::compress) calls
+    /// write for `len` more input bytes, the final flush included: the bytes
+    /// already taken but not yet encoded (less than a block, from earlier
+    /// calls of this message) count as input too, and encoded bytes not yet
+    /// handed out are added.
+    pub fn max_output_len(&self, len: usize) -> usize {
+        let buffered = self.fill - self.cur;
+        Self::max_compressed_len(buffered.saturating_add(len)).saturating_add(self.unwritten())
+    }
+
     /// Drops the history (as at the start of a connection), and any output
     /// not yet written. Must not be called in the middle of a message.
     pub fn reset(&mut self) {

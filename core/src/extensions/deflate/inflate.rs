@@ -175,6 +175,11 @@ impl<const WINDOW: usize> Inflater<WINDOW> {
         self.message_len
     }
 
+    /// Decompressed bytes waiting for room in a caller's output.
+    pub fn pending(&self) -> usize {
+        self.pending
+    }
+
     /// Drops all state: the next byte starts a fresh stream and message.
     pub fn reset(&mut self) {
         self.state.init();

@@ -18,25 +18,31 @@
 //! caller's buffer yet (so any output buffer, even one byte, makes progress,
 //! and the output does not depend on how it is chunked).
 //!
-//! # Wiring into a connection (not done yet)
+//! # In a connection
+//!
+//! [`Deflate`] holds one inflater and one compressor and is attached with
+//! [`crate::Connection::with_extension`] after the handshake agreed on the
+//! extension ([`crate::handshake::Request::negotiate_deflate`] and
+//! [`crate::handshake::Request::accept_deflate`] on the server,
+//! [`crate::handshake::ClientHandshake::new_with_deflate`] and
+//! [`crate::handshake::Response::deflate`] on the client).
 //!
 //! * RSV1 is set on the first frame of a compressed message only (RFC 7692
 //!   §6); continuation frames carry RSV1 = 0, and control frames are never
 //!   compressed (RSV1 on them is a protocol error, 1002).
-//! * Sending: [`Compressor::compress`] into the caller's transmit buffer
-//!   after room for the frame header; [`Compressor::max_compressed_len`]
-//!   bounds the output so a whole message never fails half-way.
-//! * Receiving: events borrow the caller's input buffer, but decompressed
-//!   bytes are larger than what they came from, so they need a second,
-//!   caller-supplied output buffer (or an inflater-owned staging slice
-//!   surfaced as `Event::Text/Binary` chunks); UTF-8 validation and the
-//!   message-size limit then apply to the decompressed bytes.
+//! * Sending: every message is compressed into the caller's buffer
+//!   ([`crate::Connection::send_buffer_len`] says how big it must be).
+//! * Receiving: compressed messages are inflated into a caller scratch
+//!   buffer ([`crate::Connection::receive_into`]); UTF-8 validation and the
+//!   message-size limit apply to the decompressed bytes. Messages without
+//!   RSV1 keep the zero-copy path.
 //!
 //! [RFC 7692]: https://www.rfc-editor.org/rfc/rfc7692
 
 pub mod compress;
 pub mod inflate;
 pub mod params;
+pub mod state;
 
 pub use compress::{Compressed, Compressor, Compressor12, Compressor15, Compressor9};
 pub use inflate::{InflateError, Inflated, Inflater, Inflater12, Inflater15, Inflater9};
@@ -44,3 +50,4 @@ pub use params::{
     accept_offer, validate_response, write_offer, Agreed, DeflateConfig, DeflateParams, Directions,
     ParamError,
 };
+pub use state::{Deflate, Deflate12, Deflate15, Deflate9, WindowTooSmall};

@@ -1,0 +1,174 @@
+//! [`Deflate`]: the per-connection permessage-deflate state a
+//! [`crate::Connection`] holds once the extension is agreed.
+
+use super::compress::Compressor;
+use super::inflate::{InflateError, Inflater};
+use super::params::{Agreed, DeflateConfig};
+use crate::connection::{sealed, Extension};
+use crate::error::Violation;
+use crate::Role;
+
+/// permessage-deflate for one connection: an [`Inflater`] for what the peer
+/// sends and a [`Compressor`] for what we send, both inline and sized by
+/// const generics, so the memory is fixed when the type is chosen.
+///
+/// * `INFLATE_WINDOW` — the inflater's window in bytes (a power of two,
+///   512..=32768); it must hold the window the peer may use,
+///   `2^Directions::inflate_window_bits` (checked by [`Deflate::new`]).
+///   Negotiate with [`Deflate::config`] so the peer is never allowed more.
+/// * `COMPRESS_BUF`, `COMPRESS_HASH` — the compressor's buffer (twice the
+///   largest window it uses) and hash slots; a smaller window than agreed
+///   is always allowed, so any size works.
+///
+/// The aliases [`Deflate9`], [`Deflate12`] and [`Deflate15`] pair matching
+/// sizes. Attach it with [`crate::Connection::with_extension`].
+///
+/// ```
+/// use wsproto::extensions::deflate::{accept_offer, Deflate12};
+/// use wsproto::{Config, Connection, Role};
+///
+/// // Server side, from the client's Sec-WebSocket-Extensions value:
+/// let offer = "permessage-deflate; client_max_window_bits";
+/// let agreed = accept_offer(offer, &Deflate12::config()).expect("acceptable");
+/// let deflate = Deflate12::new(&agreed, Role::Server).expect("window fits");
+/// let mut server = Connection::new(Role::Server, Config::default()).with_extension(deflate);
+///
+/// // RFC 7692 §7.2.3.1: "Hello" compressed, from a client (zero mask key).
+/// let mut input = [0xc1, 0x87, 0, 0, 0, 0, 0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
+/// let mut scratch = [0u8; 64];
+/// let received = server.receive_into(&mut input, &mut scratch).unwrap();
+/// assert_eq!(received.event, Some(wsproto::Event::Text { data: "Hello", fin: true }));
+/// ```
+#[derive(Clone, Debug)]
+pub struct Deflate<const INFLATE_WINDOW: usize, const COMPRESS_BUF: usize, const COMPRESS_HASH: usize>
+{
+    inflater: Inflater<INFLATE_WINDOW>,
+    compressor: Compressor<COMPRESS_BUF, COMPRESS_HASH>,
+}
+
+/// 512-byte windows both ways (about 13 KiB in all).
+pub type Deflate9 = Deflate<512, 1024, 512>;
+/// 4 KiB windows both ways.
+pub type Deflate12 = Deflate<4096, 8192, 2048>;
+/// Full 32 KiB windows both ways: accepts any peer's default offer.
+pub type Deflate15 = Deflate<32768, 65536, 8192>;
+
+/// The inflater cannot hold the window the agreement lets the peer use;
+/// `required_bits` is that window's base-2 log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WindowTooSmall {
+    /// The window (base-2 log) the peer may compress with.
+    pub required_bits: u8,
+}
+
+impl core::fmt::Display for WindowTooSmall {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "inflater window too small for the agreed {} bits",
+            self.required_bits
+        )
+    }
+}
+
+impl core::error::Error for WindowTooSmall {}
+
+impl<const IW: usize, const CB: usize, const CH: usize> Deflate<IW, CB, CH> {
+    /// The negotiation settings that fit this type: windows capped to the
+    /// inflater's, context takeover both ways. Adjust the takeover flags
+    /// freely; do not raise `max_window_bits`.
+    pub fn config() -> DeflateConfig {
+        DeflateConfig {
+            max_window_bits: Inflater::<IW>::WINDOW_BITS,
+            server_no_context_takeover: false,
+            client_no_context_takeover: false,
+        }
+    }
+
+    /// The state for `role` under `agreed`. Fails if the inflater is smaller
+    /// than the window the peer may use (negotiate with a
+    /// [`DeflateConfig`] whose `max_window_bits` is at most the inflater's,
+    /// e.g. [`Deflate::config`]).
+    pub fn new(agreed: &Agreed, role: Role) -> Result<Self, WindowTooSmall> {
+        let dirs = agreed.directions(role);
+        if !Inflater::<IW>::supports(dirs.inflate_window_bits) {
+            return Err(WindowTooSmall {
+                required_bits: dirs.inflate_window_bits,
+            });
+        }
+        Ok(Deflate {
+            inflater: Inflater::new(dirs.inflate_no_context_takeover, u64::MAX),
+            compressor: Compressor::new(
+                dirs.compress_window_bits,
+                dirs.compress_no_context_takeover,
+            ),
+        })
+    }
+
+    /// The inflater (what the peer sends).
+    pub fn inflater(&self) -> &Inflater<IW> {
+        &self.inflater
+    }
+
+    /// The compressor (what we send).
+    pub fn compressor(&self) -> &Compressor<CB, CH> {
+        &self.compressor
+    }
+}
+
+impl<const IW: usize, const CB: usize, const CH: usize> Extension for Deflate<IW, CB, CH> {}
+
+impl<const IW: usize, const CB: usize, const CH: usize> sealed::Hooks for Deflate<IW, CB, CH> {
+    fn owns_rsv1(&self) -> bool {
+        true
+    }
+
+    fn begin_inflate(&mut self, max_output: u64) {
+        self.inflater.set_max_output(max_output);
+    }
+
+    fn inflate(
+        &mut self,
+        input: &[u8],
+        out: &mut [u8],
+        fin: bool,
+    ) -> Result<sealed::Step, Violation> {
+        match self.inflater.inflate(input, out, fin) {
+            Ok(r) => Ok(sealed::Step {
+                consumed: r.consumed,
+                written: r.written,
+                done: r.done,
+            }),
+            Err(InflateError::Corrupt) => Err(Violation::CorruptCompressedData),
+            Err(InflateError::TooBig) => Err(Violation::MessageTooLarge),
+        }
+    }
+
+    fn inflate_pending(&self) -> bool {
+        self.inflater.pending() > 0
+    }
+
+    fn compress_bound(&self, len: usize) -> usize {
+        self.compressor.max_output_len(len)
+    }
+
+    fn compress(&mut self, input: &[u8], out: &mut [u8], fin: bool) -> Option<usize> {
+        let mut consumed = 0;
+        let mut written = 0;
+        loop {
+            let r = self.compressor.compress(
+                input.get(consumed..).unwrap_or_default(),
+                out.get_mut(written..).unwrap_or_default(),
+                fin,
+            );
+            consumed += r.consumed;
+            written += r.written;
+            if (fin && r.done) || (!fin && consumed >= input.len()) {
+                return Some(written);
+            }
+            if r.consumed == 0 && r.written == 0 {
+                return None;
+            }
+        }
+    }
+}
