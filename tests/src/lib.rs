@@ -19,7 +19,8 @@ use wsproto::frame::encoded_frame_len;
 use wsproto::handshake::{Accept, ClientHandshake, ClientRequest, ServerHandshake};
 use wsproto::rand_core::RngCore;
 use wsproto::{
-    CloseCode, Config, Connection, Duration, Error, Event, Instant, MessageKind, NoRng, Role,
+    CloseCode, Config, Connection, Duration, Error, Event, Extension, Instant, MessageKind,
+    NoExtension, NoRng, Role,
 };
 
 /// A deterministic xorshift64* generator. The same seed always gives the same
@@ -166,16 +167,33 @@ impl Collector {
 /// input) and the error returned. Panics if the connection stalls with a full
 /// window, which the contract says cannot happen for
 /// `window >= MIN_RECEIVE_BUFFER`.
-pub fn receive_all<R: RngCore>(
-    conn: &mut Connection<R>,
+pub fn receive_all<R: RngCore, E: Extension>(
+    conn: &mut Connection<R, E>,
     buf: &mut Vec<u8>,
     window: usize,
+    out: &mut Collector,
+) -> Result<(), Error> {
+    receive_all_into(conn, buf, window, None, out)
+}
+
+/// [`receive_all`] through `Connection::receive_into` with `scratch` for
+/// decompressed bytes (`None`: plain `receive`).
+pub fn receive_all_into<R: RngCore, E: Extension>(
+    conn: &mut Connection<R, E>,
+    buf: &mut Vec<u8>,
+    window: usize,
+    mut scratch: Option<&mut [u8]>,
     out: &mut Collector,
 ) -> Result<(), Error> {
     let mut start = 0;
     let result = loop {
         let n = (buf.len() - start).min(window);
-        let received = match conn.receive(&mut buf[start..start + n]) {
+        let input = &mut buf[start..start + n];
+        let received = match scratch.as_deref_mut() {
+            Some(scratch) => conn.receive_into(input, scratch),
+            None => conn.receive(input),
+        };
+        let received = match received {
             Ok(r) => r,
             Err(e) => {
                 start = buf.len();
@@ -204,9 +222,9 @@ pub fn receive_all<R: RngCore>(
 /// One side of a connection: the state machine plus what the harness keeps
 /// around it.
 #[derive(Debug)]
-pub struct Endpoint<R: RngCore> {
+pub struct Endpoint<R: RngCore, E: Extension = NoExtension> {
     /// The connection.
-    pub conn: Connection<R>,
+    pub conn: Connection<R, E>,
     /// Received bytes not yet consumed by `receive`.
     pub inbox: Vec<u8>,
     /// Events received so far.
@@ -222,11 +240,13 @@ pub struct Endpoint<R: RngCore> {
     pub window: usize,
     /// Every byte this side wrote to its wire, in order.
     pub sent: Vec<u8>,
+    /// Scratch for decompressed bytes; when set, `receive_into` is used.
+    pub scratch: Option<Vec<u8>>,
 }
 
-impl<R: RngCore> Endpoint<R> {
+impl<R: RngCore, E: Extension> Endpoint<R, E> {
     /// Wraps `conn` with an unbounded receive window.
-    pub fn new(conn: Connection<R>) -> Self {
+    pub fn new(conn: Connection<R, E>) -> Self {
         Endpoint {
             conn,
             inbox: Vec::new(),
@@ -236,6 +256,7 @@ impl<R: RngCore> Endpoint<R> {
             eof_seen: false,
             window: usize::MAX,
             sent: Vec::new(),
+            scratch: None,
         }
     }
 
@@ -252,10 +273,11 @@ impl<R: RngCore> Endpoint<R> {
     /// Appends `bytes` to the receive buffer and runs the receive loop.
     pub fn feed(&mut self, bytes: &[u8]) {
         self.inbox.extend_from_slice(bytes);
-        if let Err(e) = receive_all(
+        if let Err(e) = receive_all_into(
             &mut self.conn,
             &mut self.inbox,
             self.window,
+            self.scratch.as_deref_mut(),
             &mut self.received,
         ) {
             self.errors.push(e);
@@ -317,7 +339,7 @@ impl<R: RngCore> Endpoint<R> {
         fin: bool,
         wire: &mut Vec<u8>,
     ) -> Result<(), Error> {
-        let mut out = vec![0u8; encoded_frame_len(data.len(), true)];
+        let mut out = vec![0u8; self.conn.send_buffer_len(data.len())];
         let n = self.conn.send_fragment(kind, data, fin, &mut out)?;
         wire.extend_from_slice(&out[..n]);
         self.sent.extend_from_slice(&out[..n]);
@@ -359,11 +381,11 @@ macro_rules! with_side {
 /// (in chunks of [`Pair::chunk`] bytes) until nothing more happens, and
 /// [`Pair::advance`] moves the clock through the deadlines both sides ask for.
 #[derive(Debug)]
-pub struct Pair {
+pub struct Pair<E: Extension = NoExtension> {
     /// The client side.
-    pub client: Endpoint<TestRng>,
+    pub client: Endpoint<TestRng, E>,
     /// The server side.
-    pub server: Endpoint<NoRng>,
+    pub server: Endpoint<NoRng, E>,
     /// The simulated time.
     pub now: Instant,
     /// Bytes in flight from client to server.
@@ -388,9 +410,11 @@ impl Pair {
             Connection::new(Role::Server, server),
         )
     }
+}
 
+impl<E: Extension> Pair<E> {
     /// A pair around existing connections.
-    pub fn from_connections(client: Connection<TestRng>, server: Connection<NoRng>) -> Self {
+    pub fn from_connections(client: Connection<TestRng, E>, server: Connection<NoRng, E>) -> Self {
         let mut pair = Pair {
             client: Endpoint::new(client),
             server: Endpoint::new(server),
@@ -567,10 +591,10 @@ impl Pair {
 /// `to`'s output onto `back` after each chunk; or delivers EOF once `from`
 /// closed its transport and the wire is empty. Bytes for a closed transport
 /// are dropped.
-fn deliver<A: RngCore, B: RngCore>(
+fn deliver<A: RngCore, B: RngCore, E: Extension>(
     wire: &mut Vec<u8>,
-    from: &Endpoint<A>,
-    to: &mut Endpoint<B>,
+    from: &Endpoint<A, E>,
+    to: &mut Endpoint<B, E>,
     back: &mut Vec<u8>,
     chunk: usize,
 ) -> bool {
