@@ -593,3 +593,204 @@ impl Writer<'_> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn offer(value: &str) -> Result<DeflateParams, ParamError> {
+        let ext = extensions(value).next().unwrap()?;
+        parse_offer(&ext)
+    }
+
+    fn write(f: impl FnOnce(&mut [u8]) -> Result<usize, BufferTooSmall>) -> std::string::String {
+        let mut out = [0u8; MAX_VALUE_LEN];
+        let n = f(&mut out).unwrap();
+        std::str::from_utf8(&out[..n]).unwrap().into()
+    }
+
+    #[test]
+    fn parses_parameters() {
+        let p = offer(
+            "permessage-deflate; server_no_context_takeover; client_max_window_bits; \
+             server_max_window_bits=\"10\"",
+        )
+        .unwrap();
+        assert!(p.server_no_context_takeover && !p.client_no_context_takeover);
+        assert_eq!(p.server_max_window_bits, Some(10));
+        assert_eq!(p.client_max_window_bits, Some(15));
+        // Names are case-insensitive, whitespace around separators is fine.
+        let p = offer("Permessage-Deflate ;CLIENT_NO_CONTEXT_TAKEOVER").unwrap();
+        assert!(p.client_no_context_takeover);
+    }
+
+    #[test]
+    fn duplicate_parameters_are_refused() {
+        for value in [
+            "permessage-deflate; server_no_context_takeover; server_no_context_takeover",
+            "permessage-deflate; client_no_context_takeover; client_no_context_takeover",
+            "permessage-deflate; server_max_window_bits=10; server_max_window_bits=10",
+            "permessage-deflate; client_max_window_bits; client_max_window_bits=9",
+        ] {
+            assert_eq!(offer(value), Err(ParamError::Duplicate), "{value}");
+        }
+    }
+
+    #[test]
+    fn bad_window_bits_are_refused() {
+        for bits in ["7", "16", "08", "1O", "", "\"\"", "-9", "9.0", "\"1\\5\""] {
+            let value = std::format!("permessage-deflate; server_max_window_bits={bits}");
+            assert!(
+                matches!(
+                    offer(&value),
+                    Err(ParamError::BadValue | ParamError::Syntax)
+                ),
+                "{value}: {:?}",
+                offer(&value)
+            );
+        }
+        assert_eq!(
+            offer("permessage-deflate; server_max_window_bits"),
+            Err(ParamError::MissingValue)
+        );
+        assert_eq!(
+            offer("permessage-deflate; server_no_context_takeover=1"),
+            Err(ParamError::BadValue)
+        );
+        assert_eq!(
+            offer("permessage-deflate; x-unknown"),
+            Err(ParamError::UnknownParam)
+        );
+        assert_eq!(
+            offer("permessage-deflate; \"unterminated"),
+            Err(ParamError::Syntax)
+        );
+    }
+
+    #[test]
+    fn server_picks_the_first_acceptable_offer() {
+        let config = DeflateConfig::default();
+        // Invalid and foreign offers are skipped.
+        let agreed = accept_offer(
+            "x-foo, permessage-deflate; bogus, permessage-deflate; server_max_window_bits=11, \
+             permessage-deflate",
+            &config,
+        )
+        .unwrap();
+        assert_eq!(agreed.server_max_window_bits, Some(11));
+        // A small server declines offers that cannot limit the client's window.
+        let small = DeflateConfig {
+            max_window_bits: 10,
+            ..config
+        };
+        let agreed = accept_offer(
+            "permessage-deflate, permessage-deflate; client_max_window_bits=12",
+            &small,
+        )
+        .unwrap();
+        assert_eq!(agreed.client_max_window_bits, Some(10));
+        assert_eq!(agreed.directions(Role::Server).inflate_window_bits, 10);
+        assert_eq!(accept_offer("permessage-deflate", &small), None);
+        // The server's own window is capped only when the client asked for it.
+        let agreed = accept_offer(
+            "permessage-deflate; server_max_window_bits=15; client_max_window_bits",
+            &small,
+        )
+        .unwrap();
+        assert_eq!(agreed.server_max_window_bits, Some(10));
+        // A syntax error ends the search.
+        assert_eq!(accept_offer("per\"message, permessage-deflate", &config), None);
+        assert_eq!(accept_offer("", &config), None);
+        // The server may impose no context takeover.
+        let nct = DeflateConfig {
+            client_no_context_takeover: true,
+            ..config
+        };
+        let agreed = accept_offer("permessage-deflate", &nct).unwrap();
+        assert!(agreed.client_no_context_takeover);
+        assert_eq!(
+            write(|o| agreed.write_response(o)),
+            "permessage-deflate; client_no_context_takeover"
+        );
+    }
+
+    #[test]
+    fn window_bits_eight_are_asked_as_nine() {
+        let eight = DeflateConfig {
+            max_window_bits: 8,
+            ..DeflateConfig::default()
+        };
+        assert_eq!(
+            write(|o| write_offer(&eight, o)),
+            "permessage-deflate; server_max_window_bits=9; client_max_window_bits"
+        );
+        let agreed = accept_offer("permessage-deflate; client_max_window_bits=8", &eight).unwrap();
+        assert_eq!(agreed.directions(Role::Server).inflate_window_bits, 9);
+        assert_eq!(agreed.directions(Role::Client).compress_window_bits, 8);
+    }
+
+    #[test]
+    fn client_validates_the_response() {
+        let config = DeflateConfig::default();
+        assert_eq!(
+            write(|o| write_offer(&config, o)),
+            "permessage-deflate; client_max_window_bits"
+        );
+        let agreed = validate_response("permessage-deflate; client_max_window_bits=10", &config)
+            .unwrap();
+        assert_eq!(agreed.client_max_window_bits, Some(10));
+        assert_eq!(agreed.directions(Role::Client).compress_window_bits, 10);
+        // A parameter the offer did not allow.
+        assert_eq!(
+            validate_response("permessage-deflate; server_max_window_bits=10", &config),
+            Err(ParamError::NotOffered)
+        );
+        assert_eq!(
+            validate_response("permessage-deflate; client_max_window_bits", &config),
+            Err(ParamError::MissingValue)
+        );
+        assert_eq!(
+            validate_response("permessage-deflate; x=1", &config),
+            Err(ParamError::UnknownParam)
+        );
+        assert_eq!(
+            validate_response("x-foo", &config),
+            Err(ParamError::UnexpectedExtension)
+        );
+        assert_eq!(
+            validate_response("permessage-deflate, permessage-deflate", &config),
+            Err(ParamError::UnexpectedExtension)
+        );
+        assert_eq!(
+            validate_response(
+                "permessage-deflate; server_no_context_takeover; server_no_context_takeover",
+                &config
+            ),
+            Err(ParamError::Duplicate)
+        );
+        // Asked for 12 bits: the answer must name at most 12.
+        let small = DeflateConfig {
+            max_window_bits: 12,
+            ..config
+        };
+        assert_eq!(
+            validate_response("permessage-deflate", &small),
+            Err(ParamError::MissingWindowBits)
+        );
+        assert_eq!(
+            validate_response("permessage-deflate; server_max_window_bits=13", &small),
+            Err(ParamError::WindowTooLarge)
+        );
+        let agreed =
+            validate_response("permessage-deflate; server_max_window_bits=9", &small).unwrap();
+        assert_eq!(agreed.directions(Role::Client).inflate_window_bits, 9);
+        // Unasked no-context-takeover flags are fine.
+        let agreed = validate_response(
+            "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
+            &config,
+        )
+        .unwrap();
+        assert!(agreed.directions(Role::Client).compress_no_context_takeover);
+        assert!(agreed.directions(Role::Client).inflate_no_context_takeover);
+    }
+}
