@@ -17,7 +17,12 @@
 //! * [`InflateError::TooBig`]: the decompressed message passed
 //!   `max_output`: **1009** (message too big).
 //!
-//! After an error the inflater stays failed and returns the same error.
+//! Errors are reported in stream order: the decompressed bytes that came
+//! before the error (up to `max_output` for [`InflateError::TooBig`]) are
+//! delivered first, and the error is returned by the first call that has
+//! nothing left to deliver. So a caller validating each chunk (UTF-8) sees
+//! the same first error however input and output are chunked. After an
+//! error the inflater stays failed and returns the same error.
 //!
 //! # What is not detected
 //!
@@ -201,15 +206,18 @@ impl<const WINDOW: usize> Inflater<WINDOW> {
         output: &mut [u8],
         fin: bool,
     ) -> Result<Inflated, InflateError> {
-        if let Some(e) = self.failed {
-            return Err(e);
-        }
         let mut consumed = 0;
         let mut written = 0;
         loop {
             written += self.drain(output.get_mut(written..).unwrap_or_default());
             if self.pending > 0 || written == output.len() && !output.is_empty() {
                 break; // output full; what is left waits in the window
+            }
+            if let Some(e) = self.failed {
+                if written == 0 {
+                    return Err(e);
+                }
+                break; // the bytes before the error first, the error next call
             }
             if self.pos >= WINDOW {
                 self.pos = 0;
@@ -249,16 +257,22 @@ impl<const WINDOW: usize> Inflater<WINDOW> {
             self.pending += made;
             self.message_len = self.message_len.saturating_add(made as u64);
             if self.message_len > self.max_output {
-                return Err(self.fail(InflateError::TooBig));
+                // Deliver up to the limit, never past it.
+                let excess = self.message_len - self.max_output;
+                let keep = (self.pending as u64).saturating_sub(excess);
+                self.pending = usize::try_from(keep).unwrap_or(0);
+                self.failed = Some(InflateError::TooBig);
+                continue;
             }
             match status {
                 TINFLStatus::Done => self.stream_done = true,
                 TINFLStatus::NeedsMoreInput | TINFLStatus::HasMoreOutput
                     if used > 0 || made > 0 => {}
-                _ => return Err(self.fail(InflateError::Corrupt)),
+                _ => self.failed = Some(InflateError::Corrupt),
             }
         }
         let done = fin
+            && self.failed.is_none()
             && consumed == input.len()
             && self.pending == 0
             && (self.stream_done || self.tail_fed == TAIL.len());
@@ -297,11 +311,6 @@ impl<const WINDOW: usize> Inflater<WINDOW> {
         if self.no_context_takeover {
             self.pos = 0;
         }
-    }
-
-    fn fail(&mut self, e: InflateError) -> InflateError {
-        self.failed = Some(e);
-        e
     }
 }
 
