@@ -1044,7 +1044,10 @@ mod deflate_harness {
                         trace.event(ev);
                     }
                     if let Some((_, partial)) = &trace.partial {
-                        assert!(partial.len() as u64 <= MAX_MESSAGE, "inflated past the limit");
+                        assert!(
+                            partial.len() as u64 <= MAX_MESSAGE,
+                            "inflated past the limit"
+                        );
                     }
                     buf.drain(..consumed);
                     if done {
@@ -1052,10 +1055,7 @@ mod deflate_harness {
                     }
                 }
                 Err(e) => {
-                    assert!(
-                        matches!(e, Error::Protocol(_)),
-                        "undocumented error {e:?}"
-                    );
+                    assert!(matches!(e, Error::Protocol(_)), "undocumented error {e:?}");
                     if let Error::Protocol(v) = e {
                         let code = v.close_code().0;
                         assert!(matches!(code, 1002 | 1007 | 1009), "{v:?} → {code}");

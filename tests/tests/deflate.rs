@@ -100,8 +100,7 @@ fn replay(agreed: Agreed, frames: &[u8], expected: &[Ev]) {
     let from_client = masked(frames, [0x37, 0xfa, 0x21, 0x3d]);
     for (bytes, role) in [(frames, Role::Client), (&from_client[..], Role::Server)] {
         for split in 0..=bytes.len() {
-            for (window, scratch) in [(usize::MAX, 64), (usize::MAX, MIN_INFLATE_BUFFER), (7, 5)]
-            {
+            for (window, scratch) in [(usize::MAX, 64), (usize::MAX, MIN_INFLATE_BUFFER), (7, 5)] {
                 let (events, errors) = match role {
                     Role::Client => feed(client15(&agreed), bytes, split, window, scratch),
                     Role::Server => feed(server15(&agreed), bytes, split, window, scratch),
@@ -282,7 +281,9 @@ fn rsv1_on_continuation_or_control_is_1002() {
         // RSV1 on the continuation of a compressed message.
         expect_failure(
             client15(&a),
-            &[0x41, 0x03, 0xf2, 0x48, 0xcd, 0xc0, 0x04, 0xc9, 0xc9, 0x07, 0x00],
+            &[
+                0x41, 0x03, 0xf2, 0x48, 0xcd, 0xc0, 0x04, 0xc9, 0xc9, 0x07, 0x00,
+            ],
             Violation::MisplacedRsv1,
             1002,
         );
@@ -358,12 +359,24 @@ fn plain_receive_refuses_a_compressed_message_without_changing_anything() {
         assert!(client.receive_into(&mut input, &mut scratch).is_err());
         let mut scratch = [0u8; 4];
         let r = client.receive_into(&mut input, &mut scratch).unwrap();
-        assert_eq!(r.event, Some(Event::Text { data: "Hell", fin: false }));
+        assert_eq!(
+            r.event,
+            Some(Event::Text {
+                data: "Hell",
+                fin: false
+            })
+        );
         let consumed = r.consumed;
         let r = client
             .receive_into(&mut input[consumed..], &mut scratch)
             .unwrap();
-        assert_eq!(r.event, Some(Event::Text { data: "o", fin: true }));
+        assert_eq!(
+            r.event,
+            Some(Event::Text {
+                data: "o",
+                fin: true
+            })
+        );
     });
 }
 
@@ -520,7 +533,14 @@ fn deflate_pair<const IW: usize, const CB: usize, const CH: usize>(
 
 /// Text with multi-byte code points, repetitive enough to compress.
 fn text(len: usize) -> String {
-    let words = ["héllo ", "wörld ", "€uro ", "🦀 crab ", "deflate ", "window "];
+    let words = [
+        "héllo ",
+        "wörld ",
+        "€uro ",
+        "🦀 crab ",
+        "deflate ",
+        "window ",
+    ];
     let mut s = String::new();
     let mut i = 0usize;
     while s.len() < len {
@@ -571,7 +591,8 @@ fn round_trip<const IW: usize, const CB: usize, const CH: usize>(
             pair.send_fragment(who, MessageKind::Text, &t.as_bytes()[cut..], false)
                 .unwrap();
             pair.ping(who, b"again").unwrap();
-            pair.send_fragment(who, MessageKind::Text, b"", true).unwrap();
+            pair.send_fragment(who, MessageKind::Text, b"", true)
+                .unwrap();
             pair.run();
             let other = if who == Who::Client {
                 Who::Server
@@ -677,8 +698,7 @@ fn compression_ratio_on_text() {
             ("Deflate15", {
                 let mut s = server15(&default_agreed());
                 let mut out = vec![0u8; s.send_buffer_len(sample.len())];
-                let n = s.send_text(&sample, &mut out).unwrap();
-                n
+                s.send_text(&sample, &mut out).unwrap()
             }),
             ("Deflate9", {
                 let nine = Deflate9::config();
@@ -749,7 +769,10 @@ fn client_verdict(
         .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
         .unwrap();
     let accept = wsproto::handshake::accept_key(key.as_bytes());
-    let mut response = format!("{RESPONSE_HEAD}{}\r\n", std::str::from_utf8(&accept).unwrap());
+    let mut response = format!(
+        "{RESPONSE_HEAD}{}\r\n",
+        std::str::from_utf8(&accept).unwrap()
+    );
     for e in extensions {
         response.push_str(&format!("Sec-WebSocket-Extensions: {e}\r\n"));
     }
@@ -779,7 +802,10 @@ fn client_checks_the_extension_response() {
     );
     // A parameter the offer did not allow (no server_max_window_bits asked).
     assert_eq!(
-        client_verdict(Some(&cfg), &["permessage-deflate; server_max_window_bits=10"]),
+        client_verdict(
+            Some(&cfg),
+            &["permessage-deflate; server_max_window_bits=10"]
+        ),
         Err(HandshakeError::InvalidExtension)
     );
     assert_eq!(
@@ -794,7 +820,10 @@ fn client_checks_the_extension_response() {
     // A window larger than asked.
     let nine = Deflate9::config();
     assert_eq!(
-        client_verdict(Some(&nine), &["permessage-deflate; server_max_window_bits=12"]),
+        client_verdict(
+            Some(&nine),
+            &["permessage-deflate; server_max_window_bits=12"]
+        ),
         Err(HandshakeError::InvalidExtension)
     );
 }
@@ -815,7 +844,9 @@ fn server_picks_the_first_acceptable_offer_across_lines() {
         .accept_deflate(&Accept::default(), &agreed, &mut out)
         .unwrap();
     let text = std::str::from_utf8(&out[..n]).unwrap();
-    assert!(text.contains("\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits=10\r\n"));
+    assert!(text.contains(
+        "\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits=10\r\n"
+    ));
     // Nothing offered: no agreement, and `accept` writes no extension.
     let plain = request.replace("Sec-WebSocket-Extensions", "X-Other");
     let mut hs = ServerHandshake::new(&Config::default(), Instant::ZERO);
@@ -899,4 +930,22 @@ proptest! {
         });
         rx.recv().unwrap()?;
     }
+}
+
+#[test]
+fn first_error_in_stream_order_whatever_the_chunking() {
+    big_stack(|| {
+        // A stored block holding 0xff (not UTF-8), then a reserved block type.
+        let frame = [0xc1, 0x07, 0x00, 0x01, 0x00, 0xfe, 0xff, 0xff, 0xff];
+        for split in 0..=frame.len() {
+            for scratch in [MIN_INFLATE_BUFFER, 4096] {
+                let (_, errors) = feed(client15(&default_agreed()), &frame, split, 5, scratch);
+                assert_eq!(
+                    errors,
+                    [Error::Protocol(Violation::InvalidUtf8)],
+                    "split {split} scratch {scratch}"
+                );
+            }
+        }
+    });
 }

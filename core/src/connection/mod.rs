@@ -521,8 +521,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
             self.inflating = rsv1;
             self.inflate_carry_len = 0;
             if rsv1 {
-                self.ext
-                    .begin_inflate(self.config.limits.max_message_size);
+                self.ext.begin_inflate(self.config.limits.max_message_size);
             }
         }
         self.frames_received += 1;
@@ -631,22 +630,19 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
         ) {
             dst.copy_from_slice(src);
         }
-        let step = match self.ext.inflate(
-            fresh,
-            scratch.get_mut(carried..).unwrap_or_default(),
-            fin,
-        ) {
-            Ok(step) => step,
-            Err(v) => return Err(self.fail(v)),
-        };
+        let step =
+            match self
+                .ext
+                .inflate(fresh, scratch.get_mut(carried..).unwrap_or_default(), fin)
+            {
+                Ok(step) => step,
+                Err(v) => return Err(self.fail(v)),
+            };
         let used = step.consumed.min(avail);
         if let (Some(key), Some(unused)) = (frame.mask, fresh.get_mut(used..)) {
             apply_mask(unused, key, (frame.mask_offset + used) % 4);
         }
-        if let Err(v) = self
-            .incoming
-            .on_inflated(step.written, &self.config.limits)
-        {
+        if let Err(v) = self.incoming.on_inflated(step.written, &self.config.limits) {
             return Err(self.fail(v));
         }
         frame.remaining -= used as u64;
@@ -1056,7 +1052,11 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
         };
         let header = FrameHeader {
             fin,
-            rsv: if opcode == OpCode::Continuation { 0 } else { RSV1 },
+            rsv: if opcode == OpCode::Continuation {
+                0
+            } else {
+                RSV1
+            },
             opcode,
             mask,
             payload_len: n as u64,

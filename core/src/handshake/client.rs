@@ -5,11 +5,11 @@ use super::headers::{check_extra, has_token, list_items, single, trim, values, w
 use super::HeadScanner;
 use crate::config::Config;
 use crate::error::{HandshakeError, Misuse};
-use crate::time::Instant;
 #[cfg(feature = "deflate")]
 use crate::extensions::deflate::{
     params::MAX_VALUE_LEN, validate_response, write_offer, Agreed, DeflateConfig, ParamError,
 };
+use crate::time::Instant;
 use httparse::Header;
 use rand_core::RngCore;
 

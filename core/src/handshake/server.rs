@@ -5,9 +5,9 @@ use super::headers::{check_extra, has_token, list_items, single, trim, values, w
 use super::{write_error_response, HeadScanner};
 use crate::config::Config;
 use crate::error::{HandshakeError, Misuse};
-use crate::time::Instant;
 #[cfg(feature = "deflate")]
 use crate::extensions::deflate::{accept_offer, params::MAX_VALUE_LEN, Agreed, DeflateConfig};
+use crate::time::Instant;
 use httparse::Header;
 
 /// Reads a client's opening handshake, however it is split across reads.

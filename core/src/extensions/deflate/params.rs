@@ -699,7 +699,10 @@ mod tests {
         .unwrap();
         assert_eq!(agreed.server_max_window_bits, Some(10));
         // A syntax error ends the search.
-        assert_eq!(accept_offer("per\"message, permessage-deflate", &config), None);
+        assert_eq!(
+            accept_offer("per\"message, permessage-deflate", &config),
+            None
+        );
         assert_eq!(accept_offer("", &config), None);
         // The server may impose no context takeover.
         let nct = DeflateConfig {
@@ -736,8 +739,8 @@ mod tests {
             write(|o| write_offer(&config, o)),
             "permessage-deflate; client_max_window_bits"
         );
-        let agreed = validate_response("permessage-deflate; client_max_window_bits=10", &config)
-            .unwrap();
+        let agreed =
+            validate_response("permessage-deflate; client_max_window_bits=10", &config).unwrap();
         assert_eq!(agreed.client_max_window_bits, Some(10));
         assert_eq!(agreed.directions(Role::Client).compress_window_bits, 10);
         // A parameter the offer did not allow.

@@ -40,8 +40,11 @@ use crate::Role;
 /// assert_eq!(received.event, Some(wsproto::Event::Text { data: "Hello", fin: true }));
 /// ```
 #[derive(Clone, Debug)]
-pub struct Deflate<const INFLATE_WINDOW: usize, const COMPRESS_BUF: usize, const COMPRESS_HASH: usize>
-{
+pub struct Deflate<
+    const INFLATE_WINDOW: usize,
+    const COMPRESS_BUF: usize,
+    const COMPRESS_HASH: usize,
+> {
     inflater: Inflater<INFLATE_WINDOW>,
     compressor: Compressor<COMPRESS_BUF, COMPRESS_HASH>,
 }
