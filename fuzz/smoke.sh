@@ -29,6 +29,8 @@ targets=$("${fuzz[@]}" list)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 status=0
+ok=0
+bad=0
 for target in $targets; do
     mkdir -p "$work/corpus/$target" "$work/artifacts/$target"
     if [ -d "corpus/$target" ]; then
@@ -40,8 +42,10 @@ for target in $targets; do
         -artifact_prefix="$work/artifacts/$target/" >"$log" 2>&1; then
         done_line=$(grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -n 1 || true)
         printf '%-26s ok     %s\n' "$target" "${done_line:-<no DONE line>}"
+        ok=$((ok + 1))
     else
         status=1
+        bad=$((bad + 1))
         printf '%-26s CRASH  see below\n' "$target"
         grep -E 'panicked at|assertion|ERROR: libFuzzer|Test unit written' "$log" | head -n 20 || tail -n 40 "$log"
         for crash in "$work/artifacts/$target"/*; do
@@ -50,4 +54,5 @@ for target in $targets; do
         done
     fi
 done
+echo "fuzz: $ok passed, $bad failed"
 exit "$status"
