@@ -7,6 +7,11 @@
 #   (d) our client matrix            -> Python websockets echo server
 #   (e) headless Chromium chat test  -> our chat_server
 #
+# (a)-(d) run twice: plain (the peer offers or accepts no extension; every connection asserts
+# none was agreed) and with permessage-deflate (the peer offers or accepts it; every connection
+# asserts it was agreed, so the whole matrix runs compressed both ways). (e) asserts the
+# browser's socket negotiated permessage-deflate.
+#
 # Prints one line per step (`PASS name`, `FAIL name`, `SKIP name (reason)`) and finally
 # `N passed, M failed` (`, K skipped` when K > 0). Exits 1 if anything failed. Under CI=true a
 # missing peer is a FAIL, never a skip. Servers listen on free loopback ports only; every child is
@@ -184,54 +189,82 @@ if [ -z "$node_ok" ] || [ -z "$py_ok" ]; then
   our_server TOKIO_PORT echo_server_tokio "$ECHO_BIN" "127.0.0.1:@PORT@" --tokio
 fi
 
-# (a) Node ws client -> our echo servers
-for variant in blocking tokio; do
-  name="node-ws client matrix -> wsproto echo_server ($variant)"
-  port="$ECHO_PORT"; [ "$variant" = tokio ] && port="$TOKIO_PORT"
-  if [ -n "$node_ok" ]; then missing "$name" "$node_ok"; continue; fi
-  our_up "$name" "$port" && step "$name" node "$HERE/node/ws_client_matrix.js" "ws://127.0.0.1:$port/"
+# (a) Node ws client -> our echo servers, plain then permessage-deflate
+for mode in plain deflate; do
+  for variant in blocking tokio; do
+    name="node-ws client matrix -> wsproto echo_server ($variant)"
+    flag=()
+    if [ "$mode" = deflate ]; then
+      name="node-ws client matrix (permessage-deflate) -> wsproto echo_server ($variant)"
+      flag=(--deflate)
+    fi
+    port="$ECHO_PORT"; [ "$variant" = tokio ] && port="$TOKIO_PORT"
+    if [ -n "$node_ok" ]; then missing "$name" "$node_ok"; continue; fi
+    our_up "$name" "$port" && step "$name" node "$HERE/node/ws_client_matrix.js" "ws://127.0.0.1:$port/" "${flag[@]}"
+  done
 done
 
-# (b) our client -> Node ws echo server
-name="wsproto client matrix -> node-ws echo server"
-if [ -n "$node_ok" ]; then
-  missing "$name" "$node_ok"
-elif ! $built; then
-  fail "$name" "" "build failed"
-else
-  launch NODE_PORT node_ws_echo node "$HERE/node/ws_echo_server.js" @PORT@
-  if [ -n "$NODE_PORT" ]; then
-    step "$name" "$OUR_CLIENT" client-matrix "ws://127.0.0.1:$NODE_PORT/"
-  else
-    fail "$name" "$LOGS/server-node_ws_echo.log" "node-ws echo server did not start"
+# (b) our client -> Node ws echo server, without and with permessage-deflate
+for mode in plain deflate; do
+  name="wsproto client matrix -> node-ws echo server"
+  flag=()
+  if [ "$mode" = deflate ]; then
+    name="wsproto client matrix (permessage-deflate) -> node-ws echo server (perMessageDeflate)"
+    flag=(--deflate)
   fi
-fi
-
-# (c) Python websockets client -> our echo servers
-for variant in blocking tokio; do
-  name="python-websockets client matrix -> wsproto echo_server ($variant)"
-  port="$ECHO_PORT"; [ "$variant" = tokio ] && port="$TOKIO_PORT"
-  if [ -n "$py_ok" ]; then missing "$name" "$py_ok"; continue; fi
-  our_up "$name" "$port" && step "$name" "$VENV_PY" "$HERE/python/ws_client_matrix.py" "ws://127.0.0.1:$port/"
+  if [ -n "$node_ok" ]; then
+    missing "$name" "$node_ok"
+  elif ! $built; then
+    fail "$name" "" "build failed"
+  else
+    launch NODE_PORT "node_ws_echo_$mode" node "$HERE/node/ws_echo_server.js" @PORT@ "${flag[@]}"
+    if [ -n "$NODE_PORT" ]; then
+      step "$name" "$OUR_CLIENT" client-matrix "ws://127.0.0.1:$NODE_PORT/" "${flag[@]}"
+    else
+      fail "$name" "$LOGS/server-node_ws_echo_$mode.log" "node-ws echo server did not start"
+    fi
+  fi
 done
 
-# (d) our client -> Python websockets echo server
-name="wsproto client matrix -> python-websockets echo server"
-if [ -n "$py_ok" ]; then
-  missing "$name" "$py_ok"
-elif ! $built; then
-  fail "$name" "" "build failed"
-else
-  launch PY_PORT python_websockets_echo "$VENV_PY" "$HERE/python/ws_echo_server.py" @PORT@
-  if [ -n "$PY_PORT" ]; then
-    step "$name" "$OUR_CLIENT" client-matrix "ws://127.0.0.1:$PY_PORT/"
-  else
-    fail "$name" "$LOGS/server-python_websockets_echo.log" "python echo server did not start"
+# (c) Python websockets client -> our echo servers, plain then permessage-deflate
+for mode in plain deflate; do
+  for variant in blocking tokio; do
+    name="python-websockets client matrix -> wsproto echo_server ($variant)"
+    flag=()
+    if [ "$mode" = deflate ]; then
+      name="python-websockets client matrix (permessage-deflate) -> wsproto echo_server ($variant)"
+      flag=(--deflate)
+    fi
+    port="$ECHO_PORT"; [ "$variant" = tokio ] && port="$TOKIO_PORT"
+    if [ -n "$py_ok" ]; then missing "$name" "$py_ok"; continue; fi
+    our_up "$name" "$port" && step "$name" "$VENV_PY" "$HERE/python/ws_client_matrix.py" "ws://127.0.0.1:$port/" "${flag[@]}"
+  done
+done
+
+# (d) our client -> Python websockets echo server, without and with permessage-deflate
+for mode in plain deflate; do
+  name="wsproto client matrix -> python-websockets echo server"
+  flag=()
+  if [ "$mode" = deflate ]; then
+    name="wsproto client matrix (permessage-deflate) -> python-websockets echo server (compression)"
+    flag=(--deflate)
   fi
-fi
+  if [ -n "$py_ok" ]; then
+    missing "$name" "$py_ok"
+  elif ! $built; then
+    fail "$name" "" "build failed"
+  else
+    launch PY_PORT "python_websockets_echo_$mode" "$VENV_PY" "$HERE/python/ws_echo_server.py" @PORT@ "${flag[@]}"
+    if [ -n "$PY_PORT" ]; then
+      step "$name" "$OUR_CLIENT" client-matrix "ws://127.0.0.1:$PY_PORT/" "${flag[@]}"
+    else
+      fail "$name" "$LOGS/server-python_websockets_echo_$mode.log" "python echo server did not start"
+    fi
+  fi
+done
 
 # (e) Chromium -> our chat_server
-name="chromium chat page -> wsproto chat_server"
+name="chromium chat page (permessage-deflate) -> wsproto chat_server"
 if [ -n "$chromium_ok" ]; then
   missing "$name" "$chromium_ok"
 else

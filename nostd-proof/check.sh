@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
 
 pkg=wsproto-nostd-proof
-bin=target/nostd/wsproto-nostd-proof
+bin="${CARGO_TARGET_DIR:-target}/nostd/wsproto-nostd-proof"
 
 if ! cargo build -p "$pkg" --profile nostd; then
   echo "nostd-proof: FAIL: the no_std build failed (is something pulling in std or an allocator?)"

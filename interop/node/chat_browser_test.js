@@ -3,8 +3,10 @@
 //
 //   node chat_browser_test.js http://127.0.0.1:PORT/
 //
-// Two pages open the chat page and wait for `#status` to read "connected"; each sends a distinct
-// message through `#input` + `#send`, and each page's `#messages` must show both. Then page 1
+// Two pages open the chat page and wait for `#status` to read "connected"; each page's socket must
+// have negotiated permessage-deflate (`ws.extensions`, which browsers always offer and our server
+// accepts). Each sends a distinct message through `#input` + `#send` (one of them 8 KiB, so it is
+// well worth compressing), and each page's `#messages` must show both. Then page 1
 // closes and page 2 must keep working; page 1 is reopened, sends again, and both pages see it.
 // Exits 1 on any failure (with a screenshot of each open page saved under $ARTIFACT_DIR or /tmp).
 // Environment: CHROMIUM_PATH (default /usr/bin/chromium), STEP_TIMEOUT_MS (default 15000).
@@ -56,7 +58,11 @@ async function openChat(ctx, name) {
     const s = await page.locator('#status').textContent().catch(() => '<no #status>');
     throw new Error(`${name}: #status never read "connected" (it reads ${JSON.stringify(s)}): ${e.message.split('\n')[0]}`);
   });
-  log(`${name} connected`);
+  const extensions = await page.evaluate('ws.extensions');
+  if (!String(extensions).includes('permessage-deflate')) {
+    throw new Error(`${name}: ws.extensions is ${JSON.stringify(extensions)}, expected permessage-deflate`);
+  }
+  log(`${name} connected, extensions ${JSON.stringify(extensions)}`);
   return page;
 }
 
@@ -103,7 +109,7 @@ async function main() {
     pages.p2 = await openChat(ctx, 'page2');
 
     const m1 = `hello from page one ${nonce}`;
-    const m2 = `héllo from page two ✓ ${nonce}`;
+    const m2 = `héllo from page two ✓ ${'and again, '.repeat(750)}${nonce}`;
     await send(pages.p1, 'page1', m1);
     await send(pages.p2, 'page2', m2);
     await expectMessages(pages.p1, 'page1', [m1, m2]);

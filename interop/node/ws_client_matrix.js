@@ -1,7 +1,12 @@
 #!/usr/bin/env node
 // A Node `ws` client that runs the interop matrix against an echo server (ours, normally).
 //
-//   node ws_client_matrix.js ws://127.0.0.1:PORT/
+//   node ws_client_matrix.js ws://127.0.0.1:PORT/ [--deflate]
+//
+// Without --deflate the client offers no extension and checks that none was agreed (plain
+// frames). With --deflate it offers permessage-deflate (ws's perMessageDeflate, compressing
+// every message: threshold 0) and checks on every connection that the server agreed to it
+// (`ws.extensions`), so the whole matrix runs compressed both ways.
 //
 // Checks, each with its own deadline: text, binary, empty text and binary, 1 MiB binary and text,
 // fragmented text (with a UTF-8 code point split across fragments) and binary, a ping between two
@@ -20,6 +25,7 @@ if (!url) {
   console.error('usage: node ws_client_matrix.js ws://HOST:PORT/path');
   process.exit(2);
 }
+const DEFLATE = process.argv.includes('--deflate');
 const STEP_MS = Number(process.env.STEP_TIMEOUT_MS || 10000);
 
 /** Turns the socket's callbacks into an awaitable queue of events. */
@@ -77,15 +83,27 @@ async function expectMessage(q, wantBinary, want, what) {
   }
 }
 
-/** Opens a connection and its event queue. */
+let announced = false;
+
+/** Opens a connection and its event queue; checks the negotiated extension. */
 async function connect() {
-  const ws = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: STEP_MS, maxPayload: 64 * 1024 * 1024 });
+  const perMessageDeflate = DEFLATE ? { threshold: 0 } : false;
+  const ws = new WebSocket(url, { perMessageDeflate, handshakeTimeout: STEP_MS, maxPayload: 64 * 1024 * 1024 });
   const q = eventQueue(ws);
   await new Promise((resolve, reject) => {
     ws.once('open', resolve);
     ws.once('error', reject);
     ws.once('unexpected-response', (_req, res) => reject(new Error(`handshake answered ${res.statusCode}`)));
   });
+  const agreed = ws.extensions;
+  if (DEFLATE !== agreed.includes('permessage-deflate')) {
+    ws.terminate();
+    throw new Error(`negotiated extensions ${JSON.stringify(agreed)} (deflate wanted: ${DEFLATE})`);
+  }
+  if (!announced) {
+    console.log(`ok negotiated extensions: ${JSON.stringify(agreed)}`);
+    announced = true;
+  }
   return { ws, q };
 }
 
@@ -215,7 +233,7 @@ async function main() {
     console.log(`node ws client matrix: ${failures.length} check(s) failed: ${failures.join('; ')}`);
     process.exit(1);
   }
-  console.log('node ws client matrix: all checks passed');
+  console.log(`node ws client matrix${DEFLATE ? ' (permessage-deflate)' : ''}: all checks passed`);
   process.exit(0);
 }
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // A Node `ws` echo server used as an interop peer for wsproto.
 //
-//   node ws_echo_server.js PORT [HOST]
+//   node ws_echo_server.js PORT [HOST] [--deflate]
 //
+// With --deflate the server accepts permessage-deflate (compressing every message: threshold 0).
 // Listens on HOST (default 127.0.0.1; loopback only) and echoes every message back with the same
 // type (text as text, binary as binary). A text message `close:NNNN` makes the server close the
 // connection with code NNNN instead of echoing. If the client offers subprotocols, the first one
@@ -11,8 +12,10 @@
 
 const { WebSocketServer } = require('ws');
 
-const port = Number(process.argv[2] || 0);
-const host = process.argv[3] || '127.0.0.1';
+const args = process.argv.slice(2).filter((a) => a !== '--deflate');
+const DEFLATE = process.argv.includes('--deflate');
+const port = Number(args[0] || 0);
+const host = args[1] || '127.0.0.1';
 if (!['127.0.0.1', 'localhost', '::1'].includes(host) && !host.startsWith('127.')) {
   console.error(`refusing to listen on non-loopback address ${host}`);
   process.exit(2);
@@ -21,7 +24,7 @@ if (!['127.0.0.1', 'localhost', '::1'].includes(host) && !host.startsWith('127.'
 const wss = new WebSocketServer({
   host,
   port,
-  perMessageDeflate: false,
+  perMessageDeflate: DEFLATE ? { threshold: 0 } : false,
   maxPayload: 64 * 1024 * 1024,
   handleProtocols: (protocols) => {
     const first = protocols.values().next();
@@ -43,6 +46,7 @@ wss.on('connection', (ws, req) => {
         ws.close(Number(m[1]), `requested ${m[1]}`);
         return;
       }
+
     }
     ws.send(data, { binary: isBinary });
   });

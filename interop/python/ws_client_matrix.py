@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A Python `websockets` client that runs the interop matrix against an echo server (ours).
 
-    python ws_client_matrix.py ws://127.0.0.1:PORT/
+    python ws_client_matrix.py ws://127.0.0.1:PORT/ [--deflate]
 
 Checks, each with its own deadline: text, binary, empty text and binary, 1 MiB binary and text,
 fragmented text (a UTF-8 code point split across fragments) and binary, ping -> pong with the
@@ -10,8 +10,10 @@ connection, two rule breaks made while still sending, which the server must answ
 this client actually reads (not a reset, seen as 1006): one 80 MiB binary frame (above
 echo_server's 64 MiB frame limit) -> 1009, and a 20 MiB text message with an invalid UTF-8 byte at
 offset 10 (sent as raw bytes with ``text=True``, which websockets does not validate) -> 1007.
-The client offers
-permessage-deflate as websockets does by default, so the server must decline it cleanly.
+Without --deflate the client offers no extension (``compression=None``) and every connection
+asserts that none was agreed; with --deflate it offers permessage-deflate (websockets' default)
+and every connection asserts from the response's ``Sec-WebSocket-Extensions`` header that the
+server agreed, so the whole matrix runs compressed both ways.
 Prints ``ok <check>`` / ``FAIL <check>: <why>`` per check; exits 1 on any mismatch.
 """
 
@@ -45,17 +47,38 @@ async def expect(ws, want, what):
 
 
 async def main():
-    if len(sys.argv) < 2:
-        print("usage: ws_client_matrix.py ws://HOST:PORT/path", file=sys.stderr)
+    args = [a for a in sys.argv[1:] if a != "--deflate"]
+    deflate = "--deflate" in sys.argv[1:]
+    if not args:
+        print("usage: ws_client_matrix.py ws://HOST:PORT/path [--deflate]", file=sys.stderr)
         return 2
-    url = sys.argv[1]
+    url = args[0]
     failures = []
     ws = None
+    announced = False
 
     async def open_connection():
-        return await asyncio.wait_for(
-            connect(url, max_size=64 * 1024 * 1024, ping_interval=None, open_timeout=STEP), STEP
+        # websockets offers permessage-deflate by default; the plain run turns it off. Either way
+        # the server's answer must match what was offered.
+        nonlocal announced
+        conn = await asyncio.wait_for(
+            connect(
+                url,
+                max_size=64 * 1024 * 1024,
+                ping_interval=None,
+                open_timeout=STEP,
+                compression="deflate" if deflate else None,
+            ),
+            STEP,
         )
+        agreed = conn.response.headers.get("Sec-WebSocket-Extensions")
+        if deflate != (agreed is not None and agreed.startswith("permessage-deflate")):
+            conn.transport.abort()
+            raise AssertionError(f"negotiated extensions {agreed!r} (deflate wanted: {deflate})")
+        if not announced:
+            print(f"ok negotiated extensions: {agreed!r}", flush=True)
+            announced = True
+        return conn
 
     async def check(name, fn):
         # A failed check drops its connection; the next check starts on a fresh one, so one
@@ -191,7 +214,7 @@ async def main():
     if failures:
         print(f"python websockets client matrix: {len(failures)} check(s) failed: {'; '.join(failures)}")
         return 1
-    print("python websockets client matrix: all checks passed")
+    print(f"python websockets client matrix{' (permessage-deflate)' if deflate else ''}: all checks passed")
     return 0
 
 

@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """A Python `websockets` (asyncio) echo server used as an interop peer for wsproto.
 
-    python ws_echo_server.py PORT [HOST]
+    python ws_echo_server.py PORT [HOST] [--deflate]
+
+Without --deflate the server declines every extension (plain frames); with it, it accepts
+permessage-deflate (websockets' default compression).
 
 Listens on HOST (default 127.0.0.1; loopback only) and echoes every message with the same type
 (text as text, binary as binary). A text message ``close:NNNN`` makes the server close the
@@ -42,8 +45,10 @@ async def echo(ws):
 
 
 async def main():
-    port = int(sys.argv[1]) if len(sys.argv) > 1 else 0
-    host = sys.argv[2] if len(sys.argv) > 2 else "127.0.0.1"
+    args = [a for a in sys.argv[1:] if a != "--deflate"]
+    deflate = "--deflate" in sys.argv[1:]
+    port = int(args[0]) if args else 0
+    host = args[1] if len(args) > 1 else "127.0.0.1"
     if host != "localhost" and not ipaddress.ip_address(host).is_loopback:
         print(f"refusing to listen on non-loopback address {host}", file=sys.stderr)
         sys.exit(2)
@@ -56,6 +61,7 @@ async def main():
         port,
         select_subprotocol=select_subprotocol,
         max_size=64 * 1024 * 1024,
+        compression="deflate" if deflate else None,
     ) as server:
         bound = server.sockets[0].getsockname()[1]
         print(f"READY {bound}", flush=True)

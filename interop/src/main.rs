@@ -1,8 +1,12 @@
 //! `wsproto-interop`: drives wsproto's blocking client against echo servers nobody here wrote.
 //!
 //! ```text
-//! wsproto-interop client-matrix ws://127.0.0.1:PORT/
+//! wsproto-interop client-matrix ws://127.0.0.1:PORT/ [--deflate]
 //! ```
+//!
+//! Every connection offers permessage-deflate (the adapters' default). With `--deflate` each one
+//! must have agreed on it (the peer server runs with compression on), so the whole matrix runs
+//! compressed both ways; without it the peer must have declined (plain frames, the fallback).
 //!
 //! The peer is an echo server (Node `ws` or Python `websockets`, see `interop/node` and
 //! `interop/python`) that echoes text as text and binary as binary, and answers a text message
@@ -39,9 +43,12 @@ const PROTOCOL: &str = "wsproto-interop.v1";
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.as_slice() {
-        [cmd, url] if cmd == "client-matrix" => client_matrix(url),
+        [cmd, url] if cmd == "client-matrix" => client_matrix(url, false),
+        [cmd, url, flag] if cmd == "client-matrix" && flag == "--deflate" => {
+            client_matrix(url, true)
+        }
         _ => {
-            eprintln!("usage: wsproto-interop client-matrix ws://HOST:PORT/path");
+            eprintln!("usage: wsproto-interop client-matrix ws://HOST:PORT/path [--deflate]");
             ExitCode::from(2)
         }
     }
@@ -130,8 +137,23 @@ impl Watchdog {
 /// The one watchdog, started by [`client_matrix`].
 static WATCHDOG: OnceLock<Watchdog> = OnceLock::new();
 
+/// Whether every connection must have agreed on permessage-deflate (set by [`client_matrix`]).
+static EXPECT_DEFLATE: OnceLock<bool> = OnceLock::new();
+
 /// Runs every check against the echo server at `url`.
-fn client_matrix(url: &str) -> ExitCode {
+fn client_matrix(url: &str, deflate: bool) -> ExitCode {
+    EXPECT_DEFLATE.get_or_init(|| deflate);
+    match connect(url, &ClientOptions::default()) {
+        Ok(mut ws) => {
+            println!("ok negotiated extensions: {:?}", ws.extensions());
+            let _ = ws.close(1000, "");
+        }
+        Err(why) => {
+            println!("FAIL negotiation: {why}");
+            println!("wsproto client matrix: 1 check(s) failed: negotiation");
+            return ExitCode::FAILURE;
+        }
+    }
     let limit = std::env::var("STEP_TIMEOUT_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -209,7 +231,8 @@ fn client_matrix(url: &str) -> ExitCode {
     dog.set(None);
 
     if failures.is_empty() {
-        println!("wsproto client matrix: all checks passed");
+        let mode = if deflate { " (permessage-deflate)" } else { "" };
+        println!("wsproto client matrix{mode}: all checks passed");
         ExitCode::SUCCESS
     } else {
         println!(
@@ -221,9 +244,16 @@ fn client_matrix(url: &str) -> ExitCode {
     }
 }
 
-/// Connects and hands the socket to the watchdog.
+/// Connects, checks the negotiated extension and hands the socket to the watchdog.
 fn connect(url: &str, options: &ClientOptions) -> Result<Ws, String> {
     let ws = blocking::connect_with(url, options).map_err(|e| format!("connect to {url}: {e}"))?;
+    let expected = EXPECT_DEFLATE.get().copied().unwrap_or(false);
+    if ws.deflate().is_some() != expected {
+        return Err(format!(
+            "negotiated extensions {:?}, permessage-deflate expected: {expected}",
+            ws.extensions()
+        ));
+    }
     if let Some(dog) = WATCHDOG.get() {
         dog.arm(ws.get_ref());
     }

@@ -6,6 +6,8 @@
 //! ```
 //! Runs on the tokio adapter. Each client has a bounded outgoing queue: a
 //! client too slow to drain it is dropped, so it never holds up the others.
+//! permessage-deflate is accepted when the browser offers it (they all do);
+//! the `accepted` log line names the negotiated extension.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -139,7 +141,10 @@ async fn chat(stream: TcpStream, peer: SocketAddr, id: u64, clients: Clients) {
         }
         Err(e) => return eprintln!("handshake with {peer} failed: {e}"),
     };
-    eprintln!("accepted {peer} /ws");
+    eprintln!(
+        "accepted {peer} /ws extensions={}",
+        ws.extensions().unwrap_or("none")
+    );
     let (tx, mut rx) = mpsc::channel::<Arc<str>>(QUEUE);
     clients
         .lock()

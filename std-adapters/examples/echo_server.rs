@@ -1,16 +1,21 @@
 //! Echo server: text back as text, binary back as binary.
 //!
 //! ```text
-//! cargo run --release -p wsproto-adapters --example echo_server -- 127.0.0.1:9001 [--tokio]
+//! cargo run --release -p wsproto-adapters --example echo_server -- 127.0.0.1:9001 [--tokio] [--no-deflate]
 //! ```
 //! Blocking by default, one thread per connection; `--tokio` runs the same on
-//! the tokio adapter. Logs one line per connection event to stderr.
+//! the tokio adapter. permessage-deflate is accepted when a client offers it;
+//! `--no-deflate` declines it. Logs one line per connection event to stderr,
+//! the `accepted` line naming the negotiated extension.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use wsproto_adapters::{blocking, tokio as wstokio, Error, Message, ServerOptions};
 
-fn options() -> ServerOptions {
+fn options(deflate: bool) -> ServerOptions {
     let mut options = ServerOptions::default();
+    if !deflate {
+        options.deflate = None;
+    }
     options.config.limits.max_message_size = 64 << 20;
     options.config.limits.max_frame_payload = 64 << 20;
     options.config.limits.max_fragments = 1 << 20;
@@ -20,39 +25,45 @@ fn options() -> ServerOptions {
 fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let use_tokio = args.iter().any(|a| a == "--tokio");
+    let deflate = !args.iter().any(|a| a == "--no-deflate");
     let addr = args
         .iter()
         .find(|a| !a.starts_with("--"))
         .cloned()
         .unwrap_or_else(|| "127.0.0.1:9001".to_owned());
     if use_tokio {
-        run_tokio(&addr)
+        run_tokio(&addr, deflate)
     } else {
-        run_blocking(&addr)
+        run_blocking(&addr, deflate)
     }
 }
 
-fn run_blocking(addr: &str) -> std::io::Result<()> {
+fn run_blocking(addr: &str, deflate: bool) -> std::io::Result<()> {
     let listener = TcpListener::bind(addr)?;
     eprintln!(
-        "echo_server (blocking) listening on {}",
-        listener.local_addr()?
+        "echo_server (blocking) listening on {}, permessage-deflate {}",
+        listener.local_addr()?,
+        if deflate { "on" } else { "off" }
     );
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
-        std::thread::spawn(move || serve_blocking(stream));
+        std::thread::spawn(move || serve_blocking(stream, deflate));
     }
     Ok(())
 }
 
-fn serve_blocking(stream: TcpStream) {
+fn serve_blocking(stream: TcpStream, deflate: bool) {
     let peer = stream.peer_addr().ok();
     let _ = stream.set_nodelay(true);
-    let mut ws = match blocking::accept_with(stream, &options()) {
+    let mut ws = match blocking::accept_with(stream, &options(deflate)) {
         Ok(ws) => ws,
         Err(e) => return log_rejected(peer, &e),
     };
-    eprintln!("accepted {peer:?} {}", ws.path());
+    eprintln!(
+        "accepted {peer:?} {} extensions={}",
+        ws.path(),
+        ws.extensions().unwrap_or("none")
+    );
     loop {
         let result = match ws.read() {
             Ok(msg @ (Message::Text(_) | Message::Binary(_))) => ws.send(msg),
@@ -87,13 +98,14 @@ fn log_error(peer: Option<SocketAddr>, e: &Error) {
     }
 }
 
-fn run_tokio(addr: &str) -> std::io::Result<()> {
+fn run_tokio(addr: &str, deflate: bool) -> std::io::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         eprintln!(
-            "echo_server (tokio) listening on {}",
-            listener.local_addr()?
+            "echo_server (tokio) listening on {}, permessage-deflate {}",
+            listener.local_addr()?,
+            if deflate { "on" } else { "off" }
         );
         loop {
             let Ok((stream, peer)) = listener.accept().await else {
@@ -101,11 +113,15 @@ fn run_tokio(addr: &str) -> std::io::Result<()> {
             };
             tokio::spawn(async move {
                 let _ = stream.set_nodelay(true);
-                let mut ws = match wstokio::accept_with(stream, &options()).await {
+                let mut ws = match wstokio::accept_with(stream, &options(deflate)).await {
                     Ok(ws) => ws,
                     Err(e) => return log_rejected(Some(peer), &e),
                 };
-                eprintln!("accepted {peer} {}", ws.path());
+                eprintln!(
+                    "accepted {peer} {} extensions={}",
+                    ws.path(),
+                    ws.extensions().unwrap_or("none")
+                );
                 loop {
                     let result = match ws.read().await {
                         Ok(msg @ (Message::Text(_) | Message::Binary(_))) => ws.send(msg).await,

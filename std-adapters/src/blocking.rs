@@ -95,7 +95,7 @@ pub fn client<S: Read + Write + 'static>(
     let tcp: TcpOf<S> = tcp_of::<S>;
     loop {
         if let Some(done) = hs.poll(clock::now())? {
-            let driver = Driver::new(Role::Client, options.config, rng, done);
+            let driver = Driver::new(Role::Client, options.config, rng, done)?;
             return Ok(WebSocket::new(stream, driver, tcp));
         }
         match read_until(&mut stream, tcp, hs.deadline(), hs.spare()) {
@@ -128,7 +128,7 @@ pub fn accept_with<S: Read + Write + 'static>(
                 stream.write_all(&done.response)?;
                 stream.flush()?;
                 let rng = new_rng()?;
-                let driver = Driver::new(Role::Server, options.config, rng, done);
+                let driver = Driver::new(Role::Server, options.config, rng, done)?;
                 return Ok(WebSocket::new(stream, driver, tcp));
             }
             Ok(None) => {}
@@ -276,6 +276,20 @@ impl<S: Read + Write> WebSocket<S> {
     /// The subprotocol agreed on in the handshake.
     pub fn protocol(&self) -> Option<&str> {
         self.driver.protocol()
+    }
+
+    /// The permessage-deflate agreement (RFC 7692), if both ends turned it
+    /// on ([`crate::ClientOptions::deflate`], [`crate::ServerOptions::deflate`]):
+    /// messages are then compressed on send and inflated on receive.
+    pub fn deflate(&self) -> Option<&crate::Agreed> {
+        self.driver.deflate()
+    }
+
+    /// The negotiated `Sec-WebSocket-Extensions` value, e.g.
+    /// `permessage-deflate; client_max_window_bits=15`; `None` without
+    /// extensions.
+    pub fn extensions(&self) -> Option<&str> {
+        self.driver.extensions()
     }
 
     /// The underlying stream.

@@ -22,17 +22,22 @@
 //! not linger (the peer is unresponsive), nor does a finished close handshake
 //! (the peer's Close was its last frame).
 
+use crate::conn::AnyConn;
 use crate::handshake::Done;
 use crate::rng::StdRng;
 use crate::{CloseFrame, Error, Message};
-use wsproto::frame::encoded_frame_len;
-use wsproto::{CloseCode, Config, Connection, Event, Instant, MessageKind, Role, State};
+use wsproto::extensions::deflate::Agreed;
+use wsproto::{CloseCode, Config, Event, HandshakeError, Instant, MessageKind, Role, State};
 
 /// Receive window. The core surfaces payload as it arrives, so only a frame
 /// header or a control frame (at most a few hundred bytes) is ever kept.
 const RX_BUFFER: usize = 64 * 1024;
 /// Transmit buffers above this are shrunk back once written.
 const TX_KEEP: usize = 256 * 1024;
+/// Decompressed bytes per chunk of a compressed message (allocated only when
+/// permessage-deflate was agreed); chunks are appended to the message being
+/// reassembled, so this bounds nothing but the size of one step.
+const INFLATE_SCRATCH: usize = 32 * 1024;
 
 /// What the I/O layer should do after [`Driver::step`].
 pub(crate) enum Step {
@@ -50,9 +55,11 @@ enum Partial {
 
 /// One connection's state between I/O calls.
 pub(crate) struct Driver {
-    conn: Connection<StdRng>,
+    conn: AnyConn,
     rx: Vec<u8>,
     rx_len: usize,
+    /// Where compressed messages are inflated (empty without deflate).
+    scratch: Vec<u8>,
     tx: Vec<u8>,
     tx_pos: usize,
     partial: Option<Partial>,
@@ -66,24 +73,43 @@ pub(crate) struct Driver {
     /// End of the lingering close, fixed when it starts.
     linger_until: Option<Instant>,
     protocol: Option<String>,
+    deflate: Option<Agreed>,
+    extensions: Option<String>,
     path: String,
 }
 
 impl Driver {
     /// A driver for an open connection after `done`, its handshake.
-    pub fn new(role: Role, config: Config, rng: StdRng, done: Done) -> Self {
+    ///
+    /// Fails only if the agreed permessage-deflate windows fit none of the
+    /// deflate states (never, for an agreement the core validated).
+    pub fn new(role: Role, config: Config, rng: StdRng, done: Done) -> Result<Self, Error> {
         let Done {
             protocol,
             leftover,
             path,
+            deflate,
             ..
         } = done;
+        let conn = AnyConn::new(role, config, rng, deflate.as_ref())
+            .map_err(|_| Error::Handshake(HandshakeError::InvalidExtension))?;
+        let extensions = deflate.map(|agreed| {
+            let mut value = [0u8; wsproto::extensions::deflate::params::MAX_VALUE_LEN];
+            let n = agreed.write_response(&mut value).unwrap_or(0);
+            String::from_utf8_lossy(&value[..n]).into_owned()
+        });
+        let scratch = if conn.compresses() {
+            vec![0u8; INFLATE_SCRATCH]
+        } else {
+            Vec::new()
+        };
         let mut rx = vec![0u8; RX_BUFFER.max(leftover.len() + 1024)];
         rx[..leftover.len()].copy_from_slice(&leftover);
-        Driver {
-            conn: Connection::with_rng(role, config, rng),
+        Ok(Driver {
+            conn,
             rx,
             rx_len: leftover.len(),
+            scratch,
             tx: Vec::new(),
             tx_pos: 0,
             partial: None,
@@ -94,8 +120,10 @@ impl Driver {
             can_linger: true,
             linger_until: None,
             protocol,
+            deflate,
+            extensions,
             path,
-        }
+        })
     }
 
     /// The request target of the handshake.
@@ -106,6 +134,16 @@ impl Driver {
     /// The negotiated subprotocol.
     pub fn protocol(&self) -> Option<&str> {
         self.protocol.as_deref()
+    }
+
+    /// The permessage-deflate agreement, if compression was negotiated.
+    pub fn deflate(&self) -> Option<&Agreed> {
+        self.deflate.as_ref()
+    }
+
+    /// The negotiated `Sec-WebSocket-Extensions` value, if any.
+    pub fn extensions(&self) -> Option<&str> {
+        self.extensions.as_deref()
     }
 
     /// The core connection's state.
@@ -281,7 +319,8 @@ impl Driver {
     fn process(&mut self) {
         let mut pos = 0;
         while self.outcome.is_none() {
-            let received = match self.conn.receive(&mut self.rx[pos..self.rx_len]) {
+            let input = &mut self.rx[pos..self.rx_len];
+            let received = match self.conn.receive_into(input, &mut self.scratch) {
                 Ok(r) => r,
                 Err(e) => {
                     // The core queued its Close and ignores further input.
@@ -318,15 +357,15 @@ impl Driver {
     fn send_with(
         &mut self,
         len: usize,
-        encode: impl FnOnce(&mut Connection<StdRng>, &mut [u8]) -> Result<usize, wsproto::Error>,
+        encode: impl FnOnce(&mut AnyConn, &mut [u8]) -> Result<usize, wsproto::Error>,
     ) -> Result<(), Error> {
         if self.finished {
             return Err(Error::ConnectionClosed);
         }
         self.transmit();
         let start = self.tx.len();
-        let masked = self.conn.role() == Role::Client;
-        self.tx.resize(start + encoded_frame_len(len, masked), 0);
+        // Room for the frame, or for its largest compressed form.
+        self.tx.resize(start + self.conn.send_buffer_len(len), 0);
         match encode(&mut self.conn, &mut self.tx[start..]) {
             Ok(n) => {
                 self.tx.truncate(start + n);
@@ -362,7 +401,7 @@ impl Driver {
     /// Runs a control command, then collects its frame.
     fn control(
         &mut self,
-        command: impl FnOnce(&mut Connection<StdRng>) -> Result<(), wsproto::Error>,
+        command: impl FnOnce(&mut AnyConn) -> Result<(), wsproto::Error>,
     ) -> Result<(), Error> {
         if self.finished {
             return Err(Error::ConnectionClosed);
@@ -468,6 +507,7 @@ mod tests {
             leftover: vec![0x82, 0xff, 0, 0, 0, 0, 0x05, 0, 0, 0, 1, 2, 3, 4],
             response: Vec::new(),
             path: "/".into(),
+            deflate: None,
         };
         Driver::new(
             Role::Server,
@@ -475,6 +515,7 @@ mod tests {
             StdRng::from_seed([7; 32]),
             done,
         )
+        .unwrap()
     }
 
     /// Writes everything pending and shuts when asked, as the I/O layers do.

@@ -5,6 +5,7 @@
 use crate::rng::StdRng;
 use crate::url::Url;
 use crate::{ClientOptions, Error, ServerOptions};
+use wsproto::extensions::deflate::{Agreed, DeflateConfig};
 use wsproto::handshake::{Accept, ClientHandshake, ClientRequest, ServerHandshake};
 use wsproto::httparse::{Header, EMPTY_HEADER};
 use wsproto::{Config, HandshakeError, Instant};
@@ -24,6 +25,8 @@ pub(crate) struct Done {
     pub response: Vec<u8>,
     /// The request target (server: as requested; client: as sent).
     pub path: String,
+    /// The permessage-deflate agreement, if the extension was negotiated.
+    pub deflate: Option<Agreed>,
 }
 
 /// A failed handshake: the core's HTTP answer (empty for clients) and why.
@@ -60,6 +63,7 @@ pub(crate) struct ServerHs {
     hs: ServerHandshake,
     head: HeadBuffer,
     protocols: Vec<String>,
+    deflate: Option<DeflateConfig>,
 }
 
 impl ServerHs {
@@ -68,6 +72,7 @@ impl ServerHs {
             hs: ServerHandshake::new(&options.config, now),
             head: HeadBuffer::new(&options.config),
             protocols: options.protocols.clone(),
+            deflate: options.deflate,
         }
     }
 
@@ -101,10 +106,14 @@ impl ServerHs {
                     protocol: protocol.as_deref(),
                     headers: &[],
                 };
+                // The core picks the first acceptable offer, within our caps.
+                let deflate = self.deflate.and_then(|cfg| req.negotiate_deflate(&cfg));
                 let mut response = vec![0u8; 1024];
-                let n = req
-                    .accept(&accept, &mut response)
-                    .map_err(|_| failed(HandshakeError::Malformed))?;
+                let n = match &deflate {
+                    Some(agreed) => req.accept_deflate(&accept, agreed, &mut response),
+                    None => req.accept(&accept, &mut response),
+                }
+                .map_err(|_| failed(HandshakeError::Malformed))?;
                 response.truncate(n);
                 let leftover = buf[req.head_len()..].to_vec();
                 Ok(Some(Done {
@@ -112,6 +121,7 @@ impl ServerHs {
                     leftover,
                     response,
                     path: req.path().to_owned(),
+                    deflate,
                 }))
             }
             Ok(None) => {
@@ -174,14 +184,24 @@ impl ClientHs {
             .map(|(n, v)| n.len() + v.len() + 4)
             .sum();
         let mut request =
-            vec![0u8; 512 + host.len() + url.path.len() + extra + 64 * options.protocols.len()];
+            vec![0u8; 640 + host.len() + url.path.len() + extra + 64 * options.protocols.len()];
         let (hs, n) = with_request(
             &host,
             &url.path,
             options.origin.as_deref(),
             &options.protocols,
             &options.headers,
-            |req| ClientHandshake::new(req, rng, &options.config, now, &mut request),
+            |req| match &options.deflate {
+                Some(deflate) => ClientHandshake::new_with_deflate(
+                    req,
+                    deflate,
+                    rng,
+                    &options.config,
+                    now,
+                    &mut request,
+                ),
+                None => ClientHandshake::new(req, rng, &options.config, now, &mut request),
+            },
         )?;
         request.truncate(n);
         Ok(ClientHs {
@@ -222,16 +242,18 @@ impl ClientHs {
             &[],
             |req| {
                 let mut headers: [Header<'_>; HEADER_SLOTS] = [EMPTY_HEADER; HEADER_SLOTS];
-                hs.parse(req, buf, &mut headers)
-                    .map(|r| r.map(|r| (r.protocol().map(str::to_owned), r.head_len())))
+                hs.parse(req, buf, &mut headers).map(|r| {
+                    r.map(|r| (r.protocol().map(str::to_owned), r.head_len(), r.deflate()))
+                })
             },
         )?;
         match parsed {
-            Some((protocol, head_len)) => Ok(Some(Done {
+            Some((protocol, head_len, deflate)) => Ok(Some(Done {
                 protocol,
                 leftover: buf[head_len..].to_vec(),
                 response: Vec::new(),
                 path: self.path.clone(),
+                deflate,
             })),
             None => {
                 self.hs.handle_timeout(now)?;

@@ -71,7 +71,7 @@ pub async fn client<S: AsyncRead + AsyncWrite + Unpin>(
     stream.flush().await?;
     loop {
         if let Some(done) = hs.poll(clock::now())? {
-            let driver = Driver::new(Role::Client, options.config, rng, done);
+            let driver = Driver::new(Role::Client, options.config, rng, done)?;
             return Ok(WebSocket { stream, driver });
         }
         let wait = hs
@@ -106,7 +106,7 @@ pub async fn accept_with<S: AsyncRead + AsyncWrite + Unpin>(
                 stream.write_all(&done.response).await?;
                 stream.flush().await?;
                 let rng = new_rng()?;
-                let driver = Driver::new(Role::Server, options.config, rng, done);
+                let driver = Driver::new(Role::Server, options.config, rng, done)?;
                 return Ok(WebSocket { stream, driver });
             }
             Ok(None) => {}
@@ -229,6 +229,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// The subprotocol agreed on in the handshake.
     pub fn protocol(&self) -> Option<&str> {
         self.driver.protocol()
+    }
+
+    /// The permessage-deflate agreement (RFC 7692), if both ends turned it
+    /// on ([`crate::ClientOptions::deflate`], [`crate::ServerOptions::deflate`]):
+    /// messages are then compressed on send and inflated on receive.
+    pub fn deflate(&self) -> Option<&crate::Agreed> {
+        self.driver.deflate()
+    }
+
+    /// The negotiated `Sec-WebSocket-Extensions` value, e.g.
+    /// `permessage-deflate; client_max_window_bits=15`; `None` without
+    /// extensions.
+    pub fn extensions(&self) -> Option<&str> {
+        self.driver.extensions()
     }
 
     /// The underlying stream.

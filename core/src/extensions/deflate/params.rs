@@ -52,9 +52,10 @@ pub enum ParamError {
     /// Response: the server answered with an extension the client did not
     /// offer, or with permessage-deflate twice.
     UnexpectedExtension,
-    /// Response: a parameter the client's offer did not allow
-    /// (`client_max_window_bits` or `server_max_window_bits` when not
-    /// offered).
+    /// Response: a parameter the client's offer did not allow. Not produced
+    /// by [`validate_response`] at present: its offers always allow
+    /// `client_max_window_bits`, and an unasked `server_max_window_bits` is
+    /// accepted (RFC 7692 lets the server announce a smaller window).
     NotOffered,
     /// Response: `server_max_window_bits` larger than the client asked for.
     WindowTooLarge,
@@ -535,8 +536,11 @@ pub fn write_offer(config: &DeflateConfig, out: &mut [u8]) -> Result<usize, Buff
 /// The response must hold permessage-deflate exactly once and nothing else.
 /// The server may add `server_no_context_takeover` and
 /// `client_no_context_takeover` unasked; `server_max_window_bits` must be
-/// present (and not larger) exactly when it was offered; any
-/// `client_max_window_bits` value is fine since it was offered. Any error
+/// present (and not larger) when it was offered, and may be announced
+/// unasked (the server only promises a smaller window than the 15 bits the
+/// client is ready for; Python `websockets` servers answer
+/// `server_max_window_bits=12` by default); any `client_max_window_bits`
+/// value is fine since it was offered. Any error
 /// means the client must fail the connection (RFC 6455 §9.1).
 pub fn validate_response(header_value: &str, config: &DeflateConfig) -> Result<Agreed, ParamError> {
     let mut found: Option<DeflateParams> = None;
@@ -555,8 +559,6 @@ pub fn validate_response(header_value: &str, config: &DeflateConfig) -> Result<A
             Some(bits) if bits > asked => return Err(ParamError::WindowTooLarge),
             Some(_) => {}
         }
-    } else if resp.server_max_window_bits.is_some() {
-        return Err(ParamError::NotOffered);
     }
     Ok(Agreed {
         server_no_context_takeover: resp.server_no_context_takeover,
@@ -743,10 +745,17 @@ mod tests {
             validate_response("permessage-deflate; client_max_window_bits=10", &config).unwrap();
         assert_eq!(agreed.client_max_window_bits, Some(10));
         assert_eq!(agreed.directions(Role::Client).compress_window_bits, 10);
-        // A parameter the offer did not allow.
+        // A server window announced unasked: a promise to use less.
+        let agreed = validate_response(
+            "permessage-deflate; server_max_window_bits=12; client_max_window_bits=12",
+            &config,
+        )
+        .unwrap();
+        assert_eq!(agreed.server_max_window_bits, Some(12));
+        assert_eq!(agreed.directions(Role::Client).inflate_window_bits, 12);
         assert_eq!(
-            validate_response("permessage-deflate; server_max_window_bits=10", &config),
-            Err(ParamError::NotOffered)
+            validate_response("permessage-deflate; server_max_window_bits=16", &config),
+            Err(ParamError::BadValue)
         );
         assert_eq!(
             validate_response("permessage-deflate; client_max_window_bits", &config),

@@ -1,0 +1,205 @@
+//! A core connection with or without permessage-deflate, chosen at run time
+//! by the handshake.
+//!
+//! The core's `Connection<R, E>` holds its extension inline and fixes it by
+//! type. The std drivers learn only during the handshake whether the peer
+//! agreed to compress, so they hold one of these variants. A plain
+//! connection stays as small as before; a compressing one is boxed and sized
+//! by the agreed windows (`Deflate9` about 13 KiB, `Deflate12` about 30 KiB,
+//! `Deflate15` about 126 KiB), so an idle uncompressed connection never pays
+//! for a compressor it does not use.
+//!
+//! Building a compressing connection moves its state by value on the way to
+//! the heap (safe Rust has no in-place construction and the core's deflate
+//! state holds its windows inline): `Deflate15` takes about 1 MiB of stack
+//! in unoptimized builds and about 600 KiB optimized, once, during the
+//! handshake. Threads with smaller stacks should cap
+//! `DeflateConfig::max_window_bits` or turn deflate off.
+//!
+//! Every method only forwards to the core: there is no protocol logic here.
+
+use crate::rng::StdRng;
+use wsproto::extensions::deflate::{
+    Agreed, Deflate, Deflate12, Deflate15, Deflate9, WindowTooSmall,
+};
+use wsproto::{Config, Connection, Instant, MessageKind, Received, Role, State};
+
+/// The core connection of a std driver.
+// The plain variant is inline on purpose: it is the size the driver had
+// before deflate, and the deflate ones are what must not be.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum AnyConn {
+    /// No extension.
+    Plain(Connection<StdRng>),
+    /// permessage-deflate, windows of at most 2^9 bytes.
+    Deflate9(Box<Connection<StdRng, Deflate9>>),
+    /// permessage-deflate, windows of at most 2^12 bytes.
+    Deflate12(Box<Connection<StdRng, Deflate12>>),
+    /// permessage-deflate, windows of at most 2^15 bytes.
+    Deflate15(Box<Connection<StdRng, Deflate15>>),
+}
+
+/// Builds the deflate state for `agreed`, attaches it and moves the
+/// connection to the heap. Kept out of line so that only the chosen state's
+/// temporaries are ever on the stack, and none on the plain path
+/// (unoptimized builds reserve slots for every temporary of a function).
+#[inline(never)]
+fn boxed<const IW: usize, const CB: usize, const CH: usize>(
+    conn: Connection<StdRng>,
+    agreed: &Agreed,
+) -> Result<Box<Connection<StdRng, Deflate<IW, CB, CH>>>, WindowTooSmall> {
+    let role = conn.role();
+    Ok(Box::new(conn.with_extension(Deflate::new(agreed, role)?)))
+}
+
+/// Runs `$body` with `$c` bound to the connection, whatever its extension.
+macro_rules! each {
+    ($conn:expr, $c:ident => $body:expr) => {
+        match $conn {
+            AnyConn::Plain($c) => $body,
+            AnyConn::Deflate9($c) => $body,
+            AnyConn::Deflate12($c) => $body,
+            AnyConn::Deflate15($c) => $body,
+        }
+    };
+}
+
+impl AnyConn {
+    /// An open connection for `role`; with `deflate`, compressing as agreed,
+    /// in the smallest state that holds both agreed windows.
+    pub fn new(
+        role: Role,
+        config: Config,
+        rng: StdRng,
+        deflate: Option<&Agreed>,
+    ) -> Result<Self, WindowTooSmall> {
+        let conn = Connection::with_rng(role, config, rng);
+        let Some(agreed) = deflate else {
+            return Ok(AnyConn::Plain(conn));
+        };
+        let dirs = agreed.directions(role);
+        Ok(
+            match dirs.inflate_window_bits.max(dirs.compress_window_bits) {
+                ..=9 => AnyConn::Deflate9(boxed(conn, agreed)?),
+                10..=12 => AnyConn::Deflate12(boxed(conn, agreed)?),
+                _ => AnyConn::Deflate15(boxed(conn, agreed)?),
+            },
+        )
+    }
+
+    /// Whether messages may be compressed (an extension owns RSV1).
+    pub fn compresses(&self) -> bool {
+        !matches!(self, AnyConn::Plain(_))
+    }
+
+    pub fn state(&self) -> State {
+        each!(self, c => c.state())
+    }
+
+    pub fn config(&self) -> &Config {
+        each!(self, c => c.config())
+    }
+
+    pub fn receive_into<'a>(
+        &mut self,
+        input: &'a mut [u8],
+        scratch: &'a mut [u8],
+    ) -> Result<Received<'a>, wsproto::Error> {
+        each!(self, c => c.receive_into(input, scratch))
+    }
+
+    pub fn receive_eof(&mut self) -> Result<(), wsproto::Error> {
+        each!(self, c => c.receive_eof())
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), wsproto::Error> {
+        each!(self, c => c.handle_timeout(now))
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        each!(self, c => c.poll_timeout())
+    }
+
+    pub fn poll_transmit(&mut self, out: &mut [u8]) -> Result<usize, wsproto::Error> {
+        each!(self, c => c.poll_transmit(out))
+    }
+
+    pub fn should_close_transport(&self) -> bool {
+        each!(self, c => c.should_close_transport())
+    }
+
+    pub fn send_buffer_len(&self, len: usize) -> usize {
+        each!(self, c => c.send_buffer_len(len))
+    }
+
+    pub fn send_text(&mut self, text: &str, out: &mut [u8]) -> Result<usize, wsproto::Error> {
+        each!(self, c => c.send_text(text, out))
+    }
+
+    pub fn send_binary(&mut self, data: &[u8], out: &mut [u8]) -> Result<usize, wsproto::Error> {
+        each!(self, c => c.send_binary(data, out))
+    }
+
+    pub fn send_fragment(
+        &mut self,
+        kind: MessageKind,
+        data: &[u8],
+        fin: bool,
+        out: &mut [u8],
+    ) -> Result<usize, wsproto::Error> {
+        each!(self, c => c.send_fragment(kind, data, fin, out))
+    }
+
+    pub fn ping(&mut self, payload: &[u8]) -> Result<(), wsproto::Error> {
+        each!(self, c => c.ping(payload))
+    }
+
+    pub fn pong(&mut self, payload: &[u8]) -> Result<(), wsproto::Error> {
+        each!(self, c => c.pong(payload))
+    }
+
+    pub fn close(&mut self, code: wsproto::CloseCode, reason: &str) -> Result<(), wsproto::Error> {
+        each!(self, c => c.close(code, reason))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_core::SeedableRng;
+    use wsproto::extensions::deflate::{accept_offer, write_offer, DeflateConfig};
+
+    fn agreed(client_bits: u8, server_bits: u8) -> Agreed {
+        let client = DeflateConfig {
+            max_window_bits: client_bits,
+            ..DeflateConfig::default()
+        };
+        let server = DeflateConfig {
+            max_window_bits: server_bits,
+            ..DeflateConfig::default()
+        };
+        let mut offer = [0u8; 128];
+        let n = write_offer(&client, &mut offer).unwrap();
+        accept_offer(std::str::from_utf8(&offer[..n]).unwrap(), &server).unwrap()
+    }
+
+    fn build(role: Role, deflate: Option<&Agreed>) -> AnyConn {
+        AnyConn::new(role, Config::default(), StdRng::from_seed([1; 32]), deflate).unwrap()
+    }
+
+    #[test]
+    fn plain_without_agreement_and_sized_by_the_agreed_windows() {
+        assert!(matches!(build(Role::Server, None), AnyConn::Plain(_)));
+        for role in [Role::Client, Role::Server] {
+            let c = build(role, Some(&agreed(9, 9)));
+            assert!(matches!(c, AnyConn::Deflate9(_)), "{role:?}");
+            let c = build(role, Some(&agreed(12, 10)));
+            assert!(matches!(c, AnyConn::Deflate12(_)), "{role:?}");
+            let c = build(role, Some(&agreed(15, 15)));
+            assert!(matches!(c, AnyConn::Deflate15(_)), "{role:?}");
+            assert!(c.compresses());
+        }
+        // The enum itself stays small: the deflate states are behind a Box.
+        assert!(std::mem::size_of::<AnyConn>() <= std::mem::size_of::<Connection<StdRng>>() + 16);
+    }
+}
