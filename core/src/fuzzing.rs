@@ -1038,9 +1038,8 @@ mod deflate_harness {
                         stalled = 0;
                     }
                     if let Some(ev) = event {
-                        if let Event::Text { data, .. } = ev {
-                            assert!(data.len() <= scratch);
-                        }
+                        // (Inflated chunks borrow the scratch, so they fit it by
+                        // construction; plain messages borrow the input.)
                         trace.event(ev);
                     }
                     if let Some((_, partial)) = &trace.partial {

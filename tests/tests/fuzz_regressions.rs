@@ -196,3 +196,40 @@ fn server_accepts_the_request_without_the_bare_lf() {
     let input_len = data.len() - 4; // selector, limits and two chunk sizes
     assert_eq!(server_replay(&data), Ok(Some(input_len)));
 }
+
+/// `deflate_inflate` once asserted that every text chunk fits the inflate
+/// scratch. Only inflated chunks live there; a plain (RSV1 clear) message on
+/// a deflate connection is surfaced from the input, whatever the scratch size.
+/// Input format: selector byte, scratch byte, then frames (frame mode).
+#[cfg(feature = "deflate")]
+#[test]
+fn plain_text_on_a_deflate_connection_is_not_bounded_by_the_scratch() {
+    use wsproto::extensions::deflate::{Agreed, Deflate9};
+    use wsproto::{Connection, Event, Role, MIN_INFLATE_BUFFER};
+
+    let data = regression("deflate_inflate", "plain-text-larger-than-scratch");
+    let (&sel, rest) = data.split_first().expect("selector");
+    assert_eq!(sel & 0x04, 0, "frame mode");
+    let mut stream = rest[1..].to_vec(); // after the scratch byte
+    let agreed = Agreed {
+        server_no_context_takeover: false,
+        client_no_context_takeover: false,
+        server_max_window_bits: Some(9),
+        client_max_window_bits: Some(9),
+    };
+    let deflate = Deflate9::new(&agreed, Role::Client).expect("9-bit window");
+    let mut client = Connection::with_rng(Role::Client, Config::default(), TestRng::new(1))
+        .with_extension(deflate);
+    let mut scratch = [0u8; MIN_INFLATE_BUFFER];
+    let input_range = stream.as_ptr_range();
+    let received = client
+        .receive_into(&mut stream, &mut scratch)
+        .expect("a plain text frame is fine");
+    let Some(Event::Text { data, fin }) = received.event else {
+        panic!("expected text, got {:?}", received.event);
+    };
+    // The frame says 11 bytes; the 6 that arrived are surfaced, from the input.
+    assert_eq!((data, fin), ("\0\0....", false));
+    assert!(data.len() > MIN_INFLATE_BUFFER);
+    assert!(input_range.contains(&data.as_ptr()));
+}
