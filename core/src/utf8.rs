@@ -75,7 +75,7 @@ fn whole(bytes: &[u8]) -> Utf8Status<'_> {
 /// The whole-slice validator: simdutf8's with the `simd-utf8` feature (about
 /// 15x core's on non-ASCII text in `benches/`), otherwise core's.
 #[inline]
-fn whole_str(bytes: &[u8]) -> Option<&str> {
+pub(crate) fn whole_str(bytes: &[u8]) -> Option<&str> {
     #[cfg(feature = "simd-utf8")]
     let valid = simdutf8::basic::from_utf8(bytes).ok();
     #[cfg(not(feature = "simd-utf8"))]

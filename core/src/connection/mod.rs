@@ -46,7 +46,7 @@ use crate::frame::{
 };
 use crate::message::IncomingMessage;
 use crate::time::{Duration, Instant};
-use crate::utf8::{validate_prefix, Utf8Status};
+use crate::utf8::{self, validate_prefix, Utf8Status};
 use outbox::Outbox;
 use rand_core::RngCore;
 use state::Transition;
@@ -699,16 +699,19 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
                         event: None,
                     });
                 }
+                // Checked again to borrow the text for 'a (the check above
+                // borrowed `scratch` only locally, as the branch before may
+                // reuse it); whole code points, so the fast validator.
                 let data: &'a [u8] = scratch;
-                match core::str::from_utf8(data.get(..valid_len).unwrap_or_default()) {
-                    Ok(text) => Ok(Received {
+                match utf8::whole_str(data.get(..valid_len).unwrap_or_default()) {
+                    Some(text) => Ok(Received {
                         consumed,
                         event: Some(Event::Text {
                             data: text,
                             fin: message_done,
                         }),
                     }),
-                    Err(_) => Err(self.fail(Violation::InvalidUtf8)),
+                    None => Err(self.fail(Violation::InvalidUtf8)),
                 }
             }
         }
