@@ -233,3 +233,59 @@ fn plain_text_on_a_deflate_connection_is_not_bounded_by_the_scratch() {
     assert!(data.len() > MIN_INFLATE_BUFFER);
     assert!(input_range.contains(&data.as_ptr()));
 }
+
+/// Feeds `stream` to a deflate client (9-bit windows; `sel` bit 0: the
+/// server resets its context) through `receive_into` with a scratch of
+/// `scratch` bytes until it stalls or fails; returns the text and the error.
+#[cfg(feature = "deflate")]
+fn inflate_trace(sel: u8, stream: &[u8], scratch: usize) -> (Vec<u8>, Option<wsproto::Error>) {
+    use wsproto::extensions::deflate::{Agreed, Deflate9};
+    use wsproto::{Connection, Event, Role};
+
+    let agreed = Agreed {
+        server_no_context_takeover: sel & 1 != 0,
+        client_no_context_takeover: sel & 2 != 0,
+        server_max_window_bits: Some(9),
+        client_max_window_bits: Some(9),
+    };
+    let deflate = Deflate9::new(&agreed, Role::Client).expect("9-bit window");
+    let mut client = Connection::with_rng(Role::Client, Config::default(), TestRng::new(1))
+        .with_extension(deflate);
+    let mut buf = stream.to_vec();
+    let mut room = vec![0u8; scratch];
+    let mut text = Vec::new();
+    for _ in 0..10_000 {
+        match client.receive_into(&mut buf, &mut room) {
+            Ok(r) => {
+                let consumed = r.consumed;
+                if let Some(Event::Text { data, .. }) = r.event {
+                    text.extend_from_slice(data.as_bytes());
+                } else if consumed == 0 {
+                    return (text, None);
+                }
+                buf.drain(..consumed);
+            }
+            Err(e) => return (text, Some(e)),
+        }
+    }
+    panic!("no end after 10,000 calls");
+}
+
+/// `deflate_inflate` found corrupt DEFLATE data reported with a large
+/// scratch but not with a 4-byte one (the frame was still incomplete).
+#[cfg(feature = "deflate")]
+#[test]
+fn corrupt_deflate_data_fails_whatever_the_scratch_size() {
+    let data = regression("deflate_inflate", "deferred-corruption-small-scratch");
+    let (&sel, rest) = data.split_first().expect("selector");
+    let stream = &rest[1..];
+    let whole = inflate_trace(sel, stream, 4096);
+    for scratch in [4, 5, 7, 64] {
+        assert_eq!(
+            inflate_trace(sel, stream, scratch),
+            whole,
+            "scratch {scratch}"
+        );
+    }
+    assert!(whole.1.is_some(), "{whole:?}");
+}

@@ -688,10 +688,12 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
                     dst.copy_from_slice(src);
                 }
                 if valid_len == 0 && !message_done {
-                    if consumed == 0 && frame_done {
-                        // Only an unfinished code point came out and the
-                        // frame is over: go on to the next frame rather than
-                        // report no progress with bytes at hand.
+                    if consumed == 0 && frame_done || self.ext.inflate_pending() {
+                        // Only an unfinished code point came out, and either
+                        // the frame is over or the inflater has more to say
+                        // (output, or an error behind it): go on rather than
+                        // report no progress, which would make what follows
+                        // depend on the scratch size.
                         return self.receive_into(input, scratch);
                     }
                     return Ok(Received {

@@ -185,6 +185,12 @@ impl<const WINDOW: usize> Inflater<WINDOW> {
         self.pending
     }
 
+    /// An error was found behind bytes not yet delivered: the next
+    /// [`Self::inflate`] call, with or without input, reports it.
+    pub fn has_deferred_error(&self) -> bool {
+        self.failed.is_some()
+    }
+
     /// Drops all state: the next byte starts a fresh stream and message.
     pub fn reset(&mut self) {
         self.state.init();

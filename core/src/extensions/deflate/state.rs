@@ -148,7 +148,7 @@ impl<const IW: usize, const CB: usize, const CH: usize> sealed::Hooks for Deflat
     }
 
     fn inflate_pending(&self) -> bool {
-        self.inflater.pending() > 0
+        self.inflater.pending() > 0 || self.inflater.has_deferred_error()
     }
 
     fn compress_bound(&self, len: usize) -> usize {
