@@ -98,10 +98,12 @@ def flat(results, group, base):
 def main():
     results = load()
     for group in ("decode_binary", "decode_text"):
-        table(results, group, "wsproto_copy", True)
+        table(results, group, "wsproto_inplace", True)
     for group in ("encode_server", "encode_client"):
         table(results, group, "wsproto", False)
     flat(results, "handshake", "wsproto")
+    # benches/deflate.rs: one message client -> server, "fr/s" = messages/s.
+    table(results, "deflate_roundtrip", "plain", False)
     utf = {k: v for k, v in results.items() if k[0] == "utf8"}
     if utf:
         print("\n### utf8\n")
