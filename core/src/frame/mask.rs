@@ -21,26 +21,16 @@
 #[inline]
 pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     let key = rotate_key(key, offset);
-    let k = u32::from_ne_bytes(key);
-    let word = u128::from(k) * 0x0000_0001_0000_0001_0000_0001_0000_0001;
-    // 64 bytes a step as four independent 16-byte XORs: the compiler keeps
-    // them in vector registers and unrolls, without `unsafe`.
-    let mut blocks = buf.chunks_exact_mut(64);
-    for block in &mut blocks {
-        for lane in block.chunks_exact_mut(16) {
-            if let Ok(bytes) = <&mut [u8; 16]>::try_from(lane) {
-                *bytes = (u128::from_ne_bytes(*bytes) ^ word).to_ne_bytes();
-            }
+    let word = u64::from_ne_bytes([
+        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
+    ]);
+    let mut chunks = buf.chunks_exact_mut(8);
+    for chunk in &mut chunks {
+        if let Ok(bytes) = <&mut [u8; 8]>::try_from(chunk) {
+            *bytes = (u64::from_ne_bytes(*bytes) ^ word).to_ne_bytes();
         }
     }
-    let rest = blocks.into_remainder();
-    let mut lanes = rest.chunks_exact_mut(16);
-    for lane in &mut lanes {
-        if let Ok(bytes) = <&mut [u8; 16]>::try_from(lane) {
-            *bytes = (u128::from_ne_bytes(*bytes) ^ word).to_ne_bytes();
-        }
-    }
-    for (byte, k) in lanes.into_remainder().iter_mut().zip(key.iter().cycle()) {
+    for (byte, k) in chunks.into_remainder().iter_mut().zip(key.iter().cycle()) {
         *byte ^= k;
     }
 }
