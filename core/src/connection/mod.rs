@@ -121,6 +121,17 @@ struct IncomingFrame {
     compressed: bool,
 }
 
+/// A whole single-frame message at the front of the input (see
+/// `Connection::single_frame_shape`).
+#[derive(Clone, Copy)]
+struct SingleFrame {
+    text: bool,
+    header_len: usize,
+    len: usize,
+    /// What the message charges against the budget once taken.
+    charge: u64,
+}
+
 /// Where a header-level step of `receive` left off.
 enum Step {
     /// Need more bytes; `consumed` so far.
@@ -339,6 +350,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
     /// compressed message needs room for its decompressed bytes: use
     /// [`Connection::receive_into`]. Here it is refused with
     /// [`Misuse::BufferTooSmall`] before anything changes.
+    #[inline]
     pub fn receive<'a>(&mut self, input: &'a mut [u8]) -> Result<Received<'a>, Error> {
         self.receive_into(input, &mut [])
     }
@@ -359,7 +371,23 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
     /// compressed message arrives (otherwise [`Misuse::BufferTooSmall`],
     /// nothing changed); any larger size works and gives bigger chunks. It
     /// may differ from call to call: nothing is kept in it between calls.
+    #[inline]
     pub fn receive_into<'a>(
+        &mut self,
+        input: &'a mut [u8],
+        scratch: &'a mut [u8],
+    ) -> Result<Received<'a>, Error> {
+        // Small whole messages are taken inline, in the caller's loop; all
+        // else goes through the general steps, kept out of line.
+        match self.single_frame_shape(input) {
+            Some(shape) => self.single_frame_message(input, shape),
+            None => self.receive_steps(input, scratch),
+        }
+    }
+
+    /// [`Connection::receive_into`] for everything but the inline shortcut.
+    #[inline(never)]
+    fn receive_steps<'a>(
         &mut self,
         input: &'a mut [u8],
         scratch: &'a mut [u8],
@@ -381,7 +409,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
         if self.absorb_text_tail(input) {
             // The frame ended inside a code point: its tail joined the carry
             // and the next header starts right after it.
-            return self.receive_into(input, scratch);
+            return self.receive_steps(input, scratch);
         }
         match self.header_step(input, scratch.len()) {
             Ok(Step::NeedScratch) => Err(Self::scratch_too_small()),
@@ -413,6 +441,74 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
             },
             Err(v) => Err(self.fail(v)),
         }
+    }
+
+    /// Recognises the most common input: a whole uncompressed message in one
+    /// final frame with a 7-bit length, all of it in `input`, while no frame
+    /// or message is under way and every limit admits it. Changes nothing.
+    #[inline]
+    fn single_frame_shape(&self, input: &[u8]) -> Option<SingleFrame> {
+        if self.frame.is_some() || self.carry != 0 || self.ignores_input() {
+            return None;
+        }
+        let [b0, b1, ..] = *input else {
+            return None;
+        };
+        // FIN set, RSV clear, Text (1) or Binary (2); the mask bit the role
+        // expects; a length that fits in the 7 bits.
+        let masked = self.role == Role::Server;
+        let len = usize::from(b1 & 0x7f);
+        if !matches!(b0, 0x81 | 0x82) || (b1 & 0x80 != 0) != masked || len > 125 {
+            return None;
+        }
+        let header_len = if masked { 6 } else { 2 };
+        if input.len() < header_len + len {
+            return None;
+        }
+        let charge = self
+            .incoming
+            .single_frame_charge(len as u64, &self.config.limits)?;
+        Some(SingleFrame {
+            text: b0 == 0x81,
+            header_len,
+            len,
+            charge,
+        })
+    }
+
+    /// Takes the frame [`Connection::single_frame_shape`] recognised, doing
+    /// what the header and payload steps would (same accounting, event and
+    /// error) in one pass.
+    #[inline]
+    fn single_frame_message<'a>(
+        &mut self,
+        input: &'a mut [u8],
+        shape: SingleFrame,
+    ) -> Result<Received<'a>, Error> {
+        let (header, rest) = input.split_at_mut(shape.header_len.min(input.len()));
+        let payload = rest.get_mut(..shape.len).unwrap_or_default();
+        if let [_, _, k0, k1, k2, k3] = *header {
+            apply_mask(payload, [k0, k1, k2, k3], 0);
+        }
+        self.incoming.on_single_frame(shape.charge);
+        self.frames_received += 1;
+        self.inflating = false;
+        self.inflate_carry_len = 0;
+        let event = if shape.text {
+            match utf8::whole_str(payload) {
+                Some(data) => Event::Text { data, fin: true },
+                None => return Err(self.fail(Violation::InvalidUtf8)),
+            }
+        } else {
+            Event::Binary {
+                data: payload,
+                fin: true,
+            }
+        };
+        Ok(Received {
+            consumed: shape.header_len + shape.len,
+            event: Some(event),
+        })
     }
 
     fn scratch_too_small() -> Error {
@@ -495,8 +591,10 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
             let Some(region) = input.get_mut(..carry + frame_len) else {
                 return Ok(Step::NeedMore);
             };
-            // Surface the control frame whole, ahead of the carried text bytes.
-            region.rotate_left(carry);
+            if carry > 0 {
+                // Surface the control frame whole, ahead of the carried text bytes.
+                region.rotate_left(carry);
+            }
             self.frames_received += 1;
             return Ok(Step::Control {
                 start: 0,
@@ -525,7 +623,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
             }
         }
         self.frames_received += 1;
-        if let Some(region) = input.get_mut(..carry + header_len) {
+        if let Some(region) = input.get_mut(..carry + header_len).filter(|_| carry > 0) {
             // Put the header first so the carried bytes touch the new payload.
             region.rotate_left(carry);
         }
@@ -1079,6 +1177,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
 
     /// Fails the connection (§7.1.7): queue the Close with the violation's
     /// code, stop surfacing data, ignore further input, close the transport.
+    #[cold]
     fn fail(&mut self, v: Violation) -> Error {
         self.outbox.queue_close(Some(v.close_code()), v.reason());
         self.close_transport = true;
@@ -1107,6 +1206,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
     }
 
     /// After the peer's Close, or once closed, input is ignored (§7.1.7).
+    #[inline]
     fn ignores_input(&self) -> bool {
         matches!(
             self.state,
