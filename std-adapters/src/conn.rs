@@ -108,6 +108,10 @@ impl AnyConn {
         each!(self, c => c.receive_into(input, scratch))
     }
 
+    pub fn frame_remaining(&self) -> u64 {
+        each!(self, c => c.frame_remaining())
+    }
+
     pub fn receive_eof(&mut self) -> Result<(), wsproto::Error> {
         each!(self, c => c.receive_eof())
     }

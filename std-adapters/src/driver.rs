@@ -23,6 +23,7 @@
 //! (the peer's Close was its last frame).
 
 use crate::conn::AnyConn;
+use crate::copy;
 use crate::handshake::Done;
 use crate::rng::StdRng;
 use crate::{CloseFrame, Error, Message};
@@ -333,7 +334,10 @@ impl Driver {
             match received.event {
                 None if received.consumed == 0 => break,
                 None => {}
-                Some(event) => self.outcome = on_event(&mut self.partial, event).map(Ok),
+                Some(event) => {
+                    let remaining = self.conn.frame_remaining();
+                    self.outcome = on_event(&mut self.partial, event, remaining).map(Ok);
+                }
             }
         }
         self.rx.copy_within(pos..self.rx_len, 0);
@@ -450,40 +454,45 @@ impl Driver {
 }
 
 /// Adds one event to the message being reassembled; returns a finished message.
-fn on_event(partial: &mut Option<Partial>, event: Event<'_>) -> Option<Message> {
+///
+/// `frame_remaining` is what the frame under way still announces: a message's
+/// first chunk reserves room for it (capped at [`RX_BUFFER`], one more read's
+/// worth, so the peer's claim never sizes an allocation), which saves the
+/// reallocation and copy of the first chunk when the rest arrives.
+fn on_event(
+    partial: &mut Option<Partial>,
+    event: Event<'_>,
+    frame_remaining: u64,
+) -> Option<Message> {
+    let room = |len: usize| {
+        let expected = usize::try_from(frame_remaining).map_or(RX_BUFFER, |r| r.min(RX_BUFFER));
+        len + expected
+    };
     match event {
-        Event::Text { data, fin } => match (partial.take(), fin) {
-            (None, true) => Some(Message::Text(data.to_owned())),
-            (Some(Partial::Text(mut s)), fin) => {
-                s.push_str(data);
-                if fin {
-                    Some(Message::Text(s))
-                } else {
-                    *partial = Some(Partial::Text(s));
-                    None
-                }
+        Event::Text { data, fin } => {
+            let mut s = match partial.take() {
+                Some(Partial::Text(s)) => s,
+                _ => String::with_capacity(if fin { data.len() } else { room(data.len()) }),
+            };
+            copy::append_str(&mut s, data);
+            if fin {
+                return Some(Message::Text(s));
             }
-            (_, _) => {
-                *partial = Some(Partial::Text(data.to_owned()));
-                None
+            *partial = Some(Partial::Text(s));
+            None
+        }
+        Event::Binary { data, fin } => {
+            let mut b = match partial.take() {
+                Some(Partial::Binary(b)) => b,
+                _ => Vec::with_capacity(if fin { data.len() } else { room(data.len()) }),
+            };
+            copy::append_bytes(&mut b, data);
+            if fin {
+                return Some(Message::Binary(b));
             }
-        },
-        Event::Binary { data, fin } => match (partial.take(), fin) {
-            (None, true) => Some(Message::Binary(data.to_vec())),
-            (Some(Partial::Binary(mut b)), fin) => {
-                b.extend_from_slice(data);
-                if fin {
-                    Some(Message::Binary(b))
-                } else {
-                    *partial = Some(Partial::Binary(b));
-                    None
-                }
-            }
-            (_, _) => {
-                *partial = Some(Partial::Binary(data.to_vec()));
-                None
-            }
-        },
+            *partial = Some(Partial::Binary(b));
+            None
+        }
         Event::Ping(p) => Some(Message::Ping(p.to_vec())),
         Event::Pong(p) => Some(Message::Pong(p.to_vec())),
         Event::Close { code, reason } => Some(Message::Close(code.map(|c| CloseFrame {
@@ -588,6 +597,37 @@ mod tests {
                 assert!(d.on_read_error(reset).is_ok());
             }
             assert!(is_too_large(d.take_outcome()), "eof: {eof}");
+        }
+    }
+
+    #[test]
+    fn reassembly_reserves_by_the_frame_but_never_past_one_window() {
+        // Binary frames announcing 1 MiB and 1000 bytes (masked, zero key),
+        // 100 payload bytes of each at hand.
+        let big = [0x82, 0xff, 0, 0, 0, 0, 0, 0x10, 0, 0, 0, 0, 0, 0];
+        let small = [0x82, 0xfe, 0x03, 0xe8, 0, 0, 0, 0];
+        for (header, bound) in [(&big[..], 100 + RX_BUFFER), (&small[..], 1000)] {
+            let mut leftover = header.to_vec();
+            leftover.extend_from_slice(&[9; 100]);
+            let done = Done {
+                protocol: None,
+                leftover,
+                response: Vec::new(),
+                path: "/".into(),
+                deflate: None,
+            };
+            let rng = StdRng::from_seed([7; 32]);
+            let mut d = Driver::new(Role::Server, Config::default(), rng, done).unwrap();
+            assert!(matches!(d.step(Instant::from_secs(1)), Step::Read(_)));
+            let Some(Partial::Binary(b)) = &d.partial else {
+                panic!("expected a partial binary message");
+            };
+            assert_eq!(b.len(), 100);
+            assert!(
+                b.capacity() >= bound && b.capacity() < bound + 64,
+                "{}",
+                b.capacity()
+            );
         }
     }
 

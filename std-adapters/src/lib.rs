@@ -51,6 +51,8 @@ pub mod url;
 #[cfg(any(feature = "blocking", feature = "tokio"))]
 mod conn;
 #[cfg(any(feature = "blocking", feature = "tokio"))]
+mod copy;
+#[cfg(any(feature = "blocking", feature = "tokio"))]
 mod driver;
 #[cfg(any(feature = "blocking", feature = "tokio"))]
 mod handshake;

@@ -312,6 +312,26 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
         &self.config
     }
 
+    /// Payload bytes of the data frame under way that have not arrived yet,
+    /// as its header announced them; 0 between frames.
+    ///
+    /// A hint for sizing a reassembly buffer when the first chunk of a large
+    /// message arrives. It is the peer's claim, checked only against
+    /// [`crate::Limits::max_frame_payload`]: cap any reservation made from it.
+    ///
+    /// ```
+    /// use wsproto::{Config, Connection, Role};
+    /// let mut server = Connection::new(Role::Server, Config::default());
+    /// assert_eq!(server.frame_remaining(), 0);
+    /// // A masked binary frame announcing 10 bytes, 3 of them here (zero key).
+    /// let mut input = [0x82, 0x8a, 0, 0, 0, 0, 1, 2, 3];
+    /// server.receive(&mut input).unwrap();
+    /// assert_eq!(server.frame_remaining(), 7);
+    /// ```
+    pub fn frame_remaining(&self) -> u64 {
+        self.frame.map_or(0, |f| f.remaining)
+    }
+
     /// What this connection currently charges against its memory budget,
     /// [`crate::Limits::max_buffered`]: [`crate::Limits::FIXED_CHARGE`] plus
     /// the message being received (or the last one, until the next begins),

@@ -51,6 +51,42 @@ fn xor_words(buf: &mut [u8], word: u64) -> &mut [u8] {
     chunks.into_remainder()
 }
 
+/// Writes `src` XORed with `key` into `dst`, from payload offset 0, in one
+/// pass: the encoder's copy and mask together. Only the common length of the
+/// two slices is written.
+#[inline]
+pub(crate) fn copy_masked(dst: &mut [u8], src: &[u8], key: [u8; 4]) {
+    let word = u64::from(u32::from_le_bytes(key)) * 0x0000_0001_0000_0001;
+    let mut dst_blocks = dst.chunks_exact_mut(64);
+    let mut src_blocks = src.chunks_exact(64);
+    for (d, s) in (&mut dst_blocks).zip(&mut src_blocks) {
+        xor_words_into(d, s, word);
+    }
+    let (dst, src) = (dst_blocks.into_remainder(), src_blocks.remainder());
+    let done = xor_words_into(dst, src, word);
+    let (dst, src) = (
+        dst.get_mut(done..).unwrap_or_default(),
+        src.get(done..).unwrap_or_default(),
+    );
+    for ((d, s), k) in dst.iter_mut().zip(src).zip(key.iter().cycle()) {
+        *d = s ^ k;
+    }
+}
+
+/// `dst` word = `src` word XOR `word`, for every whole 8-byte word both have;
+/// returns the bytes done.
+#[inline(always)]
+fn xor_words_into(dst: &mut [u8], src: &[u8], word: u64) -> usize {
+    let mut done = 0;
+    for (d, s) in dst.chunks_exact_mut(8).zip(src.chunks_exact(8)) {
+        if let (Ok(d), Ok(s)) = (<&mut [u8; 8]>::try_from(d), <&[u8; 8]>::try_from(s)) {
+            *d = (u64::from_le_bytes(*s) ^ word).to_le_bytes();
+            done += 8;
+        }
+    }
+    done
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,6 +109,19 @@ mod tests {
                 reference(&mut slow, key, offset);
                 assert_eq!(fast, slow, "len {len} offset {offset}");
             }
+        }
+    }
+
+    #[test]
+    fn copy_masked_matches_copy_then_mask() {
+        let key = [0x9a, 0x01, 0xfe, 0x37];
+        for len in 0..200 {
+            let src: heapless::Vec<u8, 256> = (0..len as u8).map(|b| b.wrapping_mul(7)).collect();
+            let mut expected = src.clone();
+            apply_mask(&mut expected, key, 0);
+            let mut dst = [0u8; 256];
+            copy_masked(&mut dst[..len], &src, key);
+            assert_eq!(&dst[..len], &expected[..], "len {len}");
         }
     }
 
