@@ -61,8 +61,7 @@ pub(crate) struct Driver {
     rx_len: usize,
     /// Where compressed messages are inflated (empty without deflate).
     scratch: Vec<u8>,
-    tx: Vec<u8>,
-    tx_pos: usize,
+    tx: TxBuffer,
     partial: Option<Partial>,
     outcome: Option<Result<Message, Error>>,
     eof: bool,
@@ -111,8 +110,7 @@ impl Driver {
             rx,
             rx_len: leftover.len(),
             scratch,
-            tx: Vec::new(),
-            tx_pos: 0,
+            tx: TxBuffer::default(),
             partial: None,
             outcome: None,
             eof: false,
@@ -154,19 +152,12 @@ impl Driver {
 
     /// Bytes waiting to be written.
     pub fn pending(&self) -> &[u8] {
-        &self.tx[self.tx_pos..]
+        self.tx.pending()
     }
 
     /// `n` bytes of [`Driver::pending`] were written.
     pub fn advance(&mut self, n: usize) {
-        self.tx_pos = (self.tx_pos + n).min(self.tx.len());
-        if self.tx_pos == self.tx.len() {
-            self.tx.clear();
-            self.tx_pos = 0;
-            if self.tx.capacity() > TX_KEEP {
-                self.tx.shrink_to(RX_BUFFER);
-            }
-        }
+        self.tx.advance(n);
     }
 
     /// The core says the transport should now be closed, and it is not yet.
@@ -347,10 +338,8 @@ impl Driver {
     /// Moves the core's queued control frames into the transmit buffer.
     fn transmit(&mut self) {
         loop {
-            let start = self.tx.len();
-            self.tx.resize(start + 1024, 0);
-            let n = self.conn.poll_transmit(&mut self.tx[start..]).unwrap_or(0);
-            self.tx.truncate(start + n);
+            let n = self.conn.poll_transmit(self.tx.room(1024)).unwrap_or(0);
+            self.tx.commit(n);
             if n == 0 {
                 break;
             }
@@ -367,19 +356,11 @@ impl Driver {
             return Err(Error::ConnectionClosed);
         }
         self.transmit();
-        let start = self.tx.len();
         // Room for the frame, or for its largest compressed form.
-        self.tx.resize(start + self.conn.send_buffer_len(len), 0);
-        match encode(&mut self.conn, &mut self.tx[start..]) {
-            Ok(n) => {
-                self.tx.truncate(start + n);
-                Ok(())
-            }
-            Err(e) => {
-                self.tx.truncate(start);
-                Err(e.into())
-            }
-        }
+        let room = self.tx.room(self.conn.send_buffer_len(len));
+        let n = encode(&mut self.conn, room)?;
+        self.tx.commit(n);
+        Ok(())
     }
 
     /// Queues a whole text message.
@@ -450,6 +431,49 @@ impl Driver {
                 }
             }
         }
+    }
+}
+
+/// The transmit buffer: `buf[start..end]` is queued. The bytes of `buf`
+/// past `end` stay initialised between frames, so encoding a frame into them
+/// does not zero its room first (a 64 KiB `resize` per echoed message).
+#[derive(Default)]
+struct TxBuffer {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl TxBuffer {
+    fn pending(&self) -> &[u8] {
+        self.buf.get(self.start..self.end).unwrap_or_default()
+    }
+
+    /// `n` queued bytes were written.
+    fn advance(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.end);
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+            if self.buf.len() > TX_KEEP {
+                self.buf.truncate(RX_BUFFER);
+                self.buf.shrink_to_fit();
+            }
+        }
+    }
+
+    /// At least `len` writable bytes after the queued ones.
+    fn room(&mut self, len: usize) -> &mut [u8] {
+        let need = self.end + len;
+        if self.buf.len() < need {
+            self.buf.resize(need, 0);
+        }
+        &mut self.buf[self.end..]
+    }
+
+    /// `n` bytes written into [`TxBuffer::room`] are queued.
+    fn commit(&mut self, n: usize) {
+        self.end = (self.end + n).min(self.buf.len());
     }
 }
 
@@ -629,6 +653,31 @@ mod tests {
                 b.capacity()
             );
         }
+    }
+
+    #[test]
+    fn tx_buffer_queues_in_order_and_reuses_its_room() {
+        let mut tx = TxBuffer::default();
+        tx.room(3).get_mut(..3).unwrap().copy_from_slice(b"abc");
+        tx.commit(3);
+        tx.room(2).get_mut(..2).unwrap().copy_from_slice(b"de");
+        tx.commit(2);
+        assert_eq!(tx.pending(), b"abcde");
+        tx.advance(2);
+        assert_eq!(tx.pending(), b"cde");
+        tx.advance(3);
+        assert_eq!(tx.pending(), b"");
+        // Drained: the next frame starts at the front of the same bytes.
+        let len = tx.buf.len();
+        tx.room(4).get_mut(..1).unwrap().copy_from_slice(b"f");
+        tx.commit(1);
+        assert_eq!((tx.pending(), tx.buf.len()), (&b"f"[..], len));
+        tx.advance(1);
+        // A big frame grows the buffer; once written it shrinks back.
+        tx.room(TX_KEEP + 1);
+        tx.commit(TX_KEEP + 1);
+        tx.advance(TX_KEEP + 1);
+        assert_eq!(tx.buf.len(), RX_BUFFER);
     }
 
     #[test]

@@ -66,6 +66,11 @@ const COPY_PIECE: usize = 2048;
 /// below glibc's `rep movsb` threshold take its vector loop on every CPU.
 #[inline]
 pub(crate) fn copy_in_pieces(dst: &mut [u8], src: &[u8]) {
+    if let (true, Some(d)) = (src.len() <= COPY_PIECE, dst.get_mut(..src.len())) {
+        // One piece: the common small frame, without the loop.
+        d.copy_from_slice(src);
+        return;
+    }
     for (d, s) in dst.chunks_mut(COPY_PIECE).zip(src.chunks(COPY_PIECE)) {
         let n = d.len().min(s.len());
         if let (Some(d), Some(s)) = (d.get_mut(..n), s.get(..n)) {
