@@ -4,12 +4,13 @@ BENCHMARKS.md: GB/s of payload, frames (or calls) per second, and each
 crate's ratio to wsproto. Uses the median point estimate of each benchmark.
 
     python3 benches/summarize.py [CRITERION_DIR]   # default: $CARGO_TARGET_DIR/criterion or target/criterion
+    python3 benches/summarize.py --echo TABLE.md   # side-by-side msg/s from benches/echo.sh's table
 """
 import json
 import os
 import sys
 
-root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
+root = sys.argv[1] if len(sys.argv) > 1 and sys.argv[1] != "--echo" else os.path.join(
     os.environ.get("CARGO_TARGET_DIR", "target"), "criterion")
 
 # Frames per decode iteration, as in benches/benches/codec.rs (SIZES).
@@ -122,4 +123,34 @@ def main():
             print(f"| {who} | {kind} | " + " | ".join(cells) + " |")
 
 
-main()
+def echo(path):
+    """The loopback table of benches/echo.sh, one row per workload: each
+    server's msg/s, the better wsproto driver over fastwebsockets and over
+    tokio-tungstenite."""
+    rate = {}
+    for line in open(path):
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 8 or not cells[1].isdigit():
+            continue
+        server, size, conns, inflight, msgs = cells[:5]
+        rate[(int(size), int(conns), int(inflight), server)] = float(msgs)
+    servers = ["wsproto-blocking", "wsproto-tokio", "tungstenite", "fastwebsockets"]
+    print("| size | conns | in flight | " + " | ".join(servers)
+          + " | best wsproto / fastwebsockets | best wsproto / tungstenite |")
+    print("|---:|---:|---:|" + "---:|" * (len(servers) + 2))
+    for key in sorted({k[:3] for k in rate}):
+        got = [rate.get(key + (s,)) for s in servers]
+        ours = max((r for r in got[:2] if r is not None), default=None)
+
+        def ratio(peer):
+            return f"{ours / peer:.2f}×" if ours and peer else "–"
+
+        cells = [f"{r:.0f}" if r is not None else "–" for r in got]
+        print(f"| {key[0]} | {key[1]} | {key[2]} | " + " | ".join(cells)
+              + f" | {ratio(got[3])} | {ratio(got[2])} |")
+
+
+if len(sys.argv) > 2 and sys.argv[1] == "--echo":
+    echo(sys.argv[2])
+else:
+    main()
