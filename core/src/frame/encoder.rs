@@ -70,11 +70,11 @@ pub fn encode_frame(
 const COPY_PIECE: usize = 2048;
 
 /// Copies the common length of `src` and `dst`, in pieces of
-/// [`COPY_PIECE`] bytes. glibc (up to 2.38) copies 4 KiB to ~128 KiB with
-/// `rep movsb`, which AMD Zen runs up to 20x slower when source and
-/// destination share a page offset (sourceware bug 30994): 2.2 GiB/s against
-/// 34–77 GiB/s for the same copies in pieces on the bench machine. Pieces
-/// below glibc's `rep movsb` threshold take its vector loop on every CPU.
+/// [`COPY_PIECE`] bytes. glibc (2.36 here) copies 4 KiB to ~128 KiB with
+/// `rep movsb`, which AMD Zen runs far slower when source and destination
+/// sit at nearly the same offset in a page (sourceware bug 30994): 2.2 GiB/s
+/// against 34–77 GiB/s for the same copies in pieces on the bench machine.
+/// Pieces below glibc's `rep movsb` threshold take its vector loop instead.
 #[inline]
 pub(crate) fn copy_in_pieces(dst: &mut [u8], src: &[u8]) {
     if let (true, Some(d)) = (src.len() <= COPY_PIECE, dst.get_mut(..src.len())) {
