@@ -73,28 +73,6 @@ impl IncomingMessage {
         Ok(open.kind)
     }
 
-    /// The common case of [`IncomingMessage::on_data_frame`], checked
-    /// without changing anything: a whole message in one final frame of
-    /// `len` bytes while no message is open. Returns the charge to account
-    /// with [`IncomingMessage::on_single_frame`], or `None` when any rule or
-    /// limit might object, so the full path decides (and names the violation).
-    #[inline]
-    pub(crate) fn single_frame_charge(&self, len: u64, limits: &Limits) -> Option<u64> {
-        let charge = len.saturating_add(Limits::FRAME_CHARGE);
-        let fits = self.open.is_none()
-            && len <= limits.max_frame_payload
-            && len <= limits.max_message_size
-            && limits.max_fragments >= 1
-            && charge.saturating_add(Limits::FIXED_CHARGE) <= limits.max_buffered;
-        fits.then_some(charge)
-    }
-
-    /// Accounts for the frame [`IncomingMessage::single_frame_charge`] admitted.
-    #[inline]
-    pub(crate) fn on_single_frame(&mut self, charge: u64) {
-        self.charge = charge;
-    }
-
     /// Accounts for `n` decompressed bytes of the current (compressed)
     /// message: they are charged against the memory budget on top of the
     /// compressed payload that carried them (an adapter reassembling the
@@ -175,39 +153,6 @@ mod tests {
             m.on_data_frame(OpCode::Continuation, false, 0, &l),
             Err(Violation::TooManyFragments)
         );
-    }
-
-    #[test]
-    fn single_frame_shortcut_agrees_with_the_full_path() {
-        let tight = Limits {
-            max_frame_payload: 10,
-            max_message_size: 8,
-            max_buffered: Limits::FIXED_CHARGE + Limits::FRAME_CHARGE + 6,
-            ..Limits::DEFAULT
-        };
-        let no_fragments = Limits {
-            max_fragments: 0,
-            ..Limits::DEFAULT
-        };
-        for limits in [Limits::DEFAULT, tight, no_fragments] {
-            for len in 0..12 {
-                let mut fast = IncomingMessage::default();
-                let mut full = IncomingMessage::default();
-                let charge = fast.single_frame_charge(len, &limits);
-                let verdict = full.on_data_frame(OpCode::Binary, true, len, &limits);
-                assert_eq!(charge.is_some(), verdict.is_ok(), "len {len} {limits:?}");
-                if let Some(charge) = charge {
-                    fast.on_single_frame(charge);
-                    assert_eq!(fast, full);
-                }
-            }
-        }
-        // Never while a fragmented message is open: sequencing is the full path's.
-        let mut open = IncomingMessage::default();
-        assert!(open
-            .on_data_frame(OpCode::Text, false, 1, &Limits::DEFAULT)
-            .is_ok());
-        assert_eq!(open.single_frame_charge(1, &Limits::DEFAULT), None);
     }
 
     #[test]

@@ -128,8 +128,6 @@ struct SingleFrame {
     text: bool,
     header_len: usize,
     len: usize,
-    /// What the message charges against the budget once taken.
-    charge: u64,
 }
 
 /// Where a header-level step of `receive` left off.
@@ -465,7 +463,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
 
     /// Recognises the most common input: a whole uncompressed message in one
     /// final frame with a 7-bit length, all of it in `input`, while no frame
-    /// or message is under way and every limit admits it. Changes nothing.
+    /// is under way. Changes nothing.
     #[inline]
     fn single_frame_shape(&self, input: &[u8]) -> Option<SingleFrame> {
         if self.frame.is_some() || self.carry != 0 || self.ignores_input() {
@@ -485,14 +483,10 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
         if input.len() < header_len + len {
             return None;
         }
-        let charge = self
-            .incoming
-            .single_frame_charge(len as u64, &self.config.limits)?;
         Some(SingleFrame {
             text: b0 == 0x81,
             header_len,
             len,
-            charge,
         })
     }
 
@@ -510,7 +504,19 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
         if let [_, _, k0, k1, k2, k3] = *header {
             apply_mask(payload, [k0, k1, k2, k3], 0);
         }
-        self.incoming.on_single_frame(shape.charge);
+        let opcode = if shape.text {
+            OpCode::Text
+        } else {
+            OpCode::Binary
+        };
+        // The general path's accounting; a violation (a message already
+        // open, a limit) fails the connection exactly as it would there.
+        if let Err(v) =
+            self.incoming
+                .on_data_frame(opcode, true, shape.len as u64, &self.config.limits)
+        {
+            return Err(self.fail(v));
+        }
         self.frames_received += 1;
         self.inflating = false;
         self.inflate_carry_len = 0;

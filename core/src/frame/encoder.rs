@@ -1,6 +1,6 @@
 //! Whole-frame encoding into a caller buffer: header, payload copy, mask.
 
-use super::header::{FrameHeader, OpCode, MAX_HEADER_LEN};
+use super::header::{FrameHeader, OpCode};
 use super::mask::copy_masked;
 use crate::error::Misuse;
 
@@ -43,22 +43,11 @@ pub fn encode_frame(
     header.payload_len = payload.len() as u64;
     let header_len = header.encoded_len();
     let total = header_len + payload.len();
-    let mut raw = [0u8; MAX_HEADER_LEN];
-    header.emit_array(&mut raw);
     let Some(frame) = out.get_mut(..total) else {
         return Err(Misuse::BufferTooSmall { required: total });
     };
-    match frame.first_chunk_mut::<MAX_HEADER_LEN>() {
-        // A fixed-size store, not a variable-length copy: its bytes past the
-        // header are payload, overwritten below.
-        Some(wide) => *wide = raw,
-        None => {
-            if let (Some(dst), Some(src)) = (frame.get_mut(..header_len), raw.get(..header_len)) {
-                dst.copy_from_slice(src);
-            }
-        }
-    }
-    let body = frame.get_mut(header_len..).unwrap_or_default();
+    let (head, body) = frame.split_at_mut(header_len);
+    header.emit(head)?;
     match header.mask {
         Some(key) => copy_masked(body, payload, key),
         None => copy_in_pieces(body, payload),
