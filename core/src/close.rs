@@ -1,6 +1,5 @@
-//! Close codes (RFC 6455 §7.4) and the rules for a Close frame's payload (§5.5.1).
-
-use crate::error::Violation;
+//! Close codes (RFC 6455 §7.4). The rules for a received Close payload
+//! (§5.5.1) live with the connection's control step.
 
 /// The most bytes a close reason may take: 125 bytes of control payload less
 /// the two-byte code.
@@ -72,23 +71,6 @@ impl From<CloseCode> for u16 {
     }
 }
 
-/// Splits and checks a received Close payload: empty, or a two-byte code
-/// allowed on the wire followed by at most 123 bytes of UTF-8.
-pub(crate) fn parse_close_payload(payload: &[u8]) -> Result<(Option<CloseCode>, &str), Violation> {
-    match payload {
-        [] => Ok((None, "")),
-        [_] => Err(Violation::CloseFrameTooShort),
-        [hi, lo, reason @ ..] => {
-            let code = CloseCode(u16::from_be_bytes([*hi, *lo]));
-            if !code.is_allowed_on_wire() {
-                return Err(Violation::InvalidCloseCode);
-            }
-            let reason = core::str::from_utf8(reason).map_err(|_| Violation::InvalidCloseReason)?;
-            Ok((Some(code), reason))
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,26 +81,5 @@ mod tests {
             let expected = matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999);
             assert_eq!(CloseCode(code).is_allowed_on_wire(), expected, "{code}");
         }
-    }
-
-    #[test]
-    fn payload_rules() {
-        assert_eq!(parse_close_payload(&[]), Ok((None, "")));
-        assert_eq!(
-            parse_close_payload(&[3]),
-            Err(Violation::CloseFrameTooShort)
-        );
-        assert_eq!(
-            parse_close_payload(&[0x03, 0xe8, b'o', b'k']),
-            Ok((Some(CloseCode::NORMAL), "ok"))
-        );
-        assert_eq!(
-            parse_close_payload(&[0x03, 0xed]),
-            Err(Violation::InvalidCloseCode)
-        );
-        assert_eq!(
-            parse_close_payload(&[0x03, 0xe8, 0xff]),
-            Err(Violation::InvalidCloseReason)
-        );
     }
 }

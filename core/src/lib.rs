@@ -70,13 +70,24 @@
 //!
 //! # Map
 //!
-//! * [`Connection`] — framing, messages, control frames, close, timers.
-//! * [`handshake`] — the HTTP/1.1 upgrade, server and client.
-//! * [`frame`] — the wire codec on its own (header parse/emit, masking).
-//! * [`utf8`] — incremental UTF-8 validation.
-//! * [`Config`], [`Limits`] — every limit and timer, with defaults.
-//! * [`Violation`], [`HandshakeError`], [`Misuse`], [`Error`] — what went
-//!   wrong and what goes on the wire for it; [`error`] holds the table.
+//! From the bottom up; each module uses only those above it in this list.
+//!
+//! * [`Instant`], [`Duration`] (`time`) — the core's own clock types; no clock.
+//! * [`utf8`] — incremental UTF-8 validation that carries a split code point.
+//! * [`Config`], [`Limits`] (`config`) — every limit and timer, with defaults.
+//! * [`CloseCode`] (`close`) — close status codes and which may go on the wire.
+//! * [`error`] — [`Violation`], [`HandshakeError`], [`Misuse`], [`Error`]:
+//!   what went wrong and what goes on the wire for it, in one table.
+//! * [`frame`] — the wire codec on its own: header parse/emit, masking, encoding.
+//! * [`Event`] (`event`) — what `receive` surfaces.
+//! * `message` — which data frame may follow which; size, fragment and
+//!   memory-budget accounting of the message being received.
+//! * [`Connection`] (`connection`) — one WebSocket after its handshake; its
+//!   files follow the bytes: shortcut, receive loop and headers, payload,
+//!   inflate, control frames, send, close, timers.
+//! * `extensions` (feature `deflate`) — permessage-deflate: negotiation,
+//!   inflater, compressor, the connection extension.
+//! * [`handshake`] — the HTTP/1.1 opening handshake, server and client.
 //!
 //! [RFC 6455]: https://www.rfc-editor.org/rfc/rfc6455
 

@@ -1,7 +1,13 @@
-//! The fixed timer table. Deadlines are armed relative to the next `now` the
-//! caller passes in, so commands never need a clock.
+//! Time as an input: the fixed timer table (close handshake, keepalive ping
+//! and pong, idle) and the connection's `handle_timeout` / `poll_timeout`.
+//! Deadlines are armed relative to the next `now` the caller passes in, so
+//! commands never need a clock.
 
+use super::{Connection, Extension, State, Transition};
+use crate::close::CloseCode;
+use crate::error::{Error, TimeoutKind};
 use crate::time::{Duration, Instant};
+use rand_core::RngCore;
 
 /// The connection's timers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,6 +103,75 @@ impl Timers {
             *d = Deadline::Off;
         }
         Some(due)
+    }
+}
+
+impl<R: RngCore, E: Extension> Connection<R, E> {
+    /// Tells the connection the time is `now`. Fires due timers; calling it
+    /// early or twice for the same instant does nothing more.
+    ///
+    /// Returns an error when a timer ends the connection (close handshake or
+    /// keepalive pong overdue): it is then closed locally with 1006 and the
+    /// transport should be closed.
+    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
+        while let Some(timer) = self.timers.pop_expired(now) {
+            let quiet = self.timers.mark(timer) == self.frames_received;
+            match timer {
+                Timer::Close => {
+                    self.close_transport = true;
+                    if !matches!(self.state, State::Closed { .. }) {
+                        self.transition(Transition::Abnormal);
+                        return Err(Error::Timeout(TimeoutKind::Close));
+                    }
+                }
+                Timer::Keepalive => {
+                    if let (Some(keepalive), State::Open) = (self.config.keepalive, self.state) {
+                        if quiet {
+                            self.outbox.queue_ping(&[]);
+                            self.timers.arm_at(
+                                Timer::Pong,
+                                now + keepalive.timeout,
+                                self.frames_received,
+                            );
+                        }
+                        // At least 1 ns later: a zero interval must not
+                        // fire again within this call, forever.
+                        self.timers.arm_at(
+                            Timer::Keepalive,
+                            now + keepalive.interval.max(Duration::from_nanos(1)),
+                            self.frames_received,
+                        );
+                    }
+                }
+                Timer::Pong => {
+                    if quiet && self.state == State::Open {
+                        self.close_transport = true;
+                        self.transition(Transition::Abnormal);
+                        return Err(Error::Timeout(TimeoutKind::Pong));
+                    }
+                }
+                Timer::Idle => {
+                    if let (Some(idle), State::Open) = (self.config.idle_timeout, self.state) {
+                        if quiet {
+                            self.begin_close(Some(CloseCode::GOING_AWAY), "idle timeout");
+                        } else {
+                            self.timers
+                                .arm_at(Timer::Idle, now + idle, self.frames_received);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// When `handle_timeout` should next be called. `Instant::ZERO` means
+    /// "now": a timer is waiting for the current time to be armed.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.close_transport && self.outbox.is_empty() {
+            return None;
+        }
+        self.timers.next()
     }
 }
 

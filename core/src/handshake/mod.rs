@@ -138,3 +138,30 @@ pub(crate) fn write_error_response(
         w.put(b"\n");
     })
 }
+
+impl HandshakeError {
+    /// Writes the complete HTTP error response for a server-side failure into
+    /// `out` and returns its length (0 for client-side failures).
+    ///
+    /// ```
+    /// use wsproto::HandshakeError;
+    /// let mut out = [0u8; 256];
+    /// let n = HandshakeError::UnsupportedVersion.write_response(&mut out).unwrap();
+    /// let text = core::str::from_utf8(&out[..n]).unwrap();
+    /// assert!(text.starts_with("HTTP/1.1 426 Upgrade Required\r\n"));
+    /// assert!(text.contains("\r\nSec-WebSocket-Version: 13\r\n"));
+    /// ```
+    pub fn write_response(self, out: &mut [u8]) -> Result<usize, Misuse> {
+        match self.status() {
+            None => Ok(0),
+            Some(status) => {
+                let extra: &[(&str, &[u8])] = if status == 426 {
+                    &[("Sec-WebSocket-Version", b"13")]
+                } else {
+                    &[]
+                };
+                write_error_response(status, extra, self.reason(), out)
+            }
+        }
+    }
+}
