@@ -104,7 +104,8 @@
     )
 )]
 
-#[cfg(test)]
+// Tests and the fuzz harnesses use std; the library never does.
+#[cfg(any(test, feature = "fuzz-harness"))]
 extern crate std;
 
 mod close;
@@ -116,7 +117,7 @@ mod event;
 #[cfg(feature = "deflate")]
 pub mod extensions;
 pub mod frame;
-#[cfg(fuzzing)]
+#[cfg(feature = "fuzz-harness")]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod handshake;

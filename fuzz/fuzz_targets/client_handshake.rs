@@ -3,4 +3,6 @@
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| wsproto::fuzzing::client_handshake(data, false));
+fuzz_target!(|data: &[u8]| {
+    wsproto::fuzzing::client_handshake(data, false);
+});
