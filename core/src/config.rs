@@ -110,13 +110,17 @@ impl Default for Limits {
     }
 }
 
-/// Keepalive: ping after `interval` without traffic from the peer, and give up
+/// Keepalive: ping after `interval` without a byte from the peer, and give up
 /// (close locally with 1006) if nothing arrives within `timeout` of that ping.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Keepalive {
-    /// Quiet time before a ping is sent.
+    /// Quiet time before a ping is sent. Quiet is checked once per
+    /// interval, so the ping goes out between one and two intervals after
+    /// the peer's last byte.
     pub interval: Duration,
-    /// Time allowed for any frame (usually the pong) to come back.
+    /// Time allowed for any byte (usually the pong) to come back. Any byte
+    /// counts, not only whole frames: a peer in the middle of a long frame
+    /// cannot send a Pong before finishing it (RFC 6455 §5.4).
     pub timeout: Duration,
 }
 
@@ -144,7 +148,7 @@ pub struct Config {
     pub close_timeout: Duration,
     /// Keepalive pings. Default off.
     pub keepalive: Option<Keepalive>,
-    /// Start a close (1001) after this long without any frame from the peer. Default off.
+    /// Start a close (1001) after this long without any byte from the peer. Default off.
     pub idle_timeout: Option<Duration>,
 }
 

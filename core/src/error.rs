@@ -62,7 +62,7 @@
 //! | Timer                                               | Outcome |
 //! |-----------------------------------------------------|---------|
 //! | close handshake not finished by the close deadline  | closed locally with 1006, transport closed |
-//! | no frame from the peer within the pong deadline after a keepalive ping | closed locally with 1006, transport closed |
+//! | no byte from the peer within the pong deadline after a keepalive ping | closed locally with 1006, transport closed |
 //! | idle timeout                                        | Close 1001 sent, close handshake starts |
 
 use crate::close::CloseCode;

@@ -2,8 +2,8 @@
 //! idle timeout.
 
 use wsproto::{
-    CloseCode, Config, Connection, Duration, Error, Instant, Keepalive, MessageKind, Misuse, Role,
-    Side, State, TimeoutKind,
+    CloseCode, Config, Connection, Duration, Error, Event, Instant, Keepalive, MessageKind, Misuse,
+    Role, Side, State, TimeoutKind,
 };
 use wsproto_tests::{Ev, Pair, TestRng, Who};
 
@@ -495,4 +495,147 @@ fn a_zero_keepalive_interval_does_not_hang() {
         .expect("handle_timeout returned");
     // One ping per expiry; the second call at the same instant does nothing.
     assert_eq!(pings, [(Ok(()), 2), (Ok(()), 0), (Ok(()), 2)]);
+}
+
+/// RFC 6455 §5.5.2: a Ping is answered with a Pong unless a Close was
+/// *received*; after our own Close only data frames are forbidden (§5.5.1).
+/// Both roles: a Ping that arrives once our Close is on the wire gets a Pong.
+#[test]
+fn a_ping_after_our_close_is_still_answered() {
+    // Server: its Close written, then a masked ping "hi" (zero key).
+    let mut server = Connection::new(Role::Server, Config::default());
+    server.close(CloseCode::NORMAL, "bye").unwrap();
+    let mut out = [0u8; 256];
+    let n = server.poll_transmit(&mut out).unwrap();
+    assert_eq!(out[..n], [0x88, 0x05, 0x03, 0xe8, b'b', b'y', b'e']);
+    let mut ping = [0x89, 0x82, 0, 0, 0, 0, b'h', b'i'];
+    let r = server.receive(&mut ping).unwrap();
+    assert_eq!(r.event, Some(Event::Ping(b"hi")));
+    let n = server.poll_transmit(&mut out).unwrap();
+    assert_eq!(out[..n], [0x8a, 0x02, b'h', b'i']);
+    assert_eq!(server.state(), closing(Side::Local));
+
+    // Client: the same with the Close still queued: the pong goes first.
+    let mut client = Connection::with_rng(Role::Client, Config::default(), TestRng::new(9));
+    client.close(CloseCode::NORMAL, "").unwrap();
+    let mut ping = [0x89, 0x02, b'h', b'i'];
+    assert_eq!(
+        client.receive(&mut ping).unwrap().event,
+        Some(Event::Ping(b"hi"))
+    );
+    let n = client.poll_transmit(&mut out).unwrap();
+    let mut rest = &out[..n];
+    let mut opcodes = Vec::new();
+    while !rest.is_empty() {
+        let len = usize::from(rest[1] & 0x7f);
+        opcodes.push(rest[0]);
+        rest = &rest[2 + 4 + len..];
+    }
+    assert_eq!(opcodes, [0x8a, 0x88], "pong, then the close");
+}
+
+/// After the peer's Close nothing more is read (§7.1.7's "discard"), so a
+/// Ping behind it is neither surfaced nor answered.
+#[test]
+fn a_ping_after_the_peers_close_is_not_answered() {
+    let mut server = Connection::new(Role::Server, Config::default());
+    let mut input = [0x88, 0x80, 0, 0, 0, 0, 0x89, 0x80, 0, 0, 0, 0];
+    let r = server.receive(&mut input).unwrap();
+    assert!(matches!(r.event, Some(Event::Close { code: None, .. })));
+    let consumed = r.consumed;
+    let r = server.receive(&mut input[consumed..]).unwrap();
+    assert_eq!(r.event, None);
+    let mut out = [0u8; 64];
+    let n = server.poll_transmit(&mut out).unwrap();
+    assert_eq!(out[..n], [0x88, 0x00], "only the empty Close echo");
+}
+
+/// A peer sending one large frame slowly cannot send a Pong in the middle of
+/// it (§5.4): any byte it sends counts as life. Keepalive 30 s / 10 s; the
+/// client sends a 1 MiB binary frame at 8 KiB per second; the server must
+/// stay open and deliver it whole (the frame takes 128 s).
+#[test]
+fn keepalive_counts_bytes_not_frames() {
+    let mut server = Connection::new(Role::Server, keepalive(30, 10));
+    let mut client = Connection::with_rng(Role::Client, Config::default(), TestRng::new(5));
+    let payload: Vec<u8> = (0..1 << 20).map(|i| (i * 7) as u8).collect();
+    let mut wire = vec![0u8; payload.len() + 14];
+    let n = client.send_binary(&payload, &mut wire).unwrap();
+    wire.truncate(n);
+    let mut now = Instant::ZERO;
+    server.handle_timeout(now).unwrap();
+    let mut got = Vec::new();
+    let mut buf: Vec<u8> = Vec::new();
+    let mut pings = 0;
+    for chunk in wire.chunks(8 * 1024) {
+        now += Duration::from_secs(1);
+        server
+            .handle_timeout(now)
+            .unwrap_or_else(|e| panic!("at {now:?} with bytes arriving: {e:?}"));
+        let mut out = [0u8; 256];
+        pings += server.poll_transmit(&mut out).unwrap();
+        buf.extend_from_slice(chunk);
+        loop {
+            let r = server.receive(&mut buf).unwrap();
+            let consumed = r.consumed;
+            let done = consumed == 0 && r.event.is_none();
+            if let Some(Event::Binary { data, .. }) = r.event {
+                got.extend_from_slice(data);
+            }
+            buf.drain(..consumed);
+            if done {
+                break;
+            }
+        }
+    }
+    assert_eq!(got, payload);
+    assert_eq!(pings, 0, "no keepalive ping while bytes keep arriving");
+    assert_eq!(server.state(), State::Open);
+    // Then silence. The keepalive timer checks for quiet once per interval,
+    // so the ping goes out between one and two intervals after the last
+    // byte, and the connection is given up on the pong timeout after it.
+    let last_byte = now;
+    let mut ping_at = None;
+    let ended = loop {
+        now += Duration::from_secs(1);
+        assert!(now <= last_byte + Duration::from_secs(80), "never gave up");
+        if let Err(e) = server.handle_timeout(now) {
+            break e;
+        }
+        let mut out = [0u8; 256];
+        if server.poll_transmit(&mut out).unwrap() > 0 {
+            assert_eq!(out[..2], [0x89, 0x00], "an empty ping");
+            ping_at.get_or_insert(now);
+        }
+    };
+    assert_eq!(ended, Error::Timeout(TimeoutKind::Pong));
+    let ping_at = ping_at.expect("pinged before giving up");
+    assert!(ping_at >= last_byte + Duration::from_secs(30));
+    assert!(ping_at <= last_byte + Duration::from_secs(60));
+    assert_eq!(now, ping_at + Duration::from_secs(10));
+}
+
+/// Re-presenting the same unconsumed bytes is not activity: a peer that sent
+/// half a header and went quiet is pinged and then given up on, however
+/// often the caller retries `receive`.
+#[test]
+fn keepalive_is_not_fooled_by_re_presented_bytes() {
+    let mut server = Connection::new(Role::Server, keepalive(30, 10));
+    let mut now = Instant::ZERO;
+    server.handle_timeout(now).unwrap();
+    let mut half = [0x82, 0xfe, 0x01];
+    assert_eq!(server.receive(&mut half).unwrap().consumed, 0);
+    let mut result = Ok(());
+    for _ in 0..100 {
+        now += Duration::from_secs(1);
+        assert_eq!(server.receive(&mut half).unwrap().consumed, 0);
+        result = server.handle_timeout(now);
+        if result.is_err() {
+            break;
+        }
+    }
+    assert_eq!(result, Err(Error::Timeout(TimeoutKind::Pong)));
+    // The three bytes at t = 0 were the last activity: the check at 30 s
+    // sees them, the one at 60 s finds quiet and pings, 70 s gives up.
+    assert_eq!(now, Instant::ZERO + Duration::from_secs(70));
 }

@@ -77,7 +77,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
         self.timers.arm(
             Timer::Close,
             self.config.close_timeout,
-            self.frames_received,
+            self.bytes_received,
         );
     }
 

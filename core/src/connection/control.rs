@@ -18,7 +18,9 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
     ) -> Result<Option<Event<'a>>, Error> {
         match opcode {
             OpCode::Ping => {
-                if self.config.auto_pong && self.state == State::Open {
+                // Answered until a Close is received (§5.5.2), which ends reading
+                // (`ignores_input`); our own Close forbids only data (§5.5.1).
+                if self.config.auto_pong {
                     self.outbox.queue_pong(payload);
                 }
                 Ok(Some(Event::Ping(payload)))

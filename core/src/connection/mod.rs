@@ -173,8 +173,13 @@ pub struct Connection<R = NoRng, E = NoExtension> {
     outgoing: Option<MessageKind>,
     outbox: Outbox,
     timers: Timers,
-    /// Frames received so far; timers compare it to see peer activity.
-    frames_received: u64,
+    /// Bytes received so far, each counted once however often it is handed
+    /// back unconsumed; the timers compare it to see peer activity (a peer in
+    /// the middle of a long frame cannot send a Pong, RFC 6455 §5.4).
+    bytes_received: u64,
+    /// Bytes the last `receive` call left unconsumed: the front of the next
+    /// input, not new.
+    unconsumed: usize,
     /// Close the transport once the outbox is written.
     close_transport: bool,
     /// The extension owning RSV1, if any (a zero-sized no-op by default).
@@ -240,7 +245,8 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
             outgoing: None,
             outbox: Outbox::default(),
             timers,
-            frames_received: 0,
+            bytes_received: 0,
+            unconsumed: 0,
             close_transport: false,
             ext,
             inflating: false,
@@ -268,7 +274,8 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
             outgoing: self.outgoing,
             outbox: self.outbox,
             timers: self.timers,
-            frames_received: self.frames_received,
+            bytes_received: self.bytes_received,
+            unconsumed: self.unconsumed,
             close_transport: self.close_transport,
             ext,
             inflating: false,

@@ -18,12 +18,11 @@ pub(crate) struct Outbox {
 }
 
 impl Outbox {
-    /// Replaces any queued pong. Payloads over 125 bytes are truncated by the
-    /// callers' checks never reaching here.
+    /// Replaces any queued pong (callers check the 125-byte limit). Allowed
+    /// after our Close too: RFC 6455 forbids only data frames then (§5.5.1),
+    /// and a Ping received before the peer's Close is answered (§5.5.2).
     pub(crate) fn queue_pong(&mut self, payload: &[u8]) {
-        if !self.close_queued() {
-            self.pong = Vec::from_slice(payload).ok();
-        }
+        self.pong = Vec::from_slice(payload).ok();
     }
 
     pub(crate) fn queue_ping(&mut self, payload: &[u8]) {

@@ -75,12 +75,23 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
         input: &'a mut [u8],
         scratch: &'a mut [u8],
     ) -> Result<Received<'a>, Error> {
+        // Every byte past the ones handed back from the last call is new:
+        // peer activity for the keepalive and idle timers.
+        let len = input.len();
+        self.bytes_received = self
+            .bytes_received
+            .wrapping_add(len.saturating_sub(self.unconsumed) as u64);
         // Small whole messages are taken inline, in the caller's loop; all
         // else goes through the general steps, kept out of line.
-        match self.single_frame_shape(input) {
+        let received = match self.single_frame_shape(input) {
             Some(shape) => self.single_frame_message(input, shape),
             None => self.receive_steps(input, scratch),
-        }
+        };
+        self.unconsumed = match &received {
+            Ok(r) => len.saturating_sub(r.consumed),
+            Err(_) => 0,
+        };
+        received
     }
 
     /// [`Connection::receive_into`] for everything but the inline shortcut.
@@ -204,7 +215,6 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
                 // Surface the control frame whole, ahead of the carried text bytes.
                 region.rotate_left(carry);
             }
-            self.frames_received += 1;
             return Ok(Step::Control {
                 header_len,
                 opcode: header.opcode,
@@ -230,7 +240,6 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
                 self.ext.begin_inflate(self.config.limits.max_message_size);
             }
         }
-        self.frames_received += 1;
         if let Some(region) = input.get_mut(..carry + header_len).filter(|_| carry > 0) {
             // Put the header first so the carried bytes touch the new payload.
             region.rotate_left(carry);

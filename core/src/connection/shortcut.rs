@@ -77,7 +77,6 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
         {
             return Err(self.fail(v));
         }
-        self.frames_received += 1;
         self.inflating = false;
         self.inflate_carry_len = 0;
         let event = if shape.text {

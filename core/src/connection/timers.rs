@@ -115,7 +115,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
     /// transport should be closed.
     pub fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
         while let Some(timer) = self.timers.pop_expired(now) {
-            let quiet = self.timers.mark(timer) == self.frames_received;
+            let quiet = self.timers.mark(timer) == self.bytes_received;
             match timer {
                 Timer::Close => {
                     self.close_transport = true;
@@ -131,7 +131,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
                             self.timers.arm_at(
                                 Timer::Pong,
                                 now + keepalive.timeout,
-                                self.frames_received,
+                                self.bytes_received,
                             );
                         }
                         // At least 1 ns later: a zero interval must not
@@ -139,7 +139,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
                         self.timers.arm_at(
                             Timer::Keepalive,
                             now + keepalive.interval.max(Duration::from_nanos(1)),
-                            self.frames_received,
+                            self.bytes_received,
                         );
                     }
                 }
@@ -156,7 +156,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
                             self.begin_close(Some(CloseCode::GOING_AWAY), "idle timeout");
                         } else {
                             self.timers
-                                .arm_at(Timer::Idle, now + idle, self.frames_received);
+                                .arm_at(Timer::Idle, now + idle, self.bytes_received);
                         }
                     }
                 }
