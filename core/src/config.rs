@@ -41,9 +41,10 @@ pub struct Limits {
     ///   header, before any payload is surfaced, and starts again at zero
     ///   with the next message: a flood of whole tiny messages retains
     ///   nothing. A compressed message (permessage-deflate) is charged its
-    ///   inflated bytes as they come out, on top of its compressed payload,
-    ///   so a small frame that inflates to a large message meets this budget
-    ///   (and `max_message_size`) while inflating, never after.
+    ///   inflated bytes as they come out (and its frames' bookkeeping), not
+    ///   its compressed payload, which is inflated straight from the input and
+    ///   never held; so a small frame that inflates to a large message meets
+    ///   this budget (and `max_message_size`) while inflating, never after.
     /// * **A fixed charge**, [`Limits::FIXED_CHARGE`] (1 KiB), always counted:
     ///   the unconsumed input `receive` may hand back (less than
     ///   [`crate::MIN_RECEIVE_BUFFER`], 134 bytes) and the control frames the

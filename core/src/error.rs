@@ -31,7 +31,7 @@
 //! | Close code not allowed on the wire (e.g. 1005, 999) | 1002 |
 //! | Close reason not UTF-8                              | 1007 |
 //! | Text message not UTF-8 (detected as early as possible) | 1007 |
-//! | compressed message not a valid DEFLATE stream (RFC 7692 §7.2.2) | 1007 |
+//! | compressed message not a valid DEFLATE stream, or not ending at a block boundary once the tail is appended (RFC 7692 §7.2.2; e.g. an empty compressed frame) | 1007 |
 //! | frame payload above `Limits::max_frame_payload`     | 1009 |
 //! | message above `Limits::max_message_size` (compressed messages: the decompressed size, checked while inflating) | 1009 |
 //! | more frames in one message than `Limits::max_fragments` | 1009 |
@@ -42,8 +42,8 @@
 //! a code, and RFC 6455 §7.4.1 gives 1007 to "data within a message that was
 //! not consistent with the type of the message" (Node's `ws` answers the
 //! same). The frame itself was well formed, so 1002 would misdescribe it.
-//! Decompressed bytes also count against the memory budget, on top of the
-//! compressed payload that carried them.
+//! Decompressed bytes count against the memory budget as they come out (the
+//! compressed payload that carried them is never held, so it is not charged).
 //!
 //! The memory budget answers 1009 like the other size limits: what is refused
 //! is a message too big (in bytes or in frames) to hold, RFC 6455 §7.4.1's

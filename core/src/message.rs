@@ -28,12 +28,17 @@ impl IncomingMessage {
     /// returns the kind of message it belongs to. Checks sequencing first,
     /// then the frame, message and fragment limits, then the memory budget
     /// (`Limits::max_buffered`) — all before any payload.
+    ///
+    /// The payload of a `compressed` frame is not charged: it is inflated
+    /// straight from the input, and what the caller holds are the inflated
+    /// bytes, charged as they come out ([`IncomingMessage::on_inflated`]).
     #[inline]
     pub(crate) fn on_data_frame(
         &mut self,
         opcode: OpCode,
         fin: bool,
         len: u64,
+        compressed: bool,
         limits: &Limits,
     ) -> Result<MessageKind, Violation> {
         let mut open = match (opcode, self.open) {
@@ -62,8 +67,9 @@ impl IncomingMessage {
         if open.frames > limits.max_fragments {
             return Err(Violation::TooManyFragments);
         }
+        let held = if compressed { 0 } else { len };
         let charge = if open.frames == 1 { 0 } else { self.charge }
-            .saturating_add(len)
+            .saturating_add(held)
             .saturating_add(Limits::FRAME_CHARGE);
         if charge.saturating_add(Limits::FIXED_CHARGE) > limits.max_buffered {
             return Err(Violation::BudgetExceeded);
@@ -74,10 +80,10 @@ impl IncomingMessage {
     }
 
     /// Accounts for `n` decompressed bytes of the current (compressed)
-    /// message: they are charged against the memory budget on top of the
-    /// compressed payload that carried them (an adapter reassembling the
-    /// message holds the decompressed bytes). The decompressed size itself is
-    /// bounded by the inflater (`Limits::max_message_size`).
+    /// message: they are charged against the memory budget, as an adapter
+    /// reassembling the message holds them (the compressed payload that
+    /// carried them is not charged). The decompressed size itself is bounded
+    /// by the inflater (`Limits::max_message_size`).
     pub(crate) fn on_inflated(&mut self, n: usize, limits: &Limits) -> Result<(), Violation> {
         let charge = self.charge.saturating_add(n as u64);
         if charge.saturating_add(Limits::FIXED_CHARGE) > limits.max_buffered {
@@ -108,19 +114,19 @@ mod tests {
         let l = Limits::DEFAULT;
         let mut m = IncomingMessage::default();
         assert_eq!(
-            m.on_data_frame(OpCode::Continuation, true, 0, &l),
+            m.on_data_frame(OpCode::Continuation, true, 0, false, &l),
             Err(Violation::UnexpectedContinuation)
         );
         assert_eq!(
-            m.on_data_frame(OpCode::Text, false, 3, &l),
+            m.on_data_frame(OpCode::Text, false, 3, false, &l),
             Ok(MessageKind::Text)
         );
         assert_eq!(
-            m.on_data_frame(OpCode::Binary, true, 3, &l),
+            m.on_data_frame(OpCode::Binary, true, 3, false, &l),
             Err(Violation::ExpectedContinuation)
         );
         assert_eq!(
-            m.on_data_frame(OpCode::Continuation, true, 3, &l),
+            m.on_data_frame(OpCode::Continuation, true, 3, false, &l),
             Ok(MessageKind::Text)
         );
         assert!(!m.is_open());
@@ -136,21 +142,27 @@ mod tests {
         };
         let mut m = IncomingMessage::default();
         assert_eq!(
-            m.on_data_frame(OpCode::Binary, true, 11, &l),
+            m.on_data_frame(OpCode::Binary, true, 11, false, &l),
             Err(Violation::FrameTooLarge)
         );
         let mut m = IncomingMessage::default();
-        assert!(m.on_data_frame(OpCode::Binary, false, 10, &l).is_ok());
+        assert!(m
+            .on_data_frame(OpCode::Binary, false, 10, false, &l)
+            .is_ok());
         assert_eq!(
-            m.on_data_frame(OpCode::Continuation, false, 6, &l),
+            m.on_data_frame(OpCode::Continuation, false, 6, false, &l),
             Err(Violation::MessageTooLarge)
         );
         let mut m = IncomingMessage::default();
-        assert!(m.on_data_frame(OpCode::Binary, false, 0, &l).is_ok());
-        assert!(m.on_data_frame(OpCode::Continuation, false, 0, &l).is_ok());
-        assert!(m.on_data_frame(OpCode::Continuation, false, 0, &l).is_ok());
+        assert!(m.on_data_frame(OpCode::Binary, false, 0, false, &l).is_ok());
+        assert!(m
+            .on_data_frame(OpCode::Continuation, false, 0, false, &l)
+            .is_ok());
+        assert!(m
+            .on_data_frame(OpCode::Continuation, false, 0, false, &l)
+            .is_ok());
         assert_eq!(
-            m.on_data_frame(OpCode::Continuation, false, 0, &l),
+            m.on_data_frame(OpCode::Continuation, false, 0, false, &l),
             Err(Violation::TooManyFragments)
         );
     }
@@ -163,19 +175,41 @@ mod tests {
             ..Limits::DEFAULT
         };
         let mut m = IncomingMessage::default();
-        assert!(m.on_data_frame(OpCode::Binary, false, 10, &l).is_ok());
-        assert!(m.on_data_frame(OpCode::Continuation, false, 0, &l).is_ok());
-        assert!(m.on_data_frame(OpCode::Continuation, false, 0, &l).is_ok());
+        assert!(m
+            .on_data_frame(OpCode::Binary, false, 10, false, &l)
+            .is_ok());
+        assert!(m
+            .on_data_frame(OpCode::Continuation, false, 0, false, &l)
+            .is_ok());
+        assert!(m
+            .on_data_frame(OpCode::Continuation, false, 0, false, &l)
+            .is_ok());
         assert_eq!(m.charge(), 3 * Limits::FRAME_CHARGE + 10);
         assert_eq!(
-            m.on_data_frame(OpCode::Continuation, true, 0, &l),
+            m.on_data_frame(OpCode::Continuation, true, 0, false, &l),
             Err(Violation::BudgetExceeded)
         );
         // A new message starts from zero.
         let mut m = IncomingMessage::default();
         for _ in 0..100 {
-            assert!(m.on_data_frame(OpCode::Text, true, 10, &l).is_ok());
+            assert!(m.on_data_frame(OpCode::Text, true, 10, false, &l).is_ok());
             assert_eq!(m.charge(), Limits::FRAME_CHARGE + 10);
         }
+    }
+
+    #[test]
+    fn compressed_payload_is_not_charged() {
+        let l = Limits::DEFAULT;
+        let mut m = IncomingMessage::default();
+        assert!(m
+            .on_data_frame(OpCode::Binary, false, 1000, true, &l)
+            .is_ok());
+        assert_eq!(m.charge(), Limits::FRAME_CHARGE);
+        assert!(m.on_inflated(5000, &l).is_ok());
+        assert_eq!(m.charge(), Limits::FRAME_CHARGE + 5000);
+        assert!(m
+            .on_data_frame(OpCode::Continuation, true, 1000, true, &l)
+            .is_ok());
+        assert_eq!(m.charge(), 2 * Limits::FRAME_CHARGE + 5000);
     }
 }

@@ -324,18 +324,27 @@ fn corrupt_deflate_data_is_1007() {
             Violation::CorruptCompressedData,
             1007,
         );
-        // Valid DEFLATE of bytes that are not UTF-8 (a stored block of 0xff).
+        // Valid DEFLATE of bytes that are not UTF-8 (a stored block of 0xff,
+        // then the empty stored block's header whose LEN/NLEN the tail adds).
         expect_failure(
             client15(&default_agreed()),
-            &[0xc1, 0x06, 0x00, 0x01, 0x00, 0xfe, 0xff, 0xff],
+            &[0xc1, 0x07, 0x00, 0x01, 0x00, 0xfe, 0xff, 0xff, 0x00],
             Violation::InvalidUtf8,
             1007,
         );
         // A text message ending inside a code point ("é" cut after 0xc3).
         expect_failure(
             client15(&default_agreed()),
-            &[0xc1, 0x06, 0x00, 0x01, 0x00, 0xfe, 0xff, 0xc3],
+            &[0xc1, 0x07, 0x00, 0x01, 0x00, 0xfe, 0xff, 0xc3, 0x00],
             Violation::InvalidUtf8,
+            1007,
+        );
+        // The same stored block without the flush's block header: the tail
+        // alone cannot end the message at a block boundary.
+        expect_failure(
+            client15(&default_agreed()),
+            &[0xc1, 0x06, 0x00, 0x01, 0x00, 0xfe, 0xff, 0x41],
+            Violation::CorruptCompressedData,
             1007,
         );
     });
@@ -949,5 +958,94 @@ fn first_error_in_stream_order_whatever_the_chunking() {
                 );
             }
         }
+    });
+}
+
+// ----- defects found by attacking the crate -----
+
+/// A compressed message is charged against the memory budget once, by its
+/// decompressed bytes: its compressed payload is never held (it is inflated
+/// from the input into the scratch). Before, both were charged, so an
+/// incompressible message of 0.6× the limit, sent compressed in five
+/// fragments, failed with 1009 although it is well within
+/// `max_message_size` and the budget sized for it.
+#[test]
+fn a_compressed_message_is_charged_once() {
+    big_stack(|| {
+        let limit = 1 << 20;
+        let config = Config {
+            limits: Limits {
+                max_message_size: limit,
+                max_buffered: limit + Limits::FIXED_CHARGE + 64 * Limits::FRAME_CHARGE,
+                ..Limits::DEFAULT
+            },
+            ..Config::default()
+        };
+        let mut pair = deflate_pair::<32768, 65536, 8192>(
+            &DeflateConfig::default(),
+            &DeflateConfig::default(),
+            config,
+        );
+        let message = noise(640 * 1024, 41);
+        let parts: Vec<&[u8]> = message.chunks(128 * 1024).collect();
+        for (i, part) in parts.iter().enumerate() {
+            pair.send_fragment(Who::Client, MessageKind::Binary, part, i == parts.len() - 1)
+                .unwrap();
+        }
+        pair.run();
+        assert_eq!(pair.errors(Who::Server), []);
+        assert_eq!(pair.take_events(Who::Server), [Ev::Binary(message)]);
+    });
+}
+
+/// RFC 7692 §7.2.2: the receiver appends `00 00 ff ff` to a message's
+/// payload and inflates. An *empty* compressed message (RSV1 and FIN on an
+/// empty frame) gives `00 00 ff ff` alone, which stops inside a stored
+/// block's header: not a complete DEFLATE block sequence. It is refused with
+/// 1007 at once, rather than leaving the inflater inside a block for the
+/// next message to inherit (with context takeover that message would fail
+/// instead, or worse, decode against the wrong state).
+#[test]
+fn an_empty_compressed_message_is_refused() {
+    big_stack(|| {
+        let agreed = default_agreed();
+        // Client → server: "Hello" compressed, the empty compressed frame,
+        // then "Hello" again (sharing the window).
+        let frames = [
+            0xc1, 0x07, 0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, // "Hello"
+            0xc1, 0x00, // empty, RSV1 + FIN
+            0xc1, 0x05, 0xf2, 0x00, 0x11, 0x00, 0x00, // "Hello" again
+        ];
+        let from_client = masked(&frames, [1, 2, 3, 4]);
+        let (events, errors) = feed(
+            server15(&agreed),
+            &from_client,
+            from_client.len(),
+            usize::MAX,
+            64,
+        );
+        assert_eq!(events, [hello()]);
+        assert_eq!(errors, [Error::Protocol(Violation::CorruptCompressedData)]);
+    });
+}
+
+/// The RFC's own empty message (§7.2.3.6 shows an empty uncompressed block
+/// as the one byte `00`) and an empty *final fragment* after compressed
+/// data are complete DEFLATE and are delivered, with the window intact for
+/// the next message.
+#[test]
+fn empty_but_complete_compressed_messages_are_delivered() {
+    big_stack(|| {
+        let agreed = default_agreed();
+        replay(
+            agreed,
+            &[
+                0xc1, 0x01, 0x00, // empty message, as a stored block header
+                0x41, 0x07, 0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, // "Hello", not final
+                0x80, 0x00, // empty final continuation
+                0xc1, 0x05, 0xf2, 0x00, 0x11, 0x00, 0x00, // "Hello" again
+            ],
+            &[Ev::Text(String::new()), hello(), hello()],
+        );
     });
 }

@@ -74,11 +74,8 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
         self.timers.stop(Timer::Keepalive);
         self.timers.stop(Timer::Pong);
         self.timers.stop(Timer::Idle);
-        self.timers.arm(
-            Timer::Close,
-            self.config.close_timeout,
-            self.bytes_received,
-        );
+        self.timers
+            .arm(Timer::Close, self.config.close_timeout, self.bytes_received);
     }
 
     /// The one place the state changes.

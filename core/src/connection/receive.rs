@@ -231,6 +231,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
             header.opcode,
             header.fin,
             header.payload_len,
+            compressed,
             &self.config.limits,
         )?;
         if first {

@@ -73,7 +73,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
         // open, a limit) fails the connection exactly as it would there.
         if let Err(v) =
             self.incoming
-                .on_data_frame(opcode, true, shape.len as u64, &self.config.limits)
+                .on_data_frame(opcode, true, shape.len as u64, false, &self.config.limits)
         {
             return Err(self.fail(v));
         }

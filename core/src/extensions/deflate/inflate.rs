@@ -29,12 +29,23 @@
 //! A peer that references data it promised not to use (context from a
 //! previous message under `no_context_takeover`) gets stale bytes from the
 //! window rather than an error; distances beyond the whole window are
-//! errors. A message whose data does not end on a flush boundary is
-//! decoded as far as the appended tail lets it. Bytes after a final
-//! (BFINAL) block are skipped, as zlib-based receivers do; the next message
-//! then starts a new DEFLATE stream.
+//! errors. Bytes after a final (BFINAL) block are skipped, as zlib-based
+//! receivers do; the next message then starts a new DEFLATE stream.
+//!
+//! # Where a message must end
+//!
+//! A sender flushes each message to a block boundary and strips the four
+//! bytes of the empty stored block the flush ends with (RFC 7692 §7.2.1); the
+//! receiver appends them again (§7.2.2). So once the tail is in, the
+//! decompressor must stand exactly between two blocks (or past a final
+//! block). If it stands inside a block instead — an empty compressed message,
+//! whose tail alone opens a stored block it cannot finish, or data that stops
+//! mid-block — the message is [`InflateError::Corrupt`], reported at once
+//! rather than left for the next message to trip over with the wrong state.
 
-use miniz_oxide::inflate::core::inflate_flags::TINFL_FLAG_HAS_MORE_INPUT;
+use miniz_oxide::inflate::core::inflate_flags::{
+    TINFL_FLAG_HAS_MORE_INPUT, TINFL_FLAG_STOP_ON_BLOCK_BOUNDARY,
+};
 use miniz_oxide::inflate::core::{decompress, DecompressorOxide};
 use miniz_oxide::inflate::TINFLStatus;
 
@@ -247,13 +258,14 @@ impl<const WINDOW: usize> Inflater<WINDOW> {
             } else {
                 break;
             };
-            let (status, used, made) = decompress(
-                &mut self.state,
-                src,
-                &mut self.window,
-                self.pos,
-                TINFL_FLAG_HAS_MORE_INPUT,
-            );
+            // The tail must finish exactly at a block boundary: stop there.
+            let flags = if from_tail {
+                TINFL_FLAG_HAS_MORE_INPUT | TINFL_FLAG_STOP_ON_BLOCK_BOUNDARY
+            } else {
+                TINFL_FLAG_HAS_MORE_INPUT
+            };
+            let (status, used, made) =
+                decompress(&mut self.state, src, &mut self.window, self.pos, flags);
             if from_tail {
                 self.tail_fed += used;
             } else {
@@ -272,9 +284,17 @@ impl<const WINDOW: usize> Inflater<WINDOW> {
             }
             match status {
                 TINFLStatus::Done => self.stream_done = true,
+                TINFLStatus::BlockBoundary => {}
                 TINFLStatus::NeedsMoreInput | TINFLStatus::HasMoreOutput
                     if used > 0 || made > 0 => {}
                 _ => self.failed = Some(InflateError::Corrupt),
+            }
+            if from_tail
+                && self.tail_fed == TAIL.len()
+                && !matches!(status, TINFLStatus::BlockBoundary | TINFLStatus::Done)
+            {
+                // The whole tail is in and the decompressor is inside a block.
+                self.failed = Some(InflateError::Corrupt);
             }
         }
         let done = fin
@@ -373,6 +393,27 @@ mod tests {
                 assert_eq!(got, expected, "split {split}, out {out_size}");
             }
         }
+    }
+
+    #[test]
+    fn a_message_must_end_at_a_block_boundary() {
+        // Empty payload: the tail alone opens a stored block it cannot end.
+        let mut inf = Inflater15::new(false, 1 << 20);
+        assert_eq!(run(&mut inf, &[], 0, 16), Err(InflateError::Corrupt));
+        // "Hello" cut inside its fixed-Huffman block.
+        let mut inf = Inflater15::new(false, 1 << 20);
+        assert_eq!(
+            run(&mut inf, &hex("f2 48 cd"), 1, 16),
+            Err(InflateError::Corrupt)
+        );
+        // The RFC's empty message is one stored block header: complete, and
+        // the window is intact for the next message.
+        let mut inf = Inflater15::new(false, 1 << 20);
+        assert_eq!(run(&mut inf, &hex("00"), 0, 16).unwrap(), b"");
+        assert_eq!(
+            run(&mut inf, &hex("f2 48 cd c9 c9 07 00"), 3, 16).unwrap(),
+            b"Hello"
+        );
     }
 
     #[test]
