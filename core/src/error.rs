@@ -53,7 +53,7 @@
 //!
 //! | Handshake failure (server side)                     | HTTP status |
 //! |-----------------------------------------------------|------------:|
-//! | not HTTP/1.x syntax, method not GET, HTTP/1.0, missing Host, Upgrade or Connection tokens wrong, Sec-WebSocket-Key missing/duplicated/not 16 bytes of base64, Sec-WebSocket-Version missing | 400 |
+//! | not HTTP/1.x syntax (a bare LF line ending included), method not GET, request target not a path or an http/https/ws/wss URI, a body announced (`Content-Length` > 0, `Transfer-Encoding`), HTTP/1.0, missing Host, Upgrade or Connection tokens wrong, Sec-WebSocket-Key missing/duplicated/not 16 bytes of base64, Sec-WebSocket-Version missing | 400 |
 //! | Sec-WebSocket-Version present but not 13 (answer carries `Sec-WebSocket-Version: 13`) | 426 |
 //! | request head above `Limits::max_handshake_bytes`, or more header lines than slots | 431 |
 //! | application refused the Origin ([`crate::handshake::Request::reject`] with 403) | 403 |
@@ -202,6 +202,14 @@ pub enum HandshakeError {
     Malformed,
     /// The request method is not GET.
     MethodNotGet,
+    /// The request target is neither the origin form (`/path?query`) nor an
+    /// absolute `http`, `https`, `ws` or `wss` URI with a host and no user
+    /// info (RFC 9112 §3.2); or it has a fragment.
+    InvalidTarget,
+    /// The request announces a body (`Content-Length` above 0, or any
+    /// `Transfer-Encoding`): an upgrade request has none, and bytes after
+    /// the head must be unambiguously WebSocket frames.
+    RequestBody,
     /// The HTTP version is older than 1.1.
     HttpVersion,
     /// The request has no Host header (or more than one).
@@ -242,6 +250,8 @@ impl HandshakeError {
         Some(match self {
             HandshakeError::Malformed
             | HandshakeError::MethodNotGet
+            | HandshakeError::InvalidTarget
+            | HandshakeError::RequestBody
             | HandshakeError::HttpVersion
             | HandshakeError::MissingHost
             | HandshakeError::MissingUpgrade
@@ -264,6 +274,10 @@ impl HandshakeError {
         match self {
             HandshakeError::Malformed => "malformed request",
             HandshakeError::MethodNotGet => "method must be GET",
+            HandshakeError::InvalidTarget => {
+                "request target must be a path or an http(s)/ws(s) URI"
+            }
+            HandshakeError::RequestBody => "an upgrade request has no body",
             HandshakeError::HttpVersion => "HTTP/1.1 or later required",
             HandshakeError::MissingHost => "missing Host header",
             HandshakeError::MissingUpgrade => "Upgrade: websocket required",

@@ -815,3 +815,137 @@ fn client_accepts_a_good_response_with_a_frame_behind_it() {
         );
     }
 }
+
+// ----- request targets, bodies and line endings (hostile requests) -----
+
+/// RFC 9112 §3.2: a server accepts the origin form (`/path?query`) and, as
+/// RFC 9112 §3.2.2 and RFC 6455 §4.2.1 allow, the absolute form with an
+/// http(s) or ws(s) scheme. For the absolute form the target's authority is
+/// the host (a differing `Host` header is ignored, §3.2.2) and `path()` is
+/// the origin form within it; `target()` keeps what was sent.
+#[test]
+fn absolute_form_targets_are_normalised() {
+    for (target, path, host) in [
+        ("ws://a.example/chat?room=1", "/chat?room=1", "a.example"),
+        ("HTTP://a.example:8080/", "/", "a.example:8080"),
+        ("wss://a.example", "/", "a.example"),
+        ("https://[::1]:443/x", "/x", "[::1]:443"),
+    ] {
+        let input = request(&format!("GET {target} HTTP/1.1"), &GOOD);
+        let mut hs = ServerHandshake::new(&Config::default(), Instant::ZERO);
+        let mut headers = [httparse::EMPTY_HEADER; 16];
+        let req = hs.parse(&input, &mut headers).unwrap().expect("complete");
+        assert_eq!(req.path(), path, "{target}");
+        assert_eq!(req.host(), host.as_bytes(), "{target}");
+        assert_eq!(req.target(), target);
+    }
+    // The origin form is unchanged.
+    let input = request("GET /chat?x HTTP/1.1", &GOOD);
+    let mut hs = ServerHandshake::new(&Config::default(), Instant::ZERO);
+    let mut headers = [httparse::EMPTY_HEADER; 16];
+    let req = hs.parse(&input, &mut headers).unwrap().unwrap();
+    assert_eq!((req.path(), req.host()), ("/chat?x", &b"example.com"[..]));
+}
+
+/// Anything else is a 400: the asterisk form (OPTIONS only), the authority
+/// form (CONNECT only), other schemes, user info, an empty authority, a
+/// fragment, and a query with no path in the absolute form.
+#[test]
+fn other_request_targets_are_400() {
+    for target in [
+        "*",
+        "example.com:443",
+        "chat",
+        "ftp://a.example/",
+        "ws://user@a.example/",
+        "ws:///chat",
+        "/chat#frag",
+        "ws://a.example?x=1",
+    ] {
+        refused(
+            target,
+            &request(&format!("GET {target} HTTP/1.1"), &GOOD),
+            HandshakeError::InvalidTarget,
+            400,
+        );
+    }
+}
+
+/// An upgrade request has no body. A `Content-Length` above zero or any
+/// `Transfer-Encoding` would make the bytes after the head ambiguous (body,
+/// or the first WebSocket frames?), a request-smuggling risk behind a proxy:
+/// 400. `Content-Length: 0` says there is none and is accepted.
+#[test]
+fn a_request_body_is_400() {
+    for extra in [
+        "Content-Length: 5",
+        "Content-Length: 00000000001",
+        "Content-Length: 0, 5",
+        "Content-Length: x",
+        "Transfer-Encoding: chunked",
+        "Transfer-Encoding: identity",
+    ] {
+        let mut headers: Vec<&str> = GOOD.to_vec();
+        headers.push(extra);
+        refused(
+            extra,
+            &request("GET / HTTP/1.1", &headers),
+            HandshakeError::RequestBody,
+            400,
+        );
+    }
+    let mut headers: Vec<&str> = GOOD.to_vec();
+    headers.push("Content-Length: 0");
+    assert!(serve_whole(&request("GET / HTTP/1.1", &headers)).is_ok());
+}
+
+/// A head with bare LF line endings ends at `\n\n`, which the scanner never
+/// took for the end of a head: it waited for more bytes and ended in 431 or
+/// 408. Any LF not preceded by CR in the head is refused with 400 as soon as
+/// it arrives (RFC 9112 §2.2 lets a server refuse it), whole and byte by byte.
+#[test]
+fn bare_lf_line_endings_are_400_at_once() {
+    let crlf = request("GET / HTTP/1.1", &GOOD);
+    let lf = String::from_utf8(crlf.clone())
+        .unwrap()
+        .replace("\r\n", "\n");
+    refused("all bare LF", lf.as_bytes(), HandshakeError::Malformed, 400);
+    // One bare LF among CRLFs, and a head starting with LF.
+    let one = String::from_utf8(crlf)
+        .unwrap()
+        .replacen("\r\nUpgrade", "\nUpgrade", 1);
+    refused(
+        "one bare LF",
+        one.as_bytes(),
+        HandshakeError::Malformed,
+        400,
+    );
+    refused(
+        "leading LF",
+        b"\nGET / HTTP/1.1\r\n",
+        HandshakeError::Malformed,
+        400,
+    );
+    // Refused on the byte that shows it, long before any limit or deadline.
+    let mut hs = ServerHandshake::new(&Config::default(), Instant::ZERO);
+    let mut headers = [httparse::EMPTY_HEADER; 16];
+    assert_eq!(
+        hs.parse(b"GET / HTTP/1.1\n", &mut headers).unwrap_err(),
+        HandshakeError::Malformed
+    );
+    // The client side refuses a response with bare LFs the same way.
+    let lf_response = response(&[
+        "HTTP/1.1 101 Switching Protocols",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        &format!("Sec-WebSocket-Accept: {}", expected_accept()),
+    ])
+    .replace("\r\n", "\n");
+    let (mut hs, _, request) = client_handshake(&[]);
+    let mut headers = [httparse::EMPTY_HEADER; 16];
+    assert_eq!(
+        hs.parse(&request, lf_response.as_bytes(), &mut headers)
+            .unwrap_err(),
+        HandshakeError::Malformed
+    );
+}

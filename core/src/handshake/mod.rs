@@ -60,12 +60,27 @@ impl HeadScanner {
         }
     }
 
-    /// The head's length once `buf` holds all of it.
+    /// The head's length once `buf` holds all of it. A bare LF (one not
+    /// preceded by CR) inside the head is refused as soon as it is seen: such
+    /// a head never ends at `\r\n\r\n`, and RFC 9112 §2.2 lets a recipient
+    /// refuse it rather than guess.
     fn head_len(&mut self, buf: &[u8]) -> Result<Option<usize>, HandshakeError> {
         let from = self.scanned.saturating_sub(3);
         let window = buf.get(from..).unwrap_or_default();
-        if let Some(at) = window.windows(4).position(|w| w == b"\r\n\r\n") {
-            let len = from + at + 4;
+        let end = window
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map(|at| from + at + 4);
+        let fresh = buf
+            .get(self.scanned..end.unwrap_or(buf.len()))
+            .unwrap_or_default();
+        for (i, _) in fresh.iter().enumerate().filter(|(_, b)| **b == b'\n') {
+            let at = self.scanned + i;
+            if at == 0 || buf.get(at - 1) != Some(&b'\r') {
+                return Err(HandshakeError::Malformed);
+            }
+        }
+        if let Some(len) = end {
             return if len > self.max_bytes {
                 Err(HandshakeError::HeadTooLarge)
             } else {

@@ -77,6 +77,7 @@ impl ServerHandshake {
 /// A valid WebSocket upgrade request, borrowing the caller's buffer.
 #[derive(Clone, Copy, Debug)]
 pub struct Request<'a> {
+    target: &'a str,
     path: &'a str,
     host: &'a [u8],
     key: &'a [u8],
@@ -96,7 +97,7 @@ pub struct Accept<'a> {
 impl<'a> Request<'a> {
     fn validate(
         method: &'a str,
-        path: &'a str,
+        target: &'a str,
         version: u8,
         headers: &'a [Header<'a>],
         head_len: usize,
@@ -107,10 +108,19 @@ impl<'a> Request<'a> {
         if version < 1 {
             return Err(HandshakeError::HttpVersion);
         }
-        let host = match single(headers, "Host") {
+        let host_header = match single(headers, "Host") {
             Ok(Some(host)) if !trim(host).is_empty() => trim(host),
             _ => return Err(HandshakeError::MissingHost),
         };
+        let (path, authority) = split_target(target)?;
+        // RFC 9112 §3.2.2: with the absolute form, the target's authority is
+        // the host and the Host header is ignored.
+        let host = authority.map_or(host_header, str::as_bytes);
+        if values(headers, "Transfer-Encoding").next().is_some()
+            || values(headers, "Content-Length").any(|v| trim(v) != b"0")
+        {
+            return Err(HandshakeError::RequestBody);
+        }
         if !has_token(headers, "Upgrade", "websocket") {
             return Err(HandshakeError::MissingUpgrade);
         }
@@ -127,6 +137,7 @@ impl<'a> Request<'a> {
             _ => return Err(HandshakeError::InvalidKey),
         };
         Ok(Request {
+            target,
             path,
             host,
             key,
@@ -135,12 +146,21 @@ impl<'a> Request<'a> {
         })
     }
 
-    /// The request target, e.g. `/chat?room=1`.
+    /// The path and query the request asks for, e.g. `/chat?room=1`: the
+    /// request target itself in the usual origin form, or the part after
+    /// the authority of an absolute-form target (`ws://host/chat?room=1`
+    /// gives `/chat?room=1`; `ws://host` gives `/`).
     pub fn path(&self) -> &'a str {
         self.path
     }
 
-    /// The `Host` header value.
+    /// The request target exactly as sent on the request line.
+    pub fn target(&self) -> &'a str {
+        self.target
+    }
+
+    /// The host the request is for: the `Host` header, or the authority of
+    /// an absolute-form target, which takes precedence (RFC 9112 §3.2.2).
     pub fn host(&self) -> &'a [u8] {
         self.host
     }
@@ -282,4 +302,35 @@ impl<'a> Request<'a> {
     ) -> Result<usize, Misuse> {
         write_error_response(status, extra, "websocket upgrade refused", out)
     }
+}
+
+/// Splits a request target into the path the application sees and, for the
+/// absolute form, the authority (RFC 9112 §3.2). Accepted: the origin form
+/// (`/path?query`), and `http`, `https`, `ws` or `wss` URIs with a non-empty
+/// authority without user info, whose path is empty or starts with `/`.
+/// Refused: the asterisk and authority forms, other schemes, fragments, and
+/// an absolute URI with a query but no path (its origin form, `/?query`, is
+/// not a slice of the target).
+fn split_target(target: &str) -> Result<(&str, Option<&str>), HandshakeError> {
+    if target.contains('#') {
+        return Err(HandshakeError::InvalidTarget);
+    }
+    if target.starts_with('/') {
+        return Ok((target, None));
+    }
+    let (scheme, rest) = target
+        .split_once("://")
+        .ok_or(HandshakeError::InvalidTarget)?;
+    if !["http", "https", "ws", "wss"]
+        .iter()
+        .any(|s| scheme.eq_ignore_ascii_case(s))
+    {
+        return Err(HandshakeError::InvalidTarget);
+    }
+    let split = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(split);
+    if authority.is_empty() || authority.contains('@') || path.starts_with('?') {
+        return Err(HandshakeError::InvalidTarget);
+    }
+    Ok((if path.is_empty() { "/" } else { path }, Some(authority)))
 }
