@@ -196,9 +196,7 @@ fn default_budget_is_the_worst_default_message_plus_fixed_charge() {
     assert_eq!(l.max_buffered, Limits::DEFAULT_MAX_BUFFERED);
     assert_eq!(
         l.max_buffered,
-        l.max_message_size
-            + u64::from(l.max_fragments) * Limits::FRAME_CHARGE
-            + Limits::FIXED_CHARGE
+        l.max_message_size + 1024 * Limits::FRAME_CHARGE + Limits::FIXED_CHARGE
     );
     assert_eq!(l.max_buffered, (64 << 20) + 129 * 1024);
     assert_eq!(
@@ -249,14 +247,14 @@ fn empty_continuation_flood_closes_1009_at_the_bound() {
 }
 
 /// A million empty continuation frames: the default limits stop them at
-/// frame 1025 (max_fragments); with the fragment limit lifted, the default
+/// frame 65,537 (max_fragments); with the fragment limit lifted, the default
 /// budget stops them at frame 525,313 though their payload is zero.
 #[test]
 fn million_empty_continuations_against_the_defaults() {
     let role = Role::Server;
     let mut flood = Flood::new(role, Limits::DEFAULT);
     let (at, err) = fragment_flood(&mut flood, role, b"", 1_000_000).expect("must fail");
-    assert_eq!(at, 1025);
+    assert_eq!(at, 65_537);
     assert_closed_1009(&mut flood, err, Violation::TooManyFragments);
 
     let limits = Limits {
@@ -450,5 +448,23 @@ fn pair_client_fragment_flood() {
     assert_eq!(
         pair.events(wsproto_tests::Who::Client),
         [wsproto_tests::Ev::close(1009, "memory budget exceeded")]
+    );
+}
+
+/// Autobahn|Testsuite 9.3.1 and 9.4.1 send 4 MiB in 64-byte fragments
+/// (65,536 frames); the default limits take them, charging 4 MiB of payload
+/// and 8 MiB of bookkeeping, well inside the default budget.
+#[test]
+fn four_mebibytes_in_64_byte_fragments_pass_the_defaults() {
+    let role = Role::Server;
+    let mut flood = Flood::new(role, Limits::DEFAULT);
+    let chunk = [b'x'; 64];
+    assert_eq!(fragment_flood(&mut flood, role, &chunk, 65_535), None);
+    let last = frame(role, OpCode::Continuation, true, &chunk);
+    flood.feed(&last, true, true).expect("within the defaults");
+    assert!(flood.max_charge <= Limits::DEFAULT_MAX_BUFFERED);
+    assert_eq!(
+        flood.collector.take(),
+        [wsproto_tests::Ev::Binary(vec![b'x'; 4 << 20])]
     );
 }
