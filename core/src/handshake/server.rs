@@ -95,6 +95,36 @@ pub struct Accept<'a> {
 }
 
 impl<'a> Request<'a> {
+    /// Validates a request whose head another HTTP/1.1 implementation has
+    /// already parsed (a server framework, a proxy): the same rules and the
+    /// same errors as [`ServerHandshake::parse`], from its method, request
+    /// target, minor HTTP version (`1` for HTTP/1.1) and header lines. The
+    /// request owns no bytes of the connection: [`Request::head_len`] is 0.
+    ///
+    /// ```
+    /// use wsproto::handshake::{Accept, Request};
+    /// let headers = [
+    ///     httparse::Header { name: "Host", value: b"example.com" },
+    ///     httparse::Header { name: "Upgrade", value: b"websocket" },
+    ///     httparse::Header { name: "Connection", value: b"Upgrade" },
+    ///     httparse::Header { name: "Sec-WebSocket-Key", value: b"dGhlIHNhbXBsZSBub25jZQ==" },
+    ///     httparse::Header { name: "Sec-WebSocket-Version", value: b"13" },
+    /// ];
+    /// let req = Request::from_parts("GET", "/chat", 1, &headers).unwrap();
+    /// assert_eq!(req.path(), "/chat");
+    /// let mut out = [0u8; 256];
+    /// let n = req.accept(&Accept::default(), &mut out).unwrap();
+    /// assert!(out[..n].starts_with(b"HTTP/1.1 101 Switching Protocols\r\n"));
+    /// ```
+    pub fn from_parts(
+        method: &'a str,
+        target: &'a str,
+        version: u8,
+        headers: &'a [Header<'a>],
+    ) -> Result<Self, HandshakeError> {
+        Request::validate(method, target, version, headers, 0)
+    }
+
     fn validate(
         method: &'a str,
         target: &'a str,
