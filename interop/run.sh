@@ -13,7 +13,7 @@
 # browser's socket negotiated permessage-deflate.
 #
 # Prints one line per step (`PASS name`, `FAIL name`, `SKIP name (reason)`) and finally
-# `N passed, M failed` (`, K skipped` when K > 0). Exits 1 if anything failed. Under CI=true a
+# `interop: N passed, M failed` (`, K skipped` when K > 0). Exits 1 if anything failed. Under CI=true a
 # missing peer is a FAIL, never a skip. Servers listen on free loopback ports only; every child is
 # killed on exit; every step runs under `timeout` (STEP_TIMEOUT, default 120 s).
 # Logs go to $INTEROP_LOG_DIR (default: a fresh temp dir, kept and printed when a step fails).
@@ -276,5 +276,5 @@ cleanup
 summary="$passed passed, $failed failed"
 [ "$skipped" -gt 0 ] && summary="$summary, $skipped skipped"
 if [ "$failed" -gt 0 ]; then say "logs kept in $LOGS"; elif [ -z "${INTEROP_LOG_DIR:-}" ]; then rm -rf "$LOGS"; fi
-echo "$summary"
+echo "interop: $summary"
 [ "$failed" -eq 0 ]
