@@ -3,16 +3,9 @@
 //! error may occur, and each side must deliver exactly what the other sent.
 #![no_main]
 
-use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use wsproto::fuzzing::{connection, Op};
+use wsproto::fuzzing::{connection, ConnectionInput};
 
-#[derive(Arbitrary, Debug)]
-struct Input {
-    config: u8,
-    ops: Vec<Op>,
-}
-
-fuzz_target!(|input: Input| {
+fuzz_target!(|input: ConnectionInput| {
     connection(input.config, &input.ops);
 });

@@ -7,7 +7,9 @@
 //! what the outcome must be.
 
 use std::path::PathBuf;
-use wsproto::fuzzing::{client_handshake, server_handshake, ClientOutcome, ServerOutcome};
+use wsproto::fuzzing::{
+    client_handshake, connection_bytes, server_handshake, ClientOutcome, ServerOutcome,
+};
 use wsproto::HandshakeError;
 
 fn regression(target: &str, name: &str) -> Vec<u8> {
@@ -99,4 +101,38 @@ fn corrupt_deflate_data_fails_whatever_the_scratch_size() {
             "{whole:?}"
         );
     }
+}
+
+/// Found by `server_handshake` and both client targets: a head larger than
+/// `max_handshake_bytes` with a bare LF past the limit. Whole, the scanner saw
+/// the LF and answered `Malformed`; byte by byte it reached the limit first
+/// and answered `HeadTooLarge`. Only the first `max_handshake_bytes` are
+/// judged now, so every arrival pattern gets `HeadTooLarge` (431).
+#[test]
+fn a_bare_lf_past_the_size_limit_is_head_too_large_however_it_arrives() {
+    let data = regression("server_handshake", "bare-lf-past-the-size-limit");
+    assert_eq!(
+        server_handshake(&data),
+        ServerOutcome::Failed(HandshakeError::HeadTooLarge)
+    );
+    for (target, accept) in [
+        ("client_handshake", false),
+        ("client_handshake_accept", true),
+    ] {
+        let data = regression(target, "bare-lf-past-the-size-limit");
+        assert_eq!(
+            client_handshake(&data, accept),
+            ClientOutcome::Failed(HandshakeError::HeadTooLarge),
+            "{target}"
+        );
+    }
+}
+
+/// Found by `connection`: a client that has sent its Close answers a Ping
+/// that arrives before the server's Close (RFC 6455 §5.5.2). The transcript
+/// oracle still said "nothing after Close"; it now allows a Pong there and
+/// nothing else. The pair must run to the end with every oracle holding.
+#[test]
+fn a_pong_after_our_own_close_is_a_valid_transcript() {
+    connection_bytes(&regression("connection", "pong-after-own-close"));
 }

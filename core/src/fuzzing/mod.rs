@@ -84,7 +84,7 @@ pub use client::{client_handshake, ClientOutcome};
 pub use decoder::frame_decoder;
 #[cfg(feature = "deflate")]
 pub use deflate::deflate_inflate;
-pub use pair::{connection, Op};
+pub use pair::{connection, connection_bytes, ConnectionInput, Op};
 pub use server::{server_handshake, ServerOutcome};
 
 // ---------------------------------------------------------------------------

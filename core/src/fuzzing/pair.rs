@@ -167,7 +167,13 @@ fn check_transcript(bytes: &[u8], role: Role) {
             Ok(HeaderStatus::Partial) => panic!("{role:?} wrote a truncated frame"),
             Err(v) => panic!("{role:?} wrote an invalid frame: {v:?}"),
         };
-        assert!(!closed, "{role:?} wrote a frame after its Close");
+        // After its Close an endpoint still answers Pings (RFC 6455 §5.5.2:
+        // until it has the peer's Close), but sends nothing else (§5.5.1).
+        assert!(
+            !closed || h.opcode == OpCode::Pong,
+            "{role:?} wrote a {:?} frame after its Close",
+            h.opcode
+        );
         assert_eq!(h.mask.is_some(), role == Role::Client, "mask bit by role");
         assert_eq!(h.rsv, 0, "rsv bits");
         let len = usize::try_from(h.payload_len).unwrap();
@@ -231,6 +237,25 @@ fn pair_config(sel: u8) -> Config {
         config.close_timeout = Duration::from_millis(200);
     }
     config
+}
+
+/// The `connection` target's input as the fuzzer builds it from raw bytes.
+#[derive(Clone, Debug, arbitrary::Arbitrary)]
+pub struct ConnectionInput {
+    /// Configuration selector (see `pair_config`).
+    pub config: u8,
+    /// What both peers do, in order.
+    pub ops: Vec<Op>,
+}
+
+/// Decodes raw fuzzer bytes exactly as the `connection` target does, then
+/// runs them: a saved crash input replays through this.
+pub fn connection_bytes(data: &[u8]) {
+    use arbitrary::Arbitrary;
+    let unstructured = arbitrary::Unstructured::new(data);
+    if let Ok(input) = ConnectionInput::arbitrary_take_rest(unstructured) {
+        connection(input.config, &input.ops);
+    }
 }
 
 /// Runs `ops` on a client/server pair configured by `sel`, then delivers

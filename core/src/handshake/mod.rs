@@ -63,7 +63,9 @@ impl HeadScanner {
     /// The head's length once `buf` holds all of it. A bare LF (one not
     /// preceded by CR) inside the head is refused as soon as it is seen: such
     /// a head never ends at `\r\n\r\n`, and RFC 9112 §2.2 lets a recipient
-    /// refuse it rather than guess.
+    /// refuse it rather than guess. A bare LF past `max_bytes` is never
+    /// looked at: such a head is `HeadTooLarge` whether it arrives whole or
+    /// byte by byte.
     fn head_len(&mut self, buf: &[u8]) -> Result<Option<usize>, HandshakeError> {
         let from = self.scanned.saturating_sub(3);
         let window = buf.get(from..).unwrap_or_default();
@@ -71,9 +73,10 @@ impl HeadScanner {
             .windows(4)
             .position(|w| w == b"\r\n\r\n")
             .map(|at| from + at + 4);
-        let fresh = buf
-            .get(self.scanned..end.unwrap_or(buf.len()))
-            .unwrap_or_default();
+        // Only the first `max_bytes` are judged, so a head too large and
+        // malformed past the limit gets the same answer however it arrives.
+        let judged = end.unwrap_or(buf.len()).min(self.max_bytes);
+        let fresh = buf.get(self.scanned..judged).unwrap_or_default();
         for (i, _) in fresh.iter().enumerate().filter(|(_, b)| **b == b'\n') {
             let at = self.scanned + i;
             if at == 0 || buf.get(at - 1) != Some(&b'\r') {
