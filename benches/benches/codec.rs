@@ -36,6 +36,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
+use std::ops::ControlFlow;
 use wsproto::frame::{encode_frame, FrameHeader, OpCode};
 use wsproto::{Config, Connection, Event, Role};
 
@@ -136,6 +137,35 @@ fn big_config() -> Config {
     config.limits.max_frame_payload = 64 << 20;
     config.limits.max_fragments = 1 << 20;
     config
+}
+
+/// `Connection::receive_each` over a buffer of whole frames (several frames
+/// per call); returns the frames seen.
+fn wsproto_decode_each(conn: &mut Connection, buf: &mut [u8]) -> usize {
+    let mut frames = 0;
+    let mut pos = 0;
+    loop {
+        let consumed = conn
+            .receive_each(&mut buf[pos..], |event| {
+                match event {
+                    Event::Text { data, fin } => {
+                        black_box(data);
+                        frames += usize::from(fin);
+                    }
+                    Event::Binary { data, fin } => {
+                        black_box(data);
+                        frames += usize::from(fin);
+                    }
+                    other => panic!("unexpected {other:?}"),
+                }
+                ControlFlow::Continue(())
+            })
+            .expect("valid frames");
+        if consumed == 0 {
+            return frames;
+        }
+        pos += consumed;
+    }
 }
 
 /// The receive contract over a buffer of whole frames; returns the frames seen.
@@ -325,6 +355,14 @@ fn decode(c: &mut Criterion) {
                 b.iter_batched_ref(
                     || wire.clone(),
                     |buf| assert_eq!(wsproto_decode(&mut conn, buf), count),
+                    BatchSize::LargeInput,
+                )
+            });
+            // wsproto, every frame of the buffer in one `receive_each` call.
+            group.bench_function(BenchmarkId::new("wsproto_each", size), |b| {
+                b.iter_batched_ref(
+                    || wire.clone(),
+                    |buf| assert_eq!(wsproto_decode_each(&mut conn, buf), count),
                     BatchSize::LargeInput,
                 )
             });

@@ -173,6 +173,16 @@ fn run(c: &mut Conn, wire: &[u8], plan: &[usize]) -> Run {
 /// bytes, as an adapter with a fixed buffer would: a read only gets the room
 /// left. Panics if the window fills up and `receive` makes no progress.
 fn run_window(c: &mut Conn, wire: &[u8], plan: &[usize], window: usize) -> Run {
+    run_window_with(c, wire, plan, window, false)
+}
+
+/// [`run_window`] through `Connection::receive_each`: every whole frame of a
+/// read in one call, output drained once per read (so pongs may coalesce).
+fn run_window_each(c: &mut Conn, wire: &[u8], plan: &[usize], window: usize) -> Run {
+    run_window_with(c, wire, plan, window, true)
+}
+
+fn run_window_with(c: &mut Conn, wire: &[u8], plan: &[usize], window: usize, each: bool) -> Run {
     let mut pending: Vec<u8> = Vec::new();
     let mut events = Vec::new();
     let mut output = Vec::new();
@@ -192,6 +202,29 @@ fn run_window(c: &mut Conn, wire: &[u8], plan: &[usize], window: usize) -> Run {
         let end = pos.saturating_add(size).min(wire.len());
         pending.extend_from_slice(&wire[pos..end]);
         pos = end;
+        if each {
+            let result = c.receive_each(&mut pending, |e| {
+                let ev = own(e);
+                match &ev {
+                    Ev::Text(t, false) => assert!(!t.is_empty(), "empty text chunk"),
+                    Ev::Binary(b, false) => assert!(!b.is_empty(), "empty binary chunk"),
+                    _ => {}
+                }
+                events.push(ev);
+                std::ops::ControlFlow::Continue(())
+            });
+            output.extend(drain(c));
+            match result {
+                Ok(consumed) => {
+                    pending.drain(..consumed);
+                    continue;
+                }
+                Err(e) => {
+                    error = Some(e);
+                    break 'outer;
+                }
+            }
+        }
         loop {
             match c.receive(&mut pending) {
                 Ok(r) => {
@@ -498,6 +531,17 @@ proptest! {
                 );
                 prop_assert_eq!(&got.output, &reference.output, "plan {:?} window {}", plan, window);
                 prop_assert_eq!(got.state, reference.state);
+                // Many frames per call: the same events and end state; pongs
+                // may coalesce (output is drained once per read), the rest
+                // of the output is the same.
+                let each = run_window_each(&mut conn(receiver_role, 5), &wire, plan, window);
+                prop_assert_eq!(each.error, None);
+                prop_assert_eq!(&each.events, &got.events, "each: plan {:?} window {}", plan, window);
+                prop_assert_eq!(each.state, reference.state);
+                let not_pong = |out: &[u8]| -> Vec<(OpCode, bool, Vec<u8>)> {
+                    frames(out, receiver_role).into_iter().filter(|f| f.0 != OpCode::Pong).collect()
+                };
+                prop_assert_eq!(not_pong(&each.output), not_pong(&reference.output));
             }
         }
     }

@@ -9,7 +9,9 @@
 use super::inflate::Inflated;
 use super::{Connection, Extension, IncomingFrame, Received, Role, MIN_INFLATE_BUFFER, RSV1};
 use crate::error::{Error, Misuse, Violation};
+use crate::event::Event;
 use crate::frame::{apply_mask, FrameHeader, HeaderStatus, OpCode};
+use core::ops::ControlFlow;
 use rand_core::RngCore;
 
 /// Where the header step left off.
@@ -92,6 +94,87 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
             Err(_) => 0,
         };
         received
+    }
+
+    /// Decodes every whole frame at the front of `input` in one call, handing
+    /// each event to `on_event` as it completes (borrowing `input`, unmasked
+    /// in place, for the duration of the callback). Returns the bytes
+    /// consumed: what is left is an unfinished frame header, control frame or
+    /// code point, to be passed again, first, with more bytes appended, as
+    /// with [`Connection::receive`].
+    ///
+    /// The same events, errors and output as calling `receive` in a loop, but
+    /// the per-call work (activity bookkeeping, the loop itself) is paid once
+    /// per buffer: with many small frames per read this is the faster way in.
+    /// `on_event` may return [`ControlFlow::Break`] to stop early; the bytes
+    /// of the events handed over so far are counted as consumed.
+    ///
+    /// ```
+    /// use core::ops::ControlFlow;
+    /// use wsproto::{Config, Connection, Event, Role};
+    ///
+    /// let mut server = Connection::new(Role::Server, Config::default());
+    /// // Two masked binary frames (zero keys) and half of a third.
+    /// let mut input = [0x82, 0x81, 0, 0, 0, 0, 1, 0x82, 0x81, 0, 0, 0, 0, 2, 0x82];
+    /// let mut seen = Vec::new();
+    /// let consumed = server
+    ///     .receive_each(&mut input, |event| {
+    ///         if let Event::Binary { data, .. } = event {
+    ///             seen.push(data[0]);
+    ///         }
+    ///         ControlFlow::Continue(())
+    ///     })
+    ///     .unwrap();
+    /// assert_eq!((seen, consumed), (vec![1, 2], 14));
+    /// ```
+    #[inline]
+    pub fn receive_each(
+        &mut self,
+        input: &mut [u8],
+        on_event: impl FnMut(Event<'_>) -> ControlFlow<()>,
+    ) -> Result<usize, Error> {
+        self.receive_each_into(input, &mut [], on_event)
+    }
+
+    /// [`Connection::receive_each`], with `scratch` for decompressed bytes
+    /// (see [`Connection::receive_into`]): events of compressed messages
+    /// borrow `scratch`.
+    #[inline]
+    pub fn receive_each_into(
+        &mut self,
+        input: &mut [u8],
+        scratch: &mut [u8],
+        mut on_event: impl FnMut(Event<'_>) -> ControlFlow<()>,
+    ) -> Result<usize, Error> {
+        let len = input.len();
+        self.bytes_received = self
+            .bytes_received
+            .wrapping_add(len.saturating_sub(self.unconsumed) as u64);
+        let mut pos = 0;
+        loop {
+            let rest = input.get_mut(pos..).unwrap_or_default();
+            let step = match self.single_frame_shape(rest) {
+                Some(shape) => self.single_frame_message(rest, shape),
+                None => self.receive_steps(rest, &mut *scratch),
+            };
+            let received = match step {
+                Ok(received) => received,
+                Err(e) => {
+                    self.unconsumed = 0;
+                    return Err(e);
+                }
+            };
+            pos += received.consumed;
+            let stop = match received.event {
+                Some(event) => on_event(event).is_break(),
+                None => received.consumed == 0,
+            };
+            if stop {
+                break;
+            }
+        }
+        self.unconsumed = len.saturating_sub(pos);
+        Ok(pos)
     }
 
     /// [`Connection::receive_into`] for everything but the inline shortcut.
