@@ -224,6 +224,18 @@ pub enum HandshakeError {
     MissingVersion,
     /// `Sec-WebSocket-Version` is not 13.
     UnsupportedVersion,
+    /// (HTTP/2) The request is not an extended CONNECT with
+    /// `:protocol = websocket` (RFC 8441 §4).
+    NotExtendedConnect,
+    /// (HTTP/2) `:scheme` is not `https`/`http`, `:path` is not a path, or
+    /// `:authority` is missing, malformed or contradicted by a `Host` field.
+    InvalidPseudoHeaders,
+    /// (HTTP/2) A connection-specific field such as `Connection` or
+    /// `Upgrade` is present (RFC 9113 §8.2.2).
+    ConnectionSpecificHeader,
+    /// (HTTP/2) `Sec-WebSocket-Key` is present: RFC 8441 §5 replaces it with
+    /// `:protocol`, so a key means the client mixed up the two handshakes.
+    KeyOverHttp2,
     /// The head exceeded `Limits::max_handshake_bytes`.
     HeadTooLarge,
     /// The head has more header lines than the caller's slots.
@@ -257,7 +269,11 @@ impl HandshakeError {
             | HandshakeError::MissingUpgrade
             | HandshakeError::MissingConnectionUpgrade
             | HandshakeError::InvalidKey
-            | HandshakeError::MissingVersion => 400,
+            | HandshakeError::MissingVersion
+            | HandshakeError::NotExtendedConnect
+            | HandshakeError::InvalidPseudoHeaders
+            | HandshakeError::ConnectionSpecificHeader
+            | HandshakeError::KeyOverHttp2 => 400,
             HandshakeError::UnsupportedVersion => 426,
             HandshakeError::HeadTooLarge | HandshakeError::TooManyHeaders => 431,
             HandshakeError::Timeout => 408,
@@ -285,6 +301,12 @@ impl HandshakeError {
             HandshakeError::InvalidKey => "invalid Sec-WebSocket-Key",
             HandshakeError::MissingVersion => "missing Sec-WebSocket-Version",
             HandshakeError::UnsupportedVersion => "unsupported Sec-WebSocket-Version",
+            HandshakeError::NotExtendedConnect => "not an extended CONNECT for websocket",
+            HandshakeError::InvalidPseudoHeaders => "invalid :scheme, :path or :authority",
+            HandshakeError::ConnectionSpecificHeader => {
+                "connection-specific header in an HTTP/2 request"
+            }
+            HandshakeError::KeyOverHttp2 => "Sec-WebSocket-Key is not used over HTTP/2",
             HandshakeError::HeadTooLarge => "request head too large",
             HandshakeError::TooManyHeaders => "too many headers",
             HandshakeError::Timeout => "handshake timed out",

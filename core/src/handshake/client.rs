@@ -222,52 +222,23 @@ impl ClientHandshake {
             Ok(Some(accept)) if trim(accept) == self.expected_accept => {}
             _ => return Err(HandshakeError::InvalidAccept),
         }
-        let protocol = match single(headers, "Sec-WebSocket-Protocol") {
-            Ok(None) => None,
-            Ok(Some(value)) => {
-                let chosen = core::str::from_utf8(trim(value))
-                    .map_err(|_| HandshakeError::UnofferedSubprotocol)?;
-                if !request.protocols.contains(&chosen) {
-                    return Err(HandshakeError::UnofferedSubprotocol);
-                }
-                Some(chosen)
-            }
-            Err(()) => return Err(HandshakeError::UnofferedSubprotocol),
-        };
-        let mut extensions =
-            values(headers, "Sec-WebSocket-Extensions").filter(|v| list_items(v).next().is_some());
-        #[cfg(feature = "deflate")]
-        let deflate = match (self.deflate, extensions.next()) {
-            (_, None) => None,
-            (None, Some(_)) => return Err(HandshakeError::UnrequestedExtension),
-            (Some(offer), Some(value)) => {
-                if extensions.next().is_some() {
-                    // permessage-deflate may be answered once, in one line.
-                    return Err(HandshakeError::InvalidExtension);
-                }
-                let value =
-                    core::str::from_utf8(value).map_err(|_| HandshakeError::InvalidExtension)?;
-                match validate_response(value, &offer) {
-                    Ok(agreed) => Some(agreed),
-                    Err(ParamError::UnexpectedExtension) => {
-                        return Err(HandshakeError::UnrequestedExtension)
-                    }
-                    Err(_) => return Err(HandshakeError::InvalidExtension),
-                }
-            }
-        };
-        #[cfg(not(feature = "deflate"))]
-        if extensions.next().is_some() {
-            return Err(HandshakeError::UnrequestedExtension);
-        }
+        let choices = check_choices(headers, request.protocols, self.deflate_offer())?;
         Ok(Some(Response {
-            protocol,
+            protocol: choices.protocol,
             headers,
             head_len,
             #[cfg(feature = "deflate")]
-            deflate,
+            deflate: choices.deflate,
         }))
     }
+
+    #[cfg(feature = "deflate")]
+    fn deflate_offer(&self) -> DeflateOffer {
+        self.deflate
+    }
+
+    #[cfg(not(feature = "deflate"))]
+    fn deflate_offer(&self) -> DeflateOffer {}
 
     /// The handshake deadline.
     pub fn poll_timeout(&self) -> Option<Instant> {
@@ -278,6 +249,73 @@ impl ClientHandshake {
     pub fn handle_timeout(&mut self, now: Instant) -> Result<(), HandshakeError> {
         self.scanner.check_deadline(now)
     }
+}
+
+/// The permessage-deflate offer a client made (`()` without the feature).
+#[cfg(feature = "deflate")]
+pub(super) type DeflateOffer = Option<DeflateConfig>;
+/// The permessage-deflate offer a client made (`()` without the feature).
+#[cfg(not(feature = "deflate"))]
+pub(super) type DeflateOffer = ();
+
+/// What a server chose from a client's offers.
+pub(super) struct Choices<'a> {
+    pub(super) protocol: Option<&'a str>,
+    #[cfg(feature = "deflate")]
+    pub(super) deflate: Option<Agreed>,
+}
+
+/// Checks the server's choice of subprotocol and extensions against what the
+/// client offered: the same rules over HTTP/1.1 (RFC 6455 §4.1) and over
+/// HTTP/2 (RFC 8441 §5).
+pub(super) fn check_choices<'a>(
+    headers: &'a [Header<'a>],
+    offered_protocols: &[&str],
+    #[cfg_attr(not(feature = "deflate"), allow(unused_variables))] offer: DeflateOffer,
+) -> Result<Choices<'a>, HandshakeError> {
+    let protocol = match single(headers, "Sec-WebSocket-Protocol") {
+        Ok(None) => None,
+        Ok(Some(value)) => {
+            let chosen = core::str::from_utf8(trim(value))
+                .map_err(|_| HandshakeError::UnofferedSubprotocol)?;
+            if !offered_protocols.contains(&chosen) {
+                return Err(HandshakeError::UnofferedSubprotocol);
+            }
+            Some(chosen)
+        }
+        Err(()) => return Err(HandshakeError::UnofferedSubprotocol),
+    };
+    let mut extensions =
+        values(headers, "Sec-WebSocket-Extensions").filter(|v| list_items(v).next().is_some());
+    #[cfg(feature = "deflate")]
+    let deflate = match (offer, extensions.next()) {
+        (_, None) => None,
+        (None, Some(_)) => return Err(HandshakeError::UnrequestedExtension),
+        (Some(offer), Some(value)) => {
+            if extensions.next().is_some() {
+                // permessage-deflate may be answered once, in one line.
+                return Err(HandshakeError::InvalidExtension);
+            }
+            let value =
+                core::str::from_utf8(value).map_err(|_| HandshakeError::InvalidExtension)?;
+            match validate_response(value, &offer) {
+                Ok(agreed) => Some(agreed),
+                Err(ParamError::UnexpectedExtension) => {
+                    return Err(HandshakeError::UnrequestedExtension)
+                }
+                Err(_) => return Err(HandshakeError::InvalidExtension),
+            }
+        }
+    };
+    #[cfg(not(feature = "deflate"))]
+    if extensions.next().is_some() {
+        return Err(HandshakeError::UnrequestedExtension);
+    }
+    Ok(Choices {
+        protocol,
+        #[cfg(feature = "deflate")]
+        deflate,
+    })
 }
 
 /// A valid `101 Switching Protocols` response, borrowing the caller's buffer.

@@ -1,4 +1,5 @@
-//! The HTTP/1.1 opening handshake (RFC 6455 §4), both sides, kept apart from
+//! The opening handshake, both sides: HTTP/1.1 upgrades (RFC 6455 §4) and,
+//! in `h2`, HTTP/2 extended CONNECTs (RFC 8441), kept apart from
 //! framing: it turns bytes into a validated [`Request`] or [`Response`], and
 //! the application decides. Afterwards build a [`crate::Connection`] and hand
 //! it the bytes that followed the head ([`Request::head_len`]).
@@ -31,11 +32,13 @@
 
 mod accept_key;
 mod client;
+mod h2;
 mod headers;
 mod server;
 
 pub use accept_key::{accept_key, encode_key, is_valid_key, ACCEPT_LEN, KEY_LEN, WEBSOCKET_GUID};
 pub use client::{ClientHandshake, ClientRequest, Response};
+pub use h2::{ClientConnect, ConnectAccepted, ConnectResponse, ExtendedConnect, PseudoHeaders};
 pub use server::{Accept, Request, ServerHandshake};
 
 use crate::error::{HandshakeError, Misuse};
