@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs wsproto against real peers nobody here wrote. Install them first with interop/install.sh.
 #
-#   (a) Node ws client matrix        -> our echo_server (blocking) and echo_server --tokio
+#   (a) Node ws client matrix        -> our echo_server (blocking), echo_server --tokio and the
+#                                       axum_echo example (the axum extractor over hyper)
 #   (b) our client matrix            -> Node ws echo server
-#   (c) Python websockets matrix     -> our echo_server (blocking) and echo_server --tokio
+#   (c) Python websockets matrix     -> the same three servers
 #   (d) our client matrix            -> Python websockets echo server
 #   (e) headless Chromium chat test  -> our chat_server
 #
@@ -156,7 +157,7 @@ fi
 # --- build ------------------------------------------------------------------------------------
 say "logs in $LOGS"
 built=true
-if (cd "$ROOT" && cargo build --release -p wsproto-adapters --examples && cargo build --release -p wsproto-interop) >"$LOGS/build.log" 2>&1; then
+if (cd "$ROOT" && cargo build --release -p wsproto-adapters --features axum --examples && cargo build --release -p wsproto-interop) >"$LOGS/build.log" 2>&1; then
   pass "build (wsproto-adapters examples, wsproto-interop)"
 else
   fail "build (wsproto-adapters examples, wsproto-interop)" "$LOGS/build.log"
@@ -164,6 +165,7 @@ else
 fi
 ECHO_BIN="$TARGET/release/examples/echo_server"
 CHAT_BIN="$TARGET/release/examples/chat_server"
+AXUM_BIN="$TARGET/release/examples/axum_echo"
 OUR_CLIENT="$TARGET/release/wsproto-interop"
 
 # our_server VAR NAME BIN ARGS... : starts one of our example servers (empty VAR when not built).
@@ -183,22 +185,23 @@ our_up() {
   return 1
 }
 
-ECHO_PORT="" TOKIO_PORT="" CHAT_PORT=""
+ECHO_PORT="" TOKIO_PORT="" AXUM_PORT="" CHAT_PORT=""
 if [ -z "$node_ok" ] || [ -z "$py_ok" ]; then
   our_server ECHO_PORT echo_server "$ECHO_BIN" "127.0.0.1:@PORT@"
   our_server TOKIO_PORT echo_server_tokio "$ECHO_BIN" "127.0.0.1:@PORT@" --tokio
+  our_server AXUM_PORT axum_echo "$AXUM_BIN" "127.0.0.1:@PORT@"
 fi
 
 # (a) Node ws client -> our echo servers, plain then permessage-deflate
 for mode in plain deflate; do
-  for variant in blocking tokio; do
+  for variant in blocking tokio axum; do
     name="node-ws client matrix -> wsproto echo_server ($variant)"
     flag=()
     if [ "$mode" = deflate ]; then
       name="node-ws client matrix (permessage-deflate) -> wsproto echo_server ($variant)"
       flag=(--deflate)
     fi
-    port="$ECHO_PORT"; [ "$variant" = tokio ] && port="$TOKIO_PORT"
+    port="$ECHO_PORT"; [ "$variant" = tokio ] && port="$TOKIO_PORT"; [ "$variant" = axum ] && port="$AXUM_PORT"
     if [ -n "$node_ok" ]; then missing "$name" "$node_ok"; continue; fi
     our_up "$name" "$port" && step "$name" node "$HERE/node/ws_client_matrix.js" "ws://127.0.0.1:$port/" "${flag[@]}"
   done
@@ -228,14 +231,14 @@ done
 
 # (c) Python websockets client -> our echo servers, plain then permessage-deflate
 for mode in plain deflate; do
-  for variant in blocking tokio; do
+  for variant in blocking tokio axum; do
     name="python-websockets client matrix -> wsproto echo_server ($variant)"
     flag=()
     if [ "$mode" = deflate ]; then
       name="python-websockets client matrix (permessage-deflate) -> wsproto echo_server ($variant)"
       flag=(--deflate)
     fi
-    port="$ECHO_PORT"; [ "$variant" = tokio ] && port="$TOKIO_PORT"
+    port="$ECHO_PORT"; [ "$variant" = tokio ] && port="$TOKIO_PORT"; [ "$variant" = axum ] && port="$AXUM_PORT"
     if [ -n "$py_ok" ]; then missing "$name" "$py_ok"; continue; fi
     our_up "$name" "$port" && step "$name" "$VENV_PY" "$HERE/python/ws_client_matrix.py" "ws://127.0.0.1:$port/" "${flag[@]}"
   done

@@ -59,12 +59,16 @@ mod handshake;
 #[cfg(any(feature = "blocking", feature = "tokio"))]
 mod rng;
 
+#[cfg(feature = "axum")]
+pub mod axum;
 #[cfg(feature = "blocking")]
 pub mod blocking;
 #[cfg(feature = "embedded")]
 pub mod embedded;
 #[cfg(feature = "tokio")]
 pub mod tokio;
+#[cfg(feature = "hyper")]
+pub mod upgrade;
 
 #[cfg(feature = "std")]
 pub use error::Error;

@@ -129,6 +129,14 @@ pub async fn accept_with<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
+impl<S> WebSocket<S> {
+    /// A WebSocket over `stream`, whose handshake `driver` holds the outcome of.
+    #[cfg(feature = "hyper")]
+    pub(crate) fn from_driver(stream: S, driver: Driver) -> Self {
+        WebSocket { stream, driver }
+    }
+}
+
 impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// Reads the next whole message (see [`crate::blocking::WebSocket::read`]).
     /// Cancel-safe, including during the lingering close after a peer
