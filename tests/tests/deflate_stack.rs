@@ -87,6 +87,7 @@ fn negotiate_and_use<E: Extension>(make: fn(&Agreed, Role) -> E) {
     let mut headers = vec![httparse::EMPTY_HEADER; 32];
     let req = server_hs.parse(&out[..n], &mut headers).unwrap().unwrap();
     let agreed = req.negotiate_deflate(&DeflateConfig::default()).unwrap();
+    assert_eq!(agreed.directions(Role::Server).state_window_bits(), 15);
     let mut response = vec![0u8; 1024];
     let n = req
         .accept_deflate(&Accept::default(), &agreed, &mut response)
