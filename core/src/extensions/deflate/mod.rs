@@ -20,6 +20,11 @@
 //! caller's buffer yet (so any output buffer, even one byte, makes progress,
 //! and the output does not depend on how it is chunked).
 //!
+//! That memory is fixed; what a peer can make the *application* hold is
+//! not: a message inflates up to about 1032:1, so
+//! [`crate::Limits::max_message_size`] (which counts inflated bytes) is what
+//! bounds it, not the compressed frame sizes.
+//!
 //! # In a connection
 //!
 //! [`Deflate`] holds one inflater and one compressor and is attached with
