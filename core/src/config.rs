@@ -21,6 +21,15 @@ pub struct Limits {
     /// Largest payload of a single frame. Default 16 MiB; past it, close 1009.
     pub max_frame_payload: u64,
     /// Largest message, the sum of its fragments. Default 64 MiB; past it, close 1009.
+    ///
+    /// With permessage-deflate it counts inflated bytes, and it is the real
+    /// bound on what one peer can make a connection hold: DEFLATE expands
+    /// up to about 1032:1, so about 64 KB of compressed frames can become a
+    /// 64 MiB message (miniz_oxide, like zlib, turns 64 MiB of zeros into
+    /// 65,193 bytes; this crate's own compressor, with fixed Huffman codes
+    /// only, into 429,313). [`Limits::max_frame_payload`] counts the
+    /// compressed bytes and bounds nothing here. A server with many
+    /// connections should lower this to the largest message it expects.
     pub max_message_size: u64,
     /// Most frames in one message, first frame included. Default 65,536;
     /// past it, close 1009.

@@ -107,6 +107,9 @@
 // Tests and the fuzz harnesses use std; the library never does.
 #[cfg(any(test, feature = "fuzz-harness"))]
 extern crate std;
+// Only for the heap storage of deflate states (`alloc` feature).
+#[cfg(feature = "alloc")]
+extern crate alloc;
 
 mod close;
 mod config;

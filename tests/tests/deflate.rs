@@ -8,6 +8,7 @@
 use proptest::prelude::*;
 use wsproto::extensions::deflate::{
     accept_offer, write_offer, Agreed, Deflate, Deflate12, Deflate15, Deflate9, DeflateConfig,
+    HeapDeflate15, HeapDeflate9,
 };
 use wsproto::handshake::{Accept, ClientHandshake, ClientRequest, ServerHandshake};
 use wsproto::{
@@ -490,14 +491,23 @@ fn decompressed_bytes_count_against_the_budget() {
 
 // ----- negotiation through the real HTTP/1.1 handshake, then a Pair -----
 
+/// What one opening handshake with permessage-deflate produced.
+struct Negotiated {
+    /// The client's request, whole.
+    request: String,
+    /// The server's 101 response, whole.
+    response: String,
+    /// The server's agreement.
+    server: Agreed,
+    /// The client's agreement, from the response.
+    client: Agreed,
+    /// The client's RNG after the handshake, for its connection.
+    rng: TestRng,
+}
+
 /// Runs the opening handshake with permessage-deflate offered by a client
-/// with `client_cfg` and accepted by a server with `server_cfg`, then builds
-/// the pair with the agreed state.
-fn deflate_pair<const IW: usize, const CB: usize, const CH: usize>(
-    client_cfg: &DeflateConfig,
-    server_cfg: &DeflateConfig,
-    config: Config,
-) -> Box<Pair<Deflate<IW, CB, CH>>> {
+/// with `client_cfg` and accepted by a server with `server_cfg`.
+fn negotiate(client_cfg: &DeflateConfig, server_cfg: &DeflateConfig, config: Config) -> Negotiated {
     let now = Instant::from_secs(1);
     let request = ClientRequest::new("example.com", "/chat");
     let mut rng = TestRng::new(11);
@@ -528,12 +538,37 @@ fn deflate_pair<const IW: usize, const CB: usize, const CH: usize>(
         .parse(&request, &response, &mut headers)
         .unwrap()
         .unwrap();
-    assert_eq!(res.deflate(), Some(agreed));
+    let client = res.deflate().expect("accepted");
+    Negotiated {
+        request: String::from_utf8(request_bytes).unwrap(),
+        response: String::from_utf8(response).unwrap(),
+        server: agreed,
+        client,
+        rng,
+    }
+}
 
-    let client = Connection::with_rng(Role::Client, config, rng)
-        .with_extension(Deflate::<IW, CB, CH>::new(&agreed, Role::Client).unwrap());
+/// Runs the opening handshake ([`negotiate`]), then builds the pair with
+/// each side's agreed state.
+fn deflate_pair<const IW: usize, const CB: usize, const CH: usize>(
+    client_cfg: &DeflateConfig,
+    server_cfg: &DeflateConfig,
+    config: Config,
+) -> Box<Pair<Deflate<IW, CB, CH>>> {
+    let hs = negotiate(client_cfg, server_cfg, config);
+    // Both read the response alike; only the client's own window may be
+    // lowered to its budget.
+    assert_eq!(
+        Agreed {
+            client_max_window_bits: hs.server.client_max_window_bits,
+            ..hs.client
+        },
+        hs.server
+    );
+    let client = Connection::with_rng(Role::Client, config, hs.rng)
+        .with_extension(Deflate::<IW, CB, CH>::new(&hs.client, Role::Client).unwrap());
     let server = Connection::new(Role::Server, config)
-        .with_extension(Deflate::<IW, CB, CH>::new(&agreed, Role::Server).unwrap());
+        .with_extension(Deflate::<IW, CB, CH>::new(&hs.server, Role::Server).unwrap());
     let mut pair = Box::new(Pair::from_connections(client, server));
     pair.client.scratch = Some(vec![0u8; 4096]);
     pair.server.scratch = Some(vec![0u8; 1000]);
@@ -742,6 +777,212 @@ fn window_too_small_is_refused_at_construction() {
         // A 512-byte inflater cannot follow a peer allowed 32 KiB.
         let err = Deflate9::new(&default_agreed(), Role::Server).unwrap_err();
         assert_eq!(err.required_bits, 15);
+    });
+}
+
+// ----- the memory budget bounds both windows (RFC 7692 §7.1.2) -----
+
+/// The offer every browser sends.
+const BROWSER_OFFER: &str = "permessage-deflate; client_max_window_bits";
+
+/// The memory of the smallest predefined state for `agreed` in `role`, as a
+/// driver choosing by [`wsproto::extensions::deflate::Directions::state_window_bits`]
+/// would build it.
+fn state_memory(agreed: &Agreed, role: Role) -> usize {
+    match agreed.directions(role).state_window_bits() {
+        ..=9 => Deflate9::new(agreed, role).unwrap().memory(),
+        10..=12 => Deflate12::new(agreed, role).unwrap().memory(),
+        _ => Deflate15::new(agreed, role).unwrap().memory(),
+    }
+}
+
+/// A message whose repeats lie 2,000 bytes apart: beyond a 9-bit window.
+fn far_repeats() -> Vec<u8> {
+    let block = noise(2000, 7);
+    [block.as_slice(), &block, &block].concat()
+}
+
+#[test]
+fn small_server_bounds_both_windows_for_the_browser_offer() {
+    big_stack(|| {
+        let nine = DeflateConfig {
+            max_window_bits: 9,
+            ..DeflateConfig::default()
+        };
+        let hs = negotiate(&DeflateConfig::default(), &nine, Config::default());
+        assert!(
+            hs.request.contains(&format!(
+                "\r\nSec-WebSocket-Extensions: {BROWSER_OFFER}\r\n"
+            )),
+            "{}",
+            hs.request
+        );
+        // The server announces its own window unasked (§7.1.2.1) and limits
+        // the client's, which the offer allows (§7.1.2.2).
+        assert!(
+            hs.response.contains(
+                "\r\nSec-WebSocket-Extensions: permessage-deflate; \
+                 server_max_window_bits=9; client_max_window_bits=9\r\n"
+            ),
+            "{}",
+            hs.response
+        );
+        assert_eq!(hs.client, hs.server);
+        for (agreed, role) in [(hs.server, Role::Server), (hs.client, Role::Client)] {
+            let dirs = agreed.directions(role);
+            assert_eq!(
+                (dirs.compress_window_bits, dirs.inflate_window_bits),
+                (9, 9),
+                "{role:?}"
+            );
+            assert_eq!(dirs.state_window_bits(), 9);
+            let memory = state_memory(&agreed, role);
+            assert_eq!(memory, std::mem::size_of::<Deflate9>());
+            assert!(memory < 14 * 1024, "{memory} bytes");
+        }
+        // The heap layout costs the same and works the same.
+        let heap = HeapDeflate9::new(&hs.server, Role::Server)
+            .unwrap()
+            .memory();
+        let inline = std::mem::size_of::<Deflate9>();
+        assert!((inline..inline + 1024).contains(&heap), "{heap} bytes");
+
+        // Both ends at 9 bits: messages with far repeats go through.
+        let mut pair =
+            deflate_pair::<512, 1024, 512>(&DeflateConfig::default(), &nine, Config::default());
+        let message = far_repeats();
+        for who in [Who::Client, Who::Server] {
+            for _ in 0..3 {
+                pair.send_binary(who, &message).unwrap();
+            }
+            pair.send_text(who, &text(3000)).unwrap();
+        }
+        pair.run();
+        for who in [Who::Client, Who::Server] {
+            assert_eq!(
+                pair.take_events(who),
+                [
+                    Ev::Binary(message.clone()),
+                    Ev::Binary(message.clone()),
+                    Ev::Binary(message.clone()),
+                    Ev::Text(text(3000)),
+                ]
+            );
+            assert_eq!(pair.errors(who), []);
+        }
+
+        // Without client_max_window_bits in the offer the client's window
+        // cannot be limited (§7.1.2.2): a 9-bit server declines rather than
+        // hold a 15-bit inflater.
+        let offer = "permessage-deflate; server_max_window_bits=9";
+        assert_eq!(accept_offer(offer, &nine), None);
+        assert!(accept_offer(offer, &DeflateConfig::default()).is_some());
+    });
+}
+
+#[test]
+fn every_budget_bounds_the_state_on_both_sides() {
+    big_stack(|| {
+        for bits in 9..=15u8 {
+            let cfg = DeflateConfig {
+                max_window_bits: bits,
+                ..DeflateConfig::default()
+            };
+            // A small server facing browsers.
+            let agreed = accept_offer(BROWSER_OFFER, &cfg).unwrap();
+            assert_eq!(agreed.directions(Role::Server).state_window_bits(), bits);
+            let expected = (bits < 15).then_some(bits);
+            assert_eq!(agreed.server_max_window_bits, expected, "{bits}");
+            assert_eq!(agreed.client_max_window_bits, expected, "{bits}");
+            // A small client facing a default server.
+            let hs = negotiate(&cfg, &DeflateConfig::default(), Config::default());
+            let dirs = hs.client.directions(Role::Client);
+            assert_eq!(
+                (dirs.compress_window_bits, dirs.inflate_window_bits),
+                (bits, bits),
+                "{bits}"
+            );
+            // Both states fit the budget: the type the window needs, no more.
+            let fits = match bits {
+                ..=9 => std::mem::size_of::<Deflate9>(),
+                10..=12 => std::mem::size_of::<Deflate12>(),
+                _ => std::mem::size_of::<Deflate15>(),
+            };
+            assert_eq!(state_memory(&agreed, Role::Server), fits, "{bits}");
+            assert_eq!(state_memory(&hs.client, Role::Client), fits, "{bits}");
+        }
+    });
+}
+
+#[test]
+fn small_client_compresses_within_its_budget_whatever_the_server_allows() {
+    big_stack(|| {
+        let nine = Deflate9::config();
+        // The server answers the 9-bit server window asked for and leaves
+        // the client's window unlimited (15 bits), or names 15 outright.
+        for response in [
+            "permessage-deflate; server_max_window_bits=9",
+            "permessage-deflate; server_max_window_bits=9; client_max_window_bits=15",
+        ] {
+            let client = client_verdict(Some(&nine), &[response]).unwrap().unwrap();
+            assert_eq!(client.client_max_window_bits, Some(9), "{response}");
+            let dirs = client.directions(Role::Client);
+            assert_eq!(
+                (dirs.compress_window_bits, dirs.inflate_window_bits),
+                (9, 9)
+            );
+            assert_eq!(
+                state_memory(&client, Role::Client),
+                std::mem::size_of::<Deflate9>()
+            );
+
+            // It works against that server, which inflates up to 15 bits.
+            let server_agreed = accept_offer(
+                "permessage-deflate; server_max_window_bits=9; client_max_window_bits",
+                &DeflateConfig::default(),
+            )
+            .unwrap();
+            assert_eq!(server_agreed.server_max_window_bits, Some(9));
+            let mut c = Connection::with_rng(Role::Client, Config::default(), TestRng::new(1))
+                .with_extension(Deflate9::new(&client, Role::Client).unwrap());
+            let mut s = Connection::new(Role::Server, Config::default())
+                .with_extension(HeapDeflate15::new(&server_agreed, Role::Server).unwrap());
+            let message = far_repeats();
+            let mut scratch = vec![0u8; 1000];
+            for _ in 0..2 {
+                let mut wire = vec![0u8; c.send_buffer_len(message.len())];
+                let n = c.send_binary(&message, &mut wire).unwrap();
+                wire.truncate(n);
+                let mut got = Collector::default();
+                receive_all_into(&mut s, &mut wire, usize::MAX, Some(&mut scratch), &mut got)
+                    .unwrap();
+                assert_eq!(got.take(), [Ev::Binary(message.clone())]);
+                let mut wire = vec![0u8; s.send_buffer_len(message.len())];
+                let n = s.send_binary(&message, &mut wire).unwrap();
+                wire.truncate(n);
+                let mut got = Collector::default();
+                receive_all_into(&mut c, &mut wire, usize::MAX, Some(&mut scratch), &mut got)
+                    .unwrap();
+                assert_eq!(got.take(), [Ev::Binary(message.clone())]);
+            }
+        }
+        // A full-window client must still inflate what the server may send:
+        // limited to 9 bits itself, it keeps a 15-bit inflater.
+        let client = client_verdict(
+            Some(&DeflateConfig::default()),
+            &["permessage-deflate; client_max_window_bits=9"],
+        )
+        .unwrap()
+        .unwrap();
+        let dirs = client.directions(Role::Client);
+        assert_eq!(
+            (dirs.compress_window_bits, dirs.inflate_window_bits),
+            (9, 15)
+        );
+        assert_eq!(
+            state_memory(&client, Role::Client),
+            std::mem::size_of::<Deflate15>()
+        );
     });
 }
 

@@ -27,6 +27,10 @@
 //! such a cut block is kept only if it is no larger than its input, so the
 //! cut costs nothing against [`Compressor::max_compressed_len`].
 
+use core::borrow::{Borrow, BorrowMut};
+
+use super::storage::{Inline, Storage};
+
 /// A compressor for windows of up to 2^9 bytes (a 1 KiB buffer).
 pub type Compressor9 = Compressor<1024, 512>;
 /// A compressor for windows of up to 2^12 bytes (an 8 KiB buffer).
@@ -71,9 +75,9 @@ const STAGE_MARGIN: usize = 6;
 /// hash slots (2 bytes each). Both are checked at compile time. A further
 /// 512 bytes stage encoded output for the caller's `out`.
 #[derive(Clone)]
-pub struct Compressor<const BUF: usize, const HASH: usize> {
-    buf: [u8; BUF],
-    head: [u16; HASH],
+pub struct Compressor<const BUF: usize, const HASH: usize, S: Storage = Inline> {
+    buf: S::Bytes<BUF>,
+    head: S::Words<HASH>,
     /// Next byte to encode; `buf[..cur]` is history.
     cur: usize,
     /// End of the buffered data.
@@ -96,7 +100,9 @@ pub struct Compressor<const BUF: usize, const HASH: usize> {
     flushed: bool,
 }
 
-impl<const BUF: usize, const HASH: usize> core::fmt::Debug for Compressor<BUF, HASH> {
+impl<const BUF: usize, const HASH: usize, S: Storage> core::fmt::Debug
+    for Compressor<BUF, HASH, S>
+{
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Compressor")
             .field("buf", &BUF)
@@ -109,7 +115,7 @@ impl<const BUF: usize, const HASH: usize> core::fmt::Debug for Compressor<BUF, H
     }
 }
 
-impl<const BUF: usize, const HASH: usize> Compressor<BUF, HASH> {
+impl<const BUF: usize, const HASH: usize, S: Storage> Compressor<BUF, HASH, S> {
     /// The largest window (base-2 log) this compressor can honour.
     pub const MAX_WINDOW_BITS: u8 = (BUF / 2).trailing_zeros() as u8;
     const HASH_SHIFT: u32 = 32 - HASH.trailing_zeros();
@@ -130,8 +136,8 @@ impl<const BUF: usize, const HASH: usize> Compressor<BUF, HASH> {
         };
         let bits = window_bits.clamp(8, Self::MAX_WINDOW_BITS);
         Self {
-            buf: [0; BUF],
-            head: [0; HASH],
+            buf: S::bytes::<BUF>(),
+            head: S::words::<HASH>(),
             cur: 0,
             fill: 0,
             max_dist: 1 << bits,
@@ -212,7 +218,8 @@ impl<const BUF: usize, const HASH: usize> Compressor<BUF, HASH> {
                 self.slide(self.cur - half);
             }
             let rest = input.get(consumed..).unwrap_or_default();
-            let space = self.buf.get_mut(self.fill..).unwrap_or_default();
+            let fill = self.fill;
+            let space = self.buf_mut().get_mut(fill..).unwrap_or_default();
             let n = space.len().min(rest.len());
             if let (Some(dst), Some(src)) = (space.get_mut(..n), rest.get(..n)) {
                 dst.copy_from_slice(src);
@@ -260,7 +267,10 @@ impl<const BUF: usize, const HASH: usize> Compressor<BUF, HASH> {
         if self.stage_pos < self.stage_len {
             return n;
         }
-        let raw = self.buf.get(self.raw_pos..self.raw_end).unwrap_or_default();
+        let raw = self
+            .buf()
+            .get(self.raw_pos..self.raw_end)
+            .unwrap_or_default();
         let m = copy_prefix(raw, out.get_mut(n..).unwrap_or_default());
         self.raw_pos += m;
         n + m
@@ -286,12 +296,35 @@ impl<const BUF: usize, const HASH: usize> Compressor<BUF, HASH> {
     /// Moves the buffer `by` bytes down, keeping the last `BUF/2` of
     /// history.
     fn slide(&mut self, by: usize) {
-        self.buf.copy_within(by..self.fill, 0);
+        let fill = self.fill;
+        self.buf_mut().copy_within(by..fill, 0);
         self.cur -= by;
         self.fill -= by;
-        for slot in self.head.iter_mut() {
+        for slot in self.head_mut().iter_mut() {
             *slot = usize::from(*slot).saturating_sub(by) as u16;
         }
+    }
+
+    /// Bytes held in allocations outside the value (heap storage only).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let head: &[u16] = self.head.borrow();
+        if S::HEAP {
+            self.buf().len() + core::mem::size_of_val(head)
+        } else {
+            0
+        }
+    }
+
+    fn buf(&self) -> &[u8] {
+        self.buf.borrow()
+    }
+
+    fn buf_mut(&mut self) -> &mut [u8] {
+        self.buf.borrow_mut()
+    }
+
+    fn head_mut(&mut self) -> &mut [u16] {
+        self.head.borrow_mut()
     }
 
     fn hash(word: u32) -> usize {
@@ -299,14 +332,14 @@ impl<const BUF: usize, const HASH: usize> Compressor<BUF, HASH> {
     }
 
     fn word_at(&self, pos: usize) -> Option<u32> {
-        let b = self.buf.get(pos..pos + 4)?;
+        let b = self.buf().get(pos..pos + 4)?;
         let array: [u8; 4] = b.try_into().ok()?;
         Some(u32::from_le_bytes(array))
     }
 
     /// Records `pos` in the hash table; returns the previous occupant.
     fn insert(&mut self, pos: usize, word: u32) -> usize {
-        match self.head.get_mut(Self::hash(word)) {
+        match self.head_mut().get_mut(Self::hash(word)) {
             Some(slot) => usize::from(core::mem::replace(slot, pos as u16)),
             None => usize::MAX,
         }
@@ -314,7 +347,7 @@ impl<const BUF: usize, const HASH: usize> Compressor<BUF, HASH> {
 
     /// Length of the match of `pos` against `cand` (≤ `limit`).
     fn match_len(&self, cand: usize, pos: usize, limit: usize) -> usize {
-        match (self.buf.get(cand..), self.buf.get(pos..pos + limit)) {
+        match (self.buf().get(cand..), self.buf().get(pos..pos + limit)) {
             (Some(a), Some(b)) => a.iter().zip(b).take_while(|(x, y)| x == y).count(),
             _ => 0,
         }
@@ -367,7 +400,7 @@ impl<const BUF: usize, const HASH: usize> Compressor<BUF, HASH> {
                 }
                 p += matched;
             } else {
-                let byte = self.buf.get(p).copied().unwrap_or(0);
+                let byte = self.buf().get(p).copied().unwrap_or(0);
                 let (code, n) = fixed_code(u16::from(byte));
                 w.put(&mut self.stage, code, n);
                 p += 1;

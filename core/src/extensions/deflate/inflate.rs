@@ -43,11 +43,14 @@
 //! mid-block — the message is [`InflateError::Corrupt`], reported at once
 //! rather than left for the next message to trip over with the wrong state.
 
+use core::borrow::{Borrow, BorrowMut};
 use miniz_oxide::inflate::core::inflate_flags::{
     TINFL_FLAG_HAS_MORE_INPUT, TINFL_FLAG_STOP_ON_BLOCK_BOUNDARY,
 };
 use miniz_oxide::inflate::core::{decompress, DecompressorOxide};
 use miniz_oxide::inflate::TINFLStatus;
+
+use super::storage::{Inline, Storage};
 
 use crate::CloseCode;
 
@@ -117,9 +120,9 @@ pub struct Inflated {
 /// until the chunk is consumed (and, at the end, until `done`), handing each
 /// `written` prefix of the output to the application.
 #[derive(Clone)]
-pub struct Inflater<const WINDOW: usize> {
-    state: DecompressorOxide,
-    window: [u8; WINDOW],
+pub struct Inflater<const WINDOW: usize, S: Storage = Inline> {
+    state: S::Decompressor,
+    window: S::Bytes<WINDOW>,
     /// Where the decompressor writes next in `window`.
     pos: usize,
     /// Decompressed bytes not yet delivered: `window[pos - pending..pos]`.
@@ -135,7 +138,7 @@ pub struct Inflater<const WINDOW: usize> {
     failed: Option<InflateError>,
 }
 
-impl<const WINDOW: usize> core::fmt::Debug for Inflater<WINDOW> {
+impl<const WINDOW: usize, S: Storage> core::fmt::Debug for Inflater<WINDOW, S> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Inflater")
             .field("window", &WINDOW)
@@ -148,7 +151,7 @@ impl<const WINDOW: usize> core::fmt::Debug for Inflater<WINDOW> {
     }
 }
 
-impl<const WINDOW: usize> Inflater<WINDOW> {
+impl<const WINDOW: usize, S: Storage> Inflater<WINDOW, S> {
     /// Base-2 log of `WINDOW`.
     pub const WINDOW_BITS: u8 = WINDOW.trailing_zeros() as u8;
 
@@ -163,8 +166,8 @@ impl<const WINDOW: usize> Inflater<WINDOW> {
             )
         };
         Self {
-            state: DecompressorOxide::new(),
-            window: [0; WINDOW],
+            state: S::decompressor(),
+            window: S::bytes::<WINDOW>(),
             pos: 0,
             pending: 0,
             tail_fed: 0,
@@ -173,6 +176,16 @@ impl<const WINDOW: usize> Inflater<WINDOW> {
             max_output,
             no_context_takeover,
             failed: None,
+        }
+    }
+
+    /// Bytes held in allocations outside the value (heap storage only).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        if S::HEAP {
+            let window: &[u8] = self.window.borrow();
+            window.len() + core::mem::size_of::<DecompressorOxide>()
+        } else {
+            0
         }
     }
 
@@ -204,7 +217,7 @@ impl<const WINDOW: usize> Inflater<WINDOW> {
 
     /// Drops all state: the next byte starts a fresh stream and message.
     pub fn reset(&mut self) {
-        self.state.init();
+        self.state.borrow_mut().init();
         self.pos = 0;
         self.pending = 0;
         self.tail_fed = 0;
@@ -264,8 +277,13 @@ impl<const WINDOW: usize> Inflater<WINDOW> {
             } else {
                 TINFL_FLAG_HAS_MORE_INPUT
             };
-            let (status, used, made) =
-                decompress(&mut self.state, src, &mut self.window, self.pos, flags);
+            let (status, used, made) = decompress(
+                self.state.borrow_mut(),
+                src,
+                self.window.borrow_mut(),
+                self.pos,
+                flags,
+            );
             if from_tail {
                 self.tail_fed += used;
             } else {
@@ -316,7 +334,9 @@ impl<const WINDOW: usize> Inflater<WINDOW> {
     fn drain(&mut self, out: &mut [u8]) -> usize {
         let n = self.pending.min(out.len());
         let start = self.pos - self.pending;
-        if let (Some(dst), Some(src)) = (out.get_mut(..n), self.window.get(start..start + n)) {
+        if let (Some(dst), Some(src)) =
+            (out.get_mut(..n), self.window.borrow().get(start..start + n))
+        {
             dst.copy_from_slice(src);
             self.pending -= n;
             n
@@ -331,7 +351,7 @@ impl<const WINDOW: usize> Inflater<WINDOW> {
         if self.stream_done || self.no_context_takeover {
             // A final block ends the DEFLATE stream: the next message starts a
             // new one (the window still serves as its history unless reset).
-            self.state.init();
+            self.state.borrow_mut().init();
             self.stream_done = false;
         }
         if self.no_context_takeover {

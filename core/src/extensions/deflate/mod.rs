@@ -11,12 +11,19 @@
 //!
 //! # Memory
 //!
-//! Everything is inline, sized by const generics: an [`Inflater`] holds its
+//! Everything is sized by const generics and inline by default (with the
+//! `alloc` feature, [`storage`] can put the arrays on the heap instead, built
+//! in place; the sizes are the same): an [`Inflater`] holds its
 //! window (`2^bits` bytes) and miniz_oxide's decompressor state (about 11
 //! KiB); a [`Compressor`] holds a buffer of twice its window, a hash
 //! table and a 512-byte stage for encoded output that did not fit the
 //! caller's buffer yet (so any output buffer, even one byte, makes progress,
 //! and the output does not depend on how it is chunked).
+//!
+//! That memory is fixed; what a peer can make the *application* hold is
+//! not: a message inflates up to about 1032:1, so
+//! [`crate::Limits::max_message_size`] (which counts inflated bytes) is what
+//! bounds it, not the compressed frame sizes.
 //!
 //! # In a connection
 //!
@@ -43,6 +50,7 @@ pub mod compress;
 pub mod inflate;
 pub mod params;
 pub mod state;
+pub mod storage;
 
 pub use compress::{Compressed, Compressor, Compressor12, Compressor15, Compressor9};
 pub use inflate::{InflateError, Inflated, Inflater, Inflater12, Inflater15, Inflater9};
@@ -51,3 +59,8 @@ pub use params::{
     ParamError,
 };
 pub use state::{Deflate, Deflate12, Deflate15, Deflate9, WindowTooSmall};
+#[cfg(feature = "alloc")]
+pub use state::{HeapDeflate12, HeapDeflate15, HeapDeflate9};
+#[cfg(feature = "alloc")]
+pub use storage::Heap;
+pub use storage::{Inline, Storage};

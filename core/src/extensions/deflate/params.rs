@@ -74,10 +74,15 @@ pub struct BufferTooSmall;
 pub struct DeflateConfig {
     /// Largest LZ77 window (base-2 log) this endpoint keeps, for its inflater
     /// and its compressor alike: the memory budget (8..=15; values outside
-    /// are clamped). Below 15, a server declines offers that do not let it
-    /// limit the client's window, and a client asks for
-    /// `server_max_window_bits`. 8 is requested from peers as 9 (see the
-    /// module doc).
+    /// are clamped). 8 is requested from peers as 9 (see the module doc).
+    ///
+    /// Below 15, a server answers with `server_max_window_bits` (whether or
+    /// not the offer named it) and with `client_max_window_bits`; it must
+    /// decline offers without `client_max_window_bits`, since RFC 7692
+    /// §7.1.2.2 then forbids limiting the client, whose 15-bit window would
+    /// need a 15-bit inflater (browsers, Node `ws` and Python `websockets`
+    /// all offer it). A client asks for `server_max_window_bits` and
+    /// compresses within its budget whatever the server allows.
     pub max_window_bits: u8,
     /// Ask (client) or impose (server) that the server resets its
     /// compression context after every message.
@@ -134,6 +139,8 @@ pub struct Agreed {
     /// `server_max_window_bits` as sent in the response; `None` means 15.
     pub server_max_window_bits: Option<u8>,
     /// `client_max_window_bits` as sent in the response; `None` means 15.
+    /// On the client ([`validate_response`]) it is further lowered to the
+    /// client's own `max_window_bits`: the window it will actually use.
     pub client_max_window_bits: Option<u8>,
 }
 
@@ -149,6 +156,15 @@ pub struct Directions {
     pub inflate_window_bits: u8,
     /// Reset our inflater after every message.
     pub inflate_no_context_takeover: bool,
+}
+
+impl Directions {
+    /// The larger of the two windows (base-2 log): the smallest
+    /// [`super::Deflate`] that serves this agreement holds windows of this
+    /// size (e.g. 9 → [`super::Deflate9`]).
+    pub fn state_window_bits(&self) -> u8 {
+        self.compress_window_bits.max(self.inflate_window_bits)
+    }
 }
 
 impl Agreed {
@@ -468,11 +484,12 @@ pub fn parse_offer(ext: &Extension<'_>) -> Result<DeflateParams, ParamError> {
 /// several header lines, call once per line in order and keep the first
 /// `Some`.
 ///
-/// Window bits: the server's are capped to `config.window_bits()` (only when
-/// the client offered `server_max_window_bits`, as RFC 7692 §7.1.2.1
-/// requires); the client's are capped to `config.window_bits().max(9)` when
-/// that is below 15, which needs the client to have offered
-/// `client_max_window_bits`, otherwise the offer is declined.
+/// Window bits: below 15, the server's are announced as
+/// `config.window_bits()` (or the offer's value if smaller), whether or not
+/// the offer named `server_max_window_bits` (RFC 7692 §7.1.2.1 allows both);
+/// the client's are capped to `config.window_bits().max(9)`, which needs the
+/// client to have offered `client_max_window_bits` (§7.1.2.2), otherwise
+/// the offer is declined. So both windows of the agreement fit the budget.
 pub fn accept_offer(header_value: &str, config: &DeflateConfig) -> Option<Agreed> {
     for ext in extensions(header_value) {
         let ext = ext.ok()?;
@@ -502,7 +519,12 @@ fn agree(offer: &DeflateParams, config: &DeflateConfig) -> Option<Agreed> {
             || config.server_no_context_takeover,
         client_no_context_takeover: offer.client_no_context_takeover
             || config.client_no_context_takeover,
-        server_max_window_bits: offer.server_max_window_bits.map(|bits| bits.min(ours)),
+        // RFC 7692 §7.1.2.1 lets the server announce its window unasked:
+        // below 15 bits it always does, so its compressor fits the budget.
+        server_max_window_bits: match offer.server_max_window_bits {
+            Some(offered) => Some(offered.min(ours)),
+            None => Some(ours).filter(|&bits| bits < 15),
+        },
         client_max_window_bits,
     })
 }
@@ -542,6 +564,10 @@ pub fn write_offer(config: &DeflateConfig, out: &mut [u8]) -> Result<usize, Buff
 /// `server_max_window_bits=12` by default); any `client_max_window_bits`
 /// value is fine since it was offered. Any error
 /// means the client must fail the connection (RFC 6455 §9.1).
+///
+/// The returned `client_max_window_bits` is the response's, lowered to
+/// `config.window_bits()`, so [`Agreed::directions`] never has our
+/// compressor exceed the budget.
 pub fn validate_response(header_value: &str, config: &DeflateConfig) -> Result<Agreed, ParamError> {
     let mut found: Option<DeflateParams> = None;
     for ext in extensions(header_value) {
@@ -560,11 +586,18 @@ pub fn validate_response(header_value: &str, config: &DeflateConfig) -> Result<A
             Some(_) => {}
         }
     }
+    // Our compressor may always use less than the server allows (RFC 7692
+    // §7.1.2.2 sets only an upper bound): keep it within our budget.
+    let ours = config.window_bits();
+    let client_max_window_bits = match resp.client_max_window_bits {
+        Some(bits) => Some(bits.min(ours)),
+        None => Some(ours).filter(|&bits| bits < 15),
+    };
     Ok(Agreed {
         server_no_context_takeover: resp.server_no_context_takeover,
         client_no_context_takeover: resp.client_no_context_takeover,
         server_max_window_bits: resp.server_max_window_bits,
-        client_max_window_bits: resp.client_max_window_bits,
+        client_max_window_bits,
     })
 }
 
@@ -693,7 +726,14 @@ mod tests {
         assert_eq!(agreed.client_max_window_bits, Some(10));
         assert_eq!(agreed.directions(Role::Server).inflate_window_bits, 10);
         assert_eq!(accept_offer("permessage-deflate", &small), None);
-        // The server's own window is capped only when the client asked for it.
+        // Below 15 bits the server announces its window unasked.
+        assert_eq!(agreed.server_max_window_bits, Some(10));
+        assert_eq!(agreed.directions(Role::Server).state_window_bits(), 10);
+        assert_eq!(
+            write(|o| agreed.write_response(o)),
+            "permessage-deflate; server_max_window_bits=10; client_max_window_bits=10"
+        );
+        // ... and caps a larger one the client asked for.
         let agreed = accept_offer(
             "permessage-deflate; server_max_window_bits=15; client_max_window_bits",
             &small,
@@ -796,6 +836,16 @@ mod tests {
         let agreed =
             validate_response("permessage-deflate; server_max_window_bits=9", &small).unwrap();
         assert_eq!(agreed.directions(Role::Client).inflate_window_bits, 9);
+        // The client's own window stays within its budget, whatever the
+        // server allows.
+        assert_eq!(agreed.client_max_window_bits, Some(12));
+        assert_eq!(agreed.directions(Role::Client).compress_window_bits, 12);
+        let agreed = validate_response(
+            "permessage-deflate; server_max_window_bits=9; client_max_window_bits=15",
+            &small,
+        )
+        .unwrap();
+        assert_eq!(agreed.directions(Role::Client).state_window_bits(), 12);
         // Unasked no-context-takeover flags are fine.
         let agreed = validate_response(
             "permessage-deflate; server_no_context_takeover; client_no_context_takeover",

@@ -4,13 +4,16 @@
 use super::compress::Compressor;
 use super::inflate::{InflateError, Inflater};
 use super::params::{Agreed, DeflateConfig};
+#[cfg(feature = "alloc")]
+use super::storage::Heap;
+use super::storage::{Inline, Storage};
 use crate::connection::{sealed, Extension};
 use crate::error::Violation;
 use crate::Role;
 
 /// permessage-deflate for one connection: an [`Inflater`] for what the peer
-/// sends and a [`Compressor`] for what we send, both inline and sized by
-/// const generics, so the memory is fixed when the type is chosen.
+/// sends and a [`Compressor`] for what we send, sized by const generics, so
+/// the memory is fixed when the type is chosen.
 ///
 /// * `INFLATE_WINDOW` — the inflater's window in bytes (a power of two,
 ///   512..=32768); it must hold the window the peer may use,
@@ -19,9 +22,13 @@ use crate::Role;
 /// * `COMPRESS_BUF`, `COMPRESS_HASH` — the compressor's buffer (twice the
 ///   largest window it uses) and hash slots; a smaller window than agreed
 ///   is always allowed, so any size works.
+/// * `S` — where the arrays live: [`Inline`] (the default) or, with the
+///   `alloc` feature, `Heap`, which builds the state in place on the heap
+///   instead of passing it through the stack ([`super::storage`]).
 ///
 /// The aliases [`Deflate9`], [`Deflate12`] and [`Deflate15`] pair matching
-/// sizes. Attach it with [`crate::Connection::with_extension`].
+/// sizes (`HeapDeflate9` etc. with heap storage). Attach it with
+/// [`crate::Connection::with_extension`].
 ///
 /// ```
 /// use wsproto::extensions::deflate::{accept_offer, Deflate12};
@@ -44,9 +51,10 @@ pub struct Deflate<
     const INFLATE_WINDOW: usize,
     const COMPRESS_BUF: usize,
     const COMPRESS_HASH: usize,
+    S: Storage = Inline,
 > {
-    inflater: Inflater<INFLATE_WINDOW>,
-    compressor: Compressor<COMPRESS_BUF, COMPRESS_HASH>,
+    inflater: Inflater<INFLATE_WINDOW, S>,
+    compressor: Compressor<COMPRESS_BUF, COMPRESS_HASH, S>,
 }
 
 /// 512-byte windows both ways (about 13 KiB in all).
@@ -55,6 +63,17 @@ pub type Deflate9 = Deflate<512, 1024, 512>;
 pub type Deflate12 = Deflate<4096, 8192, 2048>;
 /// Full 32 KiB windows both ways: accepts any peer's default offer.
 pub type Deflate15 = Deflate<32768, 65536, 8192>;
+
+/// [`Deflate9`] with its arrays on the heap ([`Heap`]).
+#[cfg(feature = "alloc")]
+pub type HeapDeflate9 = Deflate<512, 1024, 512, Heap>;
+/// [`Deflate12`] with its arrays on the heap ([`Heap`]).
+#[cfg(feature = "alloc")]
+pub type HeapDeflate12 = Deflate<4096, 8192, 2048, Heap>;
+/// [`Deflate15`] with its arrays on the heap ([`Heap`]): builds in a few
+/// KiB of stack where the inline state needs hundreds.
+#[cfg(feature = "alloc")]
+pub type HeapDeflate15 = Deflate<32768, 65536, 8192, Heap>;
 
 /// The inflater cannot hold the window the agreement lets the peer use;
 /// `required_bits` is that window's base-2 log.
@@ -76,13 +95,13 @@ impl core::fmt::Display for WindowTooSmall {
 
 impl core::error::Error for WindowTooSmall {}
 
-impl<const IW: usize, const CB: usize, const CH: usize> Deflate<IW, CB, CH> {
+impl<const IW: usize, const CB: usize, const CH: usize, S: Storage> Deflate<IW, CB, CH, S> {
     /// The negotiation settings that fit this type: windows capped to the
     /// inflater's, context takeover both ways. Adjust the takeover flags
     /// freely; do not raise `max_window_bits`.
     pub fn config() -> DeflateConfig {
         DeflateConfig {
-            max_window_bits: Inflater::<IW>::WINDOW_BITS,
+            max_window_bits: Inflater::<IW, S>::WINDOW_BITS,
             server_no_context_takeover: false,
             client_no_context_takeover: false,
         }
@@ -94,7 +113,7 @@ impl<const IW: usize, const CB: usize, const CH: usize> Deflate<IW, CB, CH> {
     /// e.g. [`Deflate::config`]).
     pub fn new(agreed: &Agreed, role: Role) -> Result<Self, WindowTooSmall> {
         let dirs = agreed.directions(role);
-        if !Inflater::<IW>::supports(dirs.inflate_window_bits) {
+        if !Inflater::<IW, S>::supports(dirs.inflate_window_bits) {
             return Err(WindowTooSmall {
                 required_bits: dirs.inflate_window_bits,
             });
@@ -108,20 +127,31 @@ impl<const IW: usize, const CB: usize, const CH: usize> Deflate<IW, CB, CH> {
         })
     }
 
+    /// Bytes this state occupies: its own size, plus its allocations with
+    /// heap storage ([`super::storage`]). Fixed once the type is chosen.
+    pub fn memory(&self) -> usize {
+        core::mem::size_of::<Self>() + self.inflater.heap_bytes() + self.compressor.heap_bytes()
+    }
+
     /// The inflater (what the peer sends).
-    pub fn inflater(&self) -> &Inflater<IW> {
+    pub fn inflater(&self) -> &Inflater<IW, S> {
         &self.inflater
     }
 
     /// The compressor (what we send).
-    pub fn compressor(&self) -> &Compressor<CB, CH> {
+    pub fn compressor(&self) -> &Compressor<CB, CH, S> {
         &self.compressor
     }
 }
 
-impl<const IW: usize, const CB: usize, const CH: usize> Extension for Deflate<IW, CB, CH> {}
+impl<const IW: usize, const CB: usize, const CH: usize, S: Storage> Extension
+    for Deflate<IW, CB, CH, S>
+{
+}
 
-impl<const IW: usize, const CB: usize, const CH: usize> sealed::Hooks for Deflate<IW, CB, CH> {
+impl<const IW: usize, const CB: usize, const CH: usize, S: Storage> sealed::Hooks
+    for Deflate<IW, CB, CH, S>
+{
     fn owns_rsv1(&self) -> bool {
         true
     }
