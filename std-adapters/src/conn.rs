@@ -5,22 +5,20 @@
 //! type. The std drivers learn only during the handshake whether the peer
 //! agreed to compress, so they hold one of these variants. A plain
 //! connection stays as small as before; a compressing one is boxed and sized
-//! by the agreed windows (`Deflate9` about 13 KiB, `Deflate12` about 30 KiB,
-//! `Deflate15` about 126 KiB), so an idle uncompressed connection never pays
-//! for a compressor it does not use.
+//! by the agreed windows (13,696 B for 9-bit windows, 27,520 B for 12,
+//! 125,824 B for 15), so an idle uncompressed connection never pays for a
+//! compressor it does not use.
 //!
-//! Building a compressing connection moves its state by value on the way to
-//! the heap (safe Rust has no in-place construction and the core's deflate
-//! state holds its windows inline): `Deflate15` takes about 1 MiB of stack
-//! in unoptimized builds and about 600 KiB optimized, once, during the
-//! handshake. Threads with smaller stacks should cap
-//! `DeflateConfig::max_window_bits` or turn deflate off.
+//! The deflate states keep their windows on the heap (the core's `Heap`
+//! storage, allocated zeroed in place), so building one never moves the
+//! windows through the stack: a 15-bit connection is negotiated on a thread
+//! with a 64 KiB stack.
 //!
 //! Every method only forwards to the core: there is no protocol logic here.
 
 use crate::rng::StdRng;
 use wsproto::extensions::deflate::{
-    Agreed, Deflate, Deflate12, Deflate15, Deflate9, WindowTooSmall,
+    Agreed, Deflate, Heap, HeapDeflate12, HeapDeflate15, HeapDeflate9, WindowTooSmall,
 };
 use wsproto::{Config, Connection, Instant, MessageKind, Received, Role, State};
 
@@ -32,11 +30,11 @@ pub(crate) enum AnyConn {
     /// No extension.
     Plain(Connection<StdRng>),
     /// permessage-deflate, windows of at most 2^9 bytes.
-    Deflate9(Box<Connection<StdRng, Deflate9>>),
+    Deflate9(Box<Connection<StdRng, HeapDeflate9>>),
     /// permessage-deflate, windows of at most 2^12 bytes.
-    Deflate12(Box<Connection<StdRng, Deflate12>>),
+    Deflate12(Box<Connection<StdRng, HeapDeflate12>>),
     /// permessage-deflate, windows of at most 2^15 bytes.
-    Deflate15(Box<Connection<StdRng, Deflate15>>),
+    Deflate15(Box<Connection<StdRng, HeapDeflate15>>),
 }
 
 /// Builds the deflate state for `agreed`, attaches it and moves the
@@ -47,7 +45,7 @@ pub(crate) enum AnyConn {
 fn boxed<const IW: usize, const CB: usize, const CH: usize>(
     conn: Connection<StdRng>,
     agreed: &Agreed,
-) -> Result<Box<Connection<StdRng, Deflate<IW, CB, CH>>>, WindowTooSmall> {
+) -> Result<Box<Connection<StdRng, Deflate<IW, CB, CH, Heap>>>, WindowTooSmall> {
     let role = conn.role();
     Ok(Box::new(conn.with_extension(Deflate::new(agreed, role)?)))
 }
