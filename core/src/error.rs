@@ -363,6 +363,9 @@ pub enum Misuse {
     InvalidHeader,
     /// The chosen subprotocol is not one the client offered.
     ProtocolNotOffered,
+    /// A header-only send on a connection whose payload cannot go out as
+    /// given: a client masks it, and an extension owning RSV1 compresses it.
+    PayloadNotVerbatim,
 }
 
 impl fmt::Display for Misuse {
@@ -379,6 +382,9 @@ impl fmt::Display for Misuse {
             Misuse::NoEntropy => f.write_str("client connection has no RNG for masking keys"),
             Misuse::InvalidHeader => f.write_str("header name or value not allowed"),
             Misuse::ProtocolNotOffered => f.write_str("subprotocol was not offered by the client"),
+            Misuse::PayloadNotVerbatim => f.write_str(
+                "payload is masked or compressed: it cannot be sent after a bare header",
+            ),
         }
     }
 }

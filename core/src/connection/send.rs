@@ -60,17 +60,57 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
         if self.state != State::Open {
             return Err(Misuse::Closed.into());
         }
-        let opcode = match (self.outgoing, kind) {
-            (Some(open), _) if open != kind => return Err(Misuse::MessageInProgress.into()),
-            (Some(_), _) => OpCode::Continuation,
-            (None, MessageKind::Text) => OpCode::Text,
-            (None, MessageKind::Binary) => OpCode::Binary,
-        };
+        let opcode = self.next_data_opcode(kind)?;
         let n = if self.ext.owns_rsv1() {
             self.write_compressed(opcode, fin, data, out)?
         } else {
             self.write_frame(opcode, fin, data, out)?
         };
+        self.outgoing = if fin { None } else { Some(kind) };
+        Ok(n)
+    }
+
+    /// Writes only the header of the data frame that [`Connection::send_fragment`]
+    /// would write for `len` bytes of `kind`, for a server that sends the
+    /// payload itself, untouched, right after it (a vectored write of header
+    /// and payload, with no copy of the payload). Sequencing is that of
+    /// `send_fragment`; for text the caller is responsible for valid UTF-8.
+    ///
+    /// Only for payloads that go out verbatim: a client must mask its frames
+    /// and a compressing connection rewrites them, so both get
+    /// [`Misuse::PayloadNotVerbatim`] and nothing changes.
+    ///
+    /// ```
+    /// use wsproto::{Config, Connection, MessageKind, Role};
+    /// let mut server = Connection::new(Role::Server, Config::default());
+    /// let payload = vec![7u8; 70_000];
+    /// let mut header = [0u8; wsproto::frame::MAX_HEADER_LEN];
+    /// let n = server.send_header(MessageKind::Binary, payload.len(), true, &mut header).unwrap();
+    /// assert_eq!(header[..n], [0x82, 127, 0, 0, 0, 0, 0, 1, 0x11, 0x70]);
+    /// // write_vectored(&[IoSlice::new(&header[..n]), IoSlice::new(&payload)])
+    /// ```
+    pub fn send_header(
+        &mut self,
+        kind: MessageKind,
+        len: usize,
+        fin: bool,
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        if self.role == Role::Client || self.ext.owns_rsv1() {
+            return Err(Misuse::PayloadNotVerbatim.into());
+        }
+        if self.state != State::Open {
+            return Err(Misuse::Closed.into());
+        }
+        let opcode = self.next_data_opcode(kind)?;
+        let header = FrameHeader {
+            fin,
+            rsv: 0,
+            opcode,
+            mask: None,
+            payload_len: len as u64,
+        };
+        let n = header.emit(out)?;
         self.outgoing = if fin { None } else { Some(kind) };
         Ok(n)
     }
@@ -153,6 +193,17 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
     }
 
     // ----- internals -----
+
+    /// The opcode of the next data frame of `kind`: a new message's, or a
+    /// continuation of the open one (which must be of the same kind).
+    fn next_data_opcode(&self, kind: MessageKind) -> Result<OpCode, Error> {
+        match (self.outgoing, kind) {
+            (Some(open), _) if open != kind => Err(Misuse::MessageInProgress.into()),
+            (Some(_), _) => Ok(OpCode::Continuation),
+            (None, MessageKind::Text) => Ok(OpCode::Text),
+            (None, MessageKind::Binary) => Ok(OpCode::Binary),
+        }
+    }
 
     /// Encodes one frame for this role (masked for clients) into `out`.
     pub(super) fn write_frame(
