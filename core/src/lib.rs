@@ -87,7 +87,9 @@
 //!   inflate, control frames, send, close, timers.
 //! * `extensions` (feature `deflate`) — permessage-deflate: negotiation,
 //!   inflater, compressor, the connection extension.
-//! * [`handshake`] — the HTTP/1.1 opening handshake, server and client.
+//! * [`handshake`] — the opening handshake, server and client: HTTP/1.1
+//!   upgrades, and HTTP/2 extended CONNECTs (RFC 8441: `ExtendedConnect`,
+//!   `ClientConnect`).
 //!
 //! [RFC 6455]: https://www.rfc-editor.org/rfc/rfc6455
 
