@@ -45,19 +45,75 @@ use std::net::{Shutdown, TcpStream};
 use std::time::Duration;
 use wsproto::{MessageKind, Role};
 
-/// Finds the `TcpStream` inside a stream, when there is one.
-type TcpOf<S> = fn(&S) -> Option<&TcpStream>;
+/// A stream whose reads and writes can be bounded in time and whose write
+/// side can be shut, as a `TcpStream`'s can: what the timers and the
+/// lingering close need.
+#[doc(hidden)]
+pub trait Timed {
+    /// Bounds every later read (`None`: reads may block forever).
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
+    /// Bounds every later write (`None`: writes may block forever).
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
+    /// Shuts the write side: the peer reads end of file.
+    fn shutdown_write(&self) -> io::Result<()>;
+}
 
-fn tcp_of<S: 'static>(stream: &S) -> Option<&TcpStream> {
-    (stream as &dyn Any).downcast_ref::<TcpStream>()
+impl Timed for TcpStream {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_read_timeout(self, timeout)
+    }
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_write_timeout(self, timeout)
+    }
+    fn shutdown_write(&self) -> io::Result<()> {
+        self.shutdown(Shutdown::Write)
+    }
+}
+
+/// Finds the [`Timed`] part of a stream (the `TcpStream`), when there is one.
+#[doc(hidden)]
+pub type TimedOf<S> = fn(&S) -> Option<&dyn Timed>;
+
+fn tcp_of<S: 'static>(stream: &S) -> Option<&dyn Timed> {
+    (stream as &dyn Any)
+        .downcast_ref::<TcpStream>()
+        .map(|tcp| tcp as &dyn Timed)
 }
 
 /// A WebSocket over a blocking stream.
 pub struct WebSocket<S> {
     stream: S,
     driver: Driver,
-    tcp: TcpOf<S>,
+    tcp: TimedOf<S>,
+    /// The clock (the process clock, or a simulated one under the fuzzer).
+    now: fn() -> wsproto::Instant,
     read_timeout: Option<Option<Duration>>,
+}
+
+/// An open connection over `stream` with no handshake, on a simulated clock:
+/// for the fuzzer, which plays the peer and the transport.
+#[cfg(feature = "fuzz-harness")]
+#[doc(hidden)]
+pub fn open_for_fuzzing<S: Read + Write>(
+    stream: S,
+    role: Role,
+    config: wsproto::Config,
+    timed: TimedOf<S>,
+    now: fn() -> wsproto::Instant,
+) -> Result<WebSocket<S>, Error> {
+    use rand_core::SeedableRng;
+    let done = crate::handshake::Done {
+        protocol: None,
+        leftover: Vec::new(),
+        response: Vec::new(),
+        path: "/".into(),
+        deflate: None,
+    };
+    let rng = crate::rng::StdRng::from_seed([7; 32]);
+    let driver = Driver::new(role, config, rng, done)?;
+    let mut ws = WebSocket::new(stream, driver, timed);
+    ws.now = now;
+    Ok(ws)
 }
 
 /// Connects to a `ws://` URL over TCP (with `TCP_NODELAY`) and runs the
@@ -92,7 +148,7 @@ pub fn client<S: Read + Write + 'static>(
     let mut hs = ClientHs::new(&url, options, &mut rng, clock::now())?;
     stream.write_all(&hs.request)?;
     stream.flush()?;
-    let tcp: TcpOf<S> = tcp_of::<S>;
+    let tcp: TimedOf<S> = tcp_of::<S>;
     loop {
         if let Some(done) = hs.poll(clock::now())? {
             let driver = Driver::new(Role::Client, options.config, rng, done)?;
@@ -120,7 +176,7 @@ pub fn accept_with<S: Read + Write + 'static>(
     mut stream: S,
     options: &ServerOptions,
 ) -> Result<WebSocket<S>, Error> {
-    let tcp: TcpOf<S> = tcp_of::<S>;
+    let tcp: TimedOf<S> = tcp_of::<S>;
     let mut hs = ServerHs::new(options, clock::now());
     loop {
         match hs.poll(clock::now()) {
@@ -137,7 +193,7 @@ pub fn accept_with<S: Read + Write + 'static>(
                     .write_all(&failed.response)
                     .and_then(|()| stream.flush());
                 if let Some(tcp) = tcp(&stream) {
-                    let _ = tcp.shutdown(Shutdown::Write);
+                    let _ = tcp.shutdown_write();
                 }
                 return Err(Error::Handshake(failed.error));
             }
@@ -161,7 +217,7 @@ fn is_timeout(e: &io::Error) -> bool {
 /// One read during the handshake, bounded by `deadline` on TCP streams.
 fn read_until<S: Read>(
     stream: &mut S,
-    tcp: TcpOf<S>,
+    tcp: TimedOf<S>,
     deadline: Option<wsproto::Instant>,
     buf: &mut [u8],
 ) -> io::Result<usize> {
@@ -173,7 +229,7 @@ fn read_until<S: Read>(
 }
 
 impl<S: Read + Write> WebSocket<S> {
-    fn new(stream: S, mut driver: Driver, tcp: TcpOf<S>) -> Self {
+    fn new(stream: S, mut driver: Driver, tcp: TimedOf<S>) -> Self {
         if tcp(&stream).is_none() {
             // Reads cannot be bounded nor the write side shut: no lingering close.
             driver.disable_linger();
@@ -182,6 +238,7 @@ impl<S: Read + Write> WebSocket<S> {
             stream,
             driver,
             tcp,
+            now: clock::now,
             read_timeout: None,
         }
     }
@@ -204,7 +261,7 @@ impl<S: Read + Write> WebSocket<S> {
             if let Some(outcome) = self.driver.take_outcome() {
                 return outcome;
             }
-            match self.driver.step(clock::now()) {
+            match self.driver.step((self.now)()) {
                 Step::Continue => {}
                 Step::Read(wait) => self.fill(wait)?,
             }
@@ -334,7 +391,7 @@ impl<S: Read + Write> WebSocket<S> {
 
     fn shutdown(&mut self) {
         if let Some(tcp) = (self.tcp)(&self.stream) {
-            let _ = tcp.shutdown(Shutdown::Write);
+            let _ = tcp.shutdown_write();
         }
         self.driver.mark_shut();
     }
