@@ -277,6 +277,9 @@ fuzz_target!(|input: Input| {
     let close_timeout = Duration::from_millis(u64::from(input.close_timeout_ms));
     let mut stall_bound = close_timeout + SLACK;
     if let Some((interval, timeout)) = input.keepalive {
+        // At least 10 ms: a read ends at every tick, and the calls an
+        // operation may make are bounded.
+        let interval = interval.saturating_add(10);
         config.keepalive = Some(Keepalive {
             interval: wsproto::Duration::from_millis(u64::from(interval)),
             timeout: wsproto::Duration::from_millis(u64::from(timeout)),
