@@ -284,7 +284,9 @@ fuzz_target!(|input: Input| {
             interval: wsproto::Duration::from_millis(u64::from(interval)),
             timeout: wsproto::Duration::from_millis(u64::from(timeout)),
         });
-        stall_bound += Duration::from_millis(2 * u64::from(interval) + u64::from(timeout));
+        // A ping already awaiting its answer (which bytes other than the
+        // pong can satisfy), the next quiet tick, and the new ping's timeout.
+        stall_bound += 2 * Duration::from_millis(u64::from(interval) + u64::from(timeout));
     }
     config.limits.max_message_size = 1 << 20;
     config.limits.max_frame_payload = 1 << 20;

@@ -88,6 +88,7 @@ pub struct WebSocket<S> {
     /// The clock (the process clock, or a simulated one under the fuzzer).
     now: fn() -> wsproto::Instant,
     read_timeout: Option<Option<Duration>>,
+    write_timeout: Option<Option<Duration>>,
 }
 
 /// An open connection over `stream` with no handshake, on a simulated clock:
@@ -240,6 +241,7 @@ impl<S: Read + Write> WebSocket<S> {
             tcp,
             now: clock::now,
             read_timeout: None,
+            write_timeout: None,
         }
     }
 
@@ -365,28 +367,64 @@ impl<S: Read + Write> WebSocket<S> {
     }
 
     /// Writes everything pending, in as few writes as the stream allows.
+    ///
+    /// On a [`Timed`] stream (`TcpStream`) each write is bounded by the next
+    /// timer, so a peer that stops reading cannot hold the caller past the
+    /// close or keepalive deadline: when a timer ends the connection, the
+    /// unwritten output is dropped, the write side shut and the timer's
+    /// error returned. On other streams a write blocks as long as the stream
+    /// lets it; a write timeout of the stream's own (`WouldBlock` or
+    /// `TimedOut`) runs the timers and, unless they end the connection, is
+    /// returned as [`Error::Io`] with the output still queued: the next call
+    /// carries on writing it.
     fn flush(&mut self) -> Result<(), Error> {
         if self.driver.pending().is_empty() {
             return Ok(());
         }
-        while !self.driver.pending().is_empty() {
-            match self.stream.write(self.driver.pending()) {
+        loop {
+            let wait = match self.driver.write_wait((self.now)()) {
+                Ok(wait) => wait,
+                Err(e) => {
+                    self.shutdown();
+                    return Err(e);
+                }
+            };
+            let timed = (self.tcp)(&self.stream);
+            if let Some(timed) = timed {
+                if self.write_timeout != Some(wait) {
+                    timed.set_write_timeout(wait)?;
+                    self.write_timeout = Some(wait);
+                }
+            }
+            let bounded = timed.is_some();
+            let pending = self.driver.pending();
+            let result = if pending.is_empty() {
+                match self.stream.flush() {
+                    Ok(()) => return Ok(()),
+                    Err(e) => Err(e),
+                }
+            } else {
+                self.stream.write(pending)
+            };
+            match result {
                 Ok(0) => {
                     self.driver.on_io_error();
                     return Err(Error::Io(ErrorKind::WriteZero.into()));
                 }
                 Ok(n) => self.driver.advance(n),
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => {
-                    self.driver.on_io_error();
+                // The timers run at the top of the loop.
+                Err(e) if bounded && is_timeout(&e) => {}
+                Err(e) if is_timeout(&e) => {
+                    if let Err(timer) = self.driver.write_wait((self.now)()) {
+                        self.shutdown();
+                        return Err(timer);
+                    }
                     return Err(e.into());
                 }
+                Err(e) => return self.driver.on_write_error(e),
             }
         }
-        self.stream.flush().map_err(|e| {
-            self.driver.on_io_error();
-            e.into()
-        })
     }
 
     fn shutdown(&mut self) {
