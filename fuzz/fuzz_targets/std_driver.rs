@@ -51,7 +51,11 @@ enum ReadOp {
     /// Raw bytes from the peer.
     Bytes(Vec<u8>),
     /// A well-formed frame, masked when the peer is a client.
-    Frame { opcode: u8, fin: bool, payload: Vec<u8> },
+    Frame {
+        opcode: u8,
+        fin: bool,
+        payload: Vec<u8>,
+    },
     /// Nothing arrives before the read timeout.
     Timeout,
     Eof,
@@ -118,7 +122,10 @@ struct Pipe(Rc<RefCell<Wire>>);
 impl Wire {
     fn call(&mut self) {
         self.calls += 1;
-        assert!(self.calls <= MAX_CALLS, "hang: {MAX_CALLS} transport calls in one operation");
+        assert!(
+            self.calls <= MAX_CALLS,
+            "hang: {MAX_CALLS} transport calls in one operation"
+        );
     }
 
     fn frame(&self, opcode: u8, fin: bool, payload: &[u8]) -> Vec<u8> {
@@ -160,7 +167,11 @@ impl Read for Pipe {
             }
             match w.reads.pop_front() {
                 Some(ReadOp::Bytes(b)) => w.unread.extend(b),
-                Some(ReadOp::Frame { opcode, fin, payload }) => {
+                Some(ReadOp::Frame {
+                    opcode,
+                    fin,
+                    payload,
+                }) => {
                     let f = w.frame(opcode, fin, &payload);
                     w.unread.extend(f);
                 }
@@ -271,7 +282,11 @@ fn check(result: Result<(), Error>) {
 
 fuzz_target!(|input: Input| {
     NOW.with(|n| n.set(1_000_000_000));
-    let role = if input.server { Role::Server } else { Role::Client };
+    let role = if input.server {
+        Role::Server
+    } else {
+        Role::Client
+    };
     let mut config = Config::default();
     config.close_timeout = wsproto::Duration::from_millis(u64::from(input.close_timeout_ms));
     let close_timeout = Duration::from_millis(u64::from(input.close_timeout_ms));
@@ -331,7 +346,11 @@ fuzz_target!(|input: Input| {
         }
     }
     // Everything written must be valid frames for a peer of the other role.
-    let peer_role = if input.server { Role::Client } else { Role::Server };
+    let peer_role = if input.server {
+        Role::Client
+    } else {
+        Role::Server
+    };
     let mut peer_config = Config::default();
     peer_config.limits.max_message_size = 1 << 24;
     peer_config.limits.max_frame_payload = 1 << 24;

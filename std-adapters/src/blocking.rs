@@ -21,11 +21,21 @@
 //! ```
 //!
 //! Timers (handshake deadline, close handshake, keepalive) are honoured by
-//! mapping the core's `poll_timeout` onto `TcpStream::set_read_timeout` when
-//! the stream is a `TcpStream`; for other streams they are best effort (they
-//! fire when the next read returns). With such a stream, a read timeout you
-//! set yourself surfaces as `Error::Io` (`WouldBlock`/`TimedOut`) and the
-//! call can simply be repeated: nothing is lost.
+//! mapping the core's `poll_timeout` onto `TcpStream::set_read_timeout` and
+//! `set_write_timeout` when the stream is a `TcpStream` (replacing any
+//! timeouts set on it). Writes are bounded too: a peer that stops reading
+//! cannot hold [`WebSocket::close`] past `Config::close_timeout`, nor any
+//! call past the keepalive's deadline; the call then fails with the timeout,
+//! the unwritten output is dropped and the write side shut. With no timer
+//! armed (an open connection without keepalive) a write waits as long as
+//! the peer makes it.
+//!
+//! For other streams the timers are best effort: they fire when a read or
+//! write returns. Set read and write timeouts on such a stream yourself: a
+//! timeout then runs the timers and, unless one ends the connection,
+//! surfaces as `Error::Io` (`WouldBlock`/`TimedOut`); the call can simply be
+//! repeated, nothing is lost (unwritten output stays queued and the next
+//! call carries on writing it).
 //!
 //! When the peer breaks a rule, [`WebSocket::read`] returns the failure only
 //! after a lingering close: the core's Close is written, the write side shut,
