@@ -159,7 +159,10 @@ fn blocking_keepalive_fires_while_a_send_is_stuck() {
 
 /// Decodes every frame the server wrote, as its client would.
 fn messages(bytes: &mut [u8]) -> Vec<Message> {
-    let mut client = Connection::new(Role::Client, wsproto::Config::default());
+    let mut config = wsproto::Config::default();
+    config.limits.max_frame_payload = 64 << 20;
+    config.limits.max_message_size = 64 << 20;
+    let mut client = Connection::new(Role::Client, config);
     let mut out = Vec::new();
     let mut partial = Vec::new();
     let mut pos = 0;
@@ -315,4 +318,103 @@ fn a_long_origin_and_a_long_subprotocol_fit_the_handshake() {
     client.send_text("hi").unwrap();
     assert_eq!(client.read().unwrap(), Message::Text("hi".into()));
     assert_eq!(server.join().unwrap().as_deref(), Some(protocol.as_str()));
+}
+
+/// A stream the driver cannot see into (not a `TcpStream`): its own write
+/// timeout is all that bounds a write.
+struct Opaque(TcpStream);
+
+impl Read for Opaque {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl Write for Opaque {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+#[test]
+fn blocking_write_timeouts_of_other_streams_lose_nothing() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        stream
+            .set_write_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        blocking::accept_with(Opaque(stream), &options(300, None)).unwrap()
+    });
+    let mut peer = TcpStream::connect(addr).unwrap();
+    peer.write_all(REQUEST).unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8];
+    while !head.ends_with(b"\r\n\r\n") {
+        peer.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    let mut ws = server.join().unwrap();
+    let big = vec![3u8; 32 << 20];
+    // The peer does not read: the stream's own timeout ends the call, and
+    // the frame stays queued.
+    let sent = ws.send_binary(&big);
+    assert!(
+        matches!(&sent, Err(Error::Io(e)) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)),
+        "{sent:?}"
+    );
+    assert_eq!(ws.state(), wsproto::State::Open);
+    // The peer reads again: the rest of the frame goes out, then the next.
+    let reader = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        peer.read_to_end(&mut all).unwrap();
+        all
+    });
+    let sent = bounded(move || {
+        let sent = ws.send_text("after");
+        ws.get_ref().0.shutdown(std::net::Shutdown::Write).unwrap();
+        sent
+    });
+    assert!(sent.is_ok(), "{sent:?}");
+    let mut all = reader.join().unwrap();
+    let got: Vec<String> = messages(&mut all)
+        .iter()
+        .map(|m| match m {
+            Message::Binary(b) if *b == big => "big".to_owned(),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(got, ["big", "Text(\"after\")"]);
+}
+
+#[test]
+fn blocking_close_over_other_streams_ends_at_the_close_timeout() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        stream
+            .set_write_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        blocking::accept_with(Opaque(stream), &options(300, None)).unwrap()
+    });
+    let mut peer = TcpStream::connect(addr).unwrap();
+    peer.write_all(REQUEST).unwrap();
+    let mut ws = server.join().unwrap();
+    assert!(ws.send_binary(&vec![3u8; 32 << 20]).is_err());
+    // Each call returns at the stream's timeout; repeated, close() ends
+    // with the close handshake's timeout.
+    let closed = bounded(move || loop {
+        match ws.close(1000, "bye") {
+            Err(Error::Io(e))
+                if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            other => return other,
+        }
+    });
+    assert!(is_timeout(&closed, TimeoutKind::Close), "{closed:?}");
+    drop(peer);
 }
