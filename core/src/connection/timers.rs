@@ -134,16 +134,18 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
                 }
                 Timer::Keepalive => {
                     if let (Some(keepalive), State::Open) = (self.config.keepalive, self.state) {
-                        // A ping still awaiting its answer keeps its
-                        // deadline: re-arming it at every interval shorter
-                        // than the timeout would postpone it forever.
-                        if quiet && !self.timers.is_armed(Timer::Pong) {
+                        if quiet {
                             self.outbox.queue_ping(&[]);
-                            self.timers.arm_at(
-                                Timer::Pong,
-                                now + keepalive.timeout,
-                                self.bytes_received,
-                            );
+                            // The first unanswered ping keeps its deadline:
+                            // re-arming it at every interval shorter than the
+                            // timeout would postpone it forever.
+                            if !self.timers.is_armed(Timer::Pong) {
+                                self.timers.arm_at(
+                                    Timer::Pong,
+                                    now + keepalive.timeout,
+                                    self.bytes_received,
+                                );
+                            }
                         }
                         // At least 1 ns later: a zero interval must not
                         // fire again within this call, forever.
@@ -229,8 +231,9 @@ mod tests {
                 assert!(n > 0);
             }
         }
-        // First ping at 1 s, unanswered: the connection fails 5 s later.
+        // First ping at 1 s, unanswered (one more each quiet second): the
+        // connection fails 5 s after the first.
         assert_eq!(failed, Some((6, Error::Timeout(TimeoutKind::Pong))));
-        assert_eq!(pings, 1);
+        assert_eq!(pings, 5);
     }
 }
