@@ -782,6 +782,33 @@ mod tests {
     }
 
     #[test]
+    fn the_last_frames_get_close_timeout_when_no_core_timer_is_left() {
+        // The core failed the connection: its Close is queued and it has no
+        // timer left, but a peer that does not read cannot hold the write.
+        let start = Instant::from_secs(100);
+        let mut d = failing_server();
+        d.step(start);
+        assert!(!d.pending().is_empty());
+        let wait = d.write_wait(start).unwrap();
+        assert_eq!(wait, Some(std::time::Duration::from_secs(5)));
+        let later = start + Duration::from_millis(4_999);
+        assert_eq!(
+            d.write_wait(later).unwrap(),
+            Some(std::time::Duration::from_millis(1))
+        );
+        // Given up: the held failure is the caller's error.
+        let outcome = d.write_wait(start + Duration::from_secs(5));
+        assert!(matches!(
+            outcome,
+            Err(Error::Protocol(wsproto::Error::Protocol(
+                Violation::FrameTooLarge
+            )))
+        ));
+        assert!(d.pending().is_empty());
+        assert!(matches!(d.send_text("x"), Err(Error::ConnectionClosed)));
+    }
+
+    #[test]
     fn no_lingering_when_disabled() {
         let mut d = failing_server();
         d.disable_linger();
