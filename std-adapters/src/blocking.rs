@@ -21,11 +21,21 @@
 //! ```
 //!
 //! Timers (handshake deadline, close handshake, keepalive) are honoured by
-//! mapping the core's `poll_timeout` onto `TcpStream::set_read_timeout` when
-//! the stream is a `TcpStream`; for other streams they are best effort (they
-//! fire when the next read returns). With such a stream, a read timeout you
-//! set yourself surfaces as `Error::Io` (`WouldBlock`/`TimedOut`) and the
-//! call can simply be repeated: nothing is lost.
+//! mapping the core's `poll_timeout` onto `TcpStream::set_read_timeout` and
+//! `set_write_timeout` when the stream is a `TcpStream` (replacing any
+//! timeouts set on it). Writes are bounded too: a peer that stops reading
+//! cannot hold [`WebSocket::close`] past `Config::close_timeout`, nor any
+//! call past the keepalive's deadline; the call then fails with the timeout,
+//! the unwritten output is dropped and the write side shut. With no timer
+//! armed (an open connection without keepalive) a write waits as long as
+//! the peer makes it.
+//!
+//! For other streams the timers are best effort: they fire when a read or
+//! write returns. Set read and write timeouts on such a stream yourself: a
+//! timeout then runs the timers and, unless one ends the connection,
+//! surfaces as `Error::Io` (`WouldBlock`/`TimedOut`); the call can simply be
+//! repeated, nothing is lost (unwritten output stays queued and the next
+//! call carries on writing it).
 //!
 //! When the peer breaks a rule, [`WebSocket::read`] returns the failure only
 //! after a lingering close: the core's Close is written, the write side shut,
@@ -45,19 +55,76 @@ use std::net::{Shutdown, TcpStream};
 use std::time::Duration;
 use wsproto::{MessageKind, Role};
 
-/// Finds the `TcpStream` inside a stream, when there is one.
-type TcpOf<S> = fn(&S) -> Option<&TcpStream>;
+/// A stream whose reads and writes can be bounded in time and whose write
+/// side can be shut, as a `TcpStream`'s can: what the timers and the
+/// lingering close need.
+#[doc(hidden)]
+pub trait Timed {
+    /// Bounds every later read (`None`: reads may block forever).
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
+    /// Bounds every later write (`None`: writes may block forever).
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
+    /// Shuts the write side: the peer reads end of file.
+    fn shutdown_write(&self) -> io::Result<()>;
+}
 
-fn tcp_of<S: 'static>(stream: &S) -> Option<&TcpStream> {
-    (stream as &dyn Any).downcast_ref::<TcpStream>()
+impl Timed for TcpStream {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_read_timeout(self, timeout)
+    }
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_write_timeout(self, timeout)
+    }
+    fn shutdown_write(&self) -> io::Result<()> {
+        self.shutdown(Shutdown::Write)
+    }
+}
+
+/// Finds the [`Timed`] part of a stream (the `TcpStream`), when there is one.
+#[doc(hidden)]
+pub type TimedOf<S> = fn(&S) -> Option<&dyn Timed>;
+
+fn tcp_of<S: 'static>(stream: &S) -> Option<&dyn Timed> {
+    (stream as &dyn Any)
+        .downcast_ref::<TcpStream>()
+        .map(|tcp| tcp as &dyn Timed)
 }
 
 /// A WebSocket over a blocking stream.
 pub struct WebSocket<S> {
     stream: S,
     driver: Driver,
-    tcp: TcpOf<S>,
+    tcp: TimedOf<S>,
+    /// The clock (the process clock, or a simulated one under the fuzzer).
+    now: fn() -> wsproto::Instant,
     read_timeout: Option<Option<Duration>>,
+    write_timeout: Option<Option<Duration>>,
+}
+
+/// An open connection over `stream` with no handshake, on a simulated clock:
+/// for the fuzzer, which plays the peer and the transport.
+#[cfg(feature = "fuzz-harness")]
+#[doc(hidden)]
+pub fn open_for_fuzzing<S: Read + Write>(
+    stream: S,
+    role: Role,
+    config: wsproto::Config,
+    timed: TimedOf<S>,
+    now: fn() -> wsproto::Instant,
+) -> Result<WebSocket<S>, Error> {
+    use rand_core::SeedableRng;
+    let done = crate::handshake::Done {
+        protocol: None,
+        leftover: Vec::new(),
+        response: Vec::new(),
+        path: "/".into(),
+        deflate: None,
+    };
+    let rng = crate::rng::StdRng::from_seed([7; 32]);
+    let driver = Driver::new(role, config, rng, done)?;
+    let mut ws = WebSocket::new(stream, driver, timed);
+    ws.now = now;
+    Ok(ws)
 }
 
 /// Connects to a `ws://` URL over TCP (with `TCP_NODELAY`) and runs the
@@ -92,7 +159,7 @@ pub fn client<S: Read + Write + 'static>(
     let mut hs = ClientHs::new(&url, options, &mut rng, clock::now())?;
     stream.write_all(&hs.request)?;
     stream.flush()?;
-    let tcp: TcpOf<S> = tcp_of::<S>;
+    let tcp: TimedOf<S> = tcp_of::<S>;
     loop {
         if let Some(done) = hs.poll(clock::now())? {
             let driver = Driver::new(Role::Client, options.config, rng, done)?;
@@ -120,7 +187,7 @@ pub fn accept_with<S: Read + Write + 'static>(
     mut stream: S,
     options: &ServerOptions,
 ) -> Result<WebSocket<S>, Error> {
-    let tcp: TcpOf<S> = tcp_of::<S>;
+    let tcp: TimedOf<S> = tcp_of::<S>;
     let mut hs = ServerHs::new(options, clock::now());
     loop {
         match hs.poll(clock::now()) {
@@ -137,7 +204,7 @@ pub fn accept_with<S: Read + Write + 'static>(
                     .write_all(&failed.response)
                     .and_then(|()| stream.flush());
                 if let Some(tcp) = tcp(&stream) {
-                    let _ = tcp.shutdown(Shutdown::Write);
+                    let _ = tcp.shutdown_write();
                 }
                 return Err(Error::Handshake(failed.error));
             }
@@ -161,7 +228,7 @@ fn is_timeout(e: &io::Error) -> bool {
 /// One read during the handshake, bounded by `deadline` on TCP streams.
 fn read_until<S: Read>(
     stream: &mut S,
-    tcp: TcpOf<S>,
+    tcp: TimedOf<S>,
     deadline: Option<wsproto::Instant>,
     buf: &mut [u8],
 ) -> io::Result<usize> {
@@ -173,7 +240,7 @@ fn read_until<S: Read>(
 }
 
 impl<S: Read + Write> WebSocket<S> {
-    fn new(stream: S, mut driver: Driver, tcp: TcpOf<S>) -> Self {
+    fn new(stream: S, mut driver: Driver, tcp: TimedOf<S>) -> Self {
         if tcp(&stream).is_none() {
             // Reads cannot be bounded nor the write side shut: no lingering close.
             driver.disable_linger();
@@ -182,7 +249,9 @@ impl<S: Read + Write> WebSocket<S> {
             stream,
             driver,
             tcp,
+            now: clock::now,
             read_timeout: None,
+            write_timeout: None,
         }
     }
 
@@ -204,7 +273,7 @@ impl<S: Read + Write> WebSocket<S> {
             if let Some(outcome) = self.driver.take_outcome() {
                 return outcome;
             }
-            match self.driver.step(clock::now()) {
+            match self.driver.step((self.now)()) {
                 Step::Continue => {}
                 Step::Read(wait) => self.fill(wait)?,
             }
@@ -308,33 +377,69 @@ impl<S: Read + Write> WebSocket<S> {
     }
 
     /// Writes everything pending, in as few writes as the stream allows.
+    ///
+    /// On a [`Timed`] stream (`TcpStream`) each write is bounded by the next
+    /// timer, so a peer that stops reading cannot hold the caller past the
+    /// close or keepalive deadline: when a timer ends the connection, the
+    /// unwritten output is dropped, the write side shut and the timer's
+    /// error returned. On other streams a write blocks as long as the stream
+    /// lets it; a write timeout of the stream's own (`WouldBlock` or
+    /// `TimedOut`) runs the timers and, unless they end the connection, is
+    /// returned as [`Error::Io`] with the output still queued: the next call
+    /// carries on writing it.
     fn flush(&mut self) -> Result<(), Error> {
         if self.driver.pending().is_empty() {
             return Ok(());
         }
-        while !self.driver.pending().is_empty() {
-            match self.stream.write(self.driver.pending()) {
+        loop {
+            let wait = match self.driver.write_wait((self.now)()) {
+                Ok(wait) => wait,
+                Err(e) => {
+                    self.shutdown();
+                    return Err(e);
+                }
+            };
+            let timed = (self.tcp)(&self.stream);
+            if let Some(timed) = timed {
+                if self.write_timeout != Some(wait) {
+                    timed.set_write_timeout(wait)?;
+                    self.write_timeout = Some(wait);
+                }
+            }
+            let bounded = timed.is_some();
+            let pending = self.driver.pending();
+            let result = if pending.is_empty() {
+                match self.stream.flush() {
+                    Ok(()) => return Ok(()),
+                    Err(e) => Err(e),
+                }
+            } else {
+                self.stream.write(pending)
+            };
+            match result {
                 Ok(0) => {
                     self.driver.on_io_error();
                     return Err(Error::Io(ErrorKind::WriteZero.into()));
                 }
                 Ok(n) => self.driver.advance(n),
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => {
-                    self.driver.on_io_error();
+                // The timers run at the top of the loop.
+                Err(e) if bounded && is_timeout(&e) => {}
+                Err(e) if is_timeout(&e) => {
+                    if let Err(timer) = self.driver.write_wait((self.now)()) {
+                        self.shutdown();
+                        return Err(timer);
+                    }
                     return Err(e.into());
                 }
+                Err(e) => return self.driver.on_write_error(e),
             }
         }
-        self.stream.flush().map_err(|e| {
-            self.driver.on_io_error();
-            e.into()
-        })
     }
 
     fn shutdown(&mut self) {
         if let Some(tcp) = (self.tcp)(&self.stream) {
-            let _ = tcp.shutdown(Shutdown::Write);
+            let _ = tcp.shutdown_write();
         }
         self.driver.mark_shut();
     }

@@ -28,7 +28,9 @@ use crate::handshake::Done;
 use crate::rng::StdRng;
 use crate::{CloseFrame, Error, Message};
 use wsproto::extensions::deflate::Agreed;
-use wsproto::{CloseCode, Config, Event, HandshakeError, Instant, MessageKind, Role, State};
+use wsproto::{
+    CloseCode, Config, Event, HandshakeError, Instant, MessageKind, Role, State, TimeoutKind,
+};
 
 /// Receive window. The core surfaces payload as it arrives, so only a frame
 /// header or a control frame (at most a few hundred bytes) is ever kept.
@@ -72,6 +74,8 @@ pub(crate) struct Driver {
     can_linger: bool,
     /// End of the lingering close, fixed when it starts.
     linger_until: Option<Instant>,
+    /// Deadline for writing the last frames once no core timer is left.
+    flush_until: Option<Instant>,
     protocol: Option<String>,
     deflate: Option<Agreed>,
     extensions: Option<String>,
@@ -96,7 +100,7 @@ impl Driver {
         let extensions = deflate.map(|agreed| {
             let mut value = [0u8; wsproto::extensions::deflate::params::MAX_VALUE_LEN];
             let n = agreed.write_response(&mut value).unwrap_or(0);
-            String::from_utf8_lossy(&value[..n]).into_owned()
+            String::from_utf8_lossy(value.get(..n).unwrap_or_default()).into_owned()
         });
         let scratch = if conn.compresses() {
             vec![0u8; INFLATE_SCRATCH]
@@ -104,7 +108,9 @@ impl Driver {
             Vec::new()
         };
         let mut rx = vec![0u8; RX_BUFFER.max(leftover.len() + 1024)];
-        rx[..leftover.len()].copy_from_slice(&leftover);
+        if let Some(start) = rx.get_mut(..leftover.len()) {
+            start.copy_from_slice(&leftover);
+        }
         Ok(Driver {
             conn,
             rx,
@@ -118,6 +124,7 @@ impl Driver {
             finished: false,
             can_linger: true,
             linger_until: None,
+            flush_until: None,
             protocol,
             deflate,
             extensions,
@@ -206,7 +213,7 @@ impl Driver {
 
     /// Where the next read goes.
     pub fn spare(&mut self) -> &mut [u8] {
-        &mut self.rx[self.rx_len..]
+        self.rx.get_mut(self.rx_len..).unwrap_or_default()
     }
 
     /// `n` bytes were read into [`Driver::spare`].
@@ -227,12 +234,37 @@ impl Driver {
     pub fn on_io_error(&mut self) {
         self.finished = true;
         self.shut = true;
+        // Never written again: the next call must not retry a dead transport.
+        self.tx.clear();
+    }
+
+    /// A write failed with `e`. After the close handshake (the peer's Close
+    /// received, ours queued) a peer that resets instead of reading our
+    /// Close has ended the connection normally: the transport is gone, but
+    /// the caller gets what was received and then
+    /// [`Error::ConnectionClosed`], not `e`.
+    pub fn on_write_error(&mut self, e: std::io::Error) -> Result<(), Error> {
+        let closed = matches!(self.conn.state(), State::Closed { .. });
+        self.on_io_error();
+        if closed {
+            Ok(())
+        } else {
+            Err(e.into())
+        }
     }
 
     /// A read failed with `e`. While lingering this only ends the drain (the
     /// held failure is what the caller gets); otherwise the transport is gone
     /// and `e` is the caller's error.
+    ///
+    /// After the close handshake (both Close frames exchanged) nothing more
+    /// was expected but the end of the transport, so a failed read (the
+    /// peer's reset, common among servers) ends it like end of file.
     pub fn on_read_error(&mut self, e: std::io::Error) -> Result<(), Error> {
+        if !self.lingering() && matches!(self.conn.state(), State::Closed { .. }) {
+            self.eof = true;
+            return Ok(());
+        }
         let lingering = self.lingering();
         self.on_io_error();
         if lingering {
@@ -240,6 +272,74 @@ impl Driver {
         } else {
             Err(e.into())
         }
+    }
+
+    /// Fires the timers due at `now` (and fixes the deadlines of new ones).
+    fn run_timers(&mut self, now: Instant) -> Result<(), Error> {
+        if self.conn.poll_timeout().is_some_and(|at| at <= now) {
+            self.conn.handle_timeout(now)?;
+        }
+        Ok(())
+    }
+
+    /// How long the next write may block before the timers must run
+    /// (`None`: no timer is armed). Fires the timers due at `now` first: a
+    /// peer that stopped reading blocks writes, and only the timers (close
+    /// handshake, keepalive) can end such a connection.
+    ///
+    /// When a timer ends the connection, the unwritten output is dropped (the
+    /// peer is not reading it), the connection is finished and the error is
+    /// returned: the I/O layer shuts the transport and returns it.
+    pub fn write_wait(&mut self, now: Instant) -> Result<Option<std::time::Duration>, Error> {
+        if self.finished {
+            return Ok(None);
+        }
+        if let Err(e) = self.run_timers(now) {
+            return Err(self.give_up(Some(e)));
+        }
+        // A keepalive ping (or idle Close) the timers queued goes out next.
+        self.transmit();
+        if let Some(wait) = self.wait(now) {
+            return Ok(Some(wait));
+        }
+        if self.conn.state() == State::Open || self.pending().is_empty() {
+            return Ok(None);
+        }
+        // The connection is over (failed, timed out, or the handshake done)
+        // and the core has no timer left, but its last frames still wait:
+        // they get `close_timeout` from now, not forever.
+        let until = *self
+            .flush_until
+            .get_or_insert_with(|| now + self.conn.config().close_timeout);
+        if now >= until {
+            return Err(self.give_up(None));
+        }
+        Ok(Some(
+            std::time::Duration::from_nanos(until.saturating_duration_since(now).as_nanos())
+                .max(std::time::Duration::from_millis(1)),
+        ))
+    }
+
+    /// Drops the unwritten output of a peer that does not read, finishes the
+    /// connection and says why: `e`, the failure already held, or the close
+    /// timeout.
+    fn give_up(&mut self, e: Option<Error>) -> Error {
+        self.tx.clear();
+        self.finished = true;
+        let held = match self.outcome.take() {
+            Some(Err(held)) => Some(held),
+            _ => None,
+        };
+        e.or(held)
+            .unwrap_or(Error::Protocol(wsproto::Error::Timeout(TimeoutKind::Close)))
+    }
+
+    /// Time until the next timer, at least 1 ms (`None`: none armed).
+    fn wait(&self, now: Instant) -> Option<std::time::Duration> {
+        self.conn.poll_timeout().map(|at| {
+            std::time::Duration::from_nanos(at.saturating_duration_since(now).as_nanos())
+                .max(std::time::Duration::from_millis(1))
+        })
     }
 
     /// Runs timers, feeds buffered input to the core and collects its output.
@@ -251,10 +351,8 @@ impl Driver {
         if self.lingering() {
             return self.drain(now);
         }
-        if self.conn.poll_timeout().is_some_and(|at| at <= now) {
-            if let Err(e) = self.conn.handle_timeout(now) {
-                self.outcome = Some(Err(e.into()));
-            }
+        if let Err(e) = self.run_timers(now) {
+            self.outcome = Some(Err(e));
         }
         if self.outcome.is_none() {
             self.process();
@@ -281,11 +379,7 @@ impl Driver {
             // Never expected (the core keeps little unconsumed), but never read into nothing.
             self.rx.resize(self.rx.len() * 2, 0);
         }
-        let wait = self.conn.poll_timeout().map(|at| {
-            std::time::Duration::from_nanos(at.saturating_duration_since(now).as_nanos())
-                .max(std::time::Duration::from_millis(1))
-        });
-        Step::Read(wait)
+        Step::Read(self.wait(now))
     }
 
     /// One round of the lingering close: read and discard until end of file
@@ -311,7 +405,9 @@ impl Driver {
     fn process(&mut self) {
         let mut pos = 0;
         while self.outcome.is_none() {
-            let input = &mut self.rx[pos..self.rx_len];
+            let Some(input) = self.rx.get_mut(pos..self.rx_len) else {
+                break;
+            };
             let received = match self.conn.receive_into(input, &mut self.scratch) {
                 Ok(r) => r,
                 Err(e) => {
@@ -462,13 +558,18 @@ impl TxBuffer {
         }
     }
 
+    /// Drops everything queued.
+    fn clear(&mut self) {
+        self.advance(self.end.saturating_sub(self.start));
+    }
+
     /// At least `len` writable bytes after the queued ones.
     fn room(&mut self, len: usize) -> &mut [u8] {
         let need = self.end + len;
         if self.buf.len() < need {
             self.buf.resize(need, 0);
         }
-        &mut self.buf[self.end..]
+        self.buf.get_mut(self.end..).unwrap_or_default()
     }
 
     /// `n` bytes written into [`TxBuffer::room`] are queued.
@@ -678,6 +779,33 @@ mod tests {
         tx.commit(TX_KEEP + 1);
         tx.advance(TX_KEEP + 1);
         assert_eq!(tx.buf.len(), RX_BUFFER);
+    }
+
+    #[test]
+    fn the_last_frames_get_close_timeout_when_no_core_timer_is_left() {
+        // The core failed the connection: its Close is queued and it has no
+        // timer left, but a peer that does not read cannot hold the write.
+        let start = Instant::from_secs(100);
+        let mut d = failing_server();
+        d.step(start);
+        assert!(!d.pending().is_empty());
+        let wait = d.write_wait(start).unwrap();
+        assert_eq!(wait, Some(std::time::Duration::from_secs(5)));
+        let later = start + Duration::from_millis(4_999);
+        assert_eq!(
+            d.write_wait(later).unwrap(),
+            Some(std::time::Duration::from_millis(1))
+        );
+        // Given up: the held failure is the caller's error.
+        let outcome = d.write_wait(start + Duration::from_secs(5));
+        assert!(matches!(
+            outcome,
+            Err(Error::Protocol(wsproto::Error::Protocol(
+                Violation::FrameTooLarge
+            )))
+        ));
+        assert!(d.pending().is_empty());
+        assert!(matches!(d.send_text("x"), Err(Error::ConnectionClosed)));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use crate::{ClientOptions, Error, ServerOptions};
 use wsproto::extensions::deflate::{Agreed, DeflateConfig};
 use wsproto::handshake::{Accept, ClientHandshake, ClientRequest, ServerHandshake};
 use wsproto::httparse::{Header, EMPTY_HEADER};
-use wsproto::{Config, HandshakeError, Instant};
+use wsproto::{Config, HandshakeError, Instant, Misuse};
 
 /// Header slots per head: bounds the header count.
 const HEADER_SLOTS: usize = 64;
@@ -36,8 +36,14 @@ pub(crate) struct Failed {
 }
 
 fn failed(error: HandshakeError) -> Failed {
-    let mut response = vec![0u8; 512];
-    let n = error.write_response(&mut response).unwrap_or(0);
+    let mut response = vec![0u8; 256];
+    let n = match error.write_response(&mut response) {
+        Err(Misuse::BufferTooSmall { required }) => {
+            response.resize(required, 0);
+            error.write_response(&mut response).unwrap_or(0)
+        }
+        written => written.unwrap_or(0),
+    };
     response.truncate(n);
     Failed { response, error }
 }
@@ -78,12 +84,12 @@ impl ServerHs {
 
     /// Where the next read goes.
     pub fn spare(&mut self) -> &mut [u8] {
-        &mut self.head.buf[self.head.len..]
+        self.head.buf.get_mut(self.head.len..).unwrap_or_default()
     }
 
     /// `n` bytes were read into [`ServerHs::spare`].
     pub fn filled(&mut self, n: usize) {
-        self.head.len += n;
+        self.head.len = (self.head.len + n).min(self.head.buf.len());
     }
 
     /// When the handshake times out.
@@ -94,7 +100,7 @@ impl ServerHs {
     /// Parses what has arrived; `Ok(None)` while the head is incomplete.
     pub fn poll(&mut self, now: Instant) -> Result<Option<Done>, Failed> {
         let mut headers = [EMPTY_HEADER; HEADER_SLOTS];
-        let buf = &self.head.buf[..self.head.len];
+        let buf = self.head.buf.get(..self.head.len).unwrap_or_default();
         match self.hs.parse(buf, &mut headers) {
             Ok(Some(req)) => {
                 let protocol = self
@@ -108,14 +114,23 @@ impl ServerHs {
                 };
                 // The core picks the first acceptable offer, within our caps.
                 let deflate = self.deflate.and_then(|cfg| req.negotiate_deflate(&cfg));
-                let mut response = vec![0u8; 1024];
-                let n = match &deflate {
-                    Some(agreed) => req.accept_deflate(&accept, agreed, &mut response),
-                    None => req.accept(&accept, &mut response),
-                }
-                .map_err(|_| failed(HandshakeError::Malformed))?;
+                // Enough for the fixed lines; the core says how much more a
+                // long subprotocol takes.
+                let mut response = vec![0u8; 512 + protocol.as_ref().map_or(0, String::len)];
+                let n = loop {
+                    let written = match &deflate {
+                        Some(agreed) => req.accept_deflate(&accept, agreed, &mut response),
+                        None => req.accept(&accept, &mut response),
+                    };
+                    match written {
+                        Err(Misuse::BufferTooSmall { required }) if required > response.len() => {
+                            response.resize(required, 0);
+                        }
+                        other => break other.map_err(|_| failed(HandshakeError::Malformed))?,
+                    }
+                };
                 response.truncate(n);
-                let leftover = buf[req.head_len()..].to_vec();
+                let leftover = buf.get(req.head_len()..).unwrap_or_default().to_vec();
                 Ok(Some(Done {
                     protocol,
                     leftover,
@@ -178,31 +193,44 @@ impl ClientHs {
         now: Instant,
     ) -> Result<Self, Error> {
         let host = url.host_header();
-        let extra: usize = options
-            .headers
-            .iter()
-            .map(|(n, v)| n.len() + v.len() + 4)
-            .sum();
-        let mut request =
-            vec![0u8; 640 + host.len() + url.path.len() + extra + 64 * options.protocols.len()];
-        let (hs, n) = with_request(
-            &host,
-            &url.path,
-            options.origin.as_deref(),
-            &options.protocols,
-            &options.headers,
-            |req| match &options.deflate {
-                Some(deflate) => ClientHandshake::new_with_deflate(
-                    req,
-                    deflate,
-                    rng,
-                    &options.config,
-                    now,
-                    &mut request,
-                ),
-                None => ClientHandshake::new(req, rng, &options.config, now, &mut request),
-            },
-        )?;
+        // A first guess from the parts; the core says exactly how much it
+        // needs when that is not enough (a long origin, many headers).
+        let parts = host.len()
+            + url.path.len()
+            + options.origin.as_ref().map_or(0, String::len)
+            + options
+                .headers
+                .iter()
+                .map(|(n, v)| n.len() + v.len() + 4)
+                .sum::<usize>()
+            + options.protocols.iter().map(|p| p.len() + 2).sum::<usize>();
+        let mut request = vec![0u8; 512 + parts];
+        let (hs, n) = loop {
+            let written = with_request(
+                &host,
+                &url.path,
+                options.origin.as_deref(),
+                &options.protocols,
+                &options.headers,
+                |req| match &options.deflate {
+                    Some(deflate) => ClientHandshake::new_with_deflate(
+                        req,
+                        deflate,
+                        rng,
+                        &options.config,
+                        now,
+                        &mut request,
+                    ),
+                    None => ClientHandshake::new(req, rng, &options.config, now, &mut request),
+                },
+            );
+            match written {
+                Err(Misuse::BufferTooSmall { required }) if required > request.len() => {
+                    request.resize(required, 0);
+                }
+                other => break other?,
+            }
+        };
         request.truncate(n);
         Ok(ClientHs {
             hs,
@@ -217,12 +245,12 @@ impl ClientHs {
 
     /// Where the next read goes.
     pub fn spare(&mut self) -> &mut [u8] {
-        &mut self.head.buf[self.head.len..]
+        self.head.buf.get_mut(self.head.len..).unwrap_or_default()
     }
 
     /// `n` bytes were read into [`ClientHs::spare`].
     pub fn filled(&mut self, n: usize) {
-        self.head.len += n;
+        self.head.len = (self.head.len + n).min(self.head.buf.len());
     }
 
     /// When the handshake times out.
@@ -232,7 +260,7 @@ impl ClientHs {
 
     /// Parses what has arrived; `Ok(None)` while the head is incomplete.
     pub fn poll(&mut self, now: Instant) -> Result<Option<Done>, Error> {
-        let buf = &self.head.buf[..self.head.len];
+        let buf = self.head.buf.get(..self.head.len).unwrap_or_default();
         let hs = &mut self.hs;
         let parsed = with_request(
             &self.host,
@@ -250,7 +278,7 @@ impl ClientHs {
         match parsed {
             Some((protocol, head_len, deflate)) => Ok(Some(Done {
                 protocol,
-                leftover: buf[head_len..].to_vec(),
+                leftover: buf.get(head_len..).unwrap_or_default().to_vec(),
                 response: Vec::new(),
                 path: self.path.clone(),
                 deflate,

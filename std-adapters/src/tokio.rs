@@ -4,6 +4,31 @@
 //! cancel-safe: all state lives in the `WebSocket`, so it can sit in a
 //! `tokio::select!` next to a channel of messages to send.
 //!
+//! # Cancelling a send
+//!
+//! A send (`send`, `send_text`, `send_binary`, `send_fragment`, `ping`,
+//! `pong`) first writes what earlier calls left queued, then queues its
+//! whole frame, then writes it. Dropping the future (a `select!` branch
+//! losing, a `tokio::time::timeout`) therefore leaves one of two states,
+//! never a partial frame:
+//!
+//! * dropped while earlier output was still being written: nothing of this
+//!   message was queued, and sending it again sends it once;
+//! * dropped while its own frame was being written: the whole frame is
+//!   queued and the next call on the connection ([`WebSocket::flush`],
+//!   `read`, a send, `close`) finishes writing it. Sending it again would
+//!   send it twice.
+//!
+//! A frame cannot be taken back once queued: part of it may be on the wire,
+//! and with permessage-deflate the compressor's window already holds it. To
+//! tell the two apart, call [`WebSocket::flush`] (cancel-safe, retry it
+//! freely) until it succeeds: a send started with nothing queued queues its
+//! message when first polled, so if it is dropped, do not send it again.
+//!
+//! Writes never outlast the timers: while the peer does not read, a write
+//! waits at most until the close handshake's deadline (after `close`) or the
+//! keepalive's, and the call then fails with that timeout.
+//!
 //! ```no_run
 //! # async fn run() -> Result<(), wsproto_adapters::Error> {
 //! use wsproto_adapters::{tokio::connect, Message};
@@ -177,18 +202,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// Sends a message (`Message::Close` only starts the close handshake).
     pub async fn send(&mut self, message: Message) -> Result<(), Error> {
+        self.flush().await?;
         self.driver.send(&message)?;
         self.flush().await
     }
 
     /// Sends a whole text message as one frame.
     pub async fn send_text(&mut self, text: &str) -> Result<(), Error> {
+        self.flush().await?;
         self.driver.send_text(text)?;
         self.flush().await
     }
 
     /// Sends a whole binary message as one frame.
     pub async fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
+        self.flush().await?;
         self.driver.send_binary(data)?;
         self.flush().await
     }
@@ -200,18 +228,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         data: &[u8],
         fin: bool,
     ) -> Result<(), Error> {
+        self.flush().await?;
         self.driver.send_fragment(kind, data, fin)?;
         self.flush().await
     }
 
     /// Sends a ping (at most 125 bytes).
     pub async fn ping(&mut self, payload: &[u8]) -> Result<(), Error> {
+        self.flush().await?;
         self.driver.ping(payload)?;
         self.flush().await
     }
 
     /// Sends a pong (at most 125 bytes).
     pub async fn pong(&mut self, payload: &[u8]) -> Result<(), Error> {
+        self.flush().await?;
         self.driver.pong(payload)?;
         self.flush().await
     }
@@ -268,28 +299,56 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         self.driver.state()
     }
 
-    /// Writes everything pending. Cancel-safe: progress is recorded per write.
-    async fn flush(&mut self) -> Result<(), Error> {
+    /// Writes everything queued: the rest of a message whose send was
+    /// cancelled, or a keepalive ping. Cancel-safe: progress is recorded per
+    /// write, and a dropped `flush` loses nothing.
+    ///
+    /// Each write waits at most until the next timer: a peer that stops
+    /// reading cannot hold a call past the close or keepalive deadline. When
+    /// a timer ends the connection, the unwritten output is dropped, the
+    /// transport shut (without waiting) and the timer's error returned.
+    pub async fn flush(&mut self) -> Result<(), Error> {
         if self.driver.pending().is_empty() {
             return Ok(());
         }
-        while !self.driver.pending().is_empty() {
-            match self.stream.write(self.driver.pending()).await {
+        loop {
+            let wait = match self.driver.write_wait(clock::now()) {
+                Ok(wait) => wait,
+                Err(e) => {
+                    // Shutting may itself wait on the stuck peer (a TLS
+                    // close_notify): one attempt, no waiting.
+                    let shutdown = self.stream.shutdown();
+                    let _ = tokio::time::timeout(std::time::Duration::ZERO, shutdown).await;
+                    self.driver.mark_shut();
+                    return Err(e);
+                }
+            };
+            let flushing = self.driver.pending().is_empty();
+            let io = async {
+                if flushing {
+                    self.stream.flush().await.map(|()| 0)
+                } else {
+                    self.stream.write(self.driver.pending()).await
+                }
+            };
+            let result = match wait {
+                Some(wait) => match tokio::time::timeout(wait, io).await {
+                    Ok(r) => r,
+                    // The timers run at the top of the loop.
+                    Err(_elapsed) => continue,
+                },
+                None => io.await,
+            };
+            match result {
+                Ok(_) if flushing => return Ok(()),
                 Ok(0) => {
                     self.driver.on_io_error();
                     return Err(Error::Io(ErrorKind::WriteZero.into()));
                 }
                 Ok(n) => self.driver.advance(n),
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => {
-                    self.driver.on_io_error();
-                    return Err(e.into());
-                }
+                Err(e) => return self.driver.on_write_error(e),
             }
         }
-        self.stream.flush().await.map_err(|e| {
-            self.driver.on_io_error();
-            e.into()
-        })
     }
 }

@@ -71,6 +71,14 @@ impl Timers {
         }
     }
 
+    /// Whether `timer` is counting (or waits to start counting).
+    pub(crate) fn is_armed(&self, timer: Timer) -> bool {
+        !matches!(
+            self.deadlines.get(timer as usize),
+            Some(Deadline::Off) | None
+        )
+    }
+
     /// The peer-activity count when `timer` was armed.
     pub(crate) fn mark(&self, timer: Timer) -> u64 {
         self.marks.get(timer as usize).copied().unwrap_or(0)
@@ -128,11 +136,16 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
                     if let (Some(keepalive), State::Open) = (self.config.keepalive, self.state) {
                         if quiet {
                             self.outbox.queue_ping(&[]);
-                            self.timers.arm_at(
-                                Timer::Pong,
-                                now + keepalive.timeout,
-                                self.bytes_received,
-                            );
+                            // The first unanswered ping keeps its deadline:
+                            // re-arming it at every interval shorter than the
+                            // timeout would postpone it forever.
+                            if !self.timers.is_armed(Timer::Pong) {
+                                self.timers.arm_at(
+                                    Timer::Pong,
+                                    now + keepalive.timeout,
+                                    self.bytes_received,
+                                );
+                            }
                         }
                         // At least 1 ns later: a zero interval must not
                         // fire again within this call, forever.
@@ -191,5 +204,36 @@ mod tests {
         assert_eq!(t.pop_expired(Instant::from_secs(15)), Some(Timer::Close));
         assert_eq!(t.pop_expired(Instant::from_secs(15)), None);
         assert_eq!(t.mark(Timer::Close), 7);
+    }
+
+    #[test]
+    fn a_keepalive_interval_shorter_than_the_timeout_still_times_out() {
+        use crate::connection::{Connection, Role};
+        use crate::{Config, Keepalive};
+        let config = Config {
+            keepalive: Some(Keepalive {
+                interval: Duration::from_secs(1),
+                timeout: Duration::from_secs(5),
+            }),
+            ..Config::default()
+        };
+        let mut server = Connection::new(Role::Server, config);
+        let mut out = [0u8; 64];
+        let mut pings = 0;
+        let mut failed = None;
+        for s in 0..60 {
+            if let Err(e) = server.handle_timeout(Instant::from_secs(s)) {
+                failed = Some((s, e));
+                break;
+            }
+            while let Ok(n @ 1..) = server.poll_transmit(&mut out) {
+                pings += usize::from(out.first() == Some(&0x89));
+                assert!(n > 0);
+            }
+        }
+        // First ping at 1 s, unanswered (one more each quiet second): the
+        // connection fails 5 s after the first.
+        assert_eq!(failed, Some((6, Error::Timeout(TimeoutKind::Pong))));
+        assert_eq!(pings, 5);
     }
 }
