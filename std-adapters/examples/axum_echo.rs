@@ -14,7 +14,7 @@ use wsproto_adapters::{Message, ServerOptions};
 
 fn options() -> ServerOptions {
     let mut options = ServerOptions::default();
-    options.config.limits.max_message_size = 64 << 20;
+    options.config.limits = wsproto_adapters::wsproto::Limits::for_message_size(64 << 20);
     options.config.limits.max_frame_payload = 64 << 20;
     options.config.limits.max_fragments = 1 << 20;
     options

@@ -127,10 +127,11 @@ pub struct CloseFrame {
 ///
 /// A compressing connection costs, on the heap, its deflate state (about 126
 /// KiB at 15 bits, 30 KiB at 12, 13 KiB at 9) plus a 32 KiB inflate scratch
-/// buffer; uncompressed connections pay nothing. Building the 15-bit state
-/// moves it by value once during the handshake: about 600 KiB of stack
-/// optimized, 1 MiB unoptimized (std threads and tokio workers have 2 MiB);
-/// on smaller stacks cap the window bits or turn deflate off.
+/// buffer; uncompressed connections pay nothing. The state is built in place
+/// on the heap (under 16 KiB of stack optimized).
+///
+/// The limits default to [`default_config`]: messages up to
+/// [`DEFAULT_MAX_MESSAGE`] (16 MiB).
 #[cfg(feature = "std")]
 #[derive(Clone, Debug)]
 pub struct ClientOptions {
@@ -148,11 +149,46 @@ pub struct ClientOptions {
     pub deflate: Option<DeflateConfig>,
 }
 
+/// The largest message the std drivers accept by default: 16 MiB.
+///
+/// A message is held whole before it is handed over, and with
+/// permessage-deflate (on by default) a peer needs only about 1/1000 of it
+/// on the wire: DEFLATE expands up to about 1032:1, so with the core's
+/// 64 MiB default some 64 KB of compressed frames would make one connection
+/// hold 64 MiB. 16 MiB still takes the largest messages of the
+/// Autobahn|Testsuite (16 MiB in 9.1.6/9.2.6; 4 MiB in 64-byte fragments in
+/// 9.3/9.4) and most uploads; for comparison, other implementations default
+/// to 1 MiB (Python websockets), 64 MiB (tungstenite) and 100 MiB (Node ws).
+/// Raise or lower it with one call: `Limits::for_message_size`.
+#[cfg(feature = "std")]
+pub const DEFAULT_MAX_MESSAGE: u64 = 16 * 1024 * 1024;
+
+/// The std drivers' default configuration: the core's defaults with every
+/// size limit derived from [`DEFAULT_MAX_MESSAGE`]
+/// (`wsproto::Limits::for_message_size`).
+///
+/// ```
+/// use wsproto_adapters::{default_config, ServerOptions, DEFAULT_MAX_MESSAGE};
+/// use wsproto_adapters::wsproto::Limits;
+/// assert_eq!(ServerOptions::default().config, default_config());
+/// assert_eq!(default_config().limits.max_message_size, DEFAULT_MAX_MESSAGE);
+/// // The one knob: a server that expects chat lines, not uploads.
+/// let mut options = ServerOptions::default();
+/// options.config.limits = Limits::for_message_size(64 * 1024);
+/// ```
+#[cfg(feature = "std")]
+pub fn default_config() -> wsproto::Config {
+    wsproto::Config {
+        limits: wsproto::Limits::for_message_size(DEFAULT_MAX_MESSAGE),
+        ..wsproto::Config::default()
+    }
+}
+
 #[cfg(feature = "std")]
 impl Default for ClientOptions {
     fn default() -> Self {
         ClientOptions {
-            config: wsproto::Config::default(),
+            config: default_config(),
             protocols: Vec::new(),
             headers: Vec::new(),
             origin: None,
@@ -171,6 +207,7 @@ impl Default for ClientOptions {
 pub struct ServerOptions {
     /// Limits and timers for the handshake and the connection; the handshake
     /// must complete within `config.handshake_timeout` or it is answered 408.
+    /// Defaults to [`default_config`] (messages up to 16 MiB).
     pub config: wsproto::Config,
     /// Supported subprotocols in the server's order of preference: the first
     /// one the client offered is chosen.
@@ -185,7 +222,7 @@ pub struct ServerOptions {
 impl Default for ServerOptions {
     fn default() -> Self {
         ServerOptions {
-            config: wsproto::Config::default(),
+            config: default_config(),
             protocols: Vec::new(),
             deflate: Some(DeflateConfig::default()),
         }

@@ -214,7 +214,7 @@ fn peer_reads_the_close(
 fn large_limits() -> ServerOptions {
     // Those of the echo_server example.
     let mut options = ServerOptions::default();
-    options.config.limits.max_message_size = 64 * MIB;
+    options.config.limits = wsproto_adapters::wsproto::Limits::for_message_size(64 * MIB);
     options.config.limits.max_frame_payload = 64 * MIB;
     options
 }
