@@ -126,6 +126,9 @@ pub struct WebSocket<'b, T, R = NoRng> {
     consumed: usize,
     tx: &'b mut [u8],
     done: bool,
+    /// A frame is being written; still set when a call starts, the write
+    /// failed or was cancelled partway, so the byte stream is broken.
+    writing: bool,
 }
 
 /// Reads once into `buf[*len..]`.
@@ -136,6 +139,19 @@ async fn fill<T: Read>(io: &mut T, buf: &mut [u8], len: &mut usize) -> Result<()
     }
     *len += n;
     Ok(())
+}
+
+/// Writes all of `bytes` and flushes. A transport that takes nothing
+/// (`Ok(0)`) has closed. Unlike `write_all`, this never panics.
+async fn write_out<T: Write>(io: &mut T, mut bytes: &[u8]) -> Result<(), Error<T::Error>> {
+    while !bytes.is_empty() {
+        let n = io.write(bytes).await.map_err(Error::Io)?;
+        if n == 0 {
+            return Err(Error::ConnectionClosed);
+        }
+        bytes = bytes.get(n..).unwrap_or_default();
+    }
+    io.flush().await.map_err(Error::Io)
 }
 
 impl<'b, T: Read + Write> WebSocket<'b, T, NoRng> {
@@ -224,18 +240,44 @@ impl<'b, T: Read + Write, R: RngCore> WebSocket<'b, T, R> {
             consumed: 0,
             tx,
             done: false,
+            writing: false,
         }
+    }
+
+    /// Fails once a write has failed or was cancelled partway: whatever
+    /// follows a partial frame would be read as its rest.
+    fn check_writable(&mut self) -> Result<(), Error<T::Error>> {
+        if self.writing {
+            self.done = true;
+            return Err(Error::ConnectionClosed);
+        }
+        Ok(())
+    }
+
+    /// Writes `tx[..n]`, a whole frame; a failure (or a cancellation) leaves
+    /// `writing` set, which ends the connection.
+    async fn write_frame(&mut self, n: usize) -> Result<(), Error<T::Error>> {
+        self.check_writable()?;
+        self.writing = true;
+        let frame = self.tx.get(..n).unwrap_or_default();
+        let written = write_out(&mut self.io, frame).await;
+        if written.is_ok() {
+            self.writing = false;
+        } else {
+            self.done = true;
+        }
+        written
     }
 
     /// Writes the control frames the core has queued (pongs, close echo).
     async fn flush_control(&mut self) -> Result<(), Error<T::Error>> {
         loop {
+            self.check_writable()?;
             let n = self.conn.poll_transmit(self.tx)?;
             if n == 0 {
                 return Ok(());
             }
-            self.io.write_all(&self.tx[..n]).await.map_err(Error::Io)?;
-            self.io.flush().await.map_err(Error::Io)?;
+            self.write_frame(n).await?;
         }
     }
 
@@ -316,8 +358,7 @@ impl<'b, T: Read + Write, R: RngCore> WebSocket<'b, T, R> {
     ) -> Result<(), Error<T::Error>> {
         self.flush_control().await?;
         let n = encode(&mut self.conn, self.tx)?;
-        self.io.write_all(&self.tx[..n]).await.map_err(Error::Io)?;
-        self.io.flush().await.map_err(Error::Io)
+        self.write_frame(n).await
     }
 
     /// Sends a whole text message as one frame (it must fit in `tx`).
