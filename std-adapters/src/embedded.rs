@@ -10,7 +10,15 @@
 //!
 //! There is no clock here: pass `now` in, and drive timers yourself with
 //! [`WebSocket::poll_timeout`] / [`WebSocket::handle_timeout`] if you use them.
-//! `read` is not cancel-safe.
+//! For the same reason `accept`, `connect`, `read` and `close` wait as long
+//! as the peer does: race them against your executor's timer (e.g. embassy's
+//! `with_timeout`) and drop the connection when it fires.
+//!
+//! No call is cancel-safe. A write that fails or is cancelled partway ends
+//! the connection (later calls return [`Error::ConnectionClosed`] and write
+//! nothing), so the peer never reads a new frame as the rest of a cut one.
+//! Events are located in `rx` by the core ([`Connection::receive_at`]); the
+//! driver computes no addresses and indexes nothing unchecked.
 //!
 //! This module uses only `core`; it is usable from `no_std` code that vendors it.
 
@@ -80,42 +88,6 @@ pub enum EmbeddedEvent<'a> {
     },
 }
 
-/// Where an event sits in `rx`, so no borrow is held across the read loop.
-#[derive(Clone, Copy)]
-enum Located {
-    Text(usize, usize, bool),
-    Binary(usize, usize, bool),
-    Ping(usize, usize),
-    Pong(usize, usize),
-    Close(Option<u16>, usize, usize),
-}
-
-fn locate(base: usize, event: Event<'_>) -> Located {
-    let at = |s: &[u8]| (s.as_ptr() as usize - base, s.len());
-    match event {
-        Event::Text { data, fin } => {
-            let (o, l) = at(data.as_bytes());
-            Located::Text(o, l, fin)
-        }
-        Event::Binary { data, fin } => {
-            let (o, l) = at(data);
-            Located::Binary(o, l, fin)
-        }
-        Event::Ping(p) => {
-            let (o, l) = at(p);
-            Located::Ping(o, l)
-        }
-        Event::Pong(p) => {
-            let (o, l) = at(p);
-            Located::Pong(o, l)
-        }
-        Event::Close { code, reason } => {
-            let (o, l) = at(reason.as_bytes());
-            Located::Close(code.map(|c| c.0), o, l)
-        }
-    }
-}
-
 /// A WebSocket over an `embedded-io-async` transport and caller buffers.
 pub struct WebSocket<'b, T, R = NoRng> {
     io: T,
@@ -126,16 +98,36 @@ pub struct WebSocket<'b, T, R = NoRng> {
     consumed: usize,
     tx: &'b mut [u8],
     done: bool,
+    /// A frame is being written; still set when a call starts, the write
+    /// failed or was cancelled partway, so the byte stream is broken.
+    writing: bool,
 }
 
-/// Reads once into `buf[*len..]`.
+/// Reads once into `buf[*len..]`, which must not be empty (an empty read
+/// would look like the end of the stream).
 async fn fill<T: Read>(io: &mut T, buf: &mut [u8], len: &mut usize) -> Result<(), Error<T::Error>> {
-    let n = io.read(&mut buf[*len..]).await.map_err(Error::Io)?;
+    let free = buf.get_mut(*len..).unwrap_or_default();
+    let room = free.len();
+    let n = io.read(free).await.map_err(Error::Io)?;
     if n == 0 {
         return Err(Error::ConnectionClosed);
     }
-    *len += n;
+    // A transport cannot have read more than it was given room for.
+    *len += n.min(room);
     Ok(())
+}
+
+/// Writes all of `bytes` and flushes. A transport that takes nothing
+/// (`Ok(0)`) has closed. Unlike `write_all`, this never panics.
+async fn write_out<T: Write>(io: &mut T, mut bytes: &[u8]) -> Result<(), Error<T::Error>> {
+    while !bytes.is_empty() {
+        let n = io.write(bytes).await.map_err(Error::Io)?;
+        if n == 0 {
+            return Err(Error::ConnectionClosed);
+        }
+        bytes = bytes.get(n..).unwrap_or_default();
+    }
+    io.flush().await.map_err(Error::Io)
 }
 
 impl<'b, T: Read + Write> WebSocket<'b, T, NoRng> {
@@ -151,36 +143,56 @@ impl<'b, T: Read + Write> WebSocket<'b, T, NoRng> {
         let mut hs = ServerHandshake::new(&config, now);
         let mut len = 0;
         let head_len = loop {
-            let mut headers = [EMPTY_HEADER; HEADER_SLOTS];
-            let parsed = match hs.parse(&rx[..len], &mut headers) {
-                Ok(None) if len == rx.len() => Err(HandshakeError::HeadTooLarge),
-                other => other,
+            // The header slots live only for the parse, not across the
+            // awaits, so they take no room in the future.
+            let step = {
+                let mut headers = [EMPTY_HEADER; HEADER_SLOTS];
+                let window = rx.get(..len).unwrap_or_default();
+                match hs.parse(window, &mut headers) {
+                    Ok(Some(req)) => req
+                        .accept(&Accept::default(), tx)
+                        .map(|n| Some((n, req.head_len())))
+                        .map_err(Error::from),
+                    Ok(None) if len >= rx.len() => {
+                        Err(Error::Handshake(HandshakeError::HeadTooLarge))
+                    }
+                    Ok(None) => Ok(None),
+                    Err(e) => Err(Error::Handshake(e)),
+                }
             };
-            match parsed {
-                Ok(Some(req)) => {
-                    let n = req.accept(&Accept::default(), tx)?;
-                    io.write_all(&tx[..n]).await.map_err(Error::Io)?;
-                    io.flush().await.map_err(Error::Io)?;
-                    break req.head_len();
+            match step {
+                Ok(Some((n, head_len))) => {
+                    write_out(&mut io, tx.get(..n).unwrap_or_default()).await?;
+                    break head_len;
                 }
                 Ok(None) => fill(&mut io, rx, &mut len).await?,
-                Err(e) => {
+                Err(Error::Handshake(e)) => {
+                    // Best effort: the peer learns why, the caller gets `e`.
                     let n = e.write_response(tx).unwrap_or(0);
-                    let _ = io.write_all(&tx[..n]).await;
-                    let _ = io.flush().await;
+                    let _ = write_out(&mut io, tx.get(..n).unwrap_or_default()).await;
                     return Err(Error::Handshake(e));
                 }
+                Err(e) => return Err(e),
             }
         };
-        rx.copy_within(head_len..len, 0);
+        let rest = drop_front(rx, head_len, len);
         Ok(WebSocket::open(
             io,
             Connection::new(Role::Server, config),
             rx,
-            len - head_len,
+            rest,
             tx,
         ))
     }
+}
+
+/// Drops the first `used` of the `len` bytes at the front of `buf` (a head,
+/// an event), moving the rest to the front; returns how many are left.
+fn drop_front(buf: &mut [u8], used: usize, len: usize) -> usize {
+    let len = len.min(buf.len());
+    let used = used.min(len);
+    buf.copy_within(used..len, 0);
+    len - used
 }
 
 impl<'b, T: Read + Write, R: RngCore> WebSocket<'b, T, R> {
@@ -196,23 +208,29 @@ impl<'b, T: Read + Write, R: RngCore> WebSocket<'b, T, R> {
         now: Instant,
     ) -> Result<Self, Error<T::Error>> {
         let (mut hs, n) = ClientHandshake::new(request, &mut rng, &config, now, tx)?;
-        io.write_all(&tx[..n]).await.map_err(Error::Io)?;
-        io.flush().await.map_err(Error::Io)?;
+        write_out(&mut io, tx.get(..n).unwrap_or_default()).await?;
         let mut len = 0;
         let head_len = loop {
-            let mut headers = [EMPTY_HEADER; HEADER_SLOTS];
-            match hs.parse(request, &rx[..len], &mut headers) {
-                Ok(Some(response)) => break response.head_len(),
-                Ok(None) if len == rx.len() => {
-                    return Err(Error::Handshake(HandshakeError::HeadTooLarge))
+            let step = {
+                let mut headers = [EMPTY_HEADER; HEADER_SLOTS];
+                let window = rx.get(..len).unwrap_or_default();
+                match hs.parse(request, window, &mut headers) {
+                    Ok(Some(response)) => Some(response.head_len()),
+                    Ok(None) if len >= rx.len() => {
+                        return Err(Error::Handshake(HandshakeError::HeadTooLarge))
+                    }
+                    Ok(None) => None,
+                    Err(e) => return Err(Error::Handshake(e)),
                 }
-                Ok(None) => fill(&mut io, rx, &mut len).await?,
-                Err(e) => return Err(Error::Handshake(e)),
+            };
+            match step {
+                Some(head_len) => break head_len,
+                None => fill(&mut io, rx, &mut len).await?,
             }
         };
-        rx.copy_within(head_len..len, 0);
+        let rest = drop_front(rx, head_len, len);
         let conn = Connection::with_rng(Role::Client, config, rng);
-        Ok(WebSocket::open(io, conn, rx, len - head_len, tx))
+        Ok(WebSocket::open(io, conn, rx, rest, tx))
     }
 
     fn open(io: T, conn: Connection<R>, rx: &'b mut [u8], rx_end: usize, tx: &'b mut [u8]) -> Self {
@@ -224,28 +242,56 @@ impl<'b, T: Read + Write, R: RngCore> WebSocket<'b, T, R> {
             consumed: 0,
             tx,
             done: false,
+            writing: false,
         }
+    }
+
+    /// Fails once a write has failed or was cancelled partway: whatever
+    /// follows a partial frame would be read as its rest.
+    fn check_writable(&mut self) -> Result<(), Error<T::Error>> {
+        if self.writing {
+            self.done = true;
+            return Err(Error::ConnectionClosed);
+        }
+        Ok(())
+    }
+
+    /// Writes `tx[..n]`, a whole frame; a failure (or a cancellation) leaves
+    /// `writing` set, which ends the connection.
+    async fn write_frame(&mut self, n: usize) -> Result<(), Error<T::Error>> {
+        self.check_writable()?;
+        self.writing = true;
+        let frame = self.tx.get(..n).unwrap_or_default();
+        let written = write_out(&mut self.io, frame).await;
+        if written.is_ok() {
+            self.writing = false;
+        } else {
+            self.done = true;
+        }
+        written
     }
 
     /// Writes the control frames the core has queued (pongs, close echo).
     async fn flush_control(&mut self) -> Result<(), Error<T::Error>> {
         loop {
+            self.check_writable()?;
             let n = self.conn.poll_transmit(self.tx)?;
             if n == 0 {
                 return Ok(());
             }
-            self.io.write_all(&self.tx[..n]).await.map_err(Error::Io)?;
-            self.io.flush().await.map_err(Error::Io)?;
+            self.write_frame(n).await?;
         }
     }
 
     /// Reads the next event. After the peer's Close, and once the core says
     /// the transport is done, returns [`Error::ConnectionClosed`].
+    ///
+    /// Not cancel-safe: an event whose pong or close echo was being written
+    /// is lost, and a write cut partway ends the connection.
     pub async fn read(&mut self) -> Result<EmbeddedEvent<'_>, Error<T::Error>> {
-        let located = loop {
+        let at = loop {
             if self.consumed > 0 {
-                self.rx.copy_within(self.consumed..self.rx_end, 0);
-                self.rx_end -= self.consumed;
+                self.rx_end = drop_front(self.rx, self.consumed, self.rx_end);
                 self.consumed = 0;
             }
             self.flush_control().await?;
@@ -253,9 +299,11 @@ impl<'b, T: Read + Write, R: RngCore> WebSocket<'b, T, R> {
                 self.done = true;
                 return Err(Error::ConnectionClosed);
             }
-            let base = self.rx.as_ptr() as usize;
-            let full = self.rx_end == self.rx.len();
-            match self.conn.receive(&mut self.rx[..self.rx_end]) {
+            let full = self.rx_end >= self.rx.len();
+            let window = self.rx.get_mut(..self.rx_end).unwrap_or_default();
+            // The event comes back as a range of `rx`, so nothing stays
+            // borrowed while the loop reads more into it.
+            match self.conn.receive_at(window) {
                 Err(e) => {
                     self.consumed = self.rx_end;
                     self.flush_control().await?;
@@ -265,7 +313,7 @@ impl<'b, T: Read + Write, R: RngCore> WebSocket<'b, T, R> {
                 Ok(received) => {
                     self.consumed = received.consumed;
                     match received.event {
-                        Some(event) => break locate(base, event),
+                        Some(event) => break event,
                         None if received.consumed > 0 => {}
                         None if full => {
                             return Err(wsproto::Misuse::BufferTooSmall {
@@ -291,23 +339,25 @@ impl<'b, T: Read + Write, R: RngCore> WebSocket<'b, T, R> {
         // Pongs and the close echo go out before the event is handed over.
         self.flush_control().await?;
         let rx: &[u8] = self.rx;
-        let text = |o: usize, l: usize| core::str::from_utf8(&rx[o..o + l]).unwrap_or_default();
-        Ok(match located {
-            Located::Text(o, l, fin) => EmbeddedEvent::Text {
-                data: text(o, l),
-                fin,
-            },
-            Located::Binary(o, l, fin) => EmbeddedEvent::Binary {
-                data: &rx[o..o + l],
-                fin,
-            },
-            Located::Ping(o, l) => EmbeddedEvent::Ping(&rx[o..o + l]),
-            Located::Pong(o, l) => EmbeddedEvent::Pong(&rx[o..o + l]),
-            Located::Close(code, o, l) => EmbeddedEvent::Close {
-                code,
-                reason: text(o, l),
-            },
-        })
+        match at.resolve(rx) {
+            Some(event) => Ok(match event {
+                Event::Text { data, fin } => EmbeddedEvent::Text { data, fin },
+                Event::Binary { data, fin } => EmbeddedEvent::Binary { data, fin },
+                Event::Ping(p) => EmbeddedEvent::Ping(p),
+                Event::Pong(p) => EmbeddedEvent::Pong(p),
+                Event::Close { code, reason } => EmbeddedEvent::Close {
+                    code: code.map(|c| c.0),
+                    reason,
+                },
+            }),
+            // Cannot happen: the range lies in the bytes `receive_at` just
+            // consumed from `rx`, untouched since, and text was validated
+            // there. Ending the connection beats handing over wrong bytes.
+            None => {
+                self.done = true;
+                Err(Error::ConnectionClosed)
+            }
+        }
     }
 
     async fn send_frame(
@@ -316,8 +366,7 @@ impl<'b, T: Read + Write, R: RngCore> WebSocket<'b, T, R> {
     ) -> Result<(), Error<T::Error>> {
         self.flush_control().await?;
         let n = encode(&mut self.conn, self.tx)?;
-        self.io.write_all(&self.tx[..n]).await.map_err(Error::Io)?;
-        self.io.flush().await.map_err(Error::Io)
+        self.write_frame(n).await
     }
 
     /// Sends a whole text message as one frame (it must fit in `tx`).

@@ -35,6 +35,7 @@
 //! |---|---|
 //! | `shortcut.rs` | a whole small message in one frame, taken inline |
 //! | `receive.rs` | the entry points and the step loop: frame headers, then dispatch |
+//! | `located.rs` | `receive_at`: the event's payload as a range of the input |
 //! | `payload.rs` | uncompressed data payload: unmask, surface, UTF-8 |
 //! | `inflate.rs` | compressed data payload: unmask, inflate into scratch, UTF-8 |
 //! | `control.rs` | received Ping, Pong and Close |
@@ -47,6 +48,7 @@ mod close;
 mod control;
 mod extension;
 mod inflate;
+mod located;
 mod outbox;
 mod payload;
 mod receive;
@@ -58,6 +60,7 @@ mod timers;
 #[cfg(feature = "deflate")]
 pub(crate) use extension::sealed;
 pub use extension::{Extension, NoExtension};
+pub use located::{EventAt, ReceivedAt};
 pub use state::{Side, State};
 
 use crate::config::Config;
