@@ -160,8 +160,8 @@ fn blocking_keepalive_fires_while_a_send_is_stuck() {
 /// Decodes every frame the server wrote, as its client would.
 fn messages(bytes: &mut [u8]) -> Vec<Message> {
     let mut config = wsproto::Config::default();
-    config.limits = wsproto_adapters::wsproto::Limits::for_message_size(64 << 20);
     config.limits.max_frame_payload = 64 << 20;
+    config.limits.max_message_size = 64 << 20;
     let mut client = Connection::new(Role::Client, config);
     let mut out = Vec::new();
     let mut partial = Vec::new();
