@@ -71,8 +71,9 @@ cargo_build() {
     args+=(--features "$features")
   fi
   nice cargo "${args[@]}" >&2 || return 1
-  local exe="target/$target/release/wsproto-firmware"
-  local copy="target/firmware/$target/${features:-footprint}"
+  local dir=${CARGO_TARGET_DIR:-target}
+  local exe="$dir/$target/release/wsproto-firmware"
+  local copy="$dir/firmware/$target/${features:-footprint}"
   mkdir -p "$(dirname "$copy")"
   cp "$exe" "$copy"
   echo "$copy"
@@ -163,6 +164,26 @@ for target in "${targets[@]}"; do
   fi
 done
 
+# The same job done with embedded-websocket 0.9.5 on the same runtime
+# (feature `reference`), measured alike; printed beside ours, not budgeted.
+reference_target=thumbv7em-none-eabihf
+reference=""
+echo "==> $reference_target, embedded-websocket 0.9.5 (reference)"
+if exe=$(cargo_build "$reference_target" reference) &&
+  run_exe=$(cargo_build "$reference_target" reference,qemu); then
+  status=0
+  output=$(qemu_run "$reference_target" "$run_exe") || status=$?
+  printf '%s\n' "$output" | sed '/^$/d; s/^/    /'
+  if [ "$status" -eq 0 ] && grep -q '^firmware: status=0$' <<<"$output"; then
+    pass "reference job ran under qemu, every byte matched"
+  else
+    fail "reference job: qemu run exited $status"
+  fi
+  reference="$(sections "$exe") $(sed -n 's/^stack: peak=\([0-9]*\)$/\1/p' <<<"$output")"
+else
+  fail "reference job: build"
+fi
+
 echo "==> std in the graph must not build"
 if log=$(nice cargo build --release -Zbuild-std=core --target thumbv7em-none-eabihf \
   --features std-leak 2>&1); then
@@ -211,6 +232,11 @@ for target in "${targets[@]}"; do
   done
   echo "$row"
 done
+if [ -n "$reference" ]; then
+  read -r text rodata data bss stack <<<"$reference"
+  printf '%-28s %9s %9s %9s %9s %9s\n' "(embedded-websocket 0.9.5)" \
+    "$text" "$rodata" "$data" "$bss" "${stack:--}"
+fi
 sed -n 's/^sizeof\.\([A-Za-z]*\) \([0-9]*\)$/size_of::<\1>() = \2/p' "$figures"
 
 while read -r key value; do

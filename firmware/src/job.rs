@@ -6,45 +6,10 @@ use wsproto::handshake::{Accept, ServerHandshake};
 use wsproto::httparse;
 use wsproto::{Config, Connection, Event, Instant, Role};
 
-/// RFC 6455 §1.3: the client's opening handshake.
-const REQUEST: &[u8] = b"GET /chat HTTP/1.1\r\n\
-Host: server.example.com\r\n\
-Upgrade: websocket\r\n\
-Connection: Upgrade\r\n\
-Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-Origin: http://example.com\r\n\
-Sec-WebSocket-Version: 13\r\n\r\n";
-
-/// The whole answer, with the RFC's accept value for that key.
-const RESPONSE: &[u8] = b"HTTP/1.1 101 Switching Protocols\r\n\
-Upgrade: websocket\r\n\
-Connection: Upgrade\r\n\
-Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
-
-/// RFC 6455 §5.7: a single-frame masked text message "Hello".
-const FRAME: [u8; 11] = [
-    0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
-];
-
-/// The server's unmasked echo of it.
-const ECHO: [u8; 7] = [0x81, 0x05, b'H', b'e', b'l', b'l', b'o'];
-
-/// Status: the request was refused or incomplete.
-pub const PARSE: u32 = 1;
-/// Status: the request's path or key is not what was sent.
-pub const REQUEST_FIELDS: u32 = 2;
-/// Status: writing the response failed.
-pub const ACCEPT: u32 = 3;
-/// Status: the response differs from [`RESPONSE`].
-pub const RESPONSE_BYTES: u32 = 4;
-/// Status: the frame was refused.
-pub const RECEIVE: u32 = 5;
-/// Status: the frame was not read whole, or not as the text "Hello".
-pub const EVENT: u32 = 6;
-/// Status: encoding the echo failed.
-pub const SEND: u32 = 7;
-/// Status: the echo differs from [`ECHO`].
-pub const ECHO_BYTES: u32 = 8;
+use crate::fixtures::{
+    ACCEPT, ECHO, ECHO_BYTES, EVENT, FRAME, PARSE, RECEIVE, REQUEST, REQUEST_FIELDS, RESPONSE,
+    RESPONSE_BYTES, SEND,
+};
 
 /// Runs the job; 0 when every byte matched, otherwise the failing step.
 #[inline(never)]

@@ -25,7 +25,11 @@
 #[cfg(feature = "std-leak")]
 extern crate std;
 
+mod fixtures;
+#[cfg(not(feature = "reference"))]
 mod job;
+#[cfg(feature = "reference")]
+mod reference;
 mod rt;
 
 /// Status: the panic handler ran.
@@ -36,7 +40,10 @@ pub const FAULT: u32 = 101;
 /// Called by the reset code once RAM is set up.
 #[no_mangle]
 extern "C" fn firmware_main() -> ! {
+    #[cfg(not(feature = "reference"))]
     let status = job::run();
+    #[cfg(feature = "reference")]
+    let status = reference::run();
     #[cfg(feature = "qemu")]
     report::print(status);
     rt::exit(status)
