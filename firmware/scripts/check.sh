@@ -27,7 +27,10 @@ if [ "${1:-}" = "--update-budget" ]; then
   update=1
 fi
 
-targets=(thumbv7em-none-eabihf thumbv6m-none-eabi riscv32imc-unknown-none-elf)
+# TARGET for the plain job, TARGET+FEATURE for another job (see Cargo.toml):
+# `adapter` runs it through wsproto-adapters' embedded driver.
+variants=(thumbv7em-none-eabihf thumbv6m-none-eabi riscv32imc-unknown-none-elf
+  thumbv7em-none-eabihf+adapter)
 budget_file="$here/budget.toml"
 margin_percent=5
 
@@ -105,12 +108,13 @@ qemu_run() {
 }
 
 # Lints on the bare-metal targets, where the architecture's code is compiled.
-for target in thumbv7em-none-eabihf riscv32imc-unknown-none-elf; do
-  if nice cargo clippy --release -Zbuild-std=core --target "$target" --features qemu \
-    -- -D warnings; then
-    pass "$target: clippy"
+for lint in thumbv7em-none-eabihf:qemu riscv32imc-unknown-none-elf:qemu \
+  thumbv7em-none-eabihf:adapter,qemu thumbv7em-none-eabihf:reference,qemu; do
+  if nice cargo clippy --release -Zbuild-std=core --target "${lint%%:*}" \
+    --features "${lint#*:}" -- -D warnings; then
+    pass "clippy ($lint)"
   else
-    fail "$target: clippy"
+    fail "clippy ($lint)"
   fi
 done
 
@@ -119,25 +123,30 @@ figures=$(mktemp)
 trap 'rm -f "$figures"' EXIT
 record() { echo "$1 $2" >>"$figures"; }
 
-for target in "${targets[@]}"; do
-  echo "==> $target"
-  if exe=$(cargo_build "$target"); then
-    pass "$target: footprint build"
+for variant in "${variants[@]}"; do
+  target=${variant%%+*}
+  job=""
+  if [ "$variant" != "$target" ]; then
+    job=${variant#*+}
+  fi
+  echo "==> $variant"
+  if exe=$(cargo_build "$target" "$job"); then
+    pass "$variant: footprint build"
     read -r text rodata data bss < <(sections "$exe")
-    record "$target.text" "$text"
-    record "$target.rodata" "$rodata"
-    record "$target.data" "$data"
-    record "$target.bss" "$bss"
+    record "$variant.text" "$text"
+    record "$variant.rodata" "$rodata"
+    record "$variant.data" "$data"
+    record "$variant.bss" "$bss"
   else
-    fail "$target: footprint build"
+    fail "$variant: footprint build"
     continue
   fi
 
-  if ! run_exe=$(cargo_build "$target" qemu); then
-    fail "$target: qemu build"
+  if ! run_exe=$(cargo_build "$target" "${job:+$job,}qemu"); then
+    fail "$variant: qemu build"
     continue
   fi
-  pass "$target: qemu build"
+  pass "$variant: qemu build"
   case "$target" in
     riscv32*)
       if ! command -v qemu-system-riscv32 >/dev/null; then
@@ -150,13 +159,13 @@ for target in "${targets[@]}"; do
   output=$(qemu_run "$target" "$run_exe") || status=$?
   printf '%s\n' "$output" | sed '/^$/d; s/^/    /'
   if [ "$status" -eq 0 ] && grep -q '^firmware: status=0$' <<<"$output"; then
-    pass "$target: ran under qemu, every byte matched"
+    pass "$variant: ran under qemu, every byte matched"
   else
-    fail "$target: qemu run exited $status (the firmware's status names the failing step)"
+    fail "$variant: qemu run exited $status (the firmware's status names the failing step)"
   fi
   stack=$(sed -n 's/^stack: peak=\([0-9]*\)$/\1/p' <<<"$output")
   if [ -n "$stack" ]; then
-    record "$target.stack" "$stack"
+    record "$variant.stack" "$stack"
   fi
   # The state sizes are the same on every 32-bit target: keep the first.
   if ! grep -q '^sizeof\.' "$figures"; then
@@ -207,7 +216,7 @@ if [ "$update" -eq 1 ]; then
       group=${key%.*}
       if [ "$group" != "$section" ]; then
         section=$group
-        printf '\n[%s]\n' "$group"
+        printf '\n["%s"]\n' "$group"
       fi
       printf '%s = %s\n' "$name" "$value"
     done
@@ -217,24 +226,24 @@ fi
 
 # budget GROUP NAME: the figure's budget, or nothing.
 budget() {
-  awk -v group="[$1]" -v name="$2" '
+  awk -v group="[\"$1\"]" -v name="$2" '
     /^\[/ { in_group = ($0 == group); next }
     in_group && $1 == name && $2 == "=" { print $3; exit }' "$budget_file"
 }
 
 echo "==> footprint (bytes)"
-printf '%-28s %9s %9s %9s %9s %9s\n' target text rodata data bss stack
-for target in "${targets[@]}"; do
-  row=$(printf '%-28s' "$target")
+printf '%-34s %9s %9s %9s %9s %9s\n' firmware text rodata data bss stack
+for variant in "${variants[@]}"; do
+  row=$(printf '%-34s' "$variant")
   for name in text rodata data bss stack; do
-    value=$(awk -v k="$target.$name" '$1 == k { print $2 }' "$figures")
+    value=$(awk -v k="$variant.$name" '$1 == k { print $2 }' "$figures")
     row+=$(printf ' %9s' "${value:--}")
   done
   echo "$row"
 done
 if [ -n "$reference" ]; then
   read -r text rodata data bss stack <<<"$reference"
-  printf '%-28s %9s %9s %9s %9s %9s\n' "(embedded-websocket 0.9.5)" \
+  printf '%-34s %9s %9s %9s %9s %9s\n' "$reference_target (ew 0.9.5)" \
     "$text" "$rodata" "$data" "$bss" "${stack:--}"
 fi
 sed -n 's/^sizeof\.\([A-Za-z]*\) \([0-9]*\)$/size_of::<\1>() = \2/p' "$figures"

@@ -25,8 +25,10 @@
 #[cfg(feature = "std-leak")]
 extern crate std;
 
+#[cfg(feature = "adapter")]
+mod adapter;
 mod fixtures;
-#[cfg(not(feature = "reference"))]
+#[cfg(not(any(feature = "reference", feature = "adapter")))]
 mod job;
 #[cfg(feature = "reference")]
 mod reference;
@@ -40,10 +42,12 @@ pub const FAULT: u32 = 101;
 /// Called by the reset code once RAM is set up.
 #[no_mangle]
 extern "C" fn firmware_main() -> ! {
-    #[cfg(not(feature = "reference"))]
-    let status = job::run();
+    #[cfg(feature = "adapter")]
+    let status = adapter::run();
     #[cfg(feature = "reference")]
     let status = reference::run();
+    #[cfg(not(any(feature = "reference", feature = "adapter")))]
+    let status = job::run();
     #[cfg(feature = "qemu")]
     report::print(status);
     rt::exit(status)
