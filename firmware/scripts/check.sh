@@ -28,9 +28,10 @@ if [ "${1:-}" = "--update-budget" ]; then
 fi
 
 # TARGET for the plain job, TARGET+FEATURE for another job (see Cargo.toml):
-# `adapter` runs it through wsproto-adapters' embedded driver.
+# `deflate` on a permessage-deflate connection, `adapter` through
+# wsproto-adapters' embedded driver.
 variants=(thumbv7em-none-eabihf thumbv6m-none-eabi riscv32imc-unknown-none-elf
-  thumbv7em-none-eabihf+adapter)
+  thumbv7em-none-eabihf+deflate thumbv7em-none-eabihf+adapter)
 budget_file="$here/budget.toml"
 margin_percent=5
 
@@ -109,7 +110,8 @@ qemu_run() {
 
 # Lints on the bare-metal targets, where the architecture's code is compiled.
 for lint in thumbv7em-none-eabihf:qemu riscv32imc-unknown-none-elf:qemu \
-  thumbv7em-none-eabihf:adapter,qemu thumbv7em-none-eabihf:reference,qemu; do
+  thumbv7em-none-eabihf:deflate,qemu thumbv7em-none-eabihf:adapter,qemu \
+  thumbv7em-none-eabihf:reference,qemu; do
   if nice cargo clippy --release -Zbuild-std=core --target "${lint%%:*}" \
     --features "${lint#*:}" -- -D warnings; then
     pass "clippy ($lint)"
@@ -167,10 +169,14 @@ for variant in "${variants[@]}"; do
   if [ -n "$stack" ]; then
     record "$variant.stack" "$stack"
   fi
-  # The state sizes are the same on every 32-bit target: keep the first.
-  if ! grep -q '^sizeof\.' "$figures"; then
-    sed -n 's/^sizeof: //p' <<<"$output" | tr ' ' '\n' | sed -n 's/^\([A-Za-z]*\)=\([0-9]*\)$/sizeof.\1 \2/p' >>"$figures"
-  fi
+  # The state sizes are the same on every 32-bit target: keep each once.
+  sed -n 's/^sizeof: //p' <<<"$output" | tr ' ' '\n' |
+    sed -n 's/^\([A-Za-z0-9]*\)=\([0-9]*\)$/sizeof.\1 \2/p' |
+    while read -r key value; do
+      if ! grep -q "^$key " "$figures"; then
+        record "$key" "$value"
+      fi
+    done
 done
 
 # The same job done with embedded-websocket 0.9.5 on the same runtime
@@ -246,7 +252,7 @@ if [ -n "$reference" ]; then
   printf '%-34s %9s %9s %9s %9s %9s\n' "$reference_target (ew 0.9.5)" \
     "$text" "$rodata" "$data" "$bss" "${stack:--}"
 fi
-sed -n 's/^sizeof\.\([A-Za-z]*\) \([0-9]*\)$/size_of::<\1>() = \2/p' "$figures"
+sed -n 's/^sizeof\.\([A-Za-z0-9]*\) \([0-9]*\)$/size_of::<\1>() = \2/p' "$figures"
 
 while read -r key value; do
   group=${key%.*}

@@ -1,8 +1,11 @@
 //! The job's fixed inputs, the bytes expected back, and the status that
 //! names each step when it does not match.
 
-// The `adapter` and `reference` jobs use only some of them.
-#![cfg_attr(any(feature = "adapter", feature = "reference"), allow(dead_code))]
+// The `adapter`, `deflate` and `reference` jobs use only some of them.
+#![cfg_attr(
+    any(feature = "adapter", feature = "deflate", feature = "reference"),
+    allow(dead_code)
+)]
 
 /// RFC 6455 §1.3: the client's opening handshake.
 pub const REQUEST: &[u8] = b"GET /chat HTTP/1.1\r\n\

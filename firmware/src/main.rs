@@ -27,8 +27,10 @@ extern crate std;
 
 #[cfg(feature = "adapter")]
 mod adapter;
+#[cfg(feature = "deflate")]
+mod deflate;
 mod fixtures;
-#[cfg(not(any(feature = "reference", feature = "adapter")))]
+#[cfg(not(any(feature = "reference", feature = "adapter", feature = "deflate")))]
 mod job;
 #[cfg(feature = "reference")]
 mod reference;
@@ -46,7 +48,9 @@ extern "C" fn firmware_main() -> ! {
     let status = adapter::run();
     #[cfg(feature = "reference")]
     let status = reference::run();
-    #[cfg(not(any(feature = "reference", feature = "adapter")))]
+    #[cfg(feature = "deflate")]
+    let status = deflate::run();
+    #[cfg(not(any(feature = "reference", feature = "adapter", feature = "deflate")))]
     let status = job::run();
     #[cfg(feature = "qemu")]
     report::print(status);
@@ -130,7 +134,11 @@ mod report {
             .text(b" ServerHandshake=")
             .number(size_of::<ServerHandshake>())
             .text(b" Request=")
-            .number(size_of::<Request<'static>>())
-            .print();
+            .number(size_of::<Request<'static>>());
+        #[cfg(feature = "deflate")]
+        line.text(b" ConnectionDeflate9=").number(size_of::<
+            Connection<wsproto::NoRng, wsproto::extensions::deflate::Deflate9>,
+        >());
+        line.print();
     }
 }
