@@ -77,7 +77,7 @@ run_step "clippy (all targets, all features, -D warnings)" \
   cargo clippy --workspace --all-targets --all-features -- -D warnings
 run_step "docs (warnings denied)" \
   env RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps --all-features
-run_step "mcu: firmware on 3 targets, qemu, footprint budget" bash firmware/scripts/check.sh
+run_step "mcu (firmware, 3 targets, qemu, budget)" bash firmware/scripts/check.sh
 run_step "interop peers: install" bash interop/install.sh
 run_step "interop: Node ws, Python websockets, headless Chromium" bash interop/run.sh
 run_step "tests (unit, integration, property, doc)" cargo_tests
