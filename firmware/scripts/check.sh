@@ -3,16 +3,19 @@
 # and holds the footprint to firmware/budget.toml. Installs its toolchain
 # first (scripts/toolchain.sh; cached), and checks formatting and lints.
 #
-# For each target:
+# For each variant (a target with the plain job, or a target and another
+# job; see `variants` below):
 #   * a footprint build (no semihosting): text, rodata, data and bss of the
 #     linked firmware, each checked against the budget;
 #   * a qemu build (feature `qemu`), run on an MPS2 board: it must exit 0 and
 #     prints its peak stack (painted at reset) and the state sizes, which are
 #     checked against the budget too. Cortex-M runs on qemu's mps2-an386
 #     (M4F) and mps2-an385 (M3) boards, riscv32 on its `virt` board.
-# Then a build with the `std-leak` feature must fail for want of std.
+# Then the same job with embedded-websocket 0.9.5 (feature `reference`) is
+# built, run and printed beside ours, and a build with the `std-leak`
+# feature must fail for want of std.
 #
-# A figure fails when it exceeds its budget by more than MARGIN_PERCENT.
+# A figure fails when it exceeds its budget by more than `margin_percent`.
 # Ends with the line `mcu: N passed, M failed`.
 #
 # usage: bash firmware/scripts/check.sh [--update-budget]
