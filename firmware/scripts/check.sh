@@ -12,8 +12,8 @@
 #     checked against the budget too. Cortex-M runs on qemu's mps2-an386
 #     (M4F) and mps2-an385 (M3) boards, riscv32 on its `virt` board.
 # Then the same job with embedded-websocket 0.9.5 (feature `reference`) is
-# built, run and printed beside ours, and a build with the `std-leak`
-# feature must fail for want of std.
+# built, run and printed beside ours, the embassy example (embassy-echo/)
+# is built, and a build with the `std-leak` feature must fail for want of std.
 #
 # A figure fails when it exceeds its budget by more than `margin_percent`.
 # Ends with the line `mcu: N passed, M failed`.
@@ -54,11 +54,13 @@ finish() {
 }
 
 # Formatting, with the project's own toolchain (Debian's has no rustfmt).
-if cargo fmt --check; then
-  pass "cargo fmt --check"
-else
-  fail "cargo fmt --check (run cargo fmt in firmware/)"
-fi
+for crate in . embassy-echo; do
+  if (cd "$crate" && cargo fmt --check); then
+    pass "cargo fmt --check ($crate)"
+  else
+    fail "cargo fmt --check ($crate): run cargo fmt in firmware/$crate"
+  fi
+done
 
 toolchain_env=$(bash "$here/scripts/toolchain.sh") || {
   fail "toolchain install"
@@ -200,6 +202,18 @@ if exe=$(cargo_build "$reference_target" reference) &&
   reference="$(sections "$exe") $(sed -n 's/^stack: peak=\([0-9]*\)$/\1/p' <<<"$output")"
 else
   fail "reference job: build"
+fi
+
+# The embassy example only has to build (its network and clock are
+# stand-ins); it shares the target folder, so core is compiled once.
+echo "==> embassy-echo (build only)"
+if (cd embassy-echo && nice cargo build --release -Zbuild-std=core \
+  --target thumbv7em-none-eabihf --target-dir "${CARGO_TARGET_DIR:-$here/target}"); then
+  read -r text rodata data bss < <(sections \
+    "${CARGO_TARGET_DIR:-$here/target}/thumbv7em-none-eabihf/release/wsproto-embassy-echo")
+  pass "embassy-echo builds for thumbv7em-none-eabihf (text=$text rodata=$rodata data=$data bss=$bss)"
+else
+  fail "embassy-echo: build"
 fi
 
 echo "==> std in the graph must not build"
