@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every check the project has: formatting, lints, docs, unit/integration/
-# property/doc tests, interop with real peers, the fuzz smoke run, and the
-# steps listed below. `.ci/run` calls this script; run it yourself from the
+# Runs every check the project has: formatting, lints, docs, the firmware on
+# three microcontroller targets (two of them run under qemu) with its
+# footprint budget, unit/integration/property/doc tests, interop with real
+# peers, the fuzz smoke run, and the steps listed below. `.ci/run` calls this script; run it yourself from the
 # repository root with `bash scripts/test-all.sh`.
 #
 # Every step runs even if an earlier one failed, so one run shows everything
@@ -76,7 +77,7 @@ run_step "clippy (all targets, all features, -D warnings)" \
   cargo clippy --workspace --all-targets --all-features -- -D warnings
 run_step "docs (warnings denied)" \
   env RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps --all-features
-run_step "no_std proof" bash nostd-proof/check.sh
+run_step "mcu (firmware, 3 targets, qemu, budget)" bash firmware/scripts/check.sh
 run_step "interop peers: install" bash interop/install.sh
 run_step "interop: Node ws, Python websockets, headless Chromium" bash interop/run.sh
 run_step "tests (unit, integration, property, doc)" cargo_tests
