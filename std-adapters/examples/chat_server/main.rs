@@ -25,7 +25,7 @@ use room::{Hub, Room};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use wsproto_adapters::axum::WebSocketUpgrade;
 use wsproto_adapters::upgrade::UpgradedWebSocket;
 use wsproto_adapters::{Message, ServerOptions};
@@ -220,25 +220,36 @@ enum End {
     Close(u16, &'static str, String),
 }
 
-/// Sends `text`, giving up when the page has stopped reading.
-async fn send(ws: &mut UpgradedWebSocket, text: &str) -> Result<(), End> {
-    match tokio::time::timeout(SEND_TIMEOUT, ws.send_text(text)).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(End::Gone(e.to_string())),
-        Err(_) => Err(End::Gone(
-            "dropped: not reading (send timed out)".to_owned(),
-        )),
+/// One page's socket, and the signal that the room dropped it.
+struct Page {
+    ws: UpgradedWebSocket,
+    kick: Arc<Notify>,
+}
+
+/// Sends `text`, giving up when the page has stopped reading: the send
+/// times out, or the room dropped the page while the send was stuck. A send
+/// given up half-way leaves no room for a close frame: the connection is
+/// simply dropped.
+async fn send(page: &mut Page, text: &str) -> Result<(), End> {
+    tokio::select! {
+        sent = tokio::time::timeout(SEND_TIMEOUT, page.ws.send_text(text)) => match sent {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(End::Gone(e.to_string())),
+            Err(_) => Err(End::Gone("dropped: not reading (send timed out)".to_owned())),
+        },
+        () = page.kick.notified() => Err(End::Gone("dropped: send queue full while a send was stuck".to_owned())),
     }
 }
 
-async fn session(mut ws: UpgradedWebSocket, app: Arc<App>) {
-    let (id, mut rx) = app.hub.connect();
+async fn session(ws: UpgradedWebSocket, app: Arc<App>) {
+    let (id, mut rx, kick) = app.hub.connect();
+    let mut page = Page { ws, kick };
     let mut member: Option<Member> = None;
     let mut shutdown = app.shutdown.clone();
     let joined_by = tokio::time::Instant::now() + JOIN_TIMEOUT;
     eprintln!(
         "page {id} connected (extensions: {})",
-        ws.extensions().unwrap_or("none")
+        page.ws.extensions().unwrap_or("none")
     );
     let end = loop {
         let join_deadline = async {
@@ -251,21 +262,21 @@ async fn session(mut ws: UpgradedWebSocket, app: Arc<App>) {
         tokio::select! {
             outgoing = rx.recv() => match outgoing {
                 Some(text) => {
-                    if let Err(end) = send(&mut ws, &text).await {
+                    if let Err(end) = send(&mut page, &text).await {
                         break end;
                     }
                 }
                 None => break End::Close(1008, "too slow", "dropped: send queue full".to_owned()),
             },
-            incoming = ws.read() => match incoming {
+            incoming = page.ws.read() => match incoming {
                 Ok(Message::Text(text)) => {
-                    if let Err(end) = handle(&mut ws, &app, id, &mut member, &text).await {
+                    if let Err(end) = handle(&mut page, &app, id, &mut member, &text).await {
                         break end;
                     }
                 }
                 Ok(Message::Binary(_)) => {
                     let error = protocol::error_json("binary", "binary messages are not accepted; send JSON text");
-                    if let Err(end) = send(&mut ws, &error).await {
+                    if let Err(end) = send(&mut page, &error).await {
                         break end;
                     }
                 }
@@ -276,6 +287,7 @@ async fn session(mut ws: UpgradedWebSocket, app: Arc<App>) {
                 Ok(_) => {}
                 Err(e) => break End::Gone(e.to_string()),
             },
+            () = page.kick.notified() => break End::Close(1008, "too slow", "dropped: send queue full".to_owned()),
             () = join_deadline => break End::Close(1008, "join first", "never joined".to_owned()),
             _ = shutdown.changed() => break End::Close(1001, "server restarting", "server shutting down".to_owned()),
         }
@@ -292,8 +304,8 @@ async fn session(mut ws: UpgradedWebSocket, app: Arc<App>) {
         End::Close(code, reason, why) => {
             // Bounded: a page that does not read cannot take the close either.
             let _ = tokio::time::timeout(Duration::from_secs(2), async {
-                if ws.close(code, reason).await.is_ok() {
-                    while ws.read().await.is_ok() {}
+                if page.ws.close(code, reason).await.is_ok() {
+                    while page.ws.read().await.is_ok() {}
                 }
             })
             .await;
@@ -308,7 +320,7 @@ async fn session(mut ws: UpgradedWebSocket, app: Arc<App>) {
 
 /// Acts on one text message from a page. `Err` ends the session.
 async fn handle(
-    ws: &mut UpgradedWebSocket,
+    ws: &mut Page,
     app: &App,
     id: u64,
     member: &mut Option<Member>,

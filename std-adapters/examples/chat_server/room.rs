@@ -35,6 +35,9 @@ const ONLINE_SHOWN: usize = 100;
 struct Client {
     tx: mpsc::Sender<Arc<str>>,
     member: Option<Member>,
+    /// Woken when the page is dropped, so that a send stuck on its full TCP
+    /// window gives up at once.
+    kick: Arc<Notify>,
 }
 
 /// The pages connected to this process.
@@ -52,11 +55,17 @@ impl Hub {
     }
 
     /// Registers a page that has not joined yet (it gets nothing until then).
-    pub fn connect(&self) -> (u64, mpsc::Receiver<Arc<str>>) {
+    pub fn connect(&self) -> (u64, mpsc::Receiver<Arc<str>>, Arc<Notify>) {
         let (tx, rx) = mpsc::channel(QUEUE);
         let id = self.next.fetch_add(1, Ordering::Relaxed);
-        self.lock().insert(id, Client { tx, member: None });
-        (id, rx)
+        let kick = Arc::new(Notify::new());
+        let client = Client {
+            tx,
+            member: None,
+            kick: kick.clone(),
+        };
+        self.lock().insert(id, client);
+        (id, rx, kick)
     }
 
     /// Marks the page as joined: from now on it gets the room's events.
@@ -84,6 +93,7 @@ impl Hub {
             if client.tx.try_send(text.clone()).is_ok() {
                 true
             } else {
+                client.kick.notify_one();
                 dropped.push((*id, member.clone()));
                 false
             }
