@@ -247,6 +247,9 @@ async function checkValidation(url) {
 async function main() {
   fs.mkdirSync(SHOTS, { recursive: true });
   fs.mkdirSync(LOGS, { recursive: true });
+  for (const f of fs.readdirSync(SHOTS)) {
+    if (f.startsWith(`chat-${TAG}-failure-`)) fs.rmSync(path.join(SHOTS, f)); // from an earlier run
+  }
   const a = new Server('A', await freePort());
   const b = redis ? new Server('B', await freePort()) : a;
   const browser = await chromium.launch({ executablePath, headless: true, args: ARGS, timeout: 60000 });
