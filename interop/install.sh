@@ -3,6 +3,8 @@
 #   * Node `ws` + `playwright-core`, pinned in node/package-lock.json  (npm ci in interop/node)
 #   * Python `websockets`, pinned in python/requirements.txt            (venv at interop/python/.venv)
 #   * Debian's `chromium` package, only if /usr/bin/chromium is missing (apt-get; needs root)
+#   * Debian's `redis-server` package, only if redis-server is missing (apt-get; needs root): the
+#     chat test runs two chat_server processes on one Redis
 # Playwright's own browser download is never used (`npx playwright install` cannot work here):
 # chat_browser_test.js drives Debian's /usr/bin/chromium through playwright-core.
 #
@@ -106,10 +108,29 @@ install_chromium() {
   fi
 }
 
+# --- Redis (Debian's package), for the chat room shared between processes ----------------------
+install_redis() {
+  if command -v redis-server >/dev/null 2>&1; then
+    say "redis-server present: $(redis-server --version 2>/dev/null | head -n1)"
+    return
+  fi
+  if [ "$(id -u)" != 0 ] && ! sudo -n true 2>/dev/null; then
+    skip_or_die "redis-server" "not root and no password-less sudo for apt-get"
+    return
+  fi
+  say "installing Debian's redis-server"
+  if apt_install redis-server && command -v redis-server >/dev/null 2>&1; then
+    say "redis-server installed: $(redis-server --version 2>/dev/null | head -n1)"
+  else
+    skip_or_die "redis-server" "apt-get install redis-server failed"
+  fi
+}
+
 start=$SECONDS
 install_node
 install_python
 install_chromium
+install_redis
 say "done in $((SECONDS - start)) s"
 if [ "$failed" != 0 ]; then
   say "FAILED (CI=true): see the errors above"

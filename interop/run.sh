@@ -6,7 +6,8 @@
 #   (b) our client matrix            -> Node ws echo server
 #   (c) Python websockets matrix     -> the same three servers
 #   (d) our client matrix            -> Python websockets echo server
-#   (e) headless Chromium chat test  -> our chat_server
+#   (e) headless Chromium chat test  -> our chat_server, alone and as two processes on one Redis
+#   (f) chat load test (Node ws)      -> two chat_server processes on that Redis
 #
 # (a)-(d) run twice: plain (the peer offers or accepts no extension; every connection asserts
 # none was agreed) and with permessage-deflate (the peer offers or accepts it; every connection
@@ -266,13 +267,51 @@ for mode in plain deflate; do
   fi
 done
 
-# (e) Chromium -> our chat_server
-name="chromium chat page (permessage-deflate) -> wsproto chat_server"
-if [ -n "$chromium_ok" ]; then
-  missing "$name" "$chromium_ok"
+# (e) Chromium -> our chat_server: one process on its own, then two processes sharing one room
+# through a Redis started here (Debian's redis-server, on a free loopback port, no persistence).
+# The test starts (and restarts) the chat_server processes itself. Screenshots are kept in
+# $TARGET/chat-screenshots.
+CHAT_SHOTS="$TARGET/chat-screenshots"
+redis_ok=""
+REDIS_BIN="$(command -v redis-server || true)"
+[ -z "$REDIS_BIN" ] && redis_ok="redis-server missing (apt-get install redis-server)"
+REDIS_PORT=""
+if [ -z "$redis_ok" ] && $built; then
+  launch REDIS_PORT redis "$REDIS_BIN" --port @PORT@ --bind 127.0.0.1 --save "" --appendonly no --protected-mode yes
+fi
+for mode in single redis; do
+  if [ "$mode" = single ]; then
+    name="chromium chat pages (permessage-deflate) -> wsproto chat_server"
+  else
+    name="chromium chat pages -> two wsproto chat_server processes sharing one room through Redis"
+  fi
+  if [ -n "$chromium_ok" ]; then missing "$name" "$chromium_ok"; continue; fi
+  if ! $built || [ ! -x "$CHAT_BIN" ]; then fail "$name" "" "build failed"; continue; fi
+  if [ "$mode" = single ]; then
+    step "$name" env CHAT_SCREENSHOT_DIR="$CHAT_SHOTS" node "$HERE/node/chat_browser_test.js" --bin "$CHAT_BIN"
+    continue
+  fi
+  if [ -n "$redis_ok" ]; then missing "$name" "$redis_ok"; continue; fi
+  if [ -z "$REDIS_PORT" ]; then fail "$name" "$LOGS/server-redis.log" "redis-server did not start"; continue; fi
+  step "$name" env CHAT_SCREENSHOT_DIR="$CHAT_SHOTS" node "$HERE/node/chat_browser_test.js" --bin "$CHAT_BIN" --redis "redis://127.0.0.1:$REDIS_PORT/"
+done
+
+# (f) load: 1,000 Node ws pages over two chat_server processes on the Redis of (e); every message
+# reaches every page exactly once; a page that stops reading is dropped while 20 others keep
+# getting everything. Prints its figures (deliveries/s, round trips, RSS) into the step log,
+# shown here.
+name="chat load: 1000 node-ws pages over two wsproto chat_server processes on Redis"
+if [ -n "$node_ok" ]; then
+  missing "$name" "$node_ok"
+elif [ -n "$redis_ok" ]; then
+  missing "$name" "$redis_ok"
+elif ! $built || [ ! -x "$CHAT_BIN" ]; then
+  fail "$name" "" "build failed"
+elif [ -z "$REDIS_PORT" ]; then
+  fail "$name" "$LOGS/server-redis.log" "redis-server did not start"
 else
-  our_server CHAT_PORT chat_server "$CHAT_BIN" "127.0.0.1:@PORT@"
-  our_up "$name" "$CHAT_PORT" && step "$name" node "$HERE/node/chat_browser_test.js" "http://127.0.0.1:$CHAT_PORT/"
+  step "$name" node "$HERE/node/chat_load_test.js" --bin "$CHAT_BIN" --redis "redis://127.0.0.1:$REDIS_PORT/" --clients 1000
+  grep -E '^\[load\] ' "$LOGS/step-$(echo "$name" | tr -c 'A-Za-z0-9._-' '_').log" | sed 's/^/    /' || true
 fi
 
 cleanup

@@ -1,143 +1,336 @@
 #!/usr/bin/env node
 // Drives our chat_server example with real headless Chromium (Debian's, via playwright-core).
 //
-//   node chat_browser_test.js http://127.0.0.1:PORT/
+//   node chat_browser_test.js --bin PATH/chat_server [--redis redis://127.0.0.1:PORT/]
 //
-// Two pages open the chat page and wait for `#status` to read "connected"; each page's socket must
-// have negotiated permessage-deflate (`ws.extensions`, which browsers always offer and our server
-// accepts). Each sends a distinct message through `#input` + `#send` (one of them 8 KiB, so it is
-// well worth compressing), and each page's `#messages` must show both. Then page 1
-// closes and page 2 must keep working; page 1 is reopened, sends again, and both pages see it.
-// Exits 1 on any failure (with a screenshot of each open page saved under $ARTIFACT_DIR or /tmp).
+// Starts the server itself, because one check restarts it: one process without --redis, two
+// processes on the same Redis with it (page "Ada" on the first, "Bob" and the late joiner on the
+// second, so every check below crosses processes). Checks:
+//   * the name prompt: each page picks a name, and a reload joins again without asking;
+//   * both sockets negotiated permessage-deflate;
+//   * each page sees the other's join notice, the online list and count, and both messages with
+//     the sender's name and a time; its own messages are styled apart (`.own`), others' are not;
+//   * a page that joins late gets the earlier messages as history; its leaving is announced;
+//   * the server answers bad input (unknown type, bad JSON, bad names, oversize) with an error
+//     message and keeps serving, and closes with 1009 above the frame limit;
+//   * Ada's server process is stopped: her page shows "reconnecting in N s"; a message she types
+//     meanwhile is marked as waiting; the process is started again on the same port, her page
+//     reconnects by itself and the queued message reaches Bob and is marked sent.
+// Screenshots go to $CHAT_SCREENSHOT_DIR (default target/chat-screenshots). Exits 1 on failure.
 // Environment: CHROMIUM_PATH (default /usr/bin/chromium), STEP_TIMEOUT_MS (default 15000).
 'use strict';
 
+const { spawn } = require('child_process');
 const fs = require('fs');
-const os = require('os');
+const http = require('http');
+const net = require('net');
 const path = require('path');
+const WebSocket = require('ws');
 const { chromium } = require('playwright-core');
 
-const base = process.argv[2];
-if (!base) {
-  console.error('usage: node chat_browser_test.js http://127.0.0.1:PORT/');
+function usage() {
+  console.error('usage: node chat_browser_test.js --bin PATH/chat_server [--redis redis://HOST:PORT/]');
   process.exit(2);
 }
+const argv = process.argv.slice(2);
+let bin = null;
+let redis = null;
+for (let i = 0; i < argv.length; i += 1) {
+  if (argv[i] === '--bin') bin = argv[++i];
+  else if (argv[i] === '--redis') redis = argv[++i];
+  else usage();
+}
+if (!bin) usage();
+
 const executablePath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const STEP_MS = Number(process.env.STEP_TIMEOUT_MS || 15000);
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
+const SHOTS = process.env.CHAT_SCREENSHOT_DIR || path.join(__dirname, '..', '..', 'target', 'chat-screenshots');
+const LOGS = process.env.ARTIFACT_DIR || SHOTS;
+const TAG = redis ? 'redis' : 'single';
+const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync'];
 
 function log(msg) {
-  console.log(`[chat] ${msg}`);
+  console.log(`[chat ${TAG}] ${msg}`);
 }
 
-/** Opens the chat page in a new tab and waits until `#status` reads exactly "connected". */
-async function openChat(ctx, name) {
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function get(url) {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => { body += c; });
+      res.on('end', () => resolve({ status: res.statusCode, type: res.headers['content-type'], body }));
+    });
+    req.on('error', reject);
+    req.setTimeout(2000, () => req.destroy(new Error('timeout')));
+  });
+}
+
+/** A chat_server process on a fixed port; `start` waits until it serves the page. */
+class Server {
+  constructor(name, port) {
+    this.name = name;
+    this.port = port;
+    this.url = `http://127.0.0.1:${port}/`;
+    this.child = null;
+    this.starts = 0;
+  }
+
+  async start() {
+    this.starts += 1;
+    const args = [`127.0.0.1:${this.port}`];
+    if (redis) args.push('--redis', redis);
+    const out = fs.openSync(path.join(LOGS, `chat-${TAG}-${this.name}-${this.starts}.log`), 'w');
+    this.child = spawn(bin, args, { stdio: ['ignore', out, out] });
+    fs.closeSync(out);
+    const child = this.child;
+    let exited = null;
+    child.on('exit', (code, signal) => { exited = signal || code; });
+    const deadline = Date.now() + STEP_MS;
+    while (Date.now() < deadline) {
+      if (exited !== null) throw new Error(`${this.name} exited (${exited}) before serving`);
+      const ok = await get(this.url).then((r) => r.status === 200, () => false);
+      if (ok) {
+        log(`${this.name} serving on ${this.url} (pid ${child.pid})`);
+        return;
+      }
+      await sleep(100);
+    }
+    throw new Error(`${this.name} did not serve ${this.url} within ${STEP_MS} ms`);
+  }
+
+  async stop() {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const gone = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    await gone;
+    clearTimeout(timer);
+    log(`${this.name} stopped`);
+  }
+}
+
+async function waitFor(page, who, what, fn, arg) {
+  try {
+    await page.waitForFunction(fn, arg, { timeout: STEP_MS });
+  } catch (e) {
+    const state = await page.evaluate(() => ({
+      status: document.querySelector('#status')?.textContent,
+      items: Array.from(document.querySelectorAll('#messages > li')).map((li) => `${li.className}: ${li.textContent}`),
+    })).catch(() => '<page gone>');
+    throw new Error(`${who}: ${what}; the page holds ${JSON.stringify(state)}: ${e.message.split('\n')[0]}`);
+  }
+  log(`${who}: ${what}`);
+}
+
+const connected = (p, who) => waitFor(p, who, 'status reads "connected"',
+  () => document.querySelector('#status').textContent.trim() === 'connected');
+
+/** Opens the page; answers the name prompt when `name` is given. */
+async function openChat(browser, who, url, name, viewport) {
+  const ctx = await browser.newContext({ viewport: viewport || { width: 1100, height: 720 } });
   const page = await ctx.newPage();
   page.on('console', (m) => {
-    if (m.type() === 'error' || m.type() === 'warning') log(`${name} console.${m.type()}: ${m.text()}`);
+    if (m.type() === 'error' || m.type() === 'warning') log(`${who} console.${m.type()}: ${m.text()}`);
   });
-  page.on('pageerror', (e) => log(`${name} page error: ${e.message}`));
-  await page.goto(base, { timeout: STEP_MS, waitUntil: 'domcontentloaded' });
-  await page.waitForFunction(
-    () => {
-      const s = document.querySelector('#status');
-      return !!s && s.textContent.trim().toLowerCase() === 'connected';
-    },
-    null,
-    { timeout: STEP_MS },
-  ).catch(async (e) => {
-    const s = await page.locator('#status').textContent().catch(() => '<no #status>');
-    throw new Error(`${name}: #status never read "connected" (it reads ${JSON.stringify(s)}): ${e.message.split('\n')[0]}`);
-  });
+  page.on('pageerror', (e) => log(`${who} page error: ${e.message}`));
+  await page.goto(url, { timeout: STEP_MS, waitUntil: 'domcontentloaded' });
+  if (name) {
+    await page.waitForSelector('#name-dialog[open]', { timeout: STEP_MS });
+    await page.fill('#name-input', name);
+    await page.click('#name-ok');
+  }
+  await connected(page, who);
   const extensions = await page.evaluate('ws.extensions');
   if (!String(extensions).includes('permessage-deflate')) {
-    throw new Error(`${name}: ws.extensions is ${JSON.stringify(extensions)}, expected permessage-deflate`);
+    throw new Error(`${who}: ws.extensions is ${JSON.stringify(extensions)}, expected permessage-deflate`);
   }
-  log(`${name} connected, extensions ${JSON.stringify(extensions)}`);
-  return page;
+  return { ctx, page };
 }
 
-async function send(page, name, text) {
+async function send(page, who, text) {
   await page.fill('#input', text, { timeout: STEP_MS });
   await page.click('#send', { timeout: STEP_MS });
-  log(`${name} sent ${JSON.stringify(text)}`);
+  log(`${who} sent ${JSON.stringify(text.slice(0, 40))}`);
 }
 
-/** Waits until `#messages` on `page` has an item containing each of `texts`. */
-async function expectMessages(page, name, texts) {
-  await page.waitForFunction(
-    (want) => {
-      const list = document.querySelector('#messages');
-      if (!list) return false;
-      const items = Array.from(list.children).map((c) => c.textContent);
-      return want.every((w) => items.some((t) => t.includes(w)));
-    },
-    texts,
-    { timeout: STEP_MS },
-  ).catch(async (e) => {
-    const items = await page
-      .$$eval('#messages > *', (els) => els.map((el) => el.textContent))
-      .catch(() => ['<no #messages>']);
-    throw new Error(
-      `${name}: #messages lacks ${JSON.stringify(texts)}; it holds ${JSON.stringify(items)}: ${e.message.split('\n')[0]}`,
-    );
-  });
-  log(`${name} shows ${JSON.stringify(texts)}`);
+/** Waits for a message item from `name` holding `text`; `own` says how it must be styled. */
+function expectMessage(page, who, name, text, own) {
+  return waitFor(page, who, `shows ${own ? 'own' : name + "'s"} message ${JSON.stringify(text.slice(0, 30))}`,
+    ([n, t, o]) => Array.from(document.querySelectorAll('#messages > li.msg')).some((li) => {
+      const body = li.querySelector('.text')?.textContent;
+      const from = li.querySelector('.name')?.textContent;
+      const time = li.querySelector('.time')?.textContent;
+      return body === t && from === n && !!time && li.classList.contains('own') === o
+        && (!o || li.dataset.delivery === 'sent');
+    }), [name, text, own]);
+}
+
+function expectNotice(page, who, text) {
+  return waitFor(page, who, `shows notice "${text}"`,
+    (t) => Array.from(document.querySelectorAll('#messages > li.notice')).some((li) => li.textContent.startsWith(t)),
+    text);
+}
+
+function expectOnline(page, who, names) {
+  return waitFor(page, who, `lists ${names.length} online: ${names.join(', ')}`, (want) => {
+    const listed = Array.from(document.querySelectorAll('#members li')).map((li) => li.textContent.replace(/^.\s*/u, ''));
+    return document.querySelector('#count').textContent === `${want.length} online`
+      && want.every((n) => listed.some((l) => l.startsWith(n))) && listed.length === want.length;
+  }, names);
+}
+
+async function shot(page, file) {
+  const full = path.join(SHOTS, `chat-${TAG}-${file}.png`);
+  await page.screenshot({ path: full });
+  log(`screenshot ${full}`);
+}
+
+/** Sends raw frames from Node `ws` and checks the server's answers. */
+async function checkValidation(url) {
+  const sock = new WebSocket(url.replace('http:', 'ws:') + 'ws');
+  const inbox = [];
+  let waiter = null;
+  sock.on('message', (d) => { inbox.push(JSON.parse(String(d))); if (waiter) waiter(); });
+  const closed = new Promise((r) => sock.on('close', (code) => r(code)));
+  await new Promise((resolve, reject) => { sock.once('open', resolve); sock.once('error', reject); });
+  async function next(pred, what) {
+    const deadline = Date.now() + STEP_MS;
+    for (;;) {
+      const i = inbox.findIndex(pred);
+      if (i >= 0) return inbox.splice(i, 1)[0];
+      if (Date.now() > deadline) throw new Error(`validation: no ${what}; got ${JSON.stringify(inbox)}`);
+      await new Promise((r) => { waiter = r; setTimeout(r, 200); });
+    }
+  }
+  const cases = [
+    ['{"type":"dance"}', 'unknown_type'],
+    ['this is not json', 'bad_json'],
+    ['{"type":"message","text":"hi"}', 'not_joined'],
+    ['{"type":"join","name":""}', 'bad_name'],
+    ['{"type":"join","name":"   "}', 'bad_name'],
+    [`{"type":"join","name":"${'n'.repeat(33)}"}`, 'bad_name'],
+    ['{"type":"join","name":"bell\\u0007"}', 'bad_name'],
+    [JSON.stringify({ type: 'message', text: 'x'.repeat(30000) }), 'too_large'],
+  ];
+  for (const [frame, code] of cases) {
+    sock.send(frame);
+    const e = await next((m) => m.type === 'error', `error for ${frame.slice(0, 40)}`);
+    if (e.code !== code || !e.error) throw new Error(`validation: ${frame.slice(0, 40)} got ${JSON.stringify(e)}, expected code ${code}`);
+  }
+  sock.send(JSON.stringify({ type: 'join', name: 'Probe', client: 'probe-1' }));
+  await next((m) => m.type === 'welcome', 'welcome after a good join');
+  sock.send(JSON.stringify({ type: 'message', text: 'x'.repeat(5000) }));
+  const e = await next((m) => m.type === 'error', 'error for a 5000-character message');
+  if (e.code !== 'bad_text') throw new Error(`validation: long text got ${JSON.stringify(e)}`);
+  sock.send('y'.repeat(70 * 1024));
+  const code = await Promise.race([closed, sleep(STEP_MS).then(() => 'none')]);
+  if (code !== 1009) throw new Error(`validation: a 70 KiB frame closed with ${code}, expected 1009`);
+  log('validation: errors for unknown type, bad JSON, bad names, oversize; 1009 above the frame limit');
 }
 
 async function main() {
-  const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsproto-chromium-'));
-  const ctx = await chromium.launchPersistentContext(userDataDir, {
-    executablePath,
-    headless: true,
-    args: ARGS,
-    timeout: 60000,
-  });
-  const pages = {};
-  const nonce = `${process.pid}-${Date.now()}`;
+  fs.mkdirSync(SHOTS, { recursive: true });
+  fs.mkdirSync(LOGS, { recursive: true });
+  for (const f of fs.readdirSync(SHOTS)) {
+    if (f.startsWith(`chat-${TAG}-failure-`)) fs.rmSync(path.join(SHOTS, f)); // from an earlier run
+  }
+  const a = new Server('A', await freePort());
+  const b = redis ? new Server('B', await freePort()) : a;
+  const browser = await chromium.launch({ executablePath, headless: true, args: ARGS, timeout: 60000 });
+  const nonce = `${process.pid.toString(36)}${Date.now().toString(36)}`;
+  const ada = `Ada ${nonce}`;
+  const bob = `Bob ${nonce}`;
+  const cy = `Cy ${nonce}`;
+  const opened = [];
   try {
-    pages.p1 = await openChat(ctx, 'page1');
-    pages.p2 = await openChat(ctx, 'page2');
+    await a.start();
+    if (b !== a) await b.start();
+    await checkValidation(b.url);
 
-    const m1 = `hello from page one ${nonce}`;
-    const m2 = `héllo from page two ✓ ${'and again, '.repeat(750)}${nonce}`;
-    await send(pages.p1, 'page1', m1);
-    await send(pages.p2, 'page2', m2);
-    await expectMessages(pages.p1, 'page1', [m1, m2]);
-    await expectMessages(pages.p2, 'page2', [m1, m2]);
+    const A = await openChat(browser, 'Ada', a.url, ada);
+    opened.push(A);
+    // The name is remembered: a reload joins without asking.
+    await A.page.reload({ waitUntil: 'domcontentloaded' });
+    await connected(A.page, 'Ada (reloaded)');
+    if (await A.page.$('#name-dialog[open]')) throw new Error('Ada: the name prompt came back after a reload');
+    const B = await openChat(browser, 'Bob', b.url, bob, { width: 390, height: 760 });
+    opened.push(B);
+    await expectNotice(A.page, 'Ada', `${bob} joined`);
+    await expectOnline(A.page, 'Ada', [ada, bob]);
+    await expectOnline(B.page, 'Bob', [ada, bob]);
 
-    await pages.p1.close();
-    delete pages.p1;
-    log('page1 closed');
-    const m3 = `page two still here ${nonce}`;
-    await send(pages.p2, 'page2', m3);
-    await expectMessages(pages.p2, 'page2', [m3]);
+    const m1 = `Hello Bob, this is Ada (${nonce})`;
+    const m2 = `héllo Ada ✓ — ${'this line repeats, so it compresses well; '.repeat(12)}${nonce}`;
+    await send(A.page, 'Ada', m1);
+    await expectMessage(B.page, 'Bob', ada, m1, false);
+    await send(B.page, 'Bob', m2);
+    for (const [P, who] of [[A.page, 'Ada'], [B.page, 'Bob']]) {
+      await expectMessage(P, who, ada, m1, who === 'Ada');
+      await expectMessage(P, who, bob, m2, who === 'Bob');
+    }
+    const m3 = `short one from Bob ${nonce}`;
+    await send(B.page, 'Bob', m3);
+    await expectMessage(A.page, 'Ada', bob, m3, false);
 
-    pages.p1 = await openChat(ctx, 'page1 (reopened)');
-    const m4 = `page one is back ${nonce}`;
-    await send(pages.p1, 'page1 (reopened)', m4);
-    await expectMessages(pages.p1, 'page1 (reopened)', [m4]);
-    await expectMessages(pages.p2, 'page2', [m4]);
+    // A late joiner gets the history (on Bob's process; Ada's messages went through Redis).
+    const C = await openChat(browser, 'Cy', b.url, cy);
+    opened.push(C);
+    await expectMessage(C.page, 'Cy', ada, m1, false);
+    await expectMessage(C.page, 'Cy', bob, m2, false);
+    await expectOnline(A.page, 'Ada', [ada, bob, cy]);
+    await shot(C.page, 'late-joiner-history');
+    await C.ctx.close();
+    opened.pop();
+    await expectNotice(A.page, 'Ada', `${cy} left`);
+    await expectOnline(A.page, 'Ada', [ada, bob]);
+    await shot(A.page, 'ada-desktop');
+    await shot(B.page, 'bob-phone');
+
+    // Ada's server restarts; her page must come back by itself.
+    await a.stop();
+    await waitFor(A.page, 'Ada', 'status shows "reconnecting in N s"',
+      () => /^reconnecting in \d+ s/.test(document.querySelector('#status').textContent));
+    if (b !== a) await expectNotice(B.page, 'Bob', `${ada} left`);
+    const m4 = `typed while offline ${nonce}`;
+    await send(A.page, 'Ada', m4);
+    await waitFor(A.page, 'Ada', 'marks the offline message as waiting',
+      (t) => Array.from(document.querySelectorAll('#messages > li.msg.own')).some(
+        (li) => li.querySelector('.text').textContent === t && li.dataset.delivery === 'queued'
+          && /waiting/.test(li.querySelector('.delivery').textContent)), m4);
+    await shot(A.page, 'ada-reconnecting');
+    await a.start();
+    await connected(A.page, 'Ada (after the restart)');
+    await expectMessage(A.page, 'Ada', ada, m4, true);
+    await expectMessage(B.page, 'Bob', ada, m4, false);
+    await expectOnline(B.page, 'Bob', [ada, bob]);
+    await shot(A.page, 'ada-after-restart');
+    await shot(B.page, 'bob-phone-after-restart');
     log('all chat checks passed');
   } catch (e) {
-    const dir = process.env.ARTIFACT_DIR || os.tmpdir();
-    for (const [name, page] of Object.entries(pages)) {
-      const file = path.join(dir, `wsproto-chat-failure-${name}.png`);
-      await page.screenshot({ path: file }).then(() => log(`screenshot ${file}`)).catch(() => {});
+    for (const [i, o] of opened.entries()) {
+      await o.page.screenshot({ path: path.join(SHOTS, `chat-${TAG}-failure-${i}.png`) }).catch(() => {});
     }
     throw e;
   } finally {
-    await ctx.close().catch(() => {});
-    fs.rmSync(userDataDir, { recursive: true, force: true });
+    await browser.close().catch(() => {});
+    await a.stop().catch(() => {});
+    if (b !== a) await b.stop().catch(() => {});
   }
 }
 
