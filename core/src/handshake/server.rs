@@ -348,8 +348,12 @@ fn split_target(target: &str) -> Result<(&str, Option<&str>), HandshakeError> {
     if target.starts_with('/') {
         return Ok((target, None));
     }
-    let (scheme, rest) = target
-        .split_once("://")
+    // The scheme ends at the first ':' (RFC 3986 §3.1); a byte search keeps
+    // the general substring search out of small firmware.
+    let colon = target.find(':').ok_or(HandshakeError::InvalidTarget)?;
+    let (scheme, rest) = target.split_at(colon);
+    let rest = rest
+        .strip_prefix("://")
         .ok_or(HandshakeError::InvalidTarget)?;
     if !["http", "https", "ws", "wss"]
         .iter()
