@@ -70,7 +70,8 @@ def check(args):
         if behavior == "UNIMPLEMENTED":
             acceptable = args.deflate == "off" and compression_case(case_id)
         else:
-            acceptable = behavior in ("OK", "INFORMATIONAL") and close in GOOD_CLOSE
+            acceptable = behavior in ("OK", "INFORMATIONAL")
+        acceptable = acceptable and close in GOOD_CLOSE
         if not acceptable:
             bad.append(case_id)
             print(
