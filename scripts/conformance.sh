@@ -165,7 +165,10 @@ run() {
   local t0
   t0=$(date +%s)
   if [ "$role" = server ]; then
-    "$bin/echo_server" 127.0.0.1:0 "${flags[@]}" 2>"$log.echo_server.log" &
+    # emptied here, not by the redirection in the background job, so that a
+    # log left by an earlier run is never read for the port
+    : >"$log.echo_server.log"
+    "$bin/echo_server" 127.0.0.1:0 "${flags[@]}" 2>>"$log.echo_server.log" &
     pids+=($!)
     port=""
     for _ in $(seq 100); do
