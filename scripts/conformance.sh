@@ -30,6 +30,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Everything below is one compound command, so bash has read all of it before
+# running any of it, and editing this file during a long run does not change
+# what that run executes.
+{
+
 # One or two cases from each permessage-deflate group: 12.1-12.5 differ in
 # payload (German text, a bitmap, a PDF, JSON, HTML), 13.1-13.7 in the
 # parameters offered and accepted (window bits, no context takeover). Every
@@ -234,3 +239,5 @@ done
 echo "autobahn: reports in $out/*/index.html; $(($(date +%s) - started)) s in all"
 echo "autobahn: $passed_total passed, $failed_total failed"
 [ "$failed_total" -eq 0 ]
+exit
+}
