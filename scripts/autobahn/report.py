@@ -6,6 +6,10 @@
         fuzzingserver.json next to this file) with the URL, report folder and
         case list filled in.
 
+    report.py table FOLDER...
+        prints a Markdown table of verdict counts, one row per run folder
+        (target/autobahn/<run>), as in the README.
+
     report.py check INDEX --name NAME --deflate on|off [--expect N]
         reads the suite's index.json and prints one line
         `NAME: P passed, F failed, I informational[, U unimplemented]`,
@@ -96,6 +100,26 @@ def check(args):
     return 1 if bad or missing else 0
 
 
+def table(args):
+    """One Markdown row per report folder: verdict counts, as in the README."""
+    verdicts = ("OK", "NON-STRICT", "INFORMATIONAL", "UNIMPLEMENTED", "FAILED")
+    print("| run | cases | " + " | ".join(verdicts) + " |")
+    print("|---|---:|" + "---:|" * len(verdicts))
+    for folder in args.folders:
+        with open(f"{folder}/index.json", encoding="utf-8") as f:
+            index = json.load(f)
+        counts = dict.fromkeys(verdicts, 0)
+        total = 0
+        for agent_cases in index.values():
+            for result in agent_cases.values():
+                behavior = result.get("behavior")
+                counts[behavior if behavior in counts else "FAILED"] += 1
+                total += 1
+        name = folder.rstrip("/").rsplit("/", 1)[-1].replace("-", " ", 2)
+        print(f"| {name} | {total} | " + " | ".join(str(counts[v]) for v in verdicts) + " |")
+    return 0
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -110,7 +134,11 @@ def main():
     chk.add_argument("--name", required=True)
     chk.add_argument("--deflate", choices=("on", "off"), required=True)
     chk.add_argument("--expect", type=int)
+    tab = sub.add_parser("table")
+    tab.add_argument("folders", nargs="+")
     args = parser.parse_args()
+    if args.command == "table":
+        return table(args)
     if args.command == "spec":
         write_spec(args)
         return 0
