@@ -51,6 +51,7 @@ fail() {
   exit 1
 }
 
+mkdir -p "$CACHE" 2>/dev/null && [ -w "$CACHE" ] || fail "cannot write to $CACHE"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/wsproto-autobahn.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
