@@ -2,7 +2,8 @@
 # Runs every check the project has: formatting, lints, docs, the firmware on
 # three microcontroller targets (two of them run under qemu) with its
 # footprint budget, unit/integration/property/doc tests, interop with real
-# peers, the fuzz smoke run, and the steps listed below. `.ci/run` calls this script; run it yourself from the
+# peers, Autobahn|Testsuite conformance, the fuzz smoke run, and the steps
+# listed below. `.ci/run` calls this script; run it yourself from the
 # repository root with `bash scripts/test-all.sh`.
 #
 # Every step runs even if an earlier one failed, so one run shows everything
@@ -80,6 +81,7 @@ run_step "docs (warnings denied)" \
 run_step "mcu (firmware, 3 targets, qemu, budget)" bash firmware/scripts/check.sh
 run_step "interop peers: install" bash interop/install.sh
 run_step "interop: Node ws, Python websockets, headless Chromium" bash interop/run.sh
+run_step "conformance: Autobahn|Testsuite, 8 runs (default subset)" bash scripts/conformance.sh
 run_step "tests (unit, integration, property, doc)" cargo_tests
 run_step "fuzz smoke (every target, ${FUZZ_SECONDS:-20} s each)" bash fuzz/smoke.sh
 
