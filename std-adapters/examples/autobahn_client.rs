@@ -18,7 +18,7 @@ fn options(deflate: bool) -> ClientOptions {
     if !deflate {
         options.deflate = None;
     }
-    options.config.limits.max_message_size = 64 << 20;
+    options.config.limits = wsproto_adapters::wsproto::Limits::for_message_size(64 << 20);
     options.config.limits.max_frame_payload = 64 << 20;
     options.config.limits.max_fragments = 1 << 20;
     options
