@@ -179,6 +179,7 @@ impl Driver {
 
     /// Turns the lingering close off: for transports whose reads cannot be
     /// bounded in time or whose write side cannot be shut.
+    #[cfg(any(feature = "blocking", test))]
     pub fn disable_linger(&mut self) {
         self.can_linger = false;
     }
