@@ -26,6 +26,13 @@ fn options(deflate: bool) -> ClientOptions {
 
 fn main() -> Result<(), Error> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        println!(
+            "usage: autobahn_client [ws://HOST:PORT] [--tokio] [--no-deflate]\n\
+             runs every case of an Autobahn|Testsuite fuzzing server, then asks it to write the report"
+        );
+        return Ok(());
+    }
     let use_tokio = args.iter().any(|a| a == "--tokio");
     let deflate = !args.iter().any(|a| a == "--no-deflate");
     let base = args

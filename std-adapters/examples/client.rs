@@ -10,10 +10,16 @@ use wsproto_adapters::{tokio as wstokio, CloseFrame, Error, Message};
 
 #[tokio::main]
 async fn main() {
+    const USAGE: &str = "usage: client ws://HOST:PORT/path\n\
+        lines from stdin go out as text; received messages are printed; EOF closes";
     let Some(url) = std::env::args().nth(1) else {
-        eprintln!("usage: client ws://HOST:PORT/path");
+        eprintln!("{USAGE}");
         std::process::exit(2);
     };
+    if url == "-h" || url == "--help" {
+        println!("{USAGE}");
+        return;
+    }
     let mut ws = match wstokio::connect(&url).await {
         Ok(ws) => ws,
         Err(e) => {
@@ -76,7 +82,8 @@ fn show(msg: Message) {
     match msg {
         Message::Text(t) => print_line(&t),
         Message::Binary(b) => print_line(&format!("<binary {} bytes>", b.len())),
-        Message::Close(frame) => eprintln!("closed: {frame:?}"),
+        Message::Close(Some(frame)) => eprintln!("closed: {} {:?}", frame.code, frame.reason),
+        Message::Close(None) => eprintln!("closed: no code"),
         _ => {}
     }
 }

@@ -9,7 +9,7 @@
 //! the `accepted` line naming the negotiated extension.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use wsproto_adapters::{blocking, tokio as wstokio, Error, Message, ServerOptions};
+use wsproto_adapters::{blocking, tokio as wstokio, CloseFrame, Error, Message, ServerOptions};
 
 fn options(deflate: bool) -> ServerOptions {
     let mut options = ServerOptions::default();
@@ -22,8 +22,24 @@ fn options(deflate: bool) -> ServerOptions {
     options
 }
 
-fn main() -> std::io::Result<()> {
+const USAGE: &str = "usage: echo_server [ADDRESS] [--tokio] [--no-deflate]
+  ADDRESS        where to listen (default 127.0.0.1:9001; port 0 picks a free one)
+  --tokio        run on the tokio driver instead of a thread per connection
+  --no-deflate   decline permessage-deflate offers";
+
+fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        println!("{USAGE}");
+        return;
+    }
+    if let Some(unknown) = args
+        .iter()
+        .find(|a| a.starts_with('-') && !matches!(a.as_str(), "--tokio" | "--no-deflate"))
+    {
+        eprintln!("echo_server: unknown option {unknown}\n{USAGE}");
+        std::process::exit(2);
+    }
     let use_tokio = args.iter().any(|a| a == "--tokio");
     let deflate = !args.iter().any(|a| a == "--no-deflate");
     let addr = args
@@ -31,10 +47,27 @@ fn main() -> std::io::Result<()> {
         .find(|a| !a.starts_with("--"))
         .cloned()
         .unwrap_or_else(|| "127.0.0.1:9001".to_owned());
-    if use_tokio {
+    let result = if use_tokio {
         run_tokio(&addr, deflate)
     } else {
         run_blocking(&addr, deflate)
+    };
+    if let Err(e) = result {
+        eprintln!("echo_server: {addr}: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// A peer address for the log, or "?" when the socket no longer knows it.
+fn show(peer: Option<SocketAddr>) -> String {
+    peer.map_or_else(|| "?".to_owned(), |p| p.to_string())
+}
+
+/// A received Close for the log: `1000 "bye"`, or `no code`.
+fn show_close(frame: Option<&CloseFrame>) -> String {
+    match frame {
+        Some(f) => format!("{} {:?}", f.code, f.reason),
+        None => "no code".to_owned(),
     }
 }
 
@@ -60,7 +93,8 @@ fn serve_blocking(stream: TcpStream, deflate: bool) {
         Err(e) => return log_rejected(peer, &e),
     };
     eprintln!(
-        "accepted {peer:?} {} extensions={}",
+        "accepted {} {} extensions={}",
+        show(peer),
         ws.path(),
         ws.extensions().unwrap_or("none")
     );
@@ -68,7 +102,7 @@ fn serve_blocking(stream: TcpStream, deflate: bool) {
         let result = match ws.read() {
             Ok(msg @ (Message::Text(_) | Message::Binary(_))) => ws.send(msg),
             Ok(Message::Close(frame)) => {
-                eprintln!("closed {peer:?}: {:?}", frame.map(|f| f.code));
+                eprintln!("closed {}: {}", show(peer), show_close(frame.as_ref()));
                 Ok(())
             }
             Ok(_) => Ok(()),
@@ -85,16 +119,20 @@ fn serve_blocking(stream: TcpStream, deflate: bool) {
 fn log_rejected(peer: Option<SocketAddr>, e: &Error) {
     match e {
         Error::Handshake(h) => {
-            eprintln!("rejected {peer:?}: HTTP {} ({h})", h.status().unwrap_or(0))
+            eprintln!(
+                "rejected {}: HTTP {} ({h})",
+                show(peer),
+                h.status().unwrap_or(0)
+            )
         }
-        e => eprintln!("handshake with {peer:?} failed: {e}"),
+        e => eprintln!("handshake with {} failed: {e}", show(peer)),
     }
 }
 
 fn log_error(peer: Option<SocketAddr>, e: &Error) {
     match e {
-        Error::Protocol(p) => eprintln!("closed {peer:?}: {:?} ({p})", p.close_code().map(|c| c.0)),
-        e => eprintln!("closed {peer:?}: {e}"),
+        Error::Protocol(p) => eprintln!("closed {}: {p}", show(peer)),
+        e => eprintln!("closed {}: {e}", show(peer)),
     }
 }
 
@@ -126,7 +164,7 @@ fn run_tokio(addr: &str, deflate: bool) -> std::io::Result<()> {
                     let result = match ws.read().await {
                         Ok(msg @ (Message::Text(_) | Message::Binary(_))) => ws.send(msg).await,
                         Ok(Message::Close(frame)) => {
-                            eprintln!("closed {peer}: {:?}", frame.map(|f| f.code));
+                            eprintln!("closed {peer}: {}", show_close(frame.as_ref()));
                             Ok(())
                         }
                         Ok(_) => Ok(()),
