@@ -204,37 +204,6 @@ pub struct Config {
 }
 
 impl Config {
-    /// The defaults, with every size limit derived from one number: the
-    /// largest message the application accepts. `max_message_size` is
-    /// `max_message`, `max_frame_payload` the smaller of it and the default
-    /// 16 MiB, and the memory budget that message in 1,024 frames plus the
-    /// fixed charge. The one knob a server needs to bound what a peer can
-    /// make each connection hold (with permessage-deflate too).
-    ///
-    /// ```
-    /// use wsproto::Limits;
-    /// let limits = Limits::for_message_size(1 << 20);
-    /// assert_eq!(limits.max_message_size, 1 << 20);
-    /// assert_eq!(limits.max_frame_payload, 1 << 20);
-    /// assert_eq!(limits.max_buffered, (1 << 20) + 129 * 1024);
-    /// assert_eq!(Limits::for_message_size(64 << 20), Limits::DEFAULT);
-    /// ```
-    pub const fn for_message_size(max_message: u64) -> Limits {
-        let frame = if max_message < Limits::DEFAULT.max_frame_payload {
-            max_message
-        } else {
-            Limits::DEFAULT.max_frame_payload
-        };
-        Limits {
-            max_frame_payload: frame,
-            max_message_size: max_message,
-            max_buffered: max_message
-                .saturating_add(1024 * Limits::FRAME_CHARGE)
-                .saturating_add(Limits::FIXED_CHARGE),
-            ..Limits::DEFAULT
-        }
-    }
-
     /// The documented defaults, usable in `const` context.
     pub const DEFAULT: Config = Config {
         limits: Limits::DEFAULT,
