@@ -150,10 +150,11 @@ pub fn accept_parts(
             authority,
         };
         let request = ExtendedConnect::from_parts(&pseudo, &fields).map_err(reject)?;
-        let chosen = choose(&options.protocols, || request.protocols());
-        let deflate = options
-            .deflate
-            .and_then(|config| request.negotiate_deflate(&config));
+        let (chosen, deflate) = negotiate(
+            options,
+            || request.protocols(),
+            |config| request.negotiate_deflate(config),
+        );
         let accept = Accept {
             protocol: chosen.as_deref(),
             headers: &[],
@@ -178,10 +179,11 @@ pub fn accept_parts(
         let target = uri.to_string();
         let request =
             Request::from_parts(method.as_str(), &target, minor, &fields).map_err(reject)?;
-        let chosen = choose(&options.protocols, || request.protocols());
-        let deflate = options
-            .deflate
-            .and_then(|config| request.negotiate_deflate(&config));
+        let (chosen, deflate) = negotiate(
+            options,
+            || request.protocols(),
+            |config| request.negotiate_deflate(config),
+        );
         let accept = Accept {
             protocol: chosen.as_deref(),
             headers: &[],
@@ -289,6 +291,17 @@ where
     };
     let driver = Driver::new(role, config, new_rng()?, done)?;
     Ok(WebSocket::from_driver(stream, driver))
+}
+
+/// What the server agrees to: the first of its subprotocols that the client
+/// offered, and permessage-deflate within its settings.
+fn negotiate<'a, I: Iterator<Item = &'a str>>(
+    options: &ServerOptions,
+    offered: impl Fn() -> I,
+    deflate: impl Fn(&wsproto::extensions::deflate::DeflateConfig) -> Option<Agreed>,
+) -> (Option<String>, Option<Agreed>) {
+    let chosen = choose(&options.protocols, offered);
+    (chosen, options.deflate.as_ref().and_then(deflate))
 }
 
 /// The first of the server's subprotocols that the client offered.

@@ -34,13 +34,11 @@
 //! ```
 
 use super::client::{check_choices, ClientRequest, DeflateOffer};
-use super::headers::{check_extra, is_field_value, is_token, list_items, single, trim, values};
+use super::headers::{check_extra, is_field_value, is_token, single, trim, values};
 use super::server::Accept;
 use crate::error::{HandshakeError, Misuse};
 #[cfg(feature = "deflate")]
-use crate::extensions::deflate::{
-    accept_offer, params::MAX_VALUE_LEN, write_offer, Agreed, DeflateConfig,
-};
+use crate::extensions::deflate::{params::MAX_VALUE_LEN, write_offer, Agreed, DeflateConfig};
 use httparse::Header;
 
 /// Fields that describe one hop of an HTTP/1.1 connection; an HTTP/2 request
@@ -181,7 +179,7 @@ impl<'a> ExtendedConnect<'a> {
 
     /// The `Origin` field (sent by browsers), for the application to check.
     pub fn origin(&self) -> Option<&'a [u8]> {
-        single(self.headers, "Origin").ok().flatten().map(trim)
+        super::headers::origin(self.headers)
     }
 
     /// Every regular field, in order.
@@ -196,23 +194,19 @@ impl<'a> ExtendedConnect<'a> {
 
     /// The offered subprotocols, in the client's order of preference.
     pub fn protocols(&self) -> impl Iterator<Item = &'a str> + 'a {
-        values(self.headers, "Sec-WebSocket-Protocol")
-            .flat_map(list_items)
-            .filter_map(|p| core::str::from_utf8(p).ok())
+        super::headers::offered_protocols(self.headers)
     }
 
     /// The offered extensions, one per list element, with their parameters.
     pub fn extensions(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
-        values(self.headers, "Sec-WebSocket-Extensions").flat_map(list_items)
+        super::headers::offered_extensions(self.headers)
     }
 
     /// Server side of permessage-deflate, as
     /// [`crate::handshake::Request::negotiate_deflate`].
     #[cfg(feature = "deflate")]
     pub fn negotiate_deflate(&self, config: &DeflateConfig) -> Option<Agreed> {
-        values(self.headers, "Sec-WebSocket-Extensions")
-            .filter_map(|v| core::str::from_utf8(v).ok())
-            .find_map(|v| accept_offer(v, config))
+        super::headers::negotiate_deflate(self.headers, config)
     }
 
     /// Accepts the request: the status and fields to send on the stream.

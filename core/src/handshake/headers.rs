@@ -40,6 +40,38 @@ pub(crate) fn has_token(headers: &[Header<'_>], name: &str, token: &str) -> bool
         .any(|v| list_items(v).any(|item| item.eq_ignore_ascii_case(token.as_bytes())))
 }
 
+/// The `Origin` header, trimmed (sent by browsers).
+pub(crate) fn origin<'b>(headers: &[Header<'b>]) -> Option<&'b [u8]> {
+    single(headers, "Origin").ok().flatten().map(trim)
+}
+
+/// The offered subprotocols, in the client's order of preference.
+pub(crate) fn offered_protocols<'b>(
+    headers: &'b [Header<'b>],
+) -> impl Iterator<Item = &'b str> + 'b {
+    values(headers, "Sec-WebSocket-Protocol")
+        .flat_map(list_items)
+        .filter_map(|p| core::str::from_utf8(p).ok())
+}
+
+/// The offered extensions, one per list element, with their parameters.
+pub(crate) fn offered_extensions<'b>(
+    headers: &'b [Header<'b>],
+) -> impl Iterator<Item = &'b [u8]> + 'b {
+    values(headers, "Sec-WebSocket-Extensions").flat_map(list_items)
+}
+
+/// The agreement for the first acceptable permessage-deflate offer.
+#[cfg(feature = "deflate")]
+pub(crate) fn negotiate_deflate(
+    headers: &[Header<'_>],
+    config: &crate::extensions::deflate::DeflateConfig,
+) -> Option<crate::extensions::deflate::Agreed> {
+    values(headers, "Sec-WebSocket-Extensions")
+        .filter_map(|v| core::str::from_utf8(v).ok())
+        .find_map(|v| crate::extensions::deflate::accept_offer(v, config))
+}
+
 /// Strips spaces and tabs from both ends.
 pub(crate) fn trim(bytes: &[u8]) -> &[u8] {
     let start = bytes

@@ -1,12 +1,12 @@
 //! The server side: validate a client's upgrade request, then accept or reject.
 
 use super::accept_key::{accept_key, is_valid_key};
-use super::headers::{check_extra, has_token, list_items, single, trim, values, write_head};
+use super::headers::{check_extra, has_token, single, trim, values, write_head};
 use super::{write_error_response, HeadScanner};
 use crate::config::Config;
 use crate::error::{HandshakeError, Misuse};
 #[cfg(feature = "deflate")]
-use crate::extensions::deflate::{accept_offer, params::MAX_VALUE_LEN, Agreed, DeflateConfig};
+use crate::extensions::deflate::{params::MAX_VALUE_LEN, Agreed, DeflateConfig};
 use crate::time::Instant;
 use httparse::Header;
 
@@ -197,7 +197,7 @@ impl<'a> Request<'a> {
 
     /// The `Origin` header (sent by browsers), for the application to check.
     pub fn origin(&self) -> Option<&'a [u8]> {
-        single(self.headers, "Origin").ok().flatten().map(trim)
+        super::headers::origin(self.headers)
     }
 
     /// The client's `Sec-WebSocket-Key`, as sent.
@@ -217,15 +217,13 @@ impl<'a> Request<'a> {
 
     /// The offered subprotocols, in the client's order of preference.
     pub fn protocols(&self) -> impl Iterator<Item = &'a str> + 'a {
-        values(self.headers, "Sec-WebSocket-Protocol")
-            .flat_map(list_items)
-            .filter_map(|p| core::str::from_utf8(p).ok())
+        super::headers::offered_protocols(self.headers)
     }
 
     /// The offered extensions, one per list element, with their parameters
     /// (e.g. `permessage-deflate; client_max_window_bits`).
     pub fn extensions(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
-        values(self.headers, "Sec-WebSocket-Extensions").flat_map(list_items)
+        super::headers::offered_extensions(self.headers)
     }
 
     /// Length of the request head: bytes after it in the buffer already
@@ -268,9 +266,7 @@ impl<'a> Request<'a> {
     /// ```
     #[cfg(feature = "deflate")]
     pub fn negotiate_deflate(&self, config: &DeflateConfig) -> Option<Agreed> {
-        values(self.headers, "Sec-WebSocket-Extensions")
-            .filter_map(|v| core::str::from_utf8(v).ok())
-            .find_map(|v| accept_offer(v, config))
+        super::headers::negotiate_deflate(self.headers, config)
     }
 
     /// [`Request::accept`], answering permessage-deflate with `agreed`
