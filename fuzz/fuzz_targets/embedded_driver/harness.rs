@@ -67,6 +67,7 @@ use std::vec::Vec;
 use embedded_io_async::{ErrorKind, ErrorType, Read, Write};
 use wsproto_adapters::embedded::{EmbeddedEvent, Error, WebSocket};
 use wsproto_adapters::wsproto::frame::{apply_mask, FrameHeader, HeaderStatus, OpCode};
+use wsproto_adapters::wsproto::fuzzing::FuzzRng;
 use wsproto_adapters::wsproto::handshake::{
     accept_key, Accept, ClientHandshake, ClientRequest, ServerHandshake,
 };
@@ -475,28 +476,6 @@ fn encode_frames(mut specs: Cursor<'_>, to_server: bool) -> Vec<u8> {
     out
 }
 
-/// A fixed xorshift RNG for the driver's client key and masks.
-pub struct Rng(u64);
-
-impl RngCore for Rng {
-    fn next_u32(&mut self) -> u32 {
-        (self.next_u64() >> 32) as u32
-    }
-    fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn fill_bytes(&mut self, dst: &mut [u8]) {
-        for b in dst {
-            *b = self.next_u32() as u8;
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Traces
 // ---------------------------------------------------------------------------
@@ -886,7 +865,7 @@ pub fn embedded_driver(data: &[u8]) -> Outcome {
         let mut head = [0u8; 512];
         let (hs, n) = ClientHandshake::new(
             &request,
-            &mut Rng(0x5eed),
+            &mut FuzzRng::new(0x5eed),
             &Config::default(),
             Instant::ZERO,
             &mut head,
@@ -913,7 +892,7 @@ pub fn embedded_driver(data: &[u8]) -> Outcome {
             &mut tx,
             &request,
             config,
-            Rng(0xc11e47),
+            FuzzRng::new(0xc11e47),
             Instant::ZERO,
         ));
         match opened {
