@@ -36,16 +36,25 @@ pub(crate) struct Failed {
 }
 
 fn failed(error: HandshakeError) -> Failed {
-    let mut response = vec![0u8; 256];
-    let n = match error.write_response(&mut response) {
-        Err(Misuse::BufferTooSmall { required }) => {
-            response.resize(required, 0);
-            error.write_response(&mut response).unwrap_or(0)
-        }
-        written => written.unwrap_or(0),
-    };
-    response.truncate(n);
+    let response = write_sized(|out| error.write_response(out)).unwrap_or_default();
     Failed { response, error }
+}
+
+/// Runs a core writer into a buffer exactly as large as it asks for: the
+/// core sizes what it writes before it writes (`BufferTooSmall { required }`
+/// on an empty buffer), so nothing is guessed.
+pub(crate) fn write_sized(
+    mut write: impl FnMut(&mut [u8]) -> Result<usize, Misuse>,
+) -> Result<Vec<u8>, Misuse> {
+    let required = match write(&mut []) {
+        Ok(_) => 0,
+        Err(Misuse::BufferTooSmall { required }) => required,
+        Err(e) => return Err(e),
+    };
+    let mut out = vec![0u8; required];
+    let n = write(&mut out)?;
+    out.truncate(n);
+    Ok(out)
 }
 
 /// The growing buffer holding a head as it arrives.
@@ -114,22 +123,11 @@ impl ServerHs {
                 };
                 // The core picks the first acceptable offer, within our caps.
                 let deflate = self.deflate.and_then(|cfg| req.negotiate_deflate(&cfg));
-                // Enough for the fixed lines; the core says how much more a
-                // long subprotocol takes.
-                let mut response = vec![0u8; 512 + protocol.as_ref().map_or(0, String::len)];
-                let n = loop {
-                    let written = match &deflate {
-                        Some(agreed) => req.accept_deflate(&accept, agreed, &mut response),
-                        None => req.accept(&accept, &mut response),
-                    };
-                    match written {
-                        Err(Misuse::BufferTooSmall { required }) if required > response.len() => {
-                            response.resize(required, 0);
-                        }
-                        other => break other.map_err(|_| failed(HandshakeError::Malformed))?,
-                    }
-                };
-                response.truncate(n);
+                let response = write_sized(|out| match &deflate {
+                    Some(agreed) => req.accept_deflate(&accept, agreed, out),
+                    None => req.accept(&accept, out),
+                })
+                .map_err(|_| failed(HandshakeError::Malformed))?;
                 let leftover = buf.get(req.head_len()..).unwrap_or_default().to_vec();
                 Ok(Some(Done {
                     protocol,

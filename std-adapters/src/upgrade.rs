@@ -40,7 +40,7 @@
 //! (`http-body-util` is only this example's choice of body type.)
 
 use crate::driver::Driver;
-use crate::handshake::Done;
+use crate::handshake::{write_sized, Done};
 use crate::rng::new_rng;
 use crate::tokio::WebSocket;
 use crate::{Agreed, Error, ServerOptions};
@@ -324,21 +324,6 @@ fn fields(headers: &HeaderMap) -> Vec<Header<'_>> {
             value: value.as_bytes(),
         })
         .collect()
-}
-
-/// Runs a core writer with a buffer exactly as large as it asks for.
-fn write_sized(
-    write: impl Fn(&mut [u8]) -> Result<usize, wsproto::Misuse>,
-) -> Result<Vec<u8>, wsproto::Misuse> {
-    let required = match write(&mut []) {
-        Ok(_) => 0,
-        Err(wsproto::Misuse::BufferTooSmall { required }) => required,
-        Err(e) => return Err(e),
-    };
-    let mut out = vec![0u8; required];
-    let n = write(&mut out)?;
-    out.truncate(n);
-    Ok(out)
 }
 
 /// The core's 101 head as an `http::Response` hyper can send.
