@@ -91,9 +91,22 @@
 //!   upgrades, and HTTP/2 extended CONNECTs (RFC 8441: `ExtendedConnect`,
 //!   `ClientConnect`).
 //!
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `deflate` | off | permessage-deflate (RFC 7692): [`extensions`] with the negotiation, the inflater, the compressor and the connection extension; still no_std and allocation-free |
+//! | `alloc` | off | links `alloc` (never std) for `extensions::deflate::storage::Heap`: deflate states built in place on the heap, for small stacks |
+//! | `simd-utf8` | off | text validated with SIMD (chosen at compile time from the target's features); still no_std |
+//! | `simd-utf8-std` | off | as `simd-utf8`, with run-time CPU detection on x86; links std |
+//!
+//! With no feature the crate needs only `core`: no allocator, no std.
+//!
 //! [RFC 6455]: https://www.rfc-editor.org/rfc/rfc6455
 
 #![no_std]
+// docs.rs: badge each item with the feature it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(

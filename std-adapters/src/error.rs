@@ -26,6 +26,11 @@ impl fmt::Display for Error {
         match self {
             Error::Io(e) => write!(f, "I/O error: {e}"),
             Error::Protocol(e) => write!(f, "{e}"),
+            // A plain HTTP answer (a web page, a redirect, a 404) means the
+            // URL is not a WebSocket endpoint; say so rather than "not 101".
+            Error::Handshake(wsproto::HandshakeError::UnexpectedStatus(status)) => {
+                write!(f, "not a WebSocket endpoint (HTTP {status})")
+            }
             Error::Handshake(e) => write!(f, "handshake failed: {e}"),
             Error::Url(e) => write!(f, "invalid URL: {e}"),
             Error::ConnectionClosed => f.write_str("connection closed"),
@@ -68,5 +73,18 @@ impl From<wsproto::HandshakeError> for Error {
 impl From<wsproto::Misuse> for Error {
     fn from(m: wsproto::Misuse) -> Self {
         Error::from(wsproto::Error::Misuse(m))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Error;
+
+    #[test]
+    fn a_plain_http_answer_reads_as_not_a_websocket_endpoint() {
+        let e = Error::Handshake(wsproto::HandshakeError::UnexpectedStatus(200));
+        assert_eq!(e.to_string(), "not a WebSocket endpoint (HTTP 200)");
+        let e = Error::Handshake(wsproto::HandshakeError::InvalidAccept);
+        assert!(e.to_string().starts_with("handshake failed: "), "{e}");
     }
 }

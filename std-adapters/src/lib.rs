@@ -13,10 +13,18 @@
 //! * [`embedded`] (feature `embedded`): `embedded-io-async`, no allocation,
 //!   caller-provided buffers, streaming events.
 //!
-//! The feature `std` (turned on by `blocking` and `tokio`) gates everything
-//! that needs std: [`clock`], [`url`], [`Error`], [`Message`], [`CloseFrame`],
-//! [`ClientOptions`], [`ServerOptions`] and the OS-seeded client RNG. Without
-//! it the crate is `#![no_std]` and needs no allocator, so
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `blocking` | on | [`blocking`]: the driver over `std::io::Read + Write` |
+//! | `tokio` | on | [`tokio`]: the driver over tokio's `AsyncRead + AsyncWrite` (enables only tokio's `net`, `io-util`, `time` and `rt`) |
+//! | `std` | on (via `blocking`/`tokio`) | [`clock`], [`url`], [`Error`], [`Message`], [`CloseFrame`], [`ClientOptions`], [`ServerOptions`], the OS-seeded client RNG, and the core's permessage-deflate |
+//! | `embedded` | off | [`embedded`]: the no_std, allocation-free driver over `embedded-io-async` |
+//! | `hyper` | off | `upgrade`: take over HTTP/1.1 upgrades and HTTP/2 extended CONNECTs that hyper 1.x parsed |
+//! | `axum` | off | `axum`: an extractor on top of `hyper` |
+//!
+//! Without `std` the crate is `#![no_std]` and needs no allocator, so
 //! `default-features = false, features = ["embedded"]` gives just the
 //! [`embedded`] driver, on `core` alone.
 //!
@@ -35,6 +43,8 @@
 //! # #[cfg(not(feature = "blocking"))] fn main() {}
 //! ```
 #![cfg_attr(not(feature = "std"), no_std)]
+// docs.rs: badge each item with the feature it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 // Peer bytes reach most of this crate: no panicking shortcuts outside tests.
