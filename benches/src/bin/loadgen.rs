@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Semaphore};
-use wsproto::handshake::{ClientHandshake, ClientRequest};
-use wsproto::{Config, Connection, Event, Role};
+use wsproto::{Connection, Event, Role};
+use wsproto_benches::{config, connect, BoxError, XorShift};
 
 struct Args {
     addr: String,
@@ -51,71 +51,6 @@ fn parse_args() -> Result<Args, String> {
         return Err("size must be >= 8, conns and inflight >= 1".into());
     }
     Ok(args)
-}
-
-#[derive(Clone)]
-struct XorShift(u64);
-
-impl wsproto::rand_core::RngCore for XorShift {
-    fn next_u32(&mut self) -> u32 {
-        self.next_u64() as u32
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn fill_bytes(&mut self, dst: &mut [u8]) {
-        for b in dst {
-            *b = self.next_u64() as u8;
-        }
-    }
-}
-
-fn config() -> Config {
-    let mut config = Config::default();
-    config.limits.max_message_size = 64 << 20;
-    config.limits.max_frame_payload = 64 << 20;
-    config
-}
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// Connects and runs the opening handshake; returns the stream and any bytes
-/// that followed the 101 response.
-async fn connect(addr: &str, seed: u64) -> Result<(TcpStream, Vec<u8>), BoxError> {
-    let mut stream = TcpStream::connect(addr).await?;
-    stream.set_nodelay(true)?;
-    let request = ClientRequest::new(addr, "/");
-    let mut out = [0u8; 1024];
-    let mut rng = XorShift(seed | 1);
-    let (mut handshake, n) = ClientHandshake::new(
-        &request,
-        &mut rng,
-        &config(),
-        wsproto::Instant::ZERO,
-        &mut out,
-    )
-    .map_err(|e| format!("{e:?}"))?;
-    stream.write_all(&out[..n]).await?;
-    let mut buf = vec![0u8; 4096];
-    let mut len = 0;
-    loop {
-        let read = stream.read(&mut buf[len..]).await?;
-        if read == 0 {
-            return Err("eof during handshake".into());
-        }
-        len += read;
-        let mut headers = [wsproto::httparse::EMPTY_HEADER; 32];
-        if let Some(response) = handshake
-            .parse(&request, &buf[..len], &mut headers)
-            .map_err(|e| format!("{e:?}"))?
-        {
-            let head = response.head_len();
-            return Ok((stream, buf[head..len].to_vec()));
-        }
-    }
 }
 
 #[derive(Default)]
