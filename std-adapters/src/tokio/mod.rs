@@ -29,6 +29,40 @@
 //! waits at most until the close handshake's deadline (after `close`) or the
 //! keepalive's, and the call then fails with that timeout.
 //!
+//! # Streams, sinks and pipelining
+//!
+//! [`WebSocket`] is also a [`Stream`] of received messages (ending after the
+//! close handshake) and a [`Sink`] of messages to send, for `futures`
+//! combinators. [`WebSocket::feed`] (the sink's `poll_ready` + `start_send`)
+//! queues a message without writing it unless more than 64 KiB are already
+//! queued; [`WebSocket::flush`] writes the queue. A read hands out the text
+//! and binary messages already decoded from bytes it has read before it
+//! writes anything, and writes the queue before it waits for more input, so
+//! a server that `feed`s each reply answers a burst of requests in one
+//! write:
+//!
+//! ```no_run
+//! # async fn run(mut ws: wsproto_adapters::tokio::WebSocket<tokio::net::TcpStream>)
+//! # -> Result<(), wsproto_adapters::Error> {
+//! use futures_util::StreamExt;
+//! use wsproto_adapters::Message;
+//! while let Some(msg) = ws.next().await {
+//!     if let msg @ (Message::Text(_) | Message::Binary(_)) = msg? {
+//!         ws.feed(msg).await?; // written by the next read, at the latest
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Splitting
+//!
+//! [`WebSocket::split`] gives a [`ReadHalf`] (a `Stream`) and a
+//! [`WriteHalf`] (a `Sink`, with `send`, `feed`, `flush` and `close`) for
+//! two tasks; [`reunite`] joins them again. The read half answers pings and
+//! echoes a Close while split, without ever waiting behind the write half,
+//! and the timers keep running. Each half documents its cancel safety.
+//!
 //! ```no_run
 //! # async fn run() -> Result<(), wsproto_adapters::Error> {
 //! use wsproto_adapters::{tokio::connect, Message};

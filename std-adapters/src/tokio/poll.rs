@@ -132,6 +132,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
         Poll::Ready(match result {
             Ok(0) => {
                 self.driver.on_io_error();
+                self.unflushed = false;
                 Err(Error::Io(ErrorKind::WriteZero.into()))
             }
             Ok(n) => {
