@@ -882,4 +882,62 @@ mod tests {
         write_and_shut(&mut d);
         assert!(is_too_large(d.take_outcome()));
     }
+    /// A server driver whose first input is `leftover`.
+    fn server_reading(leftover: Vec<u8>) -> Driver {
+        let done = Done {
+            protocol: None,
+            leftover,
+            response: Vec::new(),
+            path: "/".into(),
+            deflate: None,
+        };
+        let rng = StdRng::from_seed([7; 32]);
+        Driver::new(Role::Server, Config::default(), rng, done).unwrap()
+    }
+
+    #[test]
+    fn messages_already_read_come_out_before_any_write() {
+        // Masked (zero key) text "a", ping "p", text "b", in one read.
+        let mut input = vec![0x81, 0x81, 0, 0, 0, 0, b'a'];
+        input.extend_from_slice(&[0x89, 0x81, 0, 0, 0, 0, b'p']);
+        input.extend_from_slice(&[0x81, 0x81, 0, 0, 0, 0, b'b']);
+        let mut d = server_reading(input);
+        assert_eq!(d.take_buffered(true), Some(Message::Text("a".into())));
+        d.send_text("echo a").unwrap();
+        let queued = d.pending().len();
+        // A ping waits for the writes when only data may jump the queue.
+        assert_eq!(d.take_buffered(true), None);
+        assert!(d.message_ready());
+        assert_eq!(d.take_buffered(false), Some(Message::Ping(b"p".to_vec())));
+        assert!(d.pending().len() > queued, "the pong is queued");
+        assert_eq!(d.take_buffered(true), Some(Message::Text("b".into())));
+        assert_eq!(d.take_buffered(true), None);
+    }
+
+    #[test]
+    fn a_reader_may_read_while_output_waits() {
+        let now = Instant::from_secs(1);
+        let mut d = server_reading(Vec::new());
+        d.send_binary(&[1; 100]).unwrap();
+        assert!(matches!(d.step(now), Step::Continue));
+        assert!(matches!(d.step_reading(now), Step::Read(_)));
+        // At the end of file the output goes first.
+        d.on_eof();
+        assert!(matches!(d.step_reading(now), Step::Continue));
+        assert!(d.take_outcome().is_none());
+    }
+
+    #[test]
+    fn tx_buffer_moves_a_queue_never_drained_to_the_front() {
+        let mut tx = TxBuffer::default();
+        tx.room(100).fill(1);
+        tx.commit(100);
+        tx.advance(60);
+        tx.room(10).get_mut(..10).unwrap().fill(2);
+        tx.commit(10);
+        assert_eq!(tx.start, 0);
+        assert_eq!(tx.pending().len(), 50);
+        assert!(tx.pending()[..40].iter().all(|&b| b == 1));
+        assert!(tx.pending()[40..].iter().all(|&b| b == 2));
+    }
 }
