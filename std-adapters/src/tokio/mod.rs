@@ -16,8 +16,8 @@
 //!   message was queued, and sending it again sends it once;
 //! * dropped while its own frame was being written: the whole frame is
 //!   queued and the next call on the connection ([`WebSocket::flush`],
-//!   `read`, a send, `close`) finishes writing it. Sending it again would
-//!   send it twice.
+//!   `read` before it waits for input, a send, `close`) finishes writing
+//!   it. Sending it again would send it twice.
 //!
 //! A frame cannot be taken back once queued: part of it may be on the wire,
 //! and with permessage-deflate the compressor's window already holds it. To

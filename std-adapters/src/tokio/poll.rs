@@ -39,7 +39,12 @@ impl Timer {
             .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365));
         let sleep = match &mut self.sleep {
             Some(sleep) => {
-                if sleep.deadline() != deadline {
+                // The driver's deadlines are fixed instants: a wait computed
+                // again a moment later lands on the same one, give or take
+                // the timer's 1 ms resolution, and needs no re-registration.
+                let old = sleep.deadline();
+                let drift = old.max(deadline) - old.min(deadline);
+                if sleep.is_elapsed() || drift >= Duration::from_millis(1) {
                     sleep.as_mut().reset(deadline);
                 }
                 sleep
