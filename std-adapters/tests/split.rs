@@ -533,3 +533,40 @@ async fn reunite_gives_the_socket_back_and_refuses_strangers() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_write_half_is_a_sink_whose_close_waits_for_the_read_half() {
+    const N: usize = 50;
+    bounded(async {
+        let (listener, addr) = listen().await;
+        let server = tokio::spawn(async move {
+            let stream = listener.accept().await.unwrap().0;
+            echo(ws::accept(stream).await.unwrap()).await
+        });
+        let (mut rx, mut tx) = ws::connect(&format!("ws://{addr}/")).await.unwrap().split();
+        let writer = tokio::spawn(async move {
+            for i in 0..N {
+                SinkExt::feed(&mut tx, Message::Text(format!("s{i}"))).await?;
+            }
+            SinkExt::flush(&mut tx).await?;
+            SinkExt::close(&mut tx).await?;
+            Ok::<_, Error>(tx)
+        });
+        let mut got = Vec::new();
+        while let Some(msg) = rx.next().await {
+            match msg.unwrap() {
+                Message::Text(t) => got.push(t),
+                Message::Close(frame) => assert_eq!(frame.map(|f| f.code), Some(1000)),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        let expected: Vec<String> = (0..N).map(|i| format!("s{i}")).collect();
+        assert_eq!(got, expected);
+        let tx = writer.await.unwrap().unwrap();
+        assert_eq!(server.await.unwrap().map(|f| f.code), Some(1000));
+        // Whole again, the socket is closed.
+        let mut ws = reunite(rx, tx).unwrap();
+        assert!(matches!(ws.read().await, Err(Error::ConnectionClosed)));
+    })
+    .await;
+}
