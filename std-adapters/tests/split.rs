@@ -362,6 +362,31 @@ async fn keepalive_applies_while_split() {
     assert_eq!(wire[0], 0x89);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keepalive_ends_both_halves_while_the_writer_is_stuck() {
+    let (listener, addr) = listen().await;
+    // A close timeout far above the keepalive's: the failure must not wait
+    // for output the peer is not reading.
+    let accept = accept_one(listener, server_options(5_000, Some(100)));
+    let _peer = bounded(raw_peer(addr, Some(4096))).await;
+    let (mut rx, mut tx) = bounded(accept).await.unwrap().split();
+    let start = std::time::Instant::now();
+    let writer = tokio::spawn(async move {
+        let big = vec![3u8; 64 * 1024];
+        loop {
+            if let Err(e) = tx.send(Message::Binary(big.clone())).await {
+                return e;
+            }
+        }
+    });
+    let read = bounded(rx.read()).await;
+    assert!(is_timeout(&read, TimeoutKind::Pong), "{read:?}");
+    let sent: Result<(), Error> = Err(bounded(writer).await.unwrap());
+    assert!(is_timeout(&sent, TimeoutKind::Pong), "{sent:?}");
+    let took = start.elapsed();
+    assert!(took < Duration::from_secs(2), "{took:?}");
+}
+
 #[tokio::test]
 async fn the_read_half_is_cancel_safe_in_select() {
     const N: usize = 1000;

@@ -94,13 +94,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
             }
             let wait = match self.driver.write_wait(clock::now()) {
                 Ok(wait) => wait,
-                Err(e) => {
-                    // Shutting may itself wait on the stuck peer (a TLS
-                    // close_notify): one attempt, no waiting.
-                    let _ = Pin::new(&mut self.stream).poll_shutdown(&mut wcx);
-                    self.driver.mark_shut();
-                    return Poll::Ready(Err(e));
-                }
+                Err(e) => return Poll::Ready(Err(self.shut_now(write_waker, e))),
             };
             match self.poll_write_once(&mut wcx) {
                 Poll::Ready(Ok(())) => {}
@@ -164,6 +158,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
             std::task::ready!(self.poll_write_once(&mut wcx))?;
         }
         Poll::Ready(Ok(()))
+    }
+
+    /// After a timer ended the connection: shuts the transport's write side
+    /// without waiting (shutting may itself wait on the stuck peer, a TLS
+    /// close_notify: one attempt) and hands `e` back.
+    fn shut_now(&mut self, write_waker: &Waker, e: Error) -> Error {
+        let mut wcx = Context::from_waker(write_waker);
+        let _ = Pin::new(&mut self.stream).poll_shutdown(&mut wcx);
+        self.driver.mark_shut();
+        e
     }
 
     /// Shuts the transport's write side if the driver asks for it.
@@ -260,17 +264,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
                 }
             }
             let now = clock::now();
+            if blocked {
+                // The timers first, as a write runs them: one that ends the
+                // connection drops the output the peer is not reading,
+                // rather than waiting for it.
+                if let Err(e) = self.driver.write_wait(now) {
+                    return Poll::Ready(Err(self.shut_now(write_waker, e)));
+                }
+            }
             match self.driver.step_reading(now) {
                 Step::Continue if blocked && !self.driver.message_ready() => {
                     // A failure to report or the end of the connection:
                     // the output goes first, within the timers.
                     match self.driver.write_wait(now) {
-                        Err(e) => {
-                            let mut wcx = Context::from_waker(write_waker);
-                            let _ = Pin::new(&mut self.stream).poll_shutdown(&mut wcx);
-                            self.driver.mark_shut();
-                            return Poll::Ready(Err(e));
-                        }
+                        Err(e) => return Poll::Ready(Err(self.shut_now(write_waker, e))),
                         Ok(Some(wait)) if timer.poll_after(cx, wait).is_ready() => {}
                         Ok(_) => return Poll::Pending,
                     }
@@ -298,12 +305,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
                 return Poll::Ready(Ok(()));
             }
             match self.driver.write_wait(clock::now()) {
-                Err(e) => {
-                    let mut wcx = Context::from_waker(write_waker);
-                    let _ = Pin::new(&mut self.stream).poll_shutdown(&mut wcx);
-                    self.driver.mark_shut();
-                    return Poll::Ready(Err(e));
-                }
+                Err(e) => return Poll::Ready(Err(self.shut_now(write_waker, e))),
                 Ok(Some(wait)) if timer.poll_after(cx, wait).is_ready() => {}
                 Ok(_) => return Poll::Pending,
             }

@@ -68,7 +68,8 @@ struct Shared<S> {
     write_waker: Waker,
     /// The read half's task, woken when the write half changes its deadlines.
     reader: Option<Waker>,
-    /// The write half's task, woken when the read half returns something.
+    /// The write half's task, woken when the read half ends the close
+    /// handshake or the connection.
     writer: Option<Waker>,
     /// A failure the write half hit, for the read half to report once.
     failure_for_reader: Option<wsproto::Error>,
@@ -178,7 +179,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ReadHalf<S> {
             &shared.write_waker,
             &mut self.timer
         ));
-        shared.wake_writer();
+        let over = result.is_err()
+            || matches!(result, Ok(Message::Close(_)))
+            || shared.io.driver.is_over();
+        if over {
+            // A close the write half waits for may be done, or a failure
+            // for it to report.
+            shared.wake_writer();
+        }
         Poll::Ready(match result {
             Err(Error::Protocol(e)) => {
                 shared.failure_for_writer = Some(e);
@@ -226,6 +234,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
     fn poll_write_out(&mut self, cx: &mut Context<'_>, keep: usize) -> Poll<Result<(), Error>> {
         let mut guard = lock(&self.shared);
         let shared = &mut *guard;
+        store(&mut shared.writer, cx.waker());
         shared.wakers.register(false, cx.waker());
         let result = std::task::ready!(shared.io.poll_write_out(
             cx,
@@ -233,6 +242,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
             &mut self.timer,
             keep
         ));
+        if result.is_ok() {
+            // The read half ended the connection (a timer, a peer
+            // violation): the output it dropped was never written.
+            if let Some(e) = shared.failure_for_writer.take() {
+                return Poll::Ready(Err(Error::Protocol(e)));
+            }
+        }
         if let Err(e) = &result {
             if let Error::Protocol(p) = e {
                 shared.failure_for_reader = Some(*p);
