@@ -273,6 +273,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
                 }
             }
             match self.driver.step_reading(now) {
+                Step::Continue if blocked && self.driver.pending().is_empty() => {
+                    // Only a flush or the shutdown is left, which no timer
+                    // bounds: it does not hold up the result.
+                    if let Some(outcome) = self.driver.take_outcome() {
+                        return Poll::Ready(outcome);
+                    }
+                }
                 Step::Continue if blocked && !self.driver.message_ready() => {
                     // A failure to report or the end of the connection:
                     // the output goes first, within the timers.
