@@ -40,10 +40,7 @@ impl WriteWakers {
         } else {
             &mut slots.writer
         };
-        match slot {
-            Some(old) if old.will_wake(waker) => {}
-            _ => *slot = Some(waker.clone()),
-        }
+        store(slot, waker);
     }
 }
 
@@ -73,7 +70,8 @@ struct Shared<S> {
     writer: Option<Waker>,
     /// A failure the write half hit, for the read half to report once.
     failure_for_reader: Option<wsproto::Error>,
-    /// A failure the read half hit, for the write half's close to report.
+    /// A failure the read half hit, for the write half's next flush or
+    /// close to report.
     failure_for_writer: Option<wsproto::Error>,
 }
 
@@ -95,6 +93,7 @@ fn lock<S>(shared: &Mutex<Shared<S>>) -> MutexGuard<'_, Shared<S>> {
     shared.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Keeps `waker` in `slot` (cloning only when it is another task's).
 fn store(slot: &mut Option<Waker>, waker: &Waker) {
     match slot {
         Some(old) if old.will_wake(waker) => {}
@@ -161,8 +160,8 @@ pub struct ReadHalf<S> {
 /// is cancel-safe; `close` may be retried.
 ///
 /// [`WriteHalf::close`] waits for the peer's Close, which only the read half
-/// receives: keep the read half polled (or dropped reads end at the close
-/// timeout with its error).
+/// receives: keep the read half polled, or `close` ends at the close
+/// timeout, with its error.
 pub struct WriteHalf<S> {
     shared: Arc<Mutex<Shared<S>>>,
     timer: Timer,
