@@ -160,15 +160,17 @@ fn run_tokio(addr: &str, deflate: bool) -> std::io::Result<()> {
                     ws.path(),
                     ws.extensions().unwrap_or("none")
                 );
-                loop {
-                    let result = match ws.read().await {
-                        Ok(msg @ (Message::Text(_) | Message::Binary(_))) => ws.send(msg).await,
+                // Pipelined: each echo is queued with `feed`, and what was
+                // queued is written once no more input is ready, so a burst
+                // of messages read at once is answered in one write.
+                while let Some(msg) = next_or_flush(&mut ws).await {
+                    let result = match msg {
+                        Ok(msg @ (Message::Text(_) | Message::Binary(_))) => ws.feed(msg).await,
                         Ok(Message::Close(frame)) => {
                             eprintln!("closed {peer}: {}", show_close(frame.as_ref()));
                             Ok(())
                         }
                         Ok(_) => Ok(()),
-                        Err(Error::ConnectionClosed) => return,
                         Err(e) => Err(e),
                     };
                     if let Err(e) = result {
@@ -178,4 +180,26 @@ fn run_tokio(addr: &str, deflate: bool) -> std::io::Result<()> {
             });
         }
     })
+}
+
+/// The next message if one is ready; otherwise writes what `feed` queued
+/// while waiting for one, and `None` once the connection is closed. (The
+/// socket's own `next()` also writes queued output before it waits for
+/// input; flushing here keeps the shape right for any `Stream + Sink`.)
+async fn next_or_flush<W>(ws: &mut W) -> Option<Result<Message, Error>>
+where
+    W: futures_util::Stream<Item = Result<Message, Error>>
+        + futures_util::Sink<Message, Error = Error>
+        + Unpin,
+{
+    use std::pin::Pin;
+    use std::task::Poll;
+    std::future::poll_fn(|cx| match Pin::new(&mut *ws).poll_next(cx) {
+        Poll::Ready(item) => Poll::Ready(item),
+        Poll::Pending => match Pin::new(&mut *ws).poll_flush(cx) {
+            Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
+            Poll::Ready(Ok(())) | Poll::Pending => Poll::Pending,
+        },
+    })
+    .await
 }

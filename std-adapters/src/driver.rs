@@ -343,8 +343,58 @@ impl Driver {
         })
     }
 
+    /// A message decoded from bytes already read, handed out before any
+    /// write so that replies to a burst of requests can be queued and written
+    /// together (pipelining). Feeds the receive window to the core if no
+    /// result is waiting; the control frames it queues (pongs, a Close echo)
+    /// stay in [`Driver::pending`]. With `data_only`, only text and binary
+    /// messages come out this way: control messages and failures wait for
+    /// the I/O layer to write first, as [`Driver::step`] has it.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub fn take_buffered(&mut self, data_only: bool) -> Option<Message> {
+        if self.finished || self.lingering() {
+            return None;
+        }
+        if self.outcome.is_none() && self.rx_len > 0 {
+            self.process();
+            self.transmit();
+        }
+        match &self.outcome {
+            Some(Ok(Message::Text(_) | Message::Binary(_))) => {}
+            Some(Ok(_)) if !data_only => {}
+            _ => return None,
+        }
+        self.outcome.take().and_then(Result::ok)
+    }
+
+    /// Whether the connection is over: the close handshake is done, or the
+    /// connection failed or ended.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub fn is_over(&self) -> bool {
+        self.finished || matches!(self.conn.state(), State::Closed { .. })
+    }
+
+    /// Whether a message (not a failure) waits to be handed out.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub fn message_ready(&self) -> bool {
+        matches!(self.outcome, Some(Ok(_))) && !self.lingering()
+    }
+
     /// Runs timers, feeds buffered input to the core and collects its output.
     pub fn step(&mut self, now: Instant) -> Step {
+        self.step_inner(now, true)
+    }
+
+    /// As [`Driver::step`], but asks for a read even while output waits to
+    /// be written: for a reader that must not wait behind a writer. Only
+    /// the end of the connection (end of file, the transport to be shut)
+    /// still waits for [`Driver::pending`] to drain.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub fn step_reading(&mut self, now: Instant) -> Step {
+        self.step_inner(now, false)
+    }
+
+    fn step_inner(&mut self, now: Instant, write_first: bool) -> Step {
         if self.finished {
             self.outcome = Some(Err(Error::ConnectionClosed));
             return Step::Continue;
@@ -359,7 +409,12 @@ impl Driver {
             self.process();
         }
         self.transmit();
-        if self.outcome.is_some() || !self.pending().is_empty() {
+        if self.outcome.is_some() || (write_first && !self.pending().is_empty()) {
+            return Step::Continue;
+        }
+        if !self.pending().is_empty()
+            && (self.eof || self.shut || self.conn.should_close_transport())
+        {
             return Step::Continue;
         }
         if self.eof {
@@ -566,6 +621,16 @@ impl TxBuffer {
 
     /// At least `len` writable bytes after the queued ones.
     fn room(&mut self, len: usize) -> &mut [u8] {
+        if self.start > 0
+            && self.end <= self.buf.len()
+            && self.start >= self.end.saturating_sub(self.start)
+        {
+            // Written bytes outweigh the queued ones: move the queue to the
+            // front, so a queue never fully drained does not grow forever.
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
         let need = self.end + len;
         if self.buf.len() < need {
             self.buf.resize(need, 0);
@@ -816,5 +881,63 @@ mod tests {
         d.step(Instant::from_secs(1));
         write_and_shut(&mut d);
         assert!(is_too_large(d.take_outcome()));
+    }
+    /// A server driver whose first input is `leftover`.
+    fn server_reading(leftover: Vec<u8>) -> Driver {
+        let done = Done {
+            protocol: None,
+            leftover,
+            response: Vec::new(),
+            path: "/".into(),
+            deflate: None,
+        };
+        let rng = StdRng::from_seed([7; 32]);
+        Driver::new(Role::Server, Config::default(), rng, done).unwrap()
+    }
+
+    #[test]
+    fn messages_already_read_come_out_before_any_write() {
+        // Masked (zero key) text "a", ping "p", text "b", in one read.
+        let mut input = vec![0x81, 0x81, 0, 0, 0, 0, b'a'];
+        input.extend_from_slice(&[0x89, 0x81, 0, 0, 0, 0, b'p']);
+        input.extend_from_slice(&[0x81, 0x81, 0, 0, 0, 0, b'b']);
+        let mut d = server_reading(input);
+        assert_eq!(d.take_buffered(true), Some(Message::Text("a".into())));
+        d.send_text("echo a").unwrap();
+        let queued = d.pending().len();
+        // A ping waits for the writes when only data may jump the queue.
+        assert_eq!(d.take_buffered(true), None);
+        assert!(d.message_ready());
+        assert_eq!(d.take_buffered(false), Some(Message::Ping(b"p".to_vec())));
+        assert!(d.pending().len() > queued, "the pong is queued");
+        assert_eq!(d.take_buffered(true), Some(Message::Text("b".into())));
+        assert_eq!(d.take_buffered(true), None);
+    }
+
+    #[test]
+    fn a_reader_may_read_while_output_waits() {
+        let now = Instant::from_secs(1);
+        let mut d = server_reading(Vec::new());
+        d.send_binary(&[1; 100]).unwrap();
+        assert!(matches!(d.step(now), Step::Continue));
+        assert!(matches!(d.step_reading(now), Step::Read(_)));
+        // At the end of file the output goes first.
+        d.on_eof();
+        assert!(matches!(d.step_reading(now), Step::Continue));
+        assert!(d.take_outcome().is_none());
+    }
+
+    #[test]
+    fn tx_buffer_moves_a_queue_never_drained_to_the_front() {
+        let mut tx = TxBuffer::default();
+        tx.room(100).fill(1);
+        tx.commit(100);
+        tx.advance(60);
+        tx.room(10).get_mut(..10).unwrap().fill(2);
+        tx.commit(10);
+        assert_eq!(tx.start, 0);
+        assert_eq!(tx.pending().len(), 50);
+        assert!(tx.pending()[..40].iter().all(|&b| b == 1));
+        assert!(tx.pending()[40..].iter().all(|&b| b == 2));
     }
 }

@@ -16,8 +16,8 @@
 //!   message was queued, and sending it again sends it once;
 //! * dropped while its own frame was being written: the whole frame is
 //!   queued and the next call on the connection ([`WebSocket::flush`],
-//!   `read`, a send, `close`) finishes writing it. Sending it again would
-//!   send it twice.
+//!   `read` before it waits for input, a send, `close`) finishes writing
+//!   it. Sending it again would send it twice.
 //!
 //! A frame cannot be taken back once queued: part of it may be on the wire,
 //! and with permessage-deflate the compressor's window already holds it. To
@@ -28,6 +28,40 @@
 //! Writes never outlast the timers: while the peer does not read, a write
 //! waits at most until the close handshake's deadline (after `close`) or the
 //! keepalive's, and the call then fails with that timeout.
+//!
+//! # Streams, sinks and pipelining
+//!
+//! [`WebSocket`] is also a [`Stream`] of received messages (ending after the
+//! close handshake) and a [`Sink`] of messages to send, for `futures`
+//! combinators. [`WebSocket::feed`] (the sink's `poll_ready` + `start_send`)
+//! queues a message without writing it unless more than 64 KiB are already
+//! queued; [`WebSocket::flush`] writes the queue. A read hands out the text
+//! and binary messages already decoded from bytes it has read before it
+//! writes anything, and writes the queue before it waits for more input, so
+//! a server that `feed`s each reply answers a burst of requests in one
+//! write:
+//!
+//! ```no_run
+//! # async fn run(mut ws: wsproto_adapters::tokio::WebSocket<tokio::net::TcpStream>)
+//! # -> Result<(), wsproto_adapters::Error> {
+//! use futures_util::StreamExt;
+//! use wsproto_adapters::Message;
+//! while let Some(msg) = ws.next().await {
+//!     if let msg @ (Message::Text(_) | Message::Binary(_)) = msg? {
+//!         ws.feed(msg).await?; // written by the next read, at the latest
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Splitting
+//!
+//! [`WebSocket::split`] gives a [`ReadHalf`] (a `Stream`) and a
+//! [`WriteHalf`] (a `Sink`, with `send`, `feed`, `flush` and `close`) for
+//! two tasks; [`reunite`] joins them again. The read half answers pings and
+//! echoes a Close while split, without ever waiting behind the write half,
+//! and the timers keep running. Each half documents its cancel safety.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), wsproto_adapters::Error> {
@@ -45,20 +79,36 @@
 //! # }
 //! ```
 
-use crate::driver::{Driver, Step};
+mod poll;
+mod split;
+
+pub use split::{reunite, ReadHalf, ReuniteError, WriteHalf};
+
+use crate::driver::Driver;
 use crate::handshake::{ClientHs, ServerHs};
 use crate::rng::new_rng;
 use crate::url::Url;
 use crate::{clock, ClientOptions, Error, Message, ServerOptions};
+use futures_core::Stream;
+use futures_sink::Sink;
+use poll::{Io, Timer, HIGH_WATER};
+use std::future::poll_fn;
 use std::io::ErrorKind;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use wsproto::{MessageKind, Role};
 
 /// A WebSocket over an async stream.
+///
+/// Read with [`WebSocket::read`] or as a [`Stream`] of messages (it ends
+/// after the close handshake); write with the `send` methods, with
+/// [`WebSocket::feed`] and [`WebSocket::flush`], or as a [`Sink`] of
+/// messages. [`WebSocket::split`] gives a half for each task.
 pub struct WebSocket<S> {
-    stream: S,
-    driver: Driver,
+    io: Io<S>,
+    timer: Timer,
 }
 
 /// Connects to a `ws://` URL over TCP (with `TCP_NODELAY`) with default options.
@@ -97,7 +147,7 @@ pub async fn client<S: AsyncRead + AsyncWrite + Unpin>(
     loop {
         if let Some(done) = hs.poll(clock::now())? {
             let driver = Driver::new(Role::Client, options.config, rng, done)?;
-            return Ok(WebSocket { stream, driver });
+            return Ok(WebSocket::new(stream, driver));
         }
         let wait = hs
             .deadline()
@@ -132,7 +182,7 @@ pub async fn accept_with<S: AsyncRead + AsyncWrite + Unpin>(
                 stream.flush().await?;
                 let rng = new_rng()?;
                 let driver = Driver::new(Role::Server, options.config, rng, done)?;
-                return Ok(WebSocket { stream, driver });
+                return Ok(WebSocket::new(stream, driver));
             }
             Ok(None) => {}
             Err(failed) => {
@@ -155,10 +205,50 @@ pub async fn accept_with<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 impl<S> WebSocket<S> {
+    fn new(stream: S, driver: Driver) -> Self {
+        WebSocket {
+            io: Io::new(stream, driver),
+            timer: Timer::default(),
+        }
+    }
+
     /// A WebSocket over `stream`, whose handshake `driver` holds the outcome of.
     #[cfg(feature = "hyper")]
     pub(crate) fn from_driver(stream: S, driver: Driver) -> Self {
-        WebSocket { stream, driver }
+        WebSocket::new(stream, driver)
+    }
+
+    /// Splits the socket into a half that reads and a half that writes, for
+    /// two tasks. [`reunite`] puts them back together.
+    ///
+    /// The halves share the connection behind a mutex, taken only inside a
+    /// poll. The read half answers pings and echoes the peer's Close (the
+    /// core queues them) and writes them when the stream takes them, but it
+    /// never waits on a write while there is input to read: a writer stuck
+    /// on a peer that does not read holds up no reader. The timers (close
+    /// handshake, keepalive) keep running in both halves.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), wsproto_adapters::Error> {
+    /// use futures_util::StreamExt;
+    /// use wsproto_adapters::{tokio::connect, Message};
+    /// let (mut rx, mut tx) = connect("ws://127.0.0.1:9001/").await?.split();
+    /// let writer = tokio::spawn(async move {
+    ///     for i in 0..10 {
+    ///         tx.feed(Message::Text(format!("tick {i}"))).await?;
+    ///     }
+    ///     tx.flush().await?;
+    ///     tx.close(1000, "done").await
+    /// });
+    /// while let Some(msg) = rx.next().await {
+    ///     println!("{:?}", msg?);
+    /// }
+    /// # let _ = writer.await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn split(self) -> (ReadHalf<S>, WriteHalf<S>) {
+        split::split(self.io)
     }
 }
 
@@ -168,56 +258,67 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// violation (the Close is written, then input is discarded until the
     /// peer's end of file or `Config::close_timeout`, then the failure is
     /// returned).
+    ///
+    /// Text and binary messages decoded from bytes already read are returned
+    /// before queued output is written, so replies [`feed`](Self::feed) in
+    /// between go out together; before waiting for more input (and before
+    /// returning a control message or a failure) the queued output is
+    /// written, as by [`WebSocket::flush`].
     pub async fn read(&mut self) -> Result<Message, Error> {
-        loop {
-            self.flush().await?;
-            if self.driver.wants_shutdown() {
-                let _ = self.stream.shutdown().await;
-                self.driver.mark_shut();
-            }
-            if let Some(outcome) = self.driver.take_outcome() {
-                return outcome;
-            }
-            match self.driver.step(clock::now()) {
-                Step::Continue => {}
-                Step::Read(wait) => {
-                    let read = self.stream.read(self.driver.spare());
-                    let result = match wait {
-                        Some(wait) => match tokio::time::timeout(wait, read).await {
-                            Ok(r) => r,
-                            Err(_elapsed) => continue,
-                        },
-                        None => read.await,
-                    };
-                    match result {
-                        Ok(0) => self.driver.on_eof(),
-                        Ok(n) => self.driver.on_read(n),
-                        Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                        Err(e) => self.driver.on_read_error(e)?,
-                    }
-                }
-            }
-        }
+        poll_fn(|cx| self.io.poll_message(cx, &mut self.timer)).await
+    }
+
+    /// Writes queued output until at most `keep` bytes are left.
+    fn poll_write_out(&mut self, cx: &mut Context<'_>, keep: usize) -> Poll<Result<(), Error>> {
+        let waker = cx.waker().clone();
+        self.io.poll_write_out(cx, &waker, &mut self.timer, keep)
     }
 
     /// Sends a message (`Message::Close` only starts the close handshake).
     pub async fn send(&mut self, message: Message) -> Result<(), Error> {
         self.flush().await?;
-        self.driver.send(&message)?;
+        self.io.driver.send(&message)?;
         self.flush().await
+    }
+
+    /// Queues a message without waiting for it to be written, for
+    /// pipelining: many `feed`s, then one [`WebSocket::flush`] (or a read,
+    /// which writes before it waits for input) send them in few writes.
+    ///
+    /// It writes earlier output first only while more than 64 KiB are
+    /// queued, so the queue stays bounded. Cancel-safe in the same way as a
+    /// send: dropped while writing earlier output, nothing of `message` was
+    /// queued; once it returns, the message is queued and goes out with the
+    /// next flush, read, send or close. As the [`Sink`] implementation, this
+    /// is `poll_ready` then `start_send`.
+    ///
+    /// ```no_run
+    /// # async fn run(mut ws: wsproto_adapters::tokio::WebSocket<tokio::net::TcpStream>)
+    /// # -> Result<(), wsproto_adapters::Error> {
+    /// use wsproto_adapters::Message;
+    /// for i in 0..100 {
+    ///     ws.feed(Message::Text(format!("line {i}"))).await?;
+    /// }
+    /// ws.flush().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn feed(&mut self, message: Message) -> Result<(), Error> {
+        poll_fn(|cx| self.poll_write_out(cx, HIGH_WATER)).await?;
+        self.io.driver.send(&message)
     }
 
     /// Sends a whole text message as one frame.
     pub async fn send_text(&mut self, text: &str) -> Result<(), Error> {
         self.flush().await?;
-        self.driver.send_text(text)?;
+        self.io.driver.send_text(text)?;
         self.flush().await
     }
 
     /// Sends a whole binary message as one frame.
     pub async fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
         self.flush().await?;
-        self.driver.send_binary(data)?;
+        self.io.driver.send_binary(data)?;
         self.flush().await
     }
 
@@ -229,32 +330,37 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         fin: bool,
     ) -> Result<(), Error> {
         self.flush().await?;
-        self.driver.send_fragment(kind, data, fin)?;
+        self.io.driver.send_fragment(kind, data, fin)?;
         self.flush().await
     }
 
     /// Sends a ping (at most 125 bytes).
     pub async fn ping(&mut self, payload: &[u8]) -> Result<(), Error> {
         self.flush().await?;
-        self.driver.ping(payload)?;
+        self.io.driver.ping(payload)?;
         self.flush().await
     }
 
     /// Sends a pong (at most 125 bytes).
     pub async fn pong(&mut self, payload: &[u8]) -> Result<(), Error> {
         self.flush().await?;
-        self.driver.pong(payload)?;
+        self.io.driver.pong(payload)?;
         self.flush().await
     }
 
     /// Sends a Close and completes the close handshake, discarding data.
     pub async fn close(&mut self, code: u16, reason: &str) -> Result<(), Error> {
-        self.driver.close(code, reason)?;
+        self.io.driver.close(code, reason)?;
+        poll_fn(|cx| self.poll_closed(cx)).await
+    }
+
+    /// Reads (discarding data) until the close handshake is over.
+    fn poll_closed(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         loop {
-            match self.read().await {
+            match std::task::ready!(self.io.poll_message(cx, &mut self.timer)) {
                 Ok(_) => {}
-                Err(Error::ConnectionClosed) => return Ok(()),
-                Err(e) => return Err(e),
+                Err(Error::ConnectionClosed) => return Poll::Ready(Ok(())),
+                Err(e) => return Poll::Ready(Err(e)),
             }
         }
     }
@@ -262,93 +368,94 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// The request target of the handshake (`/chat?room=1`): what the client
     /// asked for on a server, what was sent on a client.
     pub fn path(&self) -> &str {
-        self.driver.path()
+        self.io.driver.path()
     }
 
     /// The subprotocol agreed on in the handshake.
     pub fn protocol(&self) -> Option<&str> {
-        self.driver.protocol()
+        self.io.driver.protocol()
     }
 
     /// The permessage-deflate agreement (RFC 7692), if both ends turned it
     /// on ([`crate::ClientOptions::deflate`], [`crate::ServerOptions::deflate`]):
     /// messages are then compressed on send and inflated on receive.
     pub fn deflate(&self) -> Option<&crate::Agreed> {
-        self.driver.deflate()
+        self.io.driver.deflate()
     }
 
     /// The negotiated `Sec-WebSocket-Extensions` value, e.g.
     /// `permessage-deflate; client_max_window_bits=15`; `None` without
     /// extensions.
     pub fn extensions(&self) -> Option<&str> {
-        self.driver.extensions()
+        self.io.driver.extensions()
     }
 
     /// The underlying stream.
     pub fn get_ref(&self) -> &S {
-        &self.stream
+        &self.io.stream
     }
 
     /// The underlying stream, mutably (writing to it corrupts the connection).
     pub fn get_mut(&mut self) -> &mut S {
-        &mut self.stream
+        &mut self.io.stream
     }
 
     /// The core connection's lifecycle state.
     pub fn state(&self) -> wsproto::State {
-        self.driver.state()
+        self.io.driver.state()
     }
 
-    /// Writes everything queued: the rest of a message whose send was
-    /// cancelled, or a keepalive ping. Cancel-safe: progress is recorded per
-    /// write, and a dropped `flush` loses nothing.
+    /// Writes everything queued: messages [`feed`](Self::feed) queued, the
+    /// rest of a message whose send was cancelled, or a keepalive ping.
+    /// Cancel-safe: progress is recorded per write, and a dropped `flush`
+    /// loses nothing.
     ///
     /// Each write waits at most until the next timer: a peer that stops
     /// reading cannot hold a call past the close or keepalive deadline. When
     /// a timer ends the connection, the unwritten output is dropped, the
     /// transport shut (without waiting) and the timer's error returned.
     pub async fn flush(&mut self) -> Result<(), Error> {
-        if self.driver.pending().is_empty() {
-            return Ok(());
-        }
-        loop {
-            let wait = match self.driver.write_wait(clock::now()) {
-                Ok(wait) => wait,
-                Err(e) => {
-                    // Shutting may itself wait on the stuck peer (a TLS
-                    // close_notify): one attempt, no waiting.
-                    let shutdown = self.stream.shutdown();
-                    let _ = tokio::time::timeout(std::time::Duration::ZERO, shutdown).await;
-                    self.driver.mark_shut();
-                    return Err(e);
-                }
-            };
-            let flushing = self.driver.pending().is_empty();
-            let io = async {
-                if flushing {
-                    self.stream.flush().await.map(|()| 0)
-                } else {
-                    self.stream.write(self.driver.pending()).await
-                }
-            };
-            let result = match wait {
-                Some(wait) => match tokio::time::timeout(wait, io).await {
-                    Ok(r) => r,
-                    // The timers run at the top of the loop.
-                    Err(_elapsed) => continue,
-                },
-                None => io.await,
-            };
-            match result {
-                Ok(_) if flushing => return Ok(()),
-                Ok(0) => {
-                    self.driver.on_io_error();
-                    return Err(Error::Io(ErrorKind::WriteZero.into()));
-                }
-                Ok(n) => self.driver.advance(n),
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => return self.driver.on_write_error(e),
-            }
-        }
+        poll_fn(|cx| self.poll_write_out(cx, 0)).await
+    }
+}
+
+/// The messages received, as [`WebSocket::read`] returns them; the stream
+/// ends (`None`) once the connection is closed ([`Error::ConnectionClosed`]).
+/// Polling `next()` is cancel-safe.
+impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WebSocket<S> {
+    type Item = Result<Message, Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        this.io
+            .poll_message(cx, &mut this.timer)
+            .map(split::end_on_close)
+    }
+}
+
+/// Sending messages: `poll_ready` writes earlier output only while more than
+/// 64 KiB are queued, `start_send` queues a frame without writing,
+/// `poll_flush` writes everything, and `poll_close` runs the close handshake
+/// (Close 1000, then the peer's Close within `Config::close_timeout`,
+/// discarding data received meanwhile).
+impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocket<S> {
+    type Error = Error;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.get_mut().poll_write_out(cx, HIGH_WATER)
+    }
+
+    fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), Error> {
+        self.get_mut().io.driver.send(&item)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.get_mut().poll_write_out(cx, 0)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let this = self.get_mut();
+        this.io.driver.close(1000, "")?;
+        this.poll_closed(cx)
     }
 }

@@ -1,0 +1,321 @@
+//! The poll functions under every tokio entry point: the async methods,
+//! `Stream` and `Sink`, and both halves of a split socket.
+//!
+//! All state lives in [`Io`] (the stream, the [`Driver`]) and in the
+//! caller's [`Timer`], so any poll may be abandoned between two calls
+//! without losing anything. Reads register the task's waker; writes register
+//! the waker they are given (a split socket gives one that wakes both
+//! halves, so neither steals the other's registration with the stream).
+
+use crate::clock;
+use crate::driver::{Driver, Step};
+use crate::{Error, Message};
+use std::future::Future;
+use std::io::ErrorKind;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Sleep;
+
+/// Queued output above this makes [`Io::poll_write_out`] with
+/// `keep = HIGH_WATER` write before more is queued (`feed`, `Sink::poll_ready`).
+pub(crate) const HIGH_WATER: usize = 64 * 1024;
+
+/// One re-armable sleep for the driver's deadlines, kept between polls.
+#[derive(Default)]
+pub(crate) struct Timer {
+    sleep: Option<Pin<Box<Sleep>>>,
+}
+
+impl Timer {
+    /// Ready once `wait` has passed from now. Each call re-arms the sleep
+    /// (the driver recomputes the wait from its fixed deadlines) and
+    /// registers `cx` to be woken then.
+    fn poll_after(&mut self, cx: &mut Context<'_>, wait: Duration) -> Poll<()> {
+        let now = tokio::time::Instant::now();
+        let deadline = now
+            .checked_add(wait)
+            .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365));
+        let sleep = match &mut self.sleep {
+            Some(sleep) => {
+                // The driver's deadlines are fixed instants: a wait computed
+                // again a moment later lands on the same one, give or take
+                // the timer's 1 ms resolution, and needs no re-registration.
+                let old = sleep.deadline();
+                let drift = old.max(deadline) - old.min(deadline);
+                if sleep.is_elapsed() || drift >= Duration::from_millis(1) {
+                    sleep.as_mut().reset(deadline);
+                }
+                sleep
+            }
+            empty => empty.insert(Box::pin(tokio::time::sleep_until(deadline))),
+        };
+        sleep.as_mut().poll(cx)
+    }
+}
+
+/// The stream and the driver: one connection's whole state.
+pub(crate) struct Io<S> {
+    pub(crate) stream: S,
+    pub(crate) driver: Driver,
+    /// Bytes were written since the stream was last flushed.
+    unflushed: bool,
+}
+
+impl<S> Io<S> {
+    pub(crate) fn new(stream: S, driver: Driver) -> Self {
+        Io {
+            stream,
+            driver,
+            unflushed: false,
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
+    /// Writes queued output until at most `keep` bytes are left (with
+    /// `keep == 0`, everything, then flushes the stream). Each write waits at
+    /// most until the next timer; when a timer ends the connection, the
+    /// output is dropped, the transport shut (one attempt) and the timer's
+    /// error returned. Writes register `write_waker`, the timer `cx`.
+    pub(crate) fn poll_write_out(
+        &mut self,
+        cx: &mut Context<'_>,
+        write_waker: &Waker,
+        timer: &mut Timer,
+        keep: usize,
+    ) -> Poll<Result<(), Error>> {
+        let mut wcx = Context::from_waker(write_waker);
+        loop {
+            let pending = self.driver.pending().len();
+            if pending <= keep && (keep > 0 || !self.unflushed) {
+                return Poll::Ready(Ok(()));
+            }
+            let wait = match self.driver.write_wait(clock::now()) {
+                Ok(wait) => wait,
+                Err(e) => return Poll::Ready(Err(self.shut_now(write_waker, e))),
+            };
+            match self.poll_write_once(&mut wcx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => match wait {
+                    // The timers run at the top of the loop.
+                    Some(wait) if timer.poll_after(cx, wait).is_ready() => {}
+                    _ => return Poll::Pending,
+                },
+            }
+        }
+    }
+
+    /// One write of the queued output, or a flush of the stream once
+    /// nothing is queued.
+    fn poll_write_once(&mut self, wcx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let stream = Pin::new(&mut self.stream);
+        let pending = self.driver.pending();
+        let result = if pending.is_empty() {
+            match stream.poll_flush(wcx) {
+                Poll::Ready(Ok(())) => {
+                    self.unflushed = false;
+                    return Poll::Ready(Ok(()));
+                }
+                Poll::Ready(Err(e)) => Err(e),
+                Poll::Pending => return Poll::Pending,
+            }
+        } else {
+            match stream.poll_write(wcx, pending) {
+                Poll::Ready(r) => r,
+                Poll::Pending => return Poll::Pending,
+            }
+        };
+        Poll::Ready(match result {
+            Ok(0) => {
+                self.driver.on_io_error();
+                self.unflushed = false;
+                Err(Error::Io(ErrorKind::WriteZero.into()))
+            }
+            Ok(n) => {
+                self.driver.advance(n);
+                self.unflushed = true;
+                Ok(())
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => Ok(()),
+            Err(e) => {
+                let result = self.driver.on_write_error(e);
+                // Nothing more will be written: nothing to flush.
+                self.unflushed = false;
+                result
+            }
+        })
+    }
+
+    /// Writes what it can without waiting: `Ready(Ok)` once everything is
+    /// written and flushed, `Pending` (with `write_waker` registered) when
+    /// the stream cannot take more now.
+    fn poll_write_some(&mut self, write_waker: &Waker) -> Poll<Result<(), Error>> {
+        let mut wcx = Context::from_waker(write_waker);
+        while !self.driver.pending().is_empty() || self.unflushed {
+            std::task::ready!(self.poll_write_once(&mut wcx))?;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// After a timer ended the connection: shuts the transport's write side
+    /// without waiting (shutting may itself wait on the stuck peer, a TLS
+    /// close_notify: one attempt) and hands `e` back.
+    fn shut_now(&mut self, write_waker: &Waker, e: Error) -> Error {
+        let mut wcx = Context::from_waker(write_waker);
+        let _ = Pin::new(&mut self.stream).poll_shutdown(&mut wcx);
+        self.driver.mark_shut();
+        e
+    }
+
+    /// Shuts the transport's write side if the driver asks for it.
+    fn poll_shut(&mut self, write_waker: &Waker) -> Poll<()> {
+        if self.driver.wants_shutdown() {
+            let mut wcx = Context::from_waker(write_waker);
+            // A failed shutdown leaves nothing to do but drop the transport.
+            let _ = std::task::ready!(Pin::new(&mut self.stream).poll_shutdown(&mut wcx));
+            self.driver.mark_shut();
+        }
+        Poll::Ready(())
+    }
+
+    /// One read into the driver's window, bounded by `wait`; `Ready(Ok)`
+    /// also when the timer fired (the driver runs its timers next).
+    fn poll_fill(
+        &mut self,
+        cx: &mut Context<'_>,
+        timer: &mut Timer,
+        wait: Option<Duration>,
+    ) -> Poll<Result<(), Error>> {
+        let mut buf = ReadBuf::new(self.driver.spare());
+        match Pin::new(&mut self.stream).poll_read(cx, &mut buf) {
+            Poll::Ready(Ok(())) => {
+                let n = buf.filled().len();
+                if n == 0 {
+                    self.driver.on_eof();
+                } else {
+                    self.driver.on_read(n);
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) if e.kind() == ErrorKind::Interrupted => Poll::Ready(Ok(())),
+            Poll::Ready(Err(e)) => Poll::Ready(self.driver.on_read_error(e)),
+            Poll::Pending => match wait {
+                Some(wait) => timer.poll_after(cx, wait).map(Ok),
+                None => Poll::Pending,
+            },
+        }
+    }
+
+    /// The next message for a socket that is not split: text and binary
+    /// messages already decoded are handed out first (pipelining); then
+    /// queued output is written (waiting for it), the transport shut when
+    /// the close is done, and the next result returned or read for.
+    pub(crate) fn poll_message(
+        &mut self,
+        cx: &mut Context<'_>,
+        timer: &mut Timer,
+    ) -> Poll<Result<Message, Error>> {
+        let waker = cx.waker().clone();
+        loop {
+            if let Some(message) = self.driver.take_buffered(true) {
+                return Poll::Ready(Ok(message));
+            }
+            std::task::ready!(self.poll_write_out(cx, &waker, timer, 0))?;
+            std::task::ready!(self.poll_shut(&waker));
+            if let Some(outcome) = self.driver.take_outcome() {
+                return Poll::Ready(outcome);
+            }
+            match self.driver.step(clock::now()) {
+                Step::Continue => {}
+                Step::Read(wait) => std::task::ready!(self.poll_fill(cx, timer, wait))?,
+            }
+        }
+    }
+
+    /// The next message for the read half of a split socket. Output (pongs,
+    /// a Close echo, the write half's frames) is written when the stream
+    /// takes it, never waited for while there is input to read: only a
+    /// failure, or the end of the connection (nothing left to read), waits
+    /// for the output to drain, bounded by the timers.
+    pub(crate) fn poll_message_split(
+        &mut self,
+        cx: &mut Context<'_>,
+        write_waker: &Waker,
+        timer: &mut Timer,
+    ) -> Poll<Result<Message, Error>> {
+        loop {
+            if let Some(message) = self.driver.take_buffered(false) {
+                return Poll::Ready(Ok(message));
+            }
+            let mut blocked = match self.poll_write_some(write_waker) {
+                Poll::Ready(Ok(())) => false,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => true,
+            };
+            if !blocked {
+                blocked = self.poll_shut(write_waker).is_pending();
+            }
+            if !blocked {
+                if let Some(outcome) = self.driver.take_outcome() {
+                    return Poll::Ready(outcome);
+                }
+            }
+            let now = clock::now();
+            if blocked {
+                // The timers first, as a write runs them: one that ends the
+                // connection drops the output the peer is not reading,
+                // rather than waiting for it.
+                if let Err(e) = self.driver.write_wait(now) {
+                    return Poll::Ready(Err(self.shut_now(write_waker, e)));
+                }
+            }
+            match self.driver.step_reading(now) {
+                Step::Continue if blocked && self.driver.pending().is_empty() => {
+                    // Only a flush or the shutdown is left, which no timer
+                    // bounds: it does not hold up the result.
+                    if let Some(outcome) = self.driver.take_outcome() {
+                        return Poll::Ready(outcome);
+                    }
+                }
+                Step::Continue if blocked && !self.driver.message_ready() => {
+                    // A failure to report or the end of the connection:
+                    // the output goes first, within the timers.
+                    match self.driver.write_wait(now) {
+                        Err(e) => return Poll::Ready(Err(self.shut_now(write_waker, e))),
+                        Ok(Some(wait)) if timer.poll_after(cx, wait).is_ready() => {}
+                        Ok(_) => return Poll::Pending,
+                    }
+                }
+                Step::Continue => {}
+                Step::Read(wait) => std::task::ready!(self.poll_fill(cx, timer, wait))?,
+            }
+        }
+    }
+
+    /// For the write half of a split socket: writes everything queued (our
+    /// Close among it), shuts the transport when the core says so, and
+    /// waits until the close handshake is over (the read half sees the
+    /// peer's Close) or a timer (the close timeout) ends the connection.
+    pub(crate) fn poll_closed(
+        &mut self,
+        cx: &mut Context<'_>,
+        write_waker: &Waker,
+        timer: &mut Timer,
+    ) -> Poll<Result<(), Error>> {
+        loop {
+            std::task::ready!(self.poll_write_out(cx, write_waker, timer, 0))?;
+            std::task::ready!(self.poll_shut(write_waker));
+            if self.driver.is_over() {
+                return Poll::Ready(Ok(()));
+            }
+            match self.driver.write_wait(clock::now()) {
+                Err(e) => return Poll::Ready(Err(self.shut_now(write_waker, e))),
+                Ok(Some(wait)) if timer.poll_after(cx, wait).is_ready() => {}
+                Ok(_) => return Poll::Pending,
+            }
+        }
+    }
+}
