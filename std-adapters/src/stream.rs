@@ -257,13 +257,3 @@ pub mod tokio {
         }
     }
 }
-
-#[cfg(all(test, feature = "blocking", not(feature = "rustls")))]
-mod tests {
-    #[test]
-    fn wss_without_the_feature_names_it() {
-        let err = crate::blocking::connect("wss://127.0.0.1:1/").err();
-        let text = err.map(|e| e.to_string()).unwrap_or_default();
-        assert!(text.contains("`rustls` feature"), "{text}");
-    }
-}
