@@ -35,9 +35,13 @@ fn parse_args() -> Result<(String, Option<String>), String> {
 
 /// `--ca`: a TLS client configuration trusting that file's certificates.
 fn trusting(path: &str) -> Result<std::sync::Arc<tls::ClientConfig>, Error> {
-    let pem = std::fs::read(path)
-        .map_err(|e| Error::Io(std::io::Error::new(e.kind(), format!("{path}: {e}"))))?;
-    tls::client_config_from_pem(&pem)
+    let named =
+        |e: std::io::Error| Error::Io(std::io::Error::new(e.kind(), format!("{path}: {e}")));
+    let pem = std::fs::read(path).map_err(named)?;
+    tls::client_config_from_pem(&pem).map_err(|e| match e {
+        Error::Io(e) => named(e),
+        e => e,
+    })
 }
 
 async fn connect(

@@ -43,7 +43,7 @@ pub mod blocking {
         /// The client side of a TLS session (`wss://`).
         #[cfg(feature = "rustls")]
         Client(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
-        /// The server side of a TLS session ([`crate::tls::Acceptor`]).
+        /// The server side of a TLS session (`tls::Acceptor`).
         #[cfg(feature = "rustls")]
         Server(Box<rustls::StreamOwned<rustls::ServerConnection, TcpStream>>),
     }
@@ -150,7 +150,7 @@ pub mod tokio {
     use tokio::net::TcpStream;
 
     /// A tokio TCP stream, plain (`ws://`) or under TLS (`wss://` and
-    /// [`crate::tls::Acceptor`], feature `rustls`).
+    /// `tls::Acceptor`, feature `rustls`).
     ///
     /// It reads and writes the WebSocket bytes and dereferences to the
     /// [`TcpStream`] underneath, for socket options and addresses.

@@ -27,9 +27,10 @@
 //!
 //! Errors are [`Error`]s: a refused certificate, a failed TLS handshake or
 //! a TLS handshake that outlasts `Config::handshake_timeout` is
-//! [`Error::Io`] wrapping rustls's error (`invalid peer certificate:
-//! NotValidForName`, `... UnknownIssuer`); unreadable PEM files are
-//! `Error::Io` naming the file.
+//! [`Error::Io`] wrapping rustls's error, which reads as `invalid peer
+//! certificate: ...` for a refused certificate (`io::Error::get_ref` and
+//! a downcast to `rustls::Error` give the details); unreadable PEM files
+//! are `Error::Io` naming the file.
 //!
 //! ```no_run
 //! # #[cfg(feature = "blocking")]
