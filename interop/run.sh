@@ -8,6 +8,9 @@
 #   (d) our client matrix            -> Python websockets echo server
 #   (e) headless Chromium chat test  -> our chat_server, alone and as two processes on one Redis
 #   (f) chat load test (Node ws)      -> two chat_server processes on that Redis
+#   (g) wss:// (a self-signed certificate made with openssl): the Node ws and Python websockets
+#       client matrices and headless Chromium -> our echo_server --tls (blocking and --tokio);
+#       our client matrix and the `client` example -> a Node ws server on https
 #
 # (a)-(d) run twice: plain (the peer offers or accepts no extension; every connection asserts
 # none was agreed) and with permessage-deflate (the peer offers or accepts it; every connection
@@ -19,6 +22,7 @@
 # missing peer is a FAIL, never a skip. Servers listen on free loopback ports only; every child is
 # killed on exit; every step runs under `timeout` (STEP_TIMEOUT, default 120 s).
 # Logs go to $INTEROP_LOG_DIR (default: a fresh temp dir, kept and printed when a step fails).
+# INTEROP_ONLY=LETTERS runs only those groups (e.g. INTEROP_ONLY=g for the wss:// steps).
 set -uo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -33,6 +37,9 @@ mkdir -p "$LOGS"
 VENV_PY="$HERE/python/.venv/bin/python"
 CHROMIUM="${CHROMIUM_PATH:-/usr/bin/chromium}"
 export CHROMIUM_PATH="$CHROMIUM" ARTIFACT_DIR="$LOGS"
+
+ONLY="${INTEROP_ONLY:-}"
+want() { [ -z "$ONLY" ] || [[ "$ONLY" == *"$1"* ]]; }
 
 passed=0 failed=0 skipped=0
 CHILDREN=()
@@ -187,14 +194,14 @@ our_up() {
 }
 
 ECHO_PORT="" TOKIO_PORT="" AXUM_PORT="" CHAT_PORT=""
-if [ -z "$node_ok" ] || [ -z "$py_ok" ]; then
+if { want a || want c; } && { [ -z "$node_ok" ] || [ -z "$py_ok" ]; }; then
   our_server ECHO_PORT echo_server "$ECHO_BIN" "127.0.0.1:@PORT@"
   our_server TOKIO_PORT echo_server_tokio "$ECHO_BIN" "127.0.0.1:@PORT@" --tokio
   our_server AXUM_PORT axum_echo "$AXUM_BIN" "127.0.0.1:@PORT@"
 fi
 
 # (a) Node ws client -> our echo servers, plain then permessage-deflate
-for mode in plain deflate; do
+want a && for mode in plain deflate; do
   for variant in blocking tokio axum; do
     name="node-ws client matrix -> wsproto echo_server ($variant)"
     flag=()
@@ -209,7 +216,7 @@ for mode in plain deflate; do
 done
 
 # (b) our client -> Node ws echo server, without and with permessage-deflate
-for mode in plain deflate; do
+want b && for mode in plain deflate; do
   name="wsproto client matrix -> node-ws echo server"
   flag=()
   if [ "$mode" = deflate ]; then
@@ -231,7 +238,7 @@ for mode in plain deflate; do
 done
 
 # (c) Python websockets client -> our echo servers, plain then permessage-deflate
-for mode in plain deflate; do
+want c && for mode in plain deflate; do
   for variant in blocking tokio axum; do
     name="python-websockets client matrix -> wsproto echo_server ($variant)"
     flag=()
@@ -246,7 +253,7 @@ for mode in plain deflate; do
 done
 
 # (d) our client -> Python websockets echo server, without and with permessage-deflate
-for mode in plain deflate; do
+want d && for mode in plain deflate; do
   name="wsproto client matrix -> python-websockets echo server"
   flag=()
   if [ "$mode" = deflate ]; then
@@ -276,10 +283,10 @@ redis_ok=""
 REDIS_BIN="$(command -v redis-server || true)"
 [ -z "$REDIS_BIN" ] && redis_ok="redis-server missing (apt-get install redis-server)"
 REDIS_PORT=""
-if [ -z "$redis_ok" ] && $built; then
+if [ -z "$redis_ok" ] && $built && { want e || want f; }; then
   launch REDIS_PORT redis "$REDIS_BIN" --port @PORT@ --bind 127.0.0.1 --save "" --appendonly no --protected-mode yes
 fi
-for mode in single redis; do
+want e && for mode in single redis; do
   if [ "$mode" = single ]; then
     name="chromium chat pages (permessage-deflate) -> wsproto chat_server"
   else
@@ -301,7 +308,9 @@ done
 # getting everything. Prints its figures (deliveries/s, round trips, RSS) into the step log,
 # shown here.
 name="chat load: 1000 node-ws pages over two wsproto chat_server processes on Redis"
-if [ -n "$node_ok" ]; then
+if ! want f; then
+  :
+elif [ -n "$node_ok" ]; then
   missing "$name" "$node_ok"
 elif [ -n "$redis_ok" ]; then
   missing "$name" "$redis_ok"
@@ -312,6 +321,87 @@ elif [ -z "$REDIS_PORT" ]; then
 else
   step "$name" node "$HERE/node/chat_load_test.js" --bin "$CHAT_BIN" --redis "redis://127.0.0.1:$REDIS_PORT/" --clients 1000
   grep -E '^\[load\] ' "$LOGS/step-$(echo "$name" | tr -c 'A-Za-z0-9._-' '_').log" | sed 's/^/    /' || true
+fi
+
+# (g) wss://. One self-signed certificate (CA:FALSE, for localhost and 127.0.0.1) made here with
+# openssl: our echo_server serves it with --tls, the clients trust exactly it (--ca), Chromium
+# ignores certificate errors (it has no --ca). Plain (no permessage-deflate) matrices: (a)-(d)
+# cover compression; these steps are about the TLS transport, the lingering close over TLS included.
+make_cert() { # CERT KEY
+  local conf="$LOGS/wss-cert.cnf"
+  cat >"$conf" <<'CNF'
+[req]
+distinguished_name = dn
+x509_extensions = ext
+prompt = no
+[dn]
+CN = localhost
+[ext]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:localhost, IP:127.0.0.1
+subjectKeyIdentifier = hash
+CNF
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -keyout "$2" -out "$1" -config "$conf"
+}
+if want g; then
+  CERT="$LOGS/wss-cert.pem" KEY="$LOGS/wss-key.pem"
+  cert_ok=""
+  if ! command -v openssl >/dev/null 2>&1; then
+    cert_ok="openssl missing (apt-get install openssl)"
+  elif ! make_cert "$CERT" "$KEY" >"$LOGS/wss-cert.log" 2>&1; then
+    fail "wss: self-signed certificate (openssl)" "$LOGS/wss-cert.log"
+    cert_ok="no certificate"
+  fi
+  WSS_PORT="" WSS_TOKIO_PORT=""
+  if [ -z "$cert_ok" ]; then
+    our_server WSS_PORT echo_server_wss "$ECHO_BIN" "127.0.0.1:@PORT@" --tls "$CERT" "$KEY"
+    our_server WSS_TOKIO_PORT echo_server_wss_tokio "$ECHO_BIN" "127.0.0.1:@PORT@" --tokio --tls "$CERT" "$KEY"
+  fi
+  for variant in blocking tokio; do
+    port="$WSS_PORT"; [ "$variant" = tokio ] && port="$WSS_TOKIO_PORT"
+    name="node-ws client matrix over wss -> wsproto echo_server --tls ($variant)"
+    if [ -n "$cert_ok" ]; then missing "$name" "$cert_ok"
+    elif [ -n "$node_ok" ]; then missing "$name" "$node_ok"
+    else our_up "$name" "$port" && step "$name" node "$HERE/node/ws_client_matrix.js" "wss://localhost:$port/" --ca "$CERT"
+    fi
+    name="python-websockets client matrix over wss -> wsproto echo_server --tls ($variant)"
+    if [ -n "$cert_ok" ]; then missing "$name" "$cert_ok"
+    elif [ -n "$py_ok" ]; then missing "$name" "$py_ok"
+    else our_up "$name" "$port" && step "$name" "$VENV_PY" "$HERE/python/ws_client_matrix.py" "wss://localhost:$port/" --ca "$CERT"
+    fi
+  done
+  name="chromium (--ignore-certificate-errors) over wss -> wsproto echo_server --tls (blocking, tokio)"
+  if [ -n "$cert_ok" ]; then missing "$name" "$cert_ok"
+  elif [ -n "$chromium_ok" ]; then missing "$name" "$chromium_ok"
+  elif our_up "$name" "$WSS_PORT" && our_up "$name" "$WSS_TOKIO_PORT"; then
+    step "$name" node "$HERE/node/wss_browser_test.js" "wss://127.0.0.1:$WSS_PORT/" "wss://127.0.0.1:$WSS_TOKIO_PORT/"
+  fi
+  for who in matrix example; do
+    if [ "$who" = matrix ]; then
+      name="wsproto client matrix over wss -> node-ws echo server (https)"
+    else
+      name="wsproto client example (wss://, --ca) -> node-ws echo server (https)"
+    fi
+    if [ -n "$cert_ok" ]; then missing "$name" "$cert_ok"; continue; fi
+    if [ -n "$node_ok" ]; then missing "$name" "$node_ok"; continue; fi
+    if ! $built; then fail "$name" "" "build failed"; continue; fi
+    if [ -z "${NODE_WSS_PORT:-}" ]; then
+      launch NODE_WSS_PORT node_ws_echo_https node "$HERE/node/ws_echo_server.js" @PORT@ --tls "$CERT" "$KEY"
+    fi
+    if [ -z "$NODE_WSS_PORT" ]; then
+      fail "$name" "$LOGS/server-node_ws_echo_https.log" "node-ws https echo server did not start"
+    elif [ "$who" = matrix ]; then
+      step "$name" "$OUR_CLIENT" client-matrix "wss://localhost:$NODE_WSS_PORT/" --ca "$CERT"
+    else
+      # Two lines in, both echoed back out; stdin's end closes the connection cleanly.
+      step "$name" bash -c 'out="$(printf "hello over wss\nsecond line\n" | "$@")" || exit 1
+        printf "%s\n" "$out"; [ "$out" = "$(printf "hello over wss\nsecond line")" ]' \
+        client "$TARGET/release/examples/client" "wss://localhost:$NODE_WSS_PORT/" --ca "$CERT"
+    fi
+  done
 fi
 
 cleanup

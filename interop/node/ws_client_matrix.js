@@ -2,6 +2,9 @@
 // A Node `ws` client that runs the interop matrix against an echo server (ours, normally).
 //
 //   node ws_client_matrix.js ws://127.0.0.1:PORT/ [--deflate]
+//   node ws_client_matrix.js wss://localhost:PORT/ --ca CERT.pem [--deflate]
+//
+// With --ca the connections go over TLS and trust only the certificate(s) in that PEM file.
 //
 // Without --deflate the client offers no extension and checks that none was agreed (plain
 // frames). With --deflate it offers permessage-deflate (ws's perMessageDeflate, compressing
@@ -18,6 +21,7 @@
 // Prints `ok <check>` / `FAIL <check>: <why>` per check; exits 1 on any mismatch.
 'use strict';
 
+const fs = require('fs');
 const WebSocket = require('ws');
 
 const url = process.argv[2];
@@ -26,6 +30,8 @@ if (!url) {
   process.exit(2);
 }
 const DEFLATE = process.argv.includes('--deflate');
+const caAt = process.argv.indexOf('--ca');
+const CA = caAt > 0 ? fs.readFileSync(process.argv[caAt + 1]) : undefined;
 const STEP_MS = Number(process.env.STEP_TIMEOUT_MS || 10000);
 
 /** Turns the socket's callbacks into an awaitable queue of events. */
@@ -88,7 +94,8 @@ let announced = false;
 /** Opens a connection and its event queue; checks the negotiated extension. */
 async function connect() {
   const perMessageDeflate = DEFLATE ? { threshold: 0 } : false;
-  const ws = new WebSocket(url, { perMessageDeflate, handshakeTimeout: STEP_MS, maxPayload: 64 * 1024 * 1024 });
+  const tls = CA ? { ca: CA } : {};
+  const ws = new WebSocket(url, { perMessageDeflate, handshakeTimeout: STEP_MS, maxPayload: 64 * 1024 * 1024, ...tls });
   const q = eventQueue(ws);
   await new Promise((resolve, reject) => {
     ws.once('open', resolve);

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // A Node `ws` echo server used as an interop peer for wsproto.
 //
-//   node ws_echo_server.js PORT [HOST] [--deflate]
+//   node ws_echo_server.js PORT [HOST] [--deflate] [--tls CERT.pem KEY.pem]
 //
+// With --tls the server speaks wss:// (an https server with that PEM certificate and key).
 // With --deflate the server accepts permessage-deflate (compressing every message: threshold 0).
 // Listens on HOST (default 127.0.0.1; loopback only) and echoes every message back with the same
 // type (text as text, binary as binary). A text message `close:NNNN` makes the server close the
@@ -10,9 +11,15 @@
 // is selected. Prints `READY <port>` on stdout once it is listening.
 'use strict';
 
+const fs = require('fs');
+const https = require('https');
 const { WebSocketServer } = require('ws');
 
-const args = process.argv.slice(2).filter((a) => a !== '--deflate');
+const argv = process.argv.slice(2);
+const tlsAt = argv.indexOf('--tls');
+const TLS = tlsAt >= 0 ? { cert: fs.readFileSync(argv[tlsAt + 1]), key: fs.readFileSync(argv[tlsAt + 2]) } : null;
+if (tlsAt >= 0) argv.splice(tlsAt, 3);
+const args = argv.filter((a) => a !== '--deflate');
 const DEFLATE = process.argv.includes('--deflate');
 const port = Number(args[0] || 0);
 const host = args[1] || '127.0.0.1';
@@ -21,9 +28,10 @@ if (!['127.0.0.1', 'localhost', '::1'].includes(host) && !host.startsWith('127.'
   process.exit(2);
 }
 
+// Over TLS the WebSocket server rides on an https server; plain, it listens itself.
+const httpsServer = TLS ? https.createServer(TLS) : null;
 const wss = new WebSocketServer({
-  host,
-  port,
+  ...(httpsServer ? { server: httpsServer } : { host, port }),
   perMessageDeflate: DEFLATE ? { threshold: 0 } : false,
   maxPayload: 64 * 1024 * 1024,
   handleProtocols: (protocols) => {
@@ -32,9 +40,18 @@ const wss = new WebSocketServer({
   },
 });
 
-wss.on('listening', () => {
-  console.log(`READY ${wss.address().port}`);
-});
+if (httpsServer) {
+  httpsServer.on('error', (err) => {
+    console.error(`[ws-echo] https server error: ${err.message}`);
+    process.exit(1);
+  });
+  httpsServer.on('tlsClientError', (err) => console.error(`[ws-echo] TLS error: ${err.message}`));
+  httpsServer.listen(port, host, () => console.log(`READY ${httpsServer.address().port} (wss)`));
+} else {
+  wss.on('listening', () => {
+    console.log(`READY ${wss.address().port}`);
+  });
+}
 
 wss.on('connection', (ws, req) => {
   const who = `${req.socket.remoteAddress}:${req.socket.remotePort}`;

@@ -2,6 +2,9 @@
 """A Python `websockets` client that runs the interop matrix against an echo server (ours).
 
     python ws_client_matrix.py ws://127.0.0.1:PORT/ [--deflate]
+    python ws_client_matrix.py wss://localhost:PORT/ --ca CERT.pem [--deflate]
+
+With ``--ca`` the connections go over TLS, trusting only the certificate(s) in that PEM file.
 
 Checks, each with its own deadline: text, binary, empty text and binary, 1 MiB binary and text,
 fragmented text (a UTF-8 code point split across fragments) and binary, ping -> pong with the
@@ -19,6 +22,7 @@ Prints ``ok <check>`` / ``FAIL <check>: <why>`` per check; exits 1 on any mismat
 
 import asyncio
 import os
+import ssl
 import sys
 
 from websockets.asyncio.client import connect
@@ -49,8 +53,17 @@ async def expect(ws, want, what):
 async def main():
     args = [a for a in sys.argv[1:] if a != "--deflate"]
     deflate = "--deflate" in sys.argv[1:]
+    # --ca CERT.pem: a wss:// URL, trusting only the certificate(s) in that file.
+    tls = None
+    if "--ca" in args:
+        at = args.index("--ca")
+        if at + 1 >= len(args):
+            print("--ca needs a PEM file", file=sys.stderr)
+            return 2
+        tls = ssl.create_default_context(cafile=args[at + 1])
+        del args[at : at + 2]
     if not args:
-        print("usage: ws_client_matrix.py ws://HOST:PORT/path [--deflate]", file=sys.stderr)
+        print("usage: ws_client_matrix.py ws[s]://HOST:PORT/path [--ca CERT.pem] [--deflate]", file=sys.stderr)
         return 2
     url = args[0]
     failures = []
@@ -68,6 +81,7 @@ async def main():
                 ping_interval=None,
                 open_timeout=STEP,
                 compression="deflate" if deflate else None,
+                **({"ssl": tls} if tls else {}),
             ),
             STEP,
         )

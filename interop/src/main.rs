@@ -2,7 +2,11 @@
 //!
 //! ```text
 //! wsproto-interop client-matrix ws://127.0.0.1:PORT/ [--deflate]
+//! wsproto-interop client-matrix wss://localhost:PORT/ --ca CERT.pem [--deflate]
 //! ```
+//!
+//! `--ca` runs the matrix over TLS (the adapters' built-in `wss://`), trusting only the
+//! certificates in that PEM file.
 //!
 //! Every connection offers permessage-deflate (the adapters' default). With `--deflate` each one
 //! must have agreed on it (the peer server runs with compression on), so the whole matrix runs
@@ -27,12 +31,12 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use wsproto_adapters::blocking::{self, WebSocket};
+use wsproto_adapters::blocking::{self, MaybeTls, WebSocket};
 use wsproto_adapters::wsproto::MessageKind;
-use wsproto_adapters::{ClientOptions, CloseFrame, Error, Message};
+use wsproto_adapters::{tls, ClientOptions, CloseFrame, Error, Message};
 
 /// The connection type every check works on.
-type Ws = WebSocket<TcpStream>;
+type Ws = WebSocket<MaybeTls>;
 
 /// A check's outcome: `Err` carries a human-readable reason.
 type CheckResult = Result<(), String>;
@@ -40,15 +44,39 @@ type CheckResult = Result<(), String>;
 /// The subprotocol offered in the `subprotocol` check; both peer servers pick the first offered.
 const PROTOCOL: &str = "wsproto-interop.v1";
 
+/// `--ca`: the TLS configuration every `wss://` connection uses.
+static TRUST: OnceLock<Arc<tls::ClientConfig>> = OnceLock::new();
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(at) = args.iter().position(|a| a == "--ca") {
+        let Some(file) = args.get(at + 1).cloned() else {
+            eprintln!("--ca needs a PEM file");
+            return ExitCode::from(2);
+        };
+        args.drain(at..at + 2);
+        let config = std::fs::read(&file)
+            .map_err(Error::Io)
+            .and_then(|pem| tls::client_config_from_pem(&pem));
+        match config {
+            Ok(config) => {
+                TRUST.get_or_init(|| config);
+            }
+            Err(e) => {
+                eprintln!("--ca {file}: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     match args.as_slice() {
         [cmd, url] if cmd == "client-matrix" => client_matrix(url, false),
         [cmd, url, flag] if cmd == "client-matrix" && flag == "--deflate" => {
             client_matrix(url, true)
         }
         _ => {
-            eprintln!("usage: wsproto-interop client-matrix ws://HOST:PORT/path [--deflate]");
+            eprintln!(
+                "usage: wsproto-interop client-matrix ws[s]://HOST:PORT/path [--ca CERT.pem] [--deflate]"
+            );
             ExitCode::from(2)
         }
     }
@@ -246,7 +274,11 @@ fn client_matrix(url: &str, deflate: bool) -> ExitCode {
 
 /// Connects, checks the negotiated extension and hands the socket to the watchdog.
 fn connect(url: &str, options: &ClientOptions) -> Result<Ws, String> {
-    let ws = blocking::connect_with(url, options).map_err(|e| format!("connect to {url}: {e}"))?;
+    let ws = match TRUST.get() {
+        Some(trust) => tls::connect(url, options, trust.clone()),
+        None => blocking::connect_with(url, options),
+    }
+    .map_err(|e| format!("connect to {url}: {e}"))?;
     let expected = EXPECT_DEFLATE.get().copied().unwrap_or(false);
     if ws.deflate().is_some() != expected {
         return Err(format!(

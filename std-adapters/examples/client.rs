@@ -3,24 +3,71 @@
 //!
 //! ```text
 //! cargo run --release -p wsproto-adapters --example client -- ws://HOST:PORT/path
+//! cargo run --release -p wsproto-adapters --example client -- wss://HOST:PORT/path [--ca CERT.pem]
 //! ```
+//! `wss://` verifies the server against the web's roots (webpki-roots), or
+//! with `--ca` against the certificates in that PEM file only (a private CA,
+//! a self-signed test certificate).
 
 use std::io::{BufRead, Write};
-use wsproto_adapters::{tokio as wstokio, CloseFrame, Error, Message};
+use wsproto_adapters::{tls, tokio as wstokio, ClientOptions, CloseFrame, Error, Message};
+
+const USAGE: &str = "usage: client URL [--ca CERT.pem]\n  \
+    URL            ws://HOST:PORT/path or wss://HOST:PORT/path\n  \
+    --ca CERT.pem  for wss://, trust only the certificates in this PEM file\n\
+    lines from stdin go out as text; received messages are printed; EOF closes";
+
+/// The URL and the `--ca` file, or what is wrong with the command line.
+fn parse_args() -> Result<(String, Option<String>), String> {
+    let mut url = None;
+    let mut ca = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--ca" => ca = Some(args.next().ok_or("--ca needs a file")?),
+            a if a.starts_with('-') => return Err(format!("unknown option {a}")),
+            _ if url.is_some() => return Err(format!("unexpected argument {arg}")),
+            _ => url = Some(arg),
+        }
+    }
+    Ok((url.ok_or("missing URL")?, ca))
+}
+
+/// `--ca`: a TLS client configuration trusting that file's certificates.
+fn trusting(path: &str) -> Result<std::sync::Arc<tls::ClientConfig>, Error> {
+    let named =
+        |e: std::io::Error| Error::Io(std::io::Error::new(e.kind(), format!("{path}: {e}")));
+    let pem = std::fs::read(path).map_err(named)?;
+    tls::client_config_from_pem(&pem).map_err(|e| match e {
+        Error::Io(e) => named(e),
+        e => e,
+    })
+}
+
+async fn connect(
+    url: &str,
+    ca: Option<&str>,
+) -> Result<wstokio::WebSocket<wstokio::MaybeTls>, Error> {
+    match ca {
+        Some(ca) => tls::connect_async(url, &ClientOptions::default(), trusting(ca)?).await,
+        None => wstokio::connect(url).await,
+    }
+}
 
 #[tokio::main]
 async fn main() {
-    const USAGE: &str = "usage: client ws://HOST:PORT/path\n\
-        lines from stdin go out as text; received messages are printed; EOF closes";
-    let Some(url) = std::env::args().nth(1) else {
-        eprintln!("{USAGE}");
-        std::process::exit(2);
-    };
-    if url == "-h" || url == "--help" {
+    if std::env::args().skip(1).any(|a| a == "-h" || a == "--help") {
         println!("{USAGE}");
         return;
     }
-    let mut ws = match wstokio::connect(&url).await {
+    let (url, ca) = match parse_args() {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("client: {e}\n{USAGE}");
+            std::process::exit(2);
+        }
+    };
+    let mut ws = match connect(&url, ca.as_deref()).await {
         Ok(ws) => ws,
         Err(e) => {
             eprintln!("connect {url}: {e}");

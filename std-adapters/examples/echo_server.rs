@@ -1,15 +1,19 @@
 //! Echo server: text back as text, binary back as binary.
 //!
 //! ```text
-//! cargo run --release -p wsproto-adapters --example echo_server -- 127.0.0.1:9001 [--tokio] [--no-deflate]
+//! cargo run --release -p wsproto-adapters --example echo_server -- 127.0.0.1:9001 [--tokio] [--no-deflate] [--tls CERT KEY]
 //! ```
 //! Blocking by default, one thread per connection; `--tokio` runs the same on
-//! the tokio adapter. permessage-deflate is accepted when a client offers it;
+//! the tokio adapter. `--tls CERT KEY` serves `wss://` with the PEM
+//! certificate chain and private key in those files (TLS, then the WebSocket
+//! handshake, both within the handshake timeout). permessage-deflate is accepted when a client offers it;
 //! `--no-deflate` declines it. Logs one line per connection event to stderr,
 //! the `accepted` line naming the negotiated extension.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use wsproto_adapters::{blocking, tokio as wstokio, CloseFrame, Error, Message, ServerOptions};
+use wsproto_adapters::{
+    blocking, tls, tokio as wstokio, CloseFrame, Error, Message, ServerOptions,
+};
 
 fn options(deflate: bool) -> ServerOptions {
     let mut options = ServerOptions::default();
@@ -22,10 +26,48 @@ fn options(deflate: bool) -> ServerOptions {
     options
 }
 
-const USAGE: &str = "usage: echo_server [ADDRESS] [--tokio] [--no-deflate]
-  ADDRESS        where to listen (default 127.0.0.1:9001; port 0 picks a free one)
-  --tokio        run on the tokio driver instead of a thread per connection
-  --no-deflate   decline permessage-deflate offers";
+const USAGE: &str = "usage: echo_server [ADDRESS] [--tokio] [--no-deflate] [--tls CERT KEY]
+  ADDRESS         where to listen (default 127.0.0.1:9001; port 0 picks a free one)
+  --tokio         run on the tokio driver instead of a thread per connection
+  --no-deflate    decline permessage-deflate offers
+  --tls CERT KEY  serve wss:// with this PEM certificate chain and private key";
+
+/// The command line.
+struct Args {
+    addr: String,
+    use_tokio: bool,
+    deflate: bool,
+    /// PEM files: certificate chain, private key.
+    tls: Option<(String, String)>,
+}
+
+fn parse_args(args: Vec<String>) -> Result<Args, String> {
+    let mut parsed = Args {
+        addr: "127.0.0.1:9001".to_owned(),
+        use_tokio: false,
+        deflate: true,
+        tls: None,
+    };
+    let mut addr = None;
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--tokio" => parsed.use_tokio = true,
+            "--no-deflate" => parsed.deflate = false,
+            "--tls" => match (args.next(), args.next()) {
+                (Some(cert), Some(key)) => parsed.tls = Some((cert, key)),
+                _ => return Err("--tls needs two files: CERT KEY".to_owned()),
+            },
+            a if a.starts_with('-') => return Err(format!("unknown option {a}")),
+            _ if addr.is_some() => return Err(format!("unexpected argument {arg}")),
+            _ => addr = Some(arg),
+        }
+    }
+    if let Some(addr) = addr {
+        parsed.addr = addr;
+    }
+    Ok(parsed)
+}
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -33,24 +75,30 @@ fn main() {
         println!("{USAGE}");
         return;
     }
-    if let Some(unknown) = args
-        .iter()
-        .find(|a| a.starts_with('-') && !matches!(a.as_str(), "--tokio" | "--no-deflate"))
-    {
-        eprintln!("echo_server: unknown option {unknown}\n{USAGE}");
-        std::process::exit(2);
-    }
-    let use_tokio = args.iter().any(|a| a == "--tokio");
-    let deflate = !args.iter().any(|a| a == "--no-deflate");
-    let addr = args
-        .iter()
-        .find(|a| !a.starts_with("--"))
-        .cloned()
-        .unwrap_or_else(|| "127.0.0.1:9001".to_owned());
+    let Args {
+        addr,
+        use_tokio,
+        deflate,
+        tls,
+    } = match parse_args(args) {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("echo_server: {e}\n{USAGE}");
+            std::process::exit(2);
+        }
+    };
+    let tls = match tls.map(|(cert, key)| tls::Acceptor::from_pem_files(cert, key)) {
+        None => None,
+        Some(Ok(acceptor)) => Some(acceptor),
+        Some(Err(e)) => {
+            eprintln!("echo_server: --tls: {e}");
+            std::process::exit(1);
+        }
+    };
     let result = if use_tokio {
-        run_tokio(&addr, deflate)
+        run_tokio(&addr, deflate, tls)
     } else {
-        run_blocking(&addr, deflate)
+        run_blocking(&addr, deflate, tls)
     };
     if let Err(e) = result {
         eprintln!("echo_server: {addr}: {e}");
@@ -71,24 +119,47 @@ fn show_close(frame: Option<&CloseFrame>) -> String {
     }
 }
 
-fn run_blocking(addr: &str, deflate: bool) -> std::io::Result<()> {
+/// Marks the listening line of a `wss://` server.
+fn scheme(tls: &Option<tls::Acceptor>) -> &'static str {
+    if tls.is_some() {
+        " (wss)"
+    } else {
+        ""
+    }
+}
+
+fn run_blocking(addr: &str, deflate: bool, tls: Option<tls::Acceptor>) -> std::io::Result<()> {
     let listener = TcpListener::bind(addr)?;
     eprintln!(
-        "echo_server (blocking) listening on {}, permessage-deflate {}",
+        "echo_server (blocking) listening on {}{}, permessage-deflate {}",
         listener.local_addr()?,
+        scheme(&tls),
         if deflate { "on" } else { "off" }
     );
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
-        std::thread::spawn(move || serve_blocking(stream, deflate));
+        let tls = tls.clone();
+        std::thread::spawn(move || serve_blocking(stream, deflate, tls));
     }
     Ok(())
 }
 
-fn serve_blocking(stream: TcpStream, deflate: bool) {
+/// The TLS handshake (with `--tls`), then the WebSocket handshake.
+fn accept_blocking(
+    stream: TcpStream,
+    options: &ServerOptions,
+    tls: Option<tls::Acceptor>,
+) -> Result<blocking::WebSocket<blocking::MaybeTls>, Error> {
+    match tls {
+        Some(acceptor) => acceptor.accept_with(stream, options),
+        None => blocking::accept_with(blocking::MaybeTls::Plain(stream), options),
+    }
+}
+
+fn serve_blocking(stream: TcpStream, deflate: bool, tls: Option<tls::Acceptor>) {
     let peer = stream.peer_addr().ok();
     let _ = stream.set_nodelay(true);
-    let mut ws = match blocking::accept_with(stream, &options(deflate)) {
+    let mut ws = match accept_blocking(stream, &options(deflate), tls) {
         Ok(ws) => ws,
         Err(e) => return log_rejected(peer, &e),
     };
@@ -136,22 +207,36 @@ fn log_error(peer: Option<SocketAddr>, e: &Error) {
     }
 }
 
-fn run_tokio(addr: &str, deflate: bool) -> std::io::Result<()> {
+/// The TLS handshake (with `--tls`), then the WebSocket handshake.
+async fn accept_tokio(
+    stream: tokio::net::TcpStream,
+    options: &ServerOptions,
+    tls: Option<tls::Acceptor>,
+) -> Result<wstokio::WebSocket<wstokio::MaybeTls>, Error> {
+    match tls {
+        Some(acceptor) => acceptor.accept_async_with(stream, options).await,
+        None => wstokio::accept_with(wstokio::MaybeTls::Plain(stream), options).await,
+    }
+}
+
+fn run_tokio(addr: &str, deflate: bool, tls: Option<tls::Acceptor>) -> std::io::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         eprintln!(
-            "echo_server (tokio) listening on {}, permessage-deflate {}",
+            "echo_server (tokio) listening on {}{}, permessage-deflate {}",
             listener.local_addr()?,
+            scheme(&tls),
             if deflate { "on" } else { "off" }
         );
         loop {
             let Ok((stream, peer)) = listener.accept().await else {
                 continue;
             };
+            let tls = tls.clone();
             tokio::spawn(async move {
                 let _ = stream.set_nodelay(true);
-                let mut ws = match wstokio::accept_with(stream, &options(deflate)).await {
+                let mut ws = match accept_tokio(stream, &options(deflate), tls).await {
                     Ok(ws) => ws,
                     Err(e) => return log_rejected(Some(peer), &e),
                 };

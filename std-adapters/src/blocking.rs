@@ -47,6 +47,7 @@
 use crate::driver::{Driver, Step};
 use crate::handshake::{ClientHs, ServerHs};
 use crate::rng::new_rng;
+pub use crate::stream::blocking::MaybeTls;
 use crate::url::Url;
 use crate::{clock, ClientOptions, Error, Message, ServerOptions};
 use std::any::Any;
@@ -85,9 +86,13 @@ impl Timed for TcpStream {
 pub type TimedOf<S> = fn(&S) -> Option<&dyn Timed>;
 
 fn tcp_of<S: 'static>(stream: &S) -> Option<&dyn Timed> {
-    (stream as &dyn Any)
-        .downcast_ref::<TcpStream>()
-        .map(|tcp| tcp as &dyn Timed)
+    let stream = stream as &dyn Any;
+    match stream.downcast_ref::<TcpStream>() {
+        Some(tcp) => Some(tcp as &dyn Timed),
+        None => stream
+            .downcast_ref::<MaybeTls>()
+            .map(|tls| tls as &dyn Timed),
+    }
 }
 
 /// A WebSocket over a blocking stream.
@@ -127,24 +132,30 @@ pub fn open_for_fuzzing<S: Read + Write>(
     Ok(ws)
 }
 
-/// Connects to a `ws://` URL over TCP (with `TCP_NODELAY`) and runs the
-/// client handshake with default options.
-pub fn connect(url: &str) -> Result<WebSocket<TcpStream>, Error> {
+/// Connects to a `ws://` or `wss://` URL and runs the client handshake
+/// with default options (see [`connect_with`]).
+pub fn connect(url: &str) -> Result<WebSocket<MaybeTls>, Error> {
     connect_with(url, &ClientOptions::default())
 }
 
-/// Connects to a `ws://` URL over TCP with `options`. For `wss://`, open a
-/// TLS stream yourself and use [`client`].
-pub fn connect_with(url: &str, options: &ClientOptions) -> Result<WebSocket<TcpStream>, Error> {
+/// Connects to a `ws://` URL over TCP (with `TCP_NODELAY`) with `options`.
+///
+/// `wss://` needs the `rustls` feature: TLS is then run over the TCP
+/// stream, verifying the server against the `webpki-roots` trust anchors
+/// (`tls::default_client_config`; `tls::connect` takes a configuration of
+/// your own). Without the feature a `wss://` URL is an [`Error::Url`]
+/// naming it; a TLS stream of your own can still go to [`client`].
+pub fn connect_with(url: &str, options: &ClientOptions) -> Result<WebSocket<MaybeTls>, Error> {
     let parsed = Url::parse(url)?;
     if parsed.secure {
-        return Err(Error::Url(format!(
-            "{url:?}: wss:// needs TLS; wrap a TcpStream and use client()"
-        )));
+        #[cfg(feature = "rustls")]
+        return crate::tls::connect(url, options, crate::tls::default_client_config()?);
+        #[cfg(not(feature = "rustls"))]
+        return Err(crate::stream::tls_not_built_in(url));
     }
     let stream = TcpStream::connect((parsed.host.as_str(), parsed.port))?;
     stream.set_nodelay(true)?;
-    client(stream, url, options)
+    client(MaybeTls::Plain(stream), url, options)
 }
 
 /// Runs the client handshake for `url` over any stream (a TLS stream for

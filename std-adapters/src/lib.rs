@@ -8,7 +8,9 @@
 //!
 //! * [`blocking`] (default feature `blocking`): any `std::io::Read + Write`,
 //!   with `TcpStream` helpers ([`blocking::connect`], [`blocking::accept`]).
-//!   TLS works by wrapping the stream (e.g. a rustls `StreamOwned`).
+//!   `wss://` is built in with the `rustls` feature (`tls`); any other TLS
+//!   works by wrapping the stream (e.g. a rustls `StreamOwned`) and calling
+//!   [`blocking::client`] / [`blocking::accept`].
 //! * [`tokio`] (default feature `tokio`): the same API, async.
 //! * [`embedded`] (feature `embedded`): `embedded-io-async`, no allocation,
 //!   caller-provided buffers, streaming events.
@@ -20,6 +22,7 @@
 //! | `blocking` | on | [`blocking`]: the driver over `std::io::Read + Write` |
 //! | `tokio` | on | [`tokio`]: the driver over tokio's `AsyncRead + AsyncWrite` (enables only tokio's `net`, `io-util`, `time` and `rt`) |
 //! | `std` | on (via `blocking`/`tokio`) | [`clock`], [`url`], [`Error`], [`Message`], [`CloseFrame`], [`ClientOptions`], [`ServerOptions`], the OS-seeded client RNG, and the core's permessage-deflate |
+//! | `rustls` | off | `wss://` in `connect` (rustls with `ring`, `webpki-roots` trust anchors) and `tls`: server-side `tls::Acceptor`, client configurations |
 //! | `embedded` | off | [`embedded`]: the no_std, allocation-free driver over `embedded-io-async` |
 //! | `hyper` | off | `upgrade`: take over HTTP/1.1 upgrades and HTTP/2 extended CONNECTs that hyper 1.x parsed |
 //! | `axum` | off | `axum`: an extractor on top of `hyper` |
@@ -78,6 +81,8 @@ mod driver;
 mod handshake;
 #[cfg(any(feature = "blocking", feature = "tokio"))]
 mod rng;
+#[cfg(any(feature = "blocking", feature = "tokio"))]
+mod stream;
 
 #[cfg(feature = "axum")]
 pub mod axum;
@@ -85,6 +90,8 @@ pub mod axum;
 pub mod blocking;
 #[cfg(feature = "embedded")]
 pub mod embedded;
+#[cfg(feature = "rustls")]
+pub mod tls;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 #[cfg(feature = "hyper")]

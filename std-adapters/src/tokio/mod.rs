@@ -87,6 +87,7 @@ pub use split::{reunite, ReadHalf, ReuniteError, WriteHalf};
 use crate::driver::Driver;
 use crate::handshake::{ClientHs, ServerHs};
 use crate::rng::new_rng;
+pub use crate::stream::tokio::MaybeTls;
 use crate::url::Url;
 use crate::{clock, ClientOptions, Error, Message, ServerOptions};
 use futures_core::Stream;
@@ -111,26 +112,34 @@ pub struct WebSocket<S> {
     timer: Timer,
 }
 
-/// Connects to a `ws://` URL over TCP (with `TCP_NODELAY`) with default options.
-pub async fn connect(url: &str) -> Result<WebSocket<TcpStream>, Error> {
+/// Connects to a `ws://` or `wss://` URL with default options (see
+/// [`connect_with`]).
+pub async fn connect(url: &str) -> Result<WebSocket<MaybeTls>, Error> {
     connect_with(url, &ClientOptions::default()).await
 }
 
-/// Connects to a `ws://` URL over TCP with `options`. For `wss://`, open a
-/// TLS stream yourself and use [`client`].
+/// Connects to a `ws://` URL over TCP (with `TCP_NODELAY`) with `options`.
+///
+/// `wss://` needs the `rustls` feature: TLS is then run over the TCP
+/// stream, verifying the server against the `webpki-roots` trust anchors
+/// (`tls::default_client_config`; `tls::connect_async` takes a
+/// configuration of your own). Without the feature a `wss://` URL is an
+/// [`Error::Url`] naming it; a TLS stream of your own can still go to
+/// [`client`].
 pub async fn connect_with(
     url: &str,
     options: &ClientOptions,
-) -> Result<WebSocket<TcpStream>, Error> {
+) -> Result<WebSocket<MaybeTls>, Error> {
     let parsed = Url::parse(url)?;
     if parsed.secure {
-        return Err(Error::Url(format!(
-            "{url:?}: wss:// needs TLS; wrap a TcpStream and use client()"
-        )));
+        #[cfg(feature = "rustls")]
+        return crate::tls::connect_async(url, options, crate::tls::default_client_config()?).await;
+        #[cfg(not(feature = "rustls"))]
+        return Err(crate::stream::tls_not_built_in(url));
     }
     let stream = TcpStream::connect((parsed.host.as_str(), parsed.port)).await?;
     stream.set_nodelay(true)?;
-    client(stream, url, options).await
+    client(MaybeTls::Plain(stream), url, options).await
 }
 
 /// Runs the client handshake for `url` over any stream.

@@ -1,0 +1,370 @@
+//! TLS with rustls (feature `rustls`): `wss://` clients and servers.
+//!
+//! With the feature on, [`blocking::connect`](crate::blocking::connect) and
+//! [`tokio::connect`](crate::tokio::connect) take `wss://` URLs: they open
+//! TCP, run the TLS handshake with the URL's host as the server name (SNI,
+//! unless the host is an IP literal) and verify the server's certificate
+//! against [`default_client_config`]'s roots, then run the WebSocket
+//! handshake over the TLS session. [`connect`] and [`connect_async`] do the
+//! same with a [`ClientConfig`] of your own (a private CA, a test
+//! certificate: [`client_config_from_pem`]). Servers wrap accepted TCP
+//! streams with an [`Acceptor`], built from PEM files or a [`ServerConfig`].
+//!
+//! Cryptography is rustls's `ring` provider (no C toolchain beyond a C
+//! compiler, no cmake); TLS 1.3 and 1.2 are offered.
+//!
+//! # Which certificates a client trusts by default
+//!
+//! The Mozilla root program, as compiled into the `webpki-roots` crate, and
+//! nothing else: not the operating system's store. This keeps a client's
+//! behaviour the same on every machine and in every container (a scratch or
+//! distroless image has no system store at all), needs no platform code,
+//! and changes only when the dependency is updated, which a lock file
+//! records. The cost: a private CA installed in the system store is not
+//! trusted automatically; pass a configuration that trusts it
+//! ([`client_config_from_pem`], or a `rustls::ClientConfig` built with
+//! `rustls-native-certs` or `rustls-platform-verifier`) to [`connect`].
+//!
+//! Errors are [`Error`]s: a refused certificate, a failed TLS handshake or
+//! a TLS handshake that outlasts `Config::handshake_timeout` is
+//! [`Error::Io`] wrapping rustls's error, which reads as `invalid peer
+//! certificate: ...` for a refused certificate (`io::Error::get_ref` and
+//! a downcast to `rustls::Error` give the details); unreadable PEM files
+//! are `Error::Io` naming the file.
+//!
+//! ```no_run
+//! # #[cfg(feature = "blocking")]
+//! # fn main() -> Result<(), wsproto_adapters::Error> {
+//! use std::net::TcpListener;
+//! use wsproto_adapters::{blocking, tls, ClientOptions, Message};
+//!
+//! // A server: TLS, then the WebSocket handshake, under the handshake timeout.
+//! let acceptor = tls::Acceptor::from_pem_files("cert.pem", "key.pem")?;
+//! let listener = TcpListener::bind("127.0.0.1:9443")?;
+//! let (tcp, _) = listener.accept()?;
+//! let mut ws = acceptor.accept(tcp)?;
+//! if let Message::Text(t) = ws.read()? {
+//!     ws.send_text(&t)?;
+//! }
+//!
+//! // A client trusting the web's roots...
+//! let mut ws = blocking::connect("wss://example.com/socket")?;
+//! // ...or only the certificate in a PEM file.
+//! let config = tls::client_config_from_pem(&std::fs::read("cert.pem")?)?;
+//! let mut ws = tls::connect("wss://localhost:9443/", &ClientOptions::default(), config)?;
+//! # Ok(())
+//! # }
+//! # #[cfg(not(feature = "blocking"))] fn main() {}
+//! ```
+
+// With neither driver on, only the configuration builders are left.
+#![cfg_attr(
+    not(any(feature = "blocking", feature = "tokio")),
+    allow(unused_imports)
+)]
+
+use crate::url::Url;
+use crate::{ClientOptions, Error, ServerOptions};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::RootCertStore;
+use std::io::{self, ErrorKind};
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+pub use rustls;
+pub use rustls::{ClientConfig, ServerConfig};
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn invalid(what: String) -> impl FnOnce(rustls::Error) -> Error {
+    move |e| {
+        Error::Io(io::Error::new(
+            ErrorKind::InvalidInput,
+            format!("{what}: {e}"),
+        ))
+    }
+}
+
+/// The client configuration `connect` uses for `wss://`: the
+/// `webpki-roots` trust anchors (see the module doc for why), no client
+/// certificate. Built on first use and shared.
+pub fn default_client_config() -> Result<Arc<ClientConfig>, Error> {
+    static CONFIG: OnceLock<Arc<ClientConfig>> = OnceLock::new();
+    if let Some(config) = CONFIG.get() {
+        return Ok(config.clone());
+    }
+    let roots = RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    let config = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(invalid("TLS client configuration".to_owned()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(CONFIG.get_or_init(|| Arc::new(config)).clone())
+}
+
+/// A client configuration that trusts exactly the certificates in `pem`
+/// (one or more `CERTIFICATE` blocks: a private CA, or a self-signed server
+/// certificate), and no others.
+///
+/// ```
+/// use wsproto_adapters::tls;
+/// assert!(tls::client_config_from_pem(b"no certificate here").is_err());
+/// ```
+pub fn client_config_from_pem(pem: &[u8]) -> Result<Arc<ClientConfig>, Error> {
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(pem) {
+        let cert = cert.map_err(|e| pem_error("certificate PEM", e))?;
+        roots
+            .add(cert)
+            .map_err(invalid("certificate PEM".to_owned()))?;
+    }
+    if roots.is_empty() {
+        return Err(Error::Io(io::Error::new(
+            ErrorKind::InvalidInput,
+            "certificate PEM: no CERTIFICATE block",
+        )));
+    }
+    let config = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(invalid("TLS client configuration".to_owned()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+fn pem_error(what: &str, e: rustls::pki_types::pem::Error) -> Error {
+    Error::Io(io::Error::new(
+        ErrorKind::InvalidInput,
+        format!("{what}: {e}"),
+    ))
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>, Error> {
+    std::fs::read(path)
+        .map_err(|e| Error::Io(io::Error::new(e.kind(), format!("{}: {e}", path.display()))))
+}
+
+/// The TLS side of a server: one [`ServerConfig`], shared by every
+/// connection it accepts.
+#[derive(Clone, Debug)]
+pub struct Acceptor {
+    config: Arc<ServerConfig>,
+}
+
+impl Acceptor {
+    /// An acceptor with a configuration of your own (client certificates,
+    /// ALPN, session resumption...).
+    pub fn new(config: Arc<ServerConfig>) -> Acceptor {
+        Acceptor { config }
+    }
+
+    /// An acceptor serving the certificate chain in `cert_pem` (leaf first)
+    /// with the private key in `key_pem` (PKCS#8, PKCS#1 or SEC1).
+    pub fn from_pem(cert_pem: &[u8], key_pem: &[u8]) -> Result<Acceptor, Error> {
+        let chain = CertificateDer::pem_slice_iter(cert_pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| pem_error("certificate PEM", e))?;
+        if chain.is_empty() {
+            return Err(Error::Io(io::Error::new(
+                ErrorKind::InvalidInput,
+                "certificate PEM: no CERTIFICATE block",
+            )));
+        }
+        let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| pem_error("key PEM", e))?;
+        let config = ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(invalid("TLS server configuration".to_owned()))?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .map_err(invalid("certificate and key".to_owned()))?;
+        Ok(Acceptor::new(Arc::new(config)))
+    }
+
+    /// [`Acceptor::from_pem`] with the contents of two files.
+    pub fn from_pem_files(
+        cert: impl AsRef<Path>,
+        key: impl AsRef<Path>,
+    ) -> Result<Acceptor, Error> {
+        let (cert, key) = (cert.as_ref(), key.as_ref());
+        Acceptor::from_pem(&read_file(cert)?, &read_file(key)?).map_err(|e| match e {
+            Error::Io(io) => Error::Io(io::Error::new(
+                io.kind(),
+                format!("{} / {}: {io}", cert.display(), key.display()),
+            )),
+            e => e,
+        })
+    }
+
+    /// The rustls configuration.
+    pub fn config(&self) -> &Arc<ServerConfig> {
+        &self.config
+    }
+
+    /// Runs the TLS handshake on `tcp`, then the WebSocket handshake, with
+    /// default options.
+    #[cfg(feature = "blocking")]
+    pub fn accept(
+        &self,
+        tcp: std::net::TcpStream,
+    ) -> Result<crate::blocking::WebSocket<crate::blocking::MaybeTls>, Error> {
+        self.accept_with(tcp, &ServerOptions::default())
+    }
+
+    /// Runs the TLS handshake on `tcp` (within
+    /// `options.config.handshake_timeout`), then the WebSocket handshake of
+    /// [`blocking::accept_with`](crate::blocking::accept_with).
+    #[cfg(feature = "blocking")]
+    pub fn accept_with(
+        &self,
+        tcp: std::net::TcpStream,
+        options: &ServerOptions,
+    ) -> Result<crate::blocking::WebSocket<crate::blocking::MaybeTls>, Error> {
+        let mut tcp = tcp;
+        let mut conn = rustls::ServerConnection::new(self.config.clone())
+            .map_err(invalid("TLS session".to_owned()))?;
+        finish_handshake(&mut conn, &mut tcp, handshake_timeout(&options.config))?;
+        let stream =
+            crate::blocking::MaybeTls::Server(Box::new(rustls::StreamOwned::new(conn, tcp)));
+        crate::blocking::accept_with(stream, options)
+    }
+
+    /// The tokio version of [`Acceptor::accept`].
+    #[cfg(feature = "tokio")]
+    pub async fn accept_async(
+        &self,
+        tcp: tokio::net::TcpStream,
+    ) -> Result<crate::tokio::WebSocket<crate::tokio::MaybeTls>, Error> {
+        self.accept_async_with(tcp, &ServerOptions::default()).await
+    }
+
+    /// The tokio version of [`Acceptor::accept_with`].
+    #[cfg(feature = "tokio")]
+    pub async fn accept_async_with(
+        &self,
+        tcp: tokio::net::TcpStream,
+        options: &ServerOptions,
+    ) -> Result<crate::tokio::WebSocket<crate::tokio::MaybeTls>, Error> {
+        let acceptor = tokio_rustls::TlsAcceptor::from(self.config.clone());
+        let tls = tokio::time::timeout(handshake_timeout(&options.config), acceptor.accept(tcp))
+            .await
+            .map_err(|_| handshake_timed_out())??;
+        let stream = crate::tokio::MaybeTls::Tls(Box::new(tls.into()));
+        crate::tokio::accept_with(stream, options).await
+    }
+}
+
+/// `Config::handshake_timeout` as a std `Duration`: the TLS handshake's budget.
+#[cfg(any(feature = "blocking", feature = "tokio"))]
+fn handshake_timeout(config: &wsproto::Config) -> Duration {
+    Duration::from_nanos(config.handshake_timeout.as_nanos())
+}
+
+#[cfg(any(feature = "blocking", feature = "tokio"))]
+fn handshake_timed_out() -> Error {
+    Error::Io(io::Error::new(
+        ErrorKind::TimedOut,
+        "the TLS handshake timed out",
+    ))
+}
+
+/// The host of a `wss://` URL as the name to verify (and send as SNI).
+#[cfg(any(feature = "blocking", feature = "tokio"))]
+fn server_name(url: &Url, raw: &str) -> Result<ServerName<'static>, Error> {
+    if !url.secure {
+        return Err(Error::Url(format!(
+            "{raw:?}: TLS needs a wss:// URL (ws:// goes in the clear)"
+        )));
+    }
+    ServerName::try_from(url.host.clone())
+        .map_err(|_| Error::Url(format!("{raw:?}: not a valid TLS server name")))
+}
+
+/// Drives a blocking rustls session through its handshake, bounded by
+/// `timeout`; the socket's timeouts are cleared afterwards (the driver sets
+/// its own).
+#[cfg(feature = "blocking")]
+fn finish_handshake<D: rustls::SideData>(
+    conn: &mut rustls::ConnectionCommon<D>,
+    tcp: &mut std::net::TcpStream,
+    timeout: Duration,
+) -> Result<(), Error> {
+    let deadline = std::time::Instant::now() + timeout;
+    while conn.is_handshaking() {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(handshake_timed_out());
+        }
+        tcp.set_read_timeout(Some(left))?;
+        tcp.set_write_timeout(Some(left))?;
+        match conn.complete_io(tcp) {
+            Ok((0, 0)) if conn.is_handshaking() => {
+                return Err(Error::Io(io::Error::new(
+                    ErrorKind::UnexpectedEof,
+                    "the peer closed the connection during the TLS handshake",
+                )))
+            }
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                ) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    tcp.set_read_timeout(None)?;
+    tcp.set_write_timeout(None)?;
+    Ok(())
+}
+
+/// Connects to a `wss://` URL trusting what `config` trusts: TCP (with
+/// `TCP_NODELAY`), the TLS handshake (within
+/// `options.config.handshake_timeout`), then the WebSocket handshake.
+///
+/// [`blocking::connect_with`](crate::blocking::connect_with) is this with
+/// [`default_client_config`]. A `ws://` URL is refused rather than sent in
+/// the clear.
+#[cfg(feature = "blocking")]
+pub fn connect(
+    url: &str,
+    options: &ClientOptions,
+    config: Arc<ClientConfig>,
+) -> Result<crate::blocking::WebSocket<crate::blocking::MaybeTls>, Error> {
+    let parsed = Url::parse(url)?;
+    let name = server_name(&parsed, url)?;
+    let mut tcp = std::net::TcpStream::connect((parsed.host.as_str(), parsed.port))?;
+    tcp.set_nodelay(true)?;
+    let mut conn =
+        rustls::ClientConnection::new(config, name).map_err(invalid("TLS session".to_owned()))?;
+    finish_handshake(&mut conn, &mut tcp, handshake_timeout(&options.config))?;
+    let stream = crate::blocking::MaybeTls::Client(Box::new(rustls::StreamOwned::new(conn, tcp)));
+    crate::blocking::client(stream, url, options)
+}
+
+/// The tokio version of [`connect`].
+#[cfg(feature = "tokio")]
+pub async fn connect_async(
+    url: &str,
+    options: &ClientOptions,
+    config: Arc<ClientConfig>,
+) -> Result<crate::tokio::WebSocket<crate::tokio::MaybeTls>, Error> {
+    let parsed = Url::parse(url)?;
+    let name = server_name(&parsed, url)?;
+    let tcp = tokio::net::TcpStream::connect((parsed.host.as_str(), parsed.port)).await?;
+    tcp.set_nodelay(true)?;
+    let connector = tokio_rustls::TlsConnector::from(config);
+    let tls = tokio::time::timeout(
+        handshake_timeout(&options.config),
+        connector.connect(name, tcp),
+    )
+    .await
+    .map_err(|_| handshake_timed_out())??;
+    let stream = crate::tokio::MaybeTls::Tls(Box::new(tls.into()));
+    crate::tokio::client(stream, url, options).await
+}
