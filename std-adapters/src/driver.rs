@@ -32,9 +32,18 @@ use wsproto::{
     CloseCode, Config, Event, HandshakeError, Instant, MessageKind, Role, State, TimeoutKind,
 };
 
-/// Receive window. The core surfaces payload as it arrives, so only a frame
-/// header or a control frame (at most a few hundred bytes) is ever kept.
+/// The largest receive window. The core surfaces payload as it arrives, so
+/// only a frame header or a control frame (at most a few hundred bytes) is
+/// ever kept: the window's size only sets how much one read can take.
 const RX_BUFFER: usize = 64 * 1024;
+/// The receive window of a connection that reads little at a time. An idle
+/// connection is blocked in a read that holds its window, so this is what
+/// each idle connection costs; reads that fill the window grow it (up to
+/// [`RX_BUFFER`]), and a run of small reads shrinks it back.
+const RX_MIN: usize = 1024;
+/// Small reads in a row (each under half of [`RX_MIN`]) after which a grown
+/// window goes back to [`RX_MIN`].
+const RX_SHRINK_AFTER: u8 = 4;
 /// Transmit buffers above this are shrunk back once written.
 const TX_KEEP: usize = 256 * 1024;
 /// Decompressed bytes per chunk of a compressed message (allocated only when
@@ -61,6 +70,8 @@ pub(crate) struct Driver {
     conn: AnyConn,
     rx: Vec<u8>,
     rx_len: usize,
+    /// Reads in a row that took under half of [`RX_MIN`] (see there).
+    small_reads: u8,
     /// Where compressed messages are inflated (empty without deflate).
     scratch: Vec<u8>,
     tx: TxBuffer,
@@ -107,7 +118,7 @@ impl Driver {
         } else {
             Vec::new()
         };
-        let mut rx = vec![0u8; RX_BUFFER.max(leftover.len() + 1024)];
+        let mut rx = vec![0u8; RX_MIN.max(leftover.len() + 1024)];
         if let Some(start) = rx.get_mut(..leftover.len()) {
             start.copy_from_slice(&leftover);
         }
@@ -115,6 +126,7 @@ impl Driver {
             conn,
             rx,
             rx_len: leftover.len(),
+            small_reads: 0,
             scratch,
             tx: TxBuffer::default(),
             partial: None,
@@ -224,6 +236,25 @@ impl Driver {
             return;
         }
         self.rx_len = (self.rx_len + n).min(self.rx.len());
+        if n < RX_MIN / 2 {
+            self.small_reads = self.small_reads.saturating_add(1);
+        } else {
+            self.small_reads = 0;
+        }
+        if self.rx_len == self.rx.len() && self.rx.len() < RX_BUFFER {
+            // The read filled the window: more is probably waiting.
+            self.resize_rx((self.rx.len() * 4).min(RX_BUFFER));
+        }
+    }
+
+    /// Gives the receive window `len` bytes, keeping what it holds.
+    fn resize_rx(&mut self, len: usize) {
+        let len = len.max(self.rx_len);
+        let mut rx = vec![0u8; len];
+        if let (Some(to), Some(from)) = (rx.get_mut(..self.rx_len), self.rx.get(..self.rx_len)) {
+            to.copy_from_slice(from);
+        }
+        self.rx = rx;
     }
 
     /// The transport reached end of file.
@@ -433,7 +464,19 @@ impl Driver {
         }
         if self.rx_len == self.rx.len() {
             // Never expected (the core keeps little unconsumed), but never read into nothing.
-            self.rx.resize(self.rx.len() * 2, 0);
+            self.resize_rx(self.rx.len() * 2);
+        } else if self.small_reads >= RX_SHRINK_AFTER && self.rx.len() > RX_MIN {
+            // The burst is over: an idle connection holds only the small window.
+            self.resize_rx(RX_MIN.max(self.rx_len + 1024));
+            self.small_reads = 0;
+        }
+        if self.small_reads >= RX_SHRINK_AFTER
+            || (self.small_reads > 0 && self.tx.capacity() <= RX_MIN)
+        {
+            // Small messages, or none: nothing is queued (checked above), so
+            // the transmit buffer goes too, and comes back with the next send.
+            // A large one stays through a burst, as the receive window does.
+            self.tx.release();
         }
         Step::Read(self.wait(now))
     }
@@ -449,8 +492,12 @@ impl Driver {
             self.finished = true;
             return Step::Continue;
         }
-        // Whatever was buffered is as dead as what is still to come.
+        // Whatever was buffered is as dead as what is still to come; the
+        // peer may be sending megabytes, so drain with the whole window.
         self.rx_len = 0;
+        if self.rx.len() < RX_BUFFER {
+            self.rx = vec![0u8; RX_BUFFER];
+        }
         let wait = std::time::Duration::from_nanos(until.saturating_duration_since(now).as_nanos())
             .max(std::time::Duration::from_millis(1));
         Step::Read(Some(wait))
@@ -489,11 +536,17 @@ impl Driver {
 
     /// Moves the core's queued control frames into the transmit buffer.
     fn transmit(&mut self) {
+        // Encoded on the stack first, so a connection with nothing to send
+        // does not grow its transmit buffer (most steps queue nothing).
+        let mut out = [0u8; 3 * wsproto::MIN_TRANSMIT_BUFFER];
         loop {
-            let n = self.conn.poll_transmit(self.tx.room(1024)).unwrap_or(0);
-            self.tx.commit(n);
-            if n == 0 {
+            let n = self.conn.poll_transmit(&mut out).unwrap_or(0);
+            let Some(frames) = out.get(..n).filter(|f| !f.is_empty()) else {
                 break;
+            };
+            if let Some(room) = self.tx.room(n).get_mut(..n) {
+                room.copy_from_slice(frames);
+                self.tx.commit(n);
             }
         }
     }
@@ -611,6 +664,20 @@ impl TxBuffer {
                 self.buf.truncate(RX_BUFFER);
                 self.buf.shrink_to_fit();
             }
+        }
+    }
+
+    /// Bytes allocated.
+    fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// Frees the buffer; only when nothing is queued.
+    fn release(&mut self) {
+        if self.start == self.end {
+            self.buf = Vec::new();
+            self.start = 0;
+            self.end = 0;
         }
     }
 
@@ -939,5 +1006,109 @@ mod tests {
         assert_eq!(tx.pending().len(), 50);
         assert!(tx.pending()[..40].iter().all(|&b| b == 1));
         assert!(tx.pending()[40..].iter().all(|&b| b == 2));
+    }
+
+    /// A server driver with nothing read yet.
+    fn idle_server() -> Driver {
+        let done = Done {
+            protocol: None,
+            leftover: Vec::new(),
+            response: Vec::new(),
+            path: "/".into(),
+            deflate: None,
+        };
+        Driver::new(
+            Role::Server,
+            Config::default(),
+            StdRng::from_seed([7; 32]),
+            done,
+        )
+        .unwrap()
+    }
+
+    /// Reads `wire` into the driver as a socket would (as much as the window
+    /// takes per read) and runs it until it asks for more; returns the
+    /// messages and how large the window was at each read.
+    fn read_all(d: &mut Driver, mut wire: &[u8]) -> (Vec<Message>, Vec<usize>) {
+        let (mut messages, mut windows) = (Vec::new(), Vec::new());
+        let now = Instant::from_secs(1);
+        loop {
+            loop {
+                let step = d.step(now);
+                let n = d.pending().len();
+                d.advance(n);
+                if let Some(outcome) = d.take_outcome() {
+                    messages.push(outcome.unwrap());
+                } else if let Step::Read(_) = step {
+                    break;
+                }
+            }
+            if wire.is_empty() {
+                return (messages, windows);
+            }
+            windows.push(d.rx.len());
+            let spare = d.spare();
+            let n = spare.len().min(wire.len());
+            spare[..n].copy_from_slice(&wire[..n]);
+            d.on_read(n);
+            wire = &wire[n..];
+        }
+    }
+
+    fn client_frames(payloads: &[&[u8]]) -> Vec<u8> {
+        let mut client = wsproto::Connection::with_rng(
+            Role::Client,
+            Config::default(),
+            StdRng::from_seed([9; 32]),
+        );
+        let mut wire = Vec::new();
+        for payload in payloads {
+            let mut out = vec![0u8; payload.len() + 14];
+            let n = client.send_binary(payload, &mut out).unwrap();
+            wire.extend_from_slice(&out[..n]);
+        }
+        wire
+    }
+
+    #[test]
+    fn the_receive_window_grows_for_a_burst_and_shrinks_back_when_reads_get_small() {
+        let mut d = idle_server();
+        assert_eq!(
+            d.rx.len(),
+            RX_MIN,
+            "an idle connection holds the small window"
+        );
+        let big = vec![0x5au8; 200_000];
+        let (messages, windows) = read_all(&mut d, &client_frames(&[&big]));
+        assert_eq!(messages, [Message::Binary(big)]);
+        // Each read that filled the window grew it, up to the largest.
+        assert_eq!(windows[..4], [RX_MIN, 4 * RX_MIN, 16 * RX_MIN, RX_BUFFER]);
+        assert_eq!(d.rx.len(), RX_BUFFER);
+        // Small messages, one per read: after a few the window is small again,
+        // and the transmit buffer (grown by nothing here) stays empty.
+        for i in 0..RX_SHRINK_AFTER {
+            let small = [i; 16];
+            let (messages, _) = read_all(&mut d, &client_frames(&[&small]));
+            assert_eq!(messages, [Message::Binary(small.to_vec())]);
+        }
+        assert_eq!(d.rx.len(), RX_MIN);
+        assert_eq!(d.tx.capacity(), 0);
+    }
+
+    #[test]
+    fn a_small_transmit_buffer_is_released_once_reads_are_small() {
+        let mut d = idle_server();
+        d.send_binary(b"hello").unwrap();
+        assert!(d.tx.capacity() > 0);
+        let (messages, _) = read_all(&mut d, &client_frames(&[b"ping"]));
+        assert_eq!(messages, [Message::Binary(b"ping".to_vec())]);
+        assert_eq!(d.tx.capacity(), 0, "released while the connection waits");
+        // A large one stays through a burst.
+        d.send_binary(&vec![1u8; 100_000]).unwrap();
+        let n = d.pending().len();
+        d.advance(n);
+        let (messages, _) = read_all(&mut d, &client_frames(&[b"ping"]));
+        assert_eq!(messages.len(), 1);
+        assert!(d.tx.capacity() >= 100_000);
     }
 }
