@@ -1,15 +1,21 @@
 //! Echo server: text back as text, binary back as binary.
 //!
 //! ```text
-//! cargo run --release -p wsproto-adapters --example echo_server -- 127.0.0.1:9001 [--tokio] [--no-deflate]
+//! cargo run --release -p wsproto-adapters --example echo_server -- 127.0.0.1:9001 [--tokio] [--no-deflate] [--memory-budget=BYTES]
 //! ```
 //! Blocking by default, one thread per connection; `--tokio` runs the same on
 //! the tokio adapter. permessage-deflate is accepted when a client offers it;
-//! `--no-deflate` declines it. Logs one line per connection event to stderr,
+//! `--no-deflate` declines it; `--memory-budget=BYTES` shares one
+//! `MemoryBudget` among all connections (none by default). Logs one line per connection event to stderr,
 //! the `accepted` line naming the negotiated extension.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use wsproto_adapters::{blocking, tokio as wstokio, CloseFrame, Error, Message, ServerOptions};
+use wsproto_adapters::{
+    blocking, tokio as wstokio, CloseFrame, Error, MemoryBudget, Message, ServerOptions,
+};
+
+/// `--memory-budget=BYTES`, shared by every connection.
+static BUDGET: std::sync::OnceLock<MemoryBudget> = std::sync::OnceLock::new();
 
 fn options(deflate: bool) -> ServerOptions {
     let mut options = ServerOptions::default();
@@ -19,13 +25,15 @@ fn options(deflate: bool) -> ServerOptions {
     options.config.limits = wsproto_adapters::wsproto::Limits::for_message_size(64 << 20);
     options.config.limits.max_frame_payload = 64 << 20;
     options.config.limits.max_fragments = 1 << 20;
+    options.memory_budget = BUDGET.get().cloned();
     options
 }
 
 const USAGE: &str = "usage: echo_server [ADDRESS] [--tokio] [--no-deflate]
   ADDRESS        where to listen (default 127.0.0.1:9001; port 0 picks a free one)
   --tokio        run on the tokio driver instead of a thread per connection
-  --no-deflate   decline permessage-deflate offers";
+  --no-deflate   decline permessage-deflate offers
+  --memory-budget=BYTES  one memory budget for all connections (1013 past it)";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -35,10 +43,18 @@ fn main() {
     }
     if let Some(unknown) = args
         .iter()
+        .filter(|a| !a.starts_with("--memory-budget="))
         .find(|a| a.starts_with('-') && !matches!(a.as_str(), "--tokio" | "--no-deflate"))
     {
         eprintln!("echo_server: unknown option {unknown}\n{USAGE}");
         std::process::exit(2);
+    }
+    if let Some(bytes) = args.iter().find_map(|a| a.strip_prefix("--memory-budget=")) {
+        let Ok(bytes) = bytes.parse() else {
+            eprintln!("echo_server: --memory-budget takes a byte count\n{USAGE}");
+            std::process::exit(2);
+        };
+        let _ = BUDGET.set(MemoryBudget::new(bytes));
     }
     let use_tokio = args.iter().any(|a| a == "--tokio");
     let deflate = !args.iter().any(|a| a == "--no-deflate");
