@@ -35,9 +35,18 @@
 //! partial message is dropped, its buffers are given back, and it is closed
 //! with 1013 (Try Again Later) through the core's `close`. The driver then
 //! discards what the peer still sends until the close handshake ends (or its
-//! `close_timeout`), and `read` (or the send that needed the memory) returns
-//! an error for which [`Error::is_over_budget`](crate::Error::is_over_budget)
-//! holds. Other connections carry on, and nothing is ever process-wide.
+//! `close_timeout`), and `read` returns an error for which
+//! [`Error::is_over_budget`](crate::Error::is_over_budget) holds. Other
+//! connections carry on, and nothing is ever process-wide.
+//!
+//! A send whose frame would not fit fails the connection the same way:
+//! nothing of its message is queued, the Close (1013) is, and the send
+//! writes that Close and returns `Ok` (the message is dropped, as anything
+//! sent on a failing connection may be); the next `read` returns the budget
+//! error, and later sends [`Error::ConnectionClosed`](crate::Error::ConnectionClosed).
+//! Returning the error from the send itself would leave the Close unwritten
+//! in the usual `if send fails, drop the connection` code, and the peer would
+//! see the connection cut without a code.
 //!
 //! Waiting for memory instead is not offered: the memory a waiting connection
 //! needs is held by other connections' partial messages, which only their

@@ -28,10 +28,10 @@
 //! [`Driver::step`]) and the transmit buffer are charged to the connection's
 //! [`Account`] before they grow, and given back when they shrink or the
 //! driver is dropped (see [`crate::budget`]). When a charge is refused the
-//! driver drops the partial message, starts the close handshake with 1013
-//! through the core, discards incoming data until that handshake ends (or
-//! its timer), and then returns the budget error in place of whatever ended
-//! the connection.
+//! driver drops the partial message (or the message being sent), starts the
+//! close handshake with 1013 through the core, discards incoming data until
+//! that handshake ends (or its timer), and then returns the budget error in
+//! place of whatever ended the connection.
 
 use crate::budget::{Account, BudgetExceeded};
 use crate::conn::AnyConn;
@@ -532,9 +532,12 @@ impl Driver {
         // Room for the frame, or for its largest compressed form.
         let need = self.conn.send_buffer_len(len);
         if let Err(refused) = self.tx.reserve(need, &mut self.account) {
+            // Failed like a receive (see the module doc): the message is
+            // dropped and the Close goes out with the I/O layer's write, so
+            // the caller's send succeeds and its next read reports the budget.
             self.refuse(refused);
             self.transmit();
-            return Err(refused.into_error());
+            return Ok(());
         }
         let room = self.tx.room(need);
         let n = encode(&mut self.conn, room)?;
@@ -657,8 +660,10 @@ impl TxBuffer {
             return Ok(());
         }
         let target = need.max(cap.saturating_mul(2));
-        account.resize(self.charged, target)?;
-        self.charged = target;
+        // Old and new buffers both exist while the bytes are copied across:
+        // both are charged until then.
+        account.grow(target)?;
+        self.charged += target;
         self.buf.reserve_exact(target - self.buf.len());
         self.settle(account);
         Ok(())
@@ -788,7 +793,9 @@ impl Charge<'_> {
     }
 
     /// Before `more` bytes are appended to a buffer of `len` bytes and `cap`
-    /// capacity: the capacity to grow to (charged), if it must grow.
+    /// capacity: the capacity to grow to, if it must grow. The new buffer is
+    /// charged on top of the old one (both exist while the bytes are copied
+    /// across); [`Charge::settle`] then brings the charge to the new capacity.
     fn grow(
         &mut self,
         len: usize,
@@ -800,7 +807,8 @@ impl Charge<'_> {
             return Ok(None);
         }
         let target = need.max(cap.saturating_mul(2));
-        self.to(target)?;
+        self.account.grow(target)?;
+        *self.bytes += target;
         Ok(Some(target))
     }
 
@@ -1106,15 +1114,25 @@ mod tests {
         let n = d.pending().len();
         d.advance(n);
         assert!(budget.used() <= TX_KEEP, "{}", budget.used());
-        // A send larger than the budget fails with it and closes with 1013.
-        let e = d.send_binary(&[1; 2 << 20]).unwrap_err();
-        assert!(e.is_over_budget(), "{e}");
+        // A send larger than the budget is dropped: its Close (1013) is what
+        // is queued, and the connection closes with the budget error.
+        d.send_binary(&[1; 2 << 20]).unwrap();
+        assert_eq!(&d.pending()[..4], &[0x88, 21, 0x03, 0xf5]); // 1013, "memory budget spent"
         assert_eq!(
             d.state(),
             State::Closing {
                 initiator: wsproto::Side::Local
             }
         );
+        write_and_shut(&mut d);
+        d.on_eof();
+        d.step(now);
+        let outcome = d.take_outcome();
+        assert!(
+            matches!(&outcome, Some(Err(e)) if e.is_over_budget()),
+            "{outcome:?}"
+        );
+        assert!(matches!(d.send_text("x"), Err(Error::ConnectionClosed)));
     }
 
     #[test]
