@@ -19,7 +19,7 @@
 //! |---|---|---|
 //! | `blocking` | on | [`blocking`]: the driver over `std::io::Read + Write` |
 //! | `tokio` | on | [`tokio`]: the driver over tokio's `AsyncRead + AsyncWrite` (enables only tokio's `net`, `io-util`, `time` and `rt`) |
-//! | `std` | on (via `blocking`/`tokio`) | [`clock`], [`url`], [`Error`], [`Message`], [`CloseFrame`], [`ClientOptions`], [`ServerOptions`], the OS-seeded client RNG, and the core's permessage-deflate |
+//! | `std` | on (via `blocking`/`tokio`) | [`clock`], [`url`], [`Error`], [`Message`], [`CloseFrame`], [`ClientOptions`], [`ServerOptions`], [`MemoryBudget`] (one memory budget for many connections), the OS-seeded client RNG, and the core's permessage-deflate |
 //! | `embedded` | off | [`embedded`]: the no_std, allocation-free driver over `embedded-io-async` |
 //! | `hyper` | off | `upgrade`: take over HTTP/1.1 upgrades and HTTP/2 extended CONNECTs that hyper 1.x parsed |
 //! | `axum` | off | `axum`: an extractor on top of `hyper` |

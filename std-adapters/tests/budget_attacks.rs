@@ -569,3 +569,33 @@ fn bomb_client() {
     let seen: Vec<Seen> = threads.into_iter().map(|t| t.join().unwrap()).collect();
     println!("bomb: connections saw {seen:?}");
 }
+
+#[test]
+fn a_client_budget_closes_with_1013_on_the_blocking_driver() {
+    // A server sends 2 MiB to a client whose budget is 1 MiB: the client
+    // closes with 1013 and its read reports the budget; the server sees 1013.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut ws = blocking::accept(stream).unwrap();
+        ws.send_binary(&vec![3; 2 << 20]).unwrap();
+        let _ = tx.send(ws.read());
+    });
+    let budget = wsproto_adapters::MemoryBudget::new(1 << 20);
+    let options = wsproto_adapters::ClientOptions {
+        memory_budget: Some(budget.clone()),
+        ..Default::default()
+    };
+    let mut ws = blocking::connect_with(&format!("ws://127.0.0.1:{port}/"), &options).unwrap();
+    let e = ws.read().unwrap_err();
+    assert!(e.is_over_budget(), "{e}");
+    let server_saw = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    match server_saw {
+        Ok(Message::Close(Some(frame))) => assert_eq!(frame.code, 1013),
+        other => panic!("{other:?}"),
+    }
+    drop(ws);
+    assert_eq!(budget.used(), 0);
+}
