@@ -599,3 +599,63 @@ fn a_client_budget_closes_with_1013_on_the_blocking_driver() {
     drop(ws);
     assert_eq!(budget.used(), 0);
 }
+
+#[cfg(feature = "hyper")]
+#[test]
+fn an_upgrade_taken_from_hyper_draws_from_the_options_budget() {
+    // `upgrade::accept` (the axum extractor's path, the chat server's) keeps
+    // the options' budget: a fragmented message past it is closed with 1013.
+    let budget = wsproto_adapters::MemoryBudget::new(1 << 20);
+    let options = ServerOptions {
+        memory_budget: Some(budget.clone()),
+        deflate: None,
+        ..ServerOptions::default()
+    };
+    let request = http::Request::get("/ws")
+        .header("host", "127.0.0.1")
+        .header("upgrade", "websocket")
+        .header("connection", "Upgrade")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .header("sec-websocket-version", "13")
+        .body(())
+        .unwrap();
+    let upgrade = wsproto_adapters::upgrade::accept(&request, &options).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = runtime.spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        // The handshake was answered elsewhere: frames start at once.
+        let mut ws = upgrade.into_websocket_over(stream).unwrap();
+        ws.read().await
+    });
+    let client = std::thread::spawn(move || {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let chunk = vec![1u8; 64 << 10];
+        for i in 0..32 {
+            let opcode = if i == 0 { 0x2 } else { 0x0 };
+            if s.write_all(&frame(opcode, false, false, &chunk)).is_err() || has_input(&s) {
+                break;
+            }
+        }
+        let seen = read_close(&mut s, Duration::from_secs(5));
+        // Answer the Close so the server's close handshake ends.
+        let _ = s.write_all(&frame(0x8, true, false, &1013u16.to_be_bytes()));
+        seen
+    });
+    let outcome = runtime
+        .block_on(async { tokio::time::timeout(Duration::from_secs(20), server).await })
+        .expect("bounded")
+        .unwrap();
+    assert!(
+        matches!(&outcome, Err(e) if e.is_over_budget()),
+        "{outcome:?}"
+    );
+    assert_eq!(client.join().unwrap(), Seen::Closed(1013));
+    assert_eq!(budget.used(), 0);
+}
