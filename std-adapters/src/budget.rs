@@ -23,6 +23,12 @@
 //! * the transmit queue: every byte of capacity of the buffer frames are
 //!   encoded into before they are written.
 //!
+//! Buffers grow by doubling (at least), and while one grows the old and the
+//! new allocation both exist until the bytes are copied across, so both are
+//! charged until then: a message of `m` bytes arriving in pieces needs up to
+//! `1.5 × m` of budget at its last growth, and `2 × m` while it is echoed
+//! (the delivered message plus the frame queued to send).
+//!
 //! Not charged, because they are fixed per connection and known up front: the
 //! 64 KiB receive window, the 32 KiB inflate scratch and the deflate state
 //! (about 126 KiB at 15 window bits), and a message once the application has
