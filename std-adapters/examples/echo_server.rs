@@ -1,19 +1,23 @@
 //! Echo server: text back as text, binary back as binary.
 //!
 //! ```text
-//! cargo run --release -p wsproto-adapters --example echo_server -- 127.0.0.1:9001 [--tokio] [--no-deflate] [--tls CERT KEY]
+//! cargo run --release -p wsproto-adapters --example echo_server -- 127.0.0.1:9001 [--tokio] [--no-deflate] [--tls CERT KEY] [--memory-budget BYTES]
 //! ```
 //! Blocking by default, one thread per connection; `--tokio` runs the same on
 //! the tokio adapter. `--tls CERT KEY` serves `wss://` with the PEM
 //! certificate chain and private key in those files (TLS, then the WebSocket
 //! handshake, both within the handshake timeout). permessage-deflate is accepted when a client offers it;
-//! `--no-deflate` declines it. Logs one line per connection event to stderr,
+//! `--no-deflate` declines it; `--memory-budget BYTES` shares one
+//! `MemoryBudget` among all connections (none by default). Logs one line per connection event to stderr,
 //! the `accepted` line naming the negotiated extension.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use wsproto_adapters::{
-    blocking, tls, tokio as wstokio, CloseFrame, Error, Message, ServerOptions,
+    blocking, tls, tokio as wstokio, CloseFrame, Error, MemoryBudget, Message, ServerOptions,
 };
+
+/// `--memory-budget BYTES`, shared by every connection.
+static BUDGET: std::sync::OnceLock<MemoryBudget> = std::sync::OnceLock::new();
 
 fn options(deflate: bool) -> ServerOptions {
     let mut options = ServerOptions::default();
@@ -23,14 +27,18 @@ fn options(deflate: bool) -> ServerOptions {
     options.config.limits = wsproto_adapters::wsproto::Limits::for_message_size(64 << 20);
     options.config.limits.max_frame_payload = 64 << 20;
     options.config.limits.max_fragments = 1 << 20;
+    options.memory_budget = BUDGET.get().cloned();
     options
 }
 
-const USAGE: &str = "usage: echo_server [ADDRESS] [--tokio] [--no-deflate] [--tls CERT KEY]
+const USAGE: &str =
+    "usage: echo_server [ADDRESS] [--tokio] [--no-deflate] [--tls CERT KEY] [--memory-budget BYTES]
   ADDRESS         where to listen (default 127.0.0.1:9001; port 0 picks a free one)
   --tokio         run on the tokio driver instead of a thread per connection
   --no-deflate    decline permessage-deflate offers
-  --tls CERT KEY  serve wss:// with this PEM certificate chain and private key";
+  --tls CERT KEY  serve wss:// with this PEM certificate chain and private key
+  --memory-budget BYTES
+                  one memory budget for all connections (a connection past it is closed with 1013)";
 
 /// The command line.
 struct Args {
@@ -39,6 +47,8 @@ struct Args {
     deflate: bool,
     /// PEM files: certificate chain, private key.
     tls: Option<(String, String)>,
+    /// `--memory-budget`: bytes shared by all connections.
+    memory_budget: Option<usize>,
 }
 
 fn parse_args(args: Vec<String>) -> Result<Args, String> {
@@ -47,6 +57,7 @@ fn parse_args(args: Vec<String>) -> Result<Args, String> {
         use_tokio: false,
         deflate: true,
         tls: None,
+        memory_budget: None,
     };
     let mut addr = None;
     let mut args = args.into_iter();
@@ -58,6 +69,16 @@ fn parse_args(args: Vec<String>) -> Result<Args, String> {
                 (Some(cert), Some(key)) => parsed.tls = Some((cert, key)),
                 _ => return Err("--tls needs two files: CERT KEY".to_owned()),
             },
+            "--memory-budget" => match args.next().map(|b| b.parse()) {
+                Some(Ok(bytes)) => parsed.memory_budget = Some(bytes),
+                _ => return Err("--memory-budget takes a byte count".to_owned()),
+            },
+            a if a.starts_with("--memory-budget=") => {
+                match a.trim_start_matches("--memory-budget=").parse() {
+                    Ok(bytes) => parsed.memory_budget = Some(bytes),
+                    Err(_) => return Err("--memory-budget takes a byte count".to_owned()),
+                }
+            }
             a if a.starts_with('-') => return Err(format!("unknown option {a}")),
             _ if addr.is_some() => return Err(format!("unexpected argument {arg}")),
             _ => addr = Some(arg),
@@ -80,6 +101,7 @@ fn main() {
         use_tokio,
         deflate,
         tls,
+        memory_budget,
     } = match parse_args(args) {
         Ok(args) => args,
         Err(e) => {
@@ -87,6 +109,9 @@ fn main() {
             std::process::exit(2);
         }
     };
+    if let Some(bytes) = memory_budget {
+        let _ = BUDGET.set(MemoryBudget::new(bytes));
+    }
     let tls = match tls.map(|(cert, key)| tls::Acceptor::from_pem_files(cert, key)) {
         None => None,
         Some(Ok(acceptor)) => Some(acceptor),

@@ -124,6 +124,7 @@ pub fn open_for_fuzzing<S: Read + Write>(
         response: Vec::new(),
         path: "/".into(),
         deflate: None,
+        budget: None,
     };
     let rng = crate::rng::StdRng::from_seed([7; 32]);
     let driver = Driver::new(role, config, rng, done)?;

@@ -21,7 +21,19 @@
 //! that never stops sending is cut off at that deadline. Timer failures do
 //! not linger (the peer is unresponsive), nor does a finished close handshake
 //! (the peer's Close was its last frame).
+//!
+//! # Memory budget
+//!
+//! The reassembly buffer, the last delivered message (until the next
+//! [`Driver::step`]) and the transmit buffer are charged to the connection's
+//! [`Account`] before they grow, and given back when they shrink or the
+//! driver is dropped (see [`crate::budget`]). When a charge is refused the
+//! driver drops the partial message (or the message being sent), starts the
+//! close handshake with 1013 through the core, discards incoming data until
+//! that handshake ends (or its timer), and then returns the budget error in
+//! place of whatever ended the connection.
 
+use crate::budget::{Account, BudgetExceeded};
 use crate::conn::AnyConn;
 use crate::copy;
 use crate::handshake::Done;
@@ -76,6 +88,14 @@ pub(crate) struct Driver {
     scratch: Vec<u8>,
     tx: TxBuffer,
     partial: Option<Partial>,
+    /// What this connection holds of its memory budget.
+    account: Account,
+    /// Bytes charged for the message being reassembled.
+    partial_charge: usize,
+    /// Bytes charged for the last message handed over, released by the next step.
+    delivered_charge: usize,
+    /// Set when a charge was refused: the connection is closing with 1013.
+    refused: Option<BudgetExceeded>,
     outcome: Option<Result<Message, Error>>,
     eof: bool,
     shut: bool,
@@ -104,6 +124,7 @@ impl Driver {
             leftover,
             path,
             deflate,
+            budget,
             ..
         } = done;
         let conn = AnyConn::new(role, config, rng, deflate.as_ref())
@@ -130,6 +151,10 @@ impl Driver {
             scratch,
             tx: TxBuffer::default(),
             partial: None,
+            account: Account::new(budget),
+            partial_charge: 0,
+            delivered_charge: 0,
+            refused: None,
             outcome: None,
             eof: false,
             shut: false,
@@ -177,6 +202,7 @@ impl Driver {
     /// `n` bytes of [`Driver::pending`] were written.
     pub fn advance(&mut self, n: usize) {
         self.tx.advance(n);
+        self.tx.settle(&mut self.account);
     }
 
     /// The core says the transport should now be closed, and it is not yet.
@@ -217,9 +243,14 @@ impl Driver {
             // Held until the drain ends (see the module doc).
             return None;
         }
-        let outcome = self.outcome.take();
+        let mut outcome = self.outcome.take();
         if matches!(outcome, Some(Err(_))) {
             self.finished = true;
+            // Whatever ended a connection closing for its budget (the peer's
+            // Close, a timer, end of file), the budget is why.
+            if let Some(refused) = self.refused.take() {
+                outcome = Some(Err(refused.into_error()));
+            }
         }
         outcome
     }
@@ -268,6 +299,7 @@ impl Driver {
         self.shut = true;
         // Never written again: the next call must not retry a dead transport.
         self.tx.clear();
+        self.tx.settle(&mut self.account);
     }
 
     /// A write failed with `e`. After the close handshake (the peer's Close
@@ -357,6 +389,7 @@ impl Driver {
     /// timeout.
     fn give_up(&mut self, e: Option<Error>) -> Error {
         self.tx.clear();
+        self.tx.settle(&mut self.account);
         self.finished = true;
         let held = match self.outcome.take() {
             Some(Err(held)) => Some(held),
@@ -386,6 +419,9 @@ impl Driver {
         if self.finished || self.lingering() {
             return None;
         }
+        // The caller is back for more: the last message is its own now.
+        self.account
+            .shrink(core::mem::take(&mut self.delivered_charge));
         if self.outcome.is_none() && self.rx_len > 0 {
             self.process();
             self.transmit();
@@ -426,6 +462,9 @@ impl Driver {
     }
 
     fn step_inner(&mut self, now: Instant, write_first: bool) -> Step {
+        // The caller is back for more: the last message is its own now.
+        self.account
+            .shrink(core::mem::take(&mut self.delivered_charge));
         if self.finished {
             self.outcome = Some(Err(Error::ConnectionClosed));
             return Step::Continue;
@@ -476,7 +515,7 @@ impl Driver {
             // Small messages, or none: nothing is queued (checked above), so
             // the transmit buffer goes too, and comes back with the next send.
             // A large one stays through a burst, as the receive window does.
-            self.tx.release();
+            self.tx.release(&mut self.account);
         }
         Step::Read(self.wait(now))
     }
@@ -524,14 +563,51 @@ impl Driver {
             match received.event {
                 None if received.consumed == 0 => break,
                 None => {}
+                // Closing with 1013: the peer's Close ends the wait (as the
+                // budget error, see take_outcome); data is dropped.
+                Some(Event::Close { .. }) if self.refused.is_some() => {
+                    self.outcome = Some(Err(Error::ConnectionClosed));
+                }
+                Some(_) if self.refused.is_some() => {}
                 Some(event) => {
                     let remaining = self.conn.frame_remaining();
-                    self.outcome = on_event(&mut self.partial, event, remaining).map(Ok);
+                    let mut charge = Charge {
+                        account: &mut self.account,
+                        bytes: &mut self.partial_charge,
+                    };
+                    match on_event(&mut self.partial, event, remaining, &mut charge) {
+                        Ok(None) => {}
+                        Ok(Some(message)) => {
+                            self.delivered_charge += core::mem::take(&mut self.partial_charge);
+                            self.outcome = Some(Ok(message));
+                        }
+                        Err(refused) => self.refuse(refused),
+                    }
                 }
             }
         }
         self.rx.copy_within(pos..self.rx_len, 0);
         self.rx_len -= pos;
+    }
+
+    /// The budget refused a charge: drops the partial message, gives its
+    /// memory back and starts the close handshake with 1013. The core frames
+    /// the Close; if the handshake had already started, the connection ends
+    /// with the budget error at once.
+    fn refuse(&mut self, refused: BudgetExceeded) {
+        self.partial = None;
+        self.account
+            .shrink(core::mem::take(&mut self.partial_charge));
+        self.refused = Some(refused);
+        let open = self.conn.state() == State::Open;
+        if !open
+            || self
+                .conn
+                .close(CloseCode::TRY_AGAIN_LATER, "memory budget spent")
+                .is_err()
+        {
+            self.outcome = Some(Err(Error::ConnectionClosed));
+        }
     }
 
     /// Moves the core's queued control frames into the transmit buffer.
@@ -544,6 +620,9 @@ impl Driver {
             let Some(frames) = out.get(..n).filter(|f| !f.is_empty()) else {
                 break;
             };
+            // Control frames are small and must go out: charged even when
+            // the budget is spent.
+            self.tx.reserve_forced(n, &mut self.account);
             if let Some(room) = self.tx.room(n).get_mut(..n) {
                 room.copy_from_slice(frames);
                 self.tx.commit(n);
@@ -562,7 +641,16 @@ impl Driver {
         }
         self.transmit();
         // Room for the frame, or for its largest compressed form.
-        let room = self.tx.room(self.conn.send_buffer_len(len));
+        let need = self.conn.send_buffer_len(len);
+        if let Err(refused) = self.tx.reserve(need, &mut self.account) {
+            // Failed like a receive (see the module doc): the message is
+            // dropped and the Close goes out with the I/O layer's write, so
+            // the caller's send succeeds and its next read reports the budget.
+            self.refuse(refused);
+            self.transmit();
+            return Ok(());
+        }
+        let room = self.tx.room(need);
         let n = encode(&mut self.conn, room)?;
         self.tx.commit(n);
         Ok(())
@@ -647,6 +735,8 @@ struct TxBuffer {
     buf: Vec<u8>,
     start: usize,
     end: usize,
+    /// Bytes of capacity charged to the budget.
+    charged: usize,
 }
 
 impl TxBuffer {
@@ -660,7 +750,7 @@ impl TxBuffer {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
-            if self.buf.len() > TX_KEEP {
+            if self.buf.capacity() > TX_KEEP {
                 self.buf.truncate(RX_BUFFER);
                 self.buf.shrink_to_fit();
             }
@@ -673,17 +763,57 @@ impl TxBuffer {
     }
 
     /// Frees the buffer; only when nothing is queued.
-    fn release(&mut self) {
+    fn release(&mut self, account: &mut Account) {
         if self.start == self.end {
             self.buf = Vec::new();
             self.start = 0;
             self.end = 0;
+            self.settle(account);
         }
     }
 
     /// Drops everything queued.
     fn clear(&mut self) {
         self.advance(self.end.saturating_sub(self.start));
+    }
+
+    /// Capacity for `len` more bytes, charged before it is allocated;
+    /// growth at least doubles, so a run of small frames is amortised.
+    fn reserve(&mut self, len: usize, account: &mut Account) -> Result<(), BudgetExceeded> {
+        let need = self.end + len;
+        let cap = self.buf.capacity();
+        if need <= cap {
+            return Ok(());
+        }
+        let target = need.max(cap.saturating_mul(2));
+        // Old and new buffers both exist while the bytes are copied across:
+        // both are charged until then.
+        account.grow(target)?;
+        self.charged += target;
+        self.buf.reserve_exact(target - self.buf.len());
+        self.settle(account);
+        Ok(())
+    }
+
+    /// [`TxBuffer::reserve`] past the budget (for control frames).
+    fn reserve_forced(&mut self, len: usize, account: &mut Account) {
+        if self.reserve(len, account).is_err() {
+            self.buf.reserve(len);
+            account.force(self.buf.capacity().saturating_sub(self.charged));
+            self.charged = self.buf.capacity();
+        }
+    }
+
+    /// Brings the charge in line with the capacity after a shrink (or an
+    /// allocator that gave more than asked).
+    fn settle(&mut self, account: &mut Account) {
+        let cap = self.buf.capacity();
+        if cap < self.charged {
+            account.shrink(self.charged - cap);
+        } else {
+            account.force(cap - self.charged);
+        }
+        self.charged = cap;
     }
 
     /// At least `len` writable bytes after the queued ones.
@@ -717,24 +847,38 @@ impl TxBuffer {
 /// first chunk reserves room for it (capped at [`RX_BUFFER`], one more read's
 /// worth, so the peer's claim never sizes an allocation), which saves the
 /// reallocation and copy of the first chunk when the rest arrives.
+///
+/// Growth is charged to `charge` before it happens (at least doubling, so a
+/// message in many small fragments is amortised); a refused charge leaves
+/// the partial message as it was.
 fn on_event(
     partial: &mut Option<Partial>,
     event: Event<'_>,
     frame_remaining: u64,
-) -> Option<Message> {
+    charge: &mut Charge<'_>,
+) -> Result<Option<Message>, BudgetExceeded> {
     let room = |len: usize| {
         let expected = usize::try_from(frame_remaining).map_or(RX_BUFFER, |r| r.min(RX_BUFFER));
         len + expected
     };
-    match event {
+    Ok(match event {
         Event::Text { data, fin } => {
             let mut s = match partial.take() {
                 Some(Partial::Text(s)) => s,
-                _ => String::with_capacity(if fin { data.len() } else { room(data.len()) }),
+                _ => {
+                    let cap = if fin { data.len() } else { room(data.len()) };
+                    charge.to(cap)?;
+                    String::with_capacity(cap)
+                }
             };
+            // Refused: the partial message is dropped with the connection.
+            if let Some(target) = charge.grow(s.len(), s.capacity(), data.len())? {
+                s.reserve_exact(target - s.len());
+            }
             copy::append_str(&mut s, data);
+            charge.settle(s.capacity());
             if fin {
-                return Some(Message::Text(s));
+                return Ok(Some(Message::Text(s)));
             }
             *partial = Some(Partial::Text(s));
             None
@@ -742,11 +886,20 @@ fn on_event(
         Event::Binary { data, fin } => {
             let mut b = match partial.take() {
                 Some(Partial::Binary(b)) => b,
-                _ => Vec::with_capacity(if fin { data.len() } else { room(data.len()) }),
+                _ => {
+                    let cap = if fin { data.len() } else { room(data.len()) };
+                    charge.to(cap)?;
+                    Vec::with_capacity(cap)
+                }
             };
+            // Refused: the partial message is dropped with the connection.
+            if let Some(target) = charge.grow(b.len(), b.capacity(), data.len())? {
+                b.reserve_exact(target - b.len());
+            }
             copy::append_bytes(&mut b, data);
+            charge.settle(b.capacity());
             if fin {
-                return Some(Message::Binary(b));
+                return Ok(Some(Message::Binary(b)));
             }
             *partial = Some(Partial::Binary(b));
             None
@@ -757,6 +910,52 @@ fn on_event(
             code: c.0,
             reason: reason.to_owned(),
         }))),
+    })
+}
+
+/// The budget charge of the message being reassembled.
+struct Charge<'a> {
+    account: &'a mut Account,
+    /// Bytes charged for it so far.
+    bytes: &'a mut usize,
+}
+
+impl Charge<'_> {
+    /// Charges `cap` bytes in all.
+    fn to(&mut self, cap: usize) -> Result<(), BudgetExceeded> {
+        self.account.resize(*self.bytes, cap)?;
+        *self.bytes = cap;
+        Ok(())
+    }
+
+    /// Before `more` bytes are appended to a buffer of `len` bytes and `cap`
+    /// capacity: the capacity to grow to, if it must grow. The new buffer is
+    /// charged on top of the old one (both exist while the bytes are copied
+    /// across); [`Charge::settle`] then brings the charge to the new capacity.
+    fn grow(
+        &mut self,
+        len: usize,
+        cap: usize,
+        more: usize,
+    ) -> Result<Option<usize>, BudgetExceeded> {
+        let need = len.saturating_add(more);
+        if need <= cap {
+            return Ok(None);
+        }
+        let target = need.max(cap.saturating_mul(2));
+        self.account.grow(target)?;
+        *self.bytes += target;
+        Ok(Some(target))
+    }
+
+    /// After the allocation: the charge follows the real capacity.
+    fn settle(&mut self, cap: usize) {
+        if cap > *self.bytes {
+            self.account.force(cap - *self.bytes);
+        } else {
+            self.account.shrink(*self.bytes - cap);
+        }
+        *self.bytes = cap;
     }
 }
 
@@ -775,6 +974,7 @@ mod tests {
             response: Vec::new(),
             path: "/".into(),
             deflate: None,
+            budget: None,
         };
         Driver::new(
             Role::Server,
@@ -873,6 +1073,7 @@ mod tests {
                 response: Vec::new(),
                 path: "/".into(),
                 deflate: None,
+                budget: None,
             };
             let rng = StdRng::from_seed([7; 32]);
             let mut d = Driver::new(Role::Server, Config::default(), rng, done).unwrap();
@@ -957,6 +1158,7 @@ mod tests {
             response: Vec::new(),
             path: "/".into(),
             deflate: None,
+            budget: None,
         };
         let rng = StdRng::from_seed([7; 32]);
         Driver::new(Role::Server, Config::default(), rng, done).unwrap()
@@ -1016,6 +1218,7 @@ mod tests {
             response: Vec::new(),
             path: "/".into(),
             deflate: None,
+            budget: None,
         };
         Driver::new(
             Role::Server,
@@ -1110,5 +1313,150 @@ mod tests {
         let (messages, _) = read_all(&mut d, &client_frames(&[b"ping"]));
         assert_eq!(messages.len(), 1);
         assert!(d.tx.capacity() >= 100_000);
+    }
+
+    /// A masked (zero key) client frame: `opcode` with `fin`, `len` payload bytes of 7.
+    fn frame(opcode: u8, fin: bool, len: usize) -> Vec<u8> {
+        let mut f = vec![if fin { 0x80 | opcode } else { opcode }];
+        if len < 126 {
+            f.push(0x80 | len as u8);
+        } else {
+            f.push(0x80 | 126);
+            f.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        f.extend_from_slice(&[0; 4]);
+        f.extend(std::iter::repeat_n(7, len));
+        f
+    }
+
+    fn budget_server(budget: &crate::MemoryBudget) -> Driver {
+        let done = Done {
+            protocol: None,
+            leftover: Vec::new(),
+            response: Vec::new(),
+            path: "/".into(),
+            deflate: None,
+            budget: Some(budget.clone()),
+        };
+        let rng = StdRng::from_seed([7; 32]);
+        Driver::new(Role::Server, Config::default(), rng, done).unwrap()
+    }
+
+    /// Feeds `bytes` (fitting the receive window) and steps once.
+    fn feed(d: &mut Driver, bytes: &[u8], now: Instant) -> Step {
+        while d.spare().len() < bytes.len() {
+            // As a run of reads that filled the window would have grown it.
+            d.resize_rx(d.rx.len() * 2);
+        }
+        d.spare()[..bytes.len()].copy_from_slice(bytes);
+        d.on_read(bytes.len());
+        d.step(now)
+    }
+
+    #[test]
+    fn a_message_outgrowing_the_budget_closes_with_1013_and_gives_everything_back() {
+        let budget = crate::MemoryBudget::new(256 * 1024);
+        let now = Instant::from_secs(1);
+        let mut d = budget_server(&budget);
+        // Fragments of 60 000 bytes: a few fit, then the budget is spent.
+        let mut first = true;
+        let mut refused = false;
+        for _ in 0..20 {
+            let opcode = if first { 0x2 } else { 0x0 };
+            first = false;
+            feed(&mut d, &frame(opcode, false, 60_000), now);
+            assert!(budget.used() <= budget.limit() + crate::MemoryBudget::GRACE);
+            if d.refused.is_some() {
+                refused = true;
+                break;
+            }
+        }
+        assert!(refused, "the budget never ran out");
+        assert!(d.partial.is_none());
+        // The Close queued by the core carries 1013.
+        assert_eq!(&d.pending()[..4], &[0x88, d.pending()[1], 0x03, 0xf5]);
+        write_and_shut(&mut d);
+        // Only the transmit buffer is left charged (within the grace).
+        assert!(
+            budget.used() <= crate::MemoryBudget::GRACE,
+            "{}",
+            budget.used()
+        );
+        // More data is dropped, not kept.
+        feed(&mut d, &frame(0x0, false, 60_000), now);
+        assert!(d.partial.is_none() && d.take_outcome().is_none());
+        // The peer's Close ends it, as the budget error.
+        let mut close = frame(0x8, true, 2);
+        let n = close.len();
+        close[n - 2..].copy_from_slice(&1000u16.to_be_bytes());
+        feed(&mut d, &close, now);
+        let outcome = d.take_outcome();
+        assert!(
+            matches!(&outcome, Some(Err(e)) if e.is_over_budget()),
+            "{outcome:?}"
+        );
+        drop(d);
+        assert_eq!(budget.used(), 0);
+    }
+
+    #[test]
+    fn a_delivered_message_stays_charged_until_the_next_step() {
+        let budget = crate::MemoryBudget::new(1 << 20);
+        let now = Instant::from_secs(1);
+        let mut d = budget_server(&budget);
+        feed(&mut d, &frame(0x2, true, 30_000), now);
+        let Some(Ok(Message::Binary(b))) = d.take_outcome() else {
+            panic!("expected the message");
+        };
+        assert_eq!(b.len(), 30_000);
+        assert!(budget.used() >= 30_000);
+        d.step(now);
+        assert!(budget.used() < 30_000, "{}", budget.used());
+        // A send grows the transmit buffer under the budget, then gives it back.
+        d.send_binary(&[1; 400_000]).unwrap();
+        assert!(budget.used() >= 400_000);
+        let n = d.pending().len();
+        d.advance(n);
+        assert!(budget.used() <= TX_KEEP, "{}", budget.used());
+        // A send larger than the budget is dropped: its Close (1013) is what
+        // is queued, and the connection closes with the budget error.
+        d.send_binary(&[1; 2 << 20]).unwrap();
+        assert_eq!(&d.pending()[..4], &[0x88, 21, 0x03, 0xf5]); // 1013, "memory budget spent"
+        assert_eq!(
+            d.state(),
+            State::Closing {
+                initiator: wsproto::Side::Local
+            }
+        );
+        write_and_shut(&mut d);
+        d.on_eof();
+        d.step(now);
+        let outcome = d.take_outcome();
+        assert!(
+            matches!(&outcome, Some(Err(e)) if e.is_over_budget()),
+            "{outcome:?}"
+        );
+        assert!(matches!(d.send_text("x"), Err(Error::ConnectionClosed)));
+    }
+
+    #[test]
+    fn without_a_budget_nothing_is_refused() {
+        let now = Instant::from_secs(1);
+        let done = Done {
+            protocol: None,
+            leftover: Vec::new(),
+            response: Vec::new(),
+            path: "/".into(),
+            deflate: None,
+            budget: None,
+        };
+        let rng = StdRng::from_seed([7; 32]);
+        let mut d = Driver::new(Role::Server, Config::default(), rng, done).unwrap();
+        feed(&mut d, &frame(0x2, false, 60_000), now);
+        for _ in 0..20 {
+            feed(&mut d, &frame(0x0, false, 60_000), now);
+        }
+        assert!(d.refused.is_none());
+        assert_eq!(d.account.held(), d.partial_charge + d.tx.charged);
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::rng::StdRng;
 use crate::url::Url;
-use crate::{ClientOptions, Error, ServerOptions};
+use crate::{ClientOptions, Error, MemoryBudget, ServerOptions};
 use wsproto::extensions::deflate::{Agreed, DeflateConfig};
 use wsproto::handshake::{Accept, ClientHandshake, ClientRequest, ServerHandshake};
 use wsproto::httparse::{Header, EMPTY_HEADER};
@@ -27,6 +27,8 @@ pub(crate) struct Done {
     pub path: String,
     /// The permessage-deflate agreement, if the extension was negotiated.
     pub deflate: Option<Agreed>,
+    /// The memory budget the connection draws from, if any.
+    pub budget: Option<MemoryBudget>,
 }
 
 /// A failed handshake: the core's HTTP answer (empty for clients) and why.
@@ -79,6 +81,7 @@ pub(crate) struct ServerHs {
     head: HeadBuffer,
     protocols: Vec<String>,
     deflate: Option<DeflateConfig>,
+    budget: Option<MemoryBudget>,
 }
 
 impl ServerHs {
@@ -88,6 +91,7 @@ impl ServerHs {
             head: HeadBuffer::new(&options.config),
             protocols: options.protocols.clone(),
             deflate: options.deflate,
+            budget: options.memory_budget.clone(),
         }
     }
 
@@ -135,6 +139,7 @@ impl ServerHs {
                     response,
                     path: req.path().to_owned(),
                     deflate,
+                    budget: self.budget.clone(),
                 }))
             }
             Ok(None) => {
@@ -157,6 +162,7 @@ pub(crate) struct ClientHs {
     path: String,
     origin: Option<String>,
     protocols: Vec<String>,
+    budget: Option<MemoryBudget>,
     /// The request to write.
     pub request: Vec<u8>,
 }
@@ -237,6 +243,7 @@ impl ClientHs {
             path: url.path.clone(),
             origin: options.origin.clone(),
             protocols: options.protocols.clone(),
+            budget: options.memory_budget.clone(),
             request,
         })
     }
@@ -280,6 +287,7 @@ impl ClientHs {
                 response: Vec::new(),
                 path: self.path.clone(),
                 deflate,
+                budget: self.budget.clone(),
             })),
             None => {
                 self.hs.handle_timeout(now)?;

@@ -21,7 +21,7 @@
 //! |---|---|---|
 //! | `blocking` | on | [`blocking`]: the driver over `std::io::Read + Write` |
 //! | `tokio` | on | [`tokio`]: the driver over tokio's `AsyncRead + AsyncWrite` (enables only tokio's `net`, `io-util`, `time` and `rt`) |
-//! | `std` | on (via `blocking`/`tokio`) | [`clock`], [`url`], [`Error`], [`Message`], [`CloseFrame`], [`ClientOptions`], [`ServerOptions`], the OS-seeded client RNG, and the core's permessage-deflate |
+//! | `std` | on (via `blocking`/`tokio`) | [`clock`], [`url`], [`Error`], [`Message`], [`CloseFrame`], [`ClientOptions`], [`ServerOptions`], [`MemoryBudget`] (one memory budget for many connections), the OS-seeded client RNG, and the core's permessage-deflate |
 //! | `rustls` | off | `wss://` in `connect` (rustls with `ring`, `webpki-roots` trust anchors) and `tls`: server-side `tls::Acceptor`, client configurations |
 //! | `embedded` | off | [`embedded`]: the no_std, allocation-free driver over `embedded-io-async` |
 //! | `hyper` | off | `upgrade`: take over HTTP/1.1 upgrades and HTTP/2 extended CONNECTs that hyper 1.x parsed |
@@ -64,6 +64,8 @@
 pub use wsproto;
 
 #[cfg(feature = "std")]
+pub mod budget;
+#[cfg(feature = "std")]
 pub mod clock;
 #[cfg(feature = "std")]
 mod error;
@@ -97,6 +99,8 @@ pub mod tokio;
 #[cfg(feature = "hyper")]
 pub mod upgrade;
 
+#[cfg(feature = "std")]
+pub use budget::MemoryBudget;
 #[cfg(feature = "std")]
 pub use error::Error;
 /// permessage-deflate settings for [`ClientOptions::deflate`] and
@@ -164,6 +168,10 @@ pub struct ClientOptions {
     /// compression). The server may decline; the connection's `deflate()` tells what
     /// was agreed.
     pub deflate: Option<DeflateConfig>,
+    /// A [`MemoryBudget`] shared with other connections (`None`, the
+    /// default: only `config.limits` bound this connection). A client with
+    /// many connections to untrusted servers can cap them all together.
+    pub memory_budget: Option<MemoryBudget>,
 }
 
 /// The largest message the std drivers accept by default: 16 MiB.
@@ -210,6 +218,7 @@ impl Default for ClientOptions {
             headers: Vec::new(),
             origin: None,
             deflate: Some(DeflateConfig::default()),
+            memory_budget: None,
         }
     }
 }
@@ -219,6 +228,39 @@ impl Default for ClientOptions {
 /// permessage-deflate (RFC 7692) is accepted by default when a client offers
 /// it ([`DeflateConfig::default`]); set `deflate: None` to decline every
 /// offer.
+///
+/// # Memory: one budget for the whole server
+///
+/// `config.limits` bound each connection (a message of at most 16 MiB by
+/// default); a server accepting `n` connections can then be made to hold `n`
+/// such messages, and with permessage-deflate a peer needs only about 16 KB
+/// on the wire for each. Give every connection the same
+/// [`MemoryBudget`] ([`ServerOptions::with_memory_budget`], or clone one into
+/// [`ServerOptions::memory_budget`]) to cap the sum: a connection whose
+/// buffers would grow past what is left is closed with 1013 (Try Again
+/// Later), and the others carry on (see [`budget`] for what is charged and
+/// why the connection is failed rather than made to wait).
+///
+/// There is no budget by default. Any default would be wrong for someone: a
+/// budget sized from the machine's memory protects nothing on a shared host,
+/// and a fixed one refuses legitimate large messages (uploads, or the
+/// Autobahn|Testsuite's 16 MiB messages of cases 9.1.6/9.2.6, which need the
+/// budget to hold at least one whole message plus its echo) as soon as a few
+/// arrive together. An operator knows how much memory the server may use and
+/// how many large messages it must take at once; size the budget as
+/// `concurrent large messages × message limit × 2` (a message plus its echo
+/// or queued copy), then add about 300 KiB per connection of fixed overhead
+/// (receive window, inflate scratch, deflate state and the budget's
+/// per-connection grace) to get the server's memory.
+///
+/// ```
+/// use wsproto_adapters::ServerOptions;
+/// // Every connection accepted with these options (or clones of them) draws
+/// // from the same 64 MiB.
+/// let options = ServerOptions::default().with_memory_budget(64 << 20);
+/// let same = options.clone();
+/// assert_eq!(same.memory_budget.unwrap().limit(), 64 << 20);
+/// ```
 #[cfg(feature = "std")]
 #[derive(Clone, Debug)]
 pub struct ServerOptions {
@@ -233,6 +275,20 @@ pub struct ServerOptions {
     /// The first offer that fits is taken; `max_window_bits` caps the windows
     /// of both directions, and with it the memory of each connection.
     pub deflate: Option<DeflateConfig>,
+    /// The memory all connections accepted with these options share
+    /// (`None`, the default: only `config.limits` apply, per connection).
+    /// Clones of the options share the same budget.
+    pub memory_budget: Option<MemoryBudget>,
+}
+
+#[cfg(feature = "std")]
+impl ServerOptions {
+    /// These options with a new shared budget of `bytes` for all the
+    /// connections they accept (see [`MemoryBudget`]).
+    pub fn with_memory_budget(mut self, bytes: usize) -> Self {
+        self.memory_budget = Some(MemoryBudget::new(bytes));
+        self
+    }
 }
 
 #[cfg(feature = "std")]
@@ -242,6 +298,7 @@ impl Default for ServerOptions {
             config: default_config(),
             protocols: Vec::new(),
             deflate: Some(DeflateConfig::default()),
+            memory_budget: None,
         }
     }
 }

@@ -62,6 +62,7 @@ pub struct Upgrade {
     deflate: Option<Agreed>,
     path: String,
     config: Config,
+    budget: Option<crate::MemoryBudget>,
 }
 
 /// A request that is not a valid WebSocket handshake: answer it with
@@ -202,6 +203,7 @@ pub fn accept_parts(
         deflate,
         path,
         config: options.config,
+        budget: options.memory_budget.clone(),
     })
 }
 
@@ -252,6 +254,7 @@ impl Upgrade {
             response: Vec::new(),
             path: self.path,
             deflate: self.deflate,
+            budget: self.budget,
         };
         let driver = Driver::new(Role::Server, self.config, new_rng()?, done)?;
         Ok(WebSocket::from_driver(stream, driver))
@@ -288,6 +291,7 @@ where
         response: Vec::new(),
         path: String::new(),
         deflate,
+        budget: None,
     };
     let driver = Driver::new(role, config, new_rng()?, done)?;
     Ok(WebSocket::from_driver(stream, driver))

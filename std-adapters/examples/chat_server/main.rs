@@ -12,6 +12,11 @@
 //! needs the crate's `axum` feature, which the crate's dev-dependency on
 //! itself turns on for examples, so the command above names no feature. With
 //! `--redis URL` several processes serve one room (see `room.rs`).
+//!
+//! All pages share one memory budget (`--memory-budget BYTES`, 64 MiB by
+//! default): the messages being received and the messages being sent, over
+//! every page together. A page whose buffers would take more than is left
+//! is closed with 1013 (try again later); the others carry on.
 
 mod protocol;
 mod room;
@@ -41,9 +46,12 @@ const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest WebSocket message; above it the connection closes with 1009.
 const MAX_FRAME: u64 = 64 * 1024;
+/// Memory for the buffers of all pages together, by default: a thousand
+/// pages each mid-way through a largest message and its echo.
+const DEFAULT_MEMORY_BUDGET: usize = 64 << 20;
 
 const USAGE: &str = "\
-usage: chat_server [ADDRESS] [--redis URL]
+usage: chat_server [ADDRESS] [--redis URL] [--memory-budget BYTES]
 
 Serves a chat room: open http://ADDRESS/ in a browser.
 
@@ -51,6 +59,9 @@ Serves a chat room: open http://ADDRESS/ in a browser.
   --redis URL   share one room between several chat_server processes through
                 Redis (pub/sub for events, a list for the last 100 messages),
                 e.g. redis://127.0.0.1:6379/
+  --memory-budget BYTES
+                memory for the message buffers of all pages together
+                (default 64 MiB); a page that needs more is closed with 1013
   -h, --help    print this help";
 
 struct App {
@@ -59,22 +70,32 @@ struct App {
     server: String,
     sequence: AtomicU64,
     shutdown: watch::Receiver<bool>,
+    /// Every page's options; clones share one memory budget.
+    options: ServerOptions,
 }
 
 struct Args {
     addr: String,
     redis: Option<String>,
+    memory_budget: usize,
 }
 
 fn parse_args() -> Result<Option<Args>, String> {
     let mut addr = None;
     let mut redis = None;
+    let mut memory_budget = DEFAULT_MEMORY_BUDGET;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "-h" | "--help" => return Ok(None),
             "--redis" => {
                 redis = Some(args.next().ok_or("--redis needs a URL")?);
+            }
+            "--memory-budget" => {
+                memory_budget = args
+                    .next()
+                    .and_then(|b| b.parse().ok())
+                    .ok_or("--memory-budget needs a byte count")?;
             }
             flag if flag.starts_with('-') => return Err(format!("unknown option {flag}")),
             _ if addr.is_none() => addr = Some(arg),
@@ -84,6 +105,7 @@ fn parse_args() -> Result<Option<Args>, String> {
     Ok(Some(Args {
         addr: addr.unwrap_or_else(|| "127.0.0.1:8080".to_owned()),
         redis,
+        memory_budget,
     }))
 }
 
@@ -121,12 +143,15 @@ async fn run(args: Args) -> Result<(), String> {
     };
     tokio::spawn(room::announce_online(room.clone()));
     let (stop, shutdown) = watch::channel(false);
+    let mut options = ServerOptions::default().with_memory_budget(args.memory_budget);
+    options.config.limits.max_message_size = MAX_FRAME;
     let app = Arc::new(App {
         room: room.clone(),
         hub,
         server,
         sequence: AtomicU64::new(0),
         shutdown,
+        options,
     });
     let router = Router::new()
         .route("/", get(page))
@@ -206,9 +231,7 @@ async fn script() -> Response {
 }
 
 async fn chat(ws: WebSocketUpgrade, app: Arc<App>) -> Response {
-    let mut options = ServerOptions::default();
-    options.config.limits.max_message_size = MAX_FRAME;
-    ws.options(options)
+    ws.options(app.options.clone())
         .on_upgrade(move |ws| async move { session(ws, app).await })
 }
 
