@@ -261,7 +261,14 @@ fn run_tokio(addr: &str, deflate: bool, tls: Option<tls::Acceptor>) -> std::io::
             let tls = tls.clone();
             tokio::spawn(async move {
                 let _ = stream.set_nodelay(true);
-                let mut ws = match accept_tokio(stream, &options(deflate), tls).await {
+                // Boxed: the handshake's state (a TLS handshake's included)
+                // lives on the heap only while it runs, instead of in every
+                // connection's task for its whole life.
+                let accepted = {
+                    let options = options(deflate);
+                    Box::pin(accept_tokio(stream, &options, tls)).await
+                };
+                let mut ws = match accepted {
                     Ok(ws) => ws,
                     Err(e) => return log_rejected(Some(peer), &e),
                 };

@@ -52,7 +52,7 @@ const RX_BUFFER: usize = 64 * 1024;
 /// connection is blocked in a read that holds its window, so this is what
 /// each idle connection costs; reads that fill the window grow it (up to
 /// [`RX_BUFFER`]), and a run of small reads shrinks it back.
-const RX_MIN: usize = 1024;
+pub(crate) const RX_MIN: usize = 1024;
 /// Small reads in a row (each under half of [`RX_MIN`]) after which a grown
 /// window goes back to [`RX_MIN`].
 const RX_SHRINK_AFTER: u8 = 4;
@@ -255,8 +255,41 @@ impl Driver {
         outcome
     }
 
+    /// Gives the receive window back while nothing is buffered and reads are
+    /// small (see [`RX_MIN`]): the next read then goes into a buffer shared
+    /// by the connections of a thread ([`Driver::on_read_shared`]), so an
+    /// idle connection waiting for input holds no window at all. Returns
+    /// whether the window is given back.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub fn release_idle_window(&mut self) -> bool {
+        if self.rx.is_empty() {
+            return true;
+        }
+        if self.rx_len == 0 && self.small_reads > 0 && self.rx.len() <= RX_MIN && !self.lingering()
+        {
+            self.rx = Vec::new();
+            return true;
+        }
+        false
+    }
+
+    /// `bytes` were read into a shared buffer while the window was given
+    /// back ([`Driver::release_idle_window`]).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub fn on_read_shared(&mut self, bytes: &[u8]) {
+        let spare = self.spare();
+        if let Some(to) = spare.get_mut(..bytes.len()) {
+            to.copy_from_slice(bytes);
+            self.on_read(bytes.len());
+        }
+    }
+
     /// Where the next read goes.
     pub fn spare(&mut self) -> &mut [u8] {
+        if self.rx.is_empty() {
+            // Given back while idle: a window again for this read.
+            self.rx = vec![0u8; RX_MIN];
+        }
         self.rx.get_mut(self.rx_len..).unwrap_or_default()
     }
 
@@ -501,7 +534,7 @@ impl Driver {
             self.finished = true;
             return Step::Continue;
         }
-        if self.rx_len == self.rx.len() {
+        if !self.rx.is_empty() && self.rx_len == self.rx.len() {
             // Never expected (the core keeps little unconsumed), but never read into nothing.
             self.resize_rx(self.rx.len() * 2);
         } else if self.small_reads >= RX_SHRINK_AFTER && self.rx.len() > RX_MIN {
@@ -1296,6 +1329,33 @@ mod tests {
         }
         assert_eq!(d.rx.len(), RX_MIN);
         assert_eq!(d.tx.capacity(), 0);
+    }
+
+    #[test]
+    fn an_idle_window_is_given_back_and_shared_reads_refill_it() {
+        let mut d = idle_server();
+        // Nothing read yet: the window stays (no small read seen).
+        assert!(!d.release_idle_window());
+        let (messages, _) = read_all(&mut d, &client_frames(&[b"one"]));
+        assert_eq!(messages, [Message::Binary(b"one".to_vec())]);
+        assert!(d.release_idle_window());
+        assert!(d.rx.is_empty(), "an idle connection holds no window");
+        // A read through a shared buffer: split mid-frame, then the rest.
+        let wire = client_frames(&[b"two", b"three"]);
+        d.on_read_shared(&wire[..5]);
+        assert_eq!(d.rx.len(), RX_MIN);
+        assert!(!d.release_idle_window(), "never while bytes are buffered");
+        let (messages, _) = read_all(&mut d, &wire[5..]);
+        assert_eq!(
+            messages,
+            [
+                Message::Binary(b"two".to_vec()),
+                Message::Binary(b"three".to_vec())
+            ]
+        );
+        // A reader of its own (the blocking driver) gets a window back.
+        assert!(d.release_idle_window());
+        assert_eq!(d.spare().len(), RX_MIN);
     }
 
     #[test]

@@ -20,7 +20,7 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `blocking` | on | [`blocking`]: the driver over `std::io::Read + Write` |
-//! | `tokio` | on | [`tokio`]: the driver over tokio's `AsyncRead + AsyncWrite` (enables only tokio's `net`, `io-util`, `time` and `rt`) |
+//! | `tokio` | on | [`tokio`]: the driver over tokio's `AsyncRead + AsyncWrite` (enables only tokio's `net`, `io-util`, `time` and `rt`), with `Stream`/`Sink` from `futures-core`/`futures-sink` and `split()` into two halves |
 //! | `std` | on (via `blocking`/`tokio`) | [`clock`], [`url`], [`Error`], [`Message`], [`CloseFrame`], [`ClientOptions`], [`ServerOptions`], [`MemoryBudget`] (one memory budget for many connections), the OS-seeded client RNG, and the core's permessage-deflate |
 //! | `rustls` | off | `wss://` in `connect` (rustls with `ring`, `webpki-roots` trust anchors) and `tls`: server-side `tls::Acceptor`, client configurations |
 //! | `embedded` | off | [`embedded`]: the no_std, allocation-free driver over `embedded-io-async` |

@@ -8,7 +8,7 @@
 //! halves, so neither steals the other's registration with the stream).
 
 use crate::clock;
-use crate::driver::{Driver, Step};
+use crate::driver::{Driver, Step, RX_MIN};
 use crate::{Error, Message};
 use std::future::Future;
 use std::io::ErrorKind;
@@ -183,23 +183,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
 
     /// One read into the driver's window, bounded by `wait`; `Ready(Ok)`
     /// also when the timer fired (the driver runs its timers next).
+    ///
+    /// A connection that gave its window back while idle
+    /// ([`Driver::release_idle_window`]) reads into this thread's shared
+    /// buffer instead, and only what arrived is handed to the driver: a
+    /// connection waiting for input holds no receive window.
     fn poll_fill(
         &mut self,
         cx: &mut Context<'_>,
         timer: &mut Timer,
         wait: Option<Duration>,
     ) -> Poll<Result<(), Error>> {
-        let mut buf = ReadBuf::new(self.driver.spare());
-        match Pin::new(&mut self.stream).poll_read(cx, &mut buf) {
-            Poll::Ready(Ok(())) => {
-                let n = buf.filled().len();
-                if n == 0 {
-                    self.driver.on_eof();
-                } else {
-                    self.driver.on_read(n);
-                }
-                Poll::Ready(Ok(()))
-            }
+        let shared = if self.driver.release_idle_window() {
+            self.poll_read_shared(cx)
+        } else {
+            None
+        };
+        let read = match shared {
+            Some(read) => read,
+            None => self.poll_read_own(cx),
+        };
+        match read {
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
             Poll::Ready(Err(e)) if e.kind() == ErrorKind::Interrupted => Poll::Ready(Ok(())),
             Poll::Ready(Err(e)) => Poll::Ready(self.driver.on_read_error(e)),
             Poll::Pending => match wait {
@@ -207,6 +212,44 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
                 None => Poll::Pending,
             },
         }
+    }
+
+    /// A read into the driver's own window.
+    fn poll_read_own(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let mut buf = ReadBuf::new(self.driver.spare());
+        let read = Pin::new(&mut self.stream).poll_read(cx, &mut buf);
+        let n = buf.filled().len();
+        if let Poll::Ready(Ok(())) = read {
+            if n == 0 {
+                self.driver.on_eof();
+            } else {
+                self.driver.on_read(n);
+            }
+        }
+        read
+    }
+
+    /// A read into this thread's shared buffer; `None` if it is in use
+    /// (never: polls do not nest), and the caller reads into its own window.
+    fn poll_read_shared(&mut self, cx: &mut Context<'_>) -> Option<Poll<std::io::Result<()>>> {
+        thread_local! {
+            static SHARED: std::cell::RefCell<[u8; RX_MIN]> =
+                const { std::cell::RefCell::new([0; RX_MIN]) };
+        }
+        SHARED.with(|shared| {
+            let mut shared = shared.try_borrow_mut().ok()?;
+            let mut buf = ReadBuf::new(&mut shared[..]);
+            let read = Pin::new(&mut self.stream).poll_read(cx, &mut buf);
+            if let Poll::Ready(Ok(())) = read {
+                let filled = buf.filled();
+                if filled.is_empty() {
+                    self.driver.on_eof();
+                } else {
+                    self.driver.on_read_shared(filled);
+                }
+            }
+            Some(read)
+        })
     }
 
     /// The next message for a socket that is not split: text and binary
