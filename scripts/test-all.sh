@@ -57,13 +57,30 @@ run_step() {
 cargo_tests() {
   local log
   log=$(mktemp)
-  cargo test --workspace --all-features 2>&1 | tee "$log"
+  # The memory-budget attacks run in their own step, so their RSS figures show.
+  cargo test --workspace --all-features -- --skip attack_ 2>&1 | tee "$log"
   local status=${PIPESTATUS[0]}
   local passed failed
   passed=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i + 1) ~ /^passed/) n += $i } END { print n + 0 }' "$log")
   failed=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i + 1) ~ /^failed/) n += $i } END { print n + 0 }' "$log")
   rm -f "$log"
   echo "cargo test: ${passed:-0} passed, ${failed:-0} failed"
+  return "$status"
+}
+
+# The four memory-budget attacks (issue: one budget for the whole server),
+# with their output shown: each prints the server's peak RSS against the budget.
+budget_attacks() {
+  local log
+  log=$(mktemp)
+  cargo test -p wsproto-adapters --all-features --test budget_attacks attack_ -- --nocapture --test-threads=1 2>&1 | tee "$log"
+  local status=${PIPESTATUS[0]}
+  local passed failed
+  passed=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i + 1) ~ /^passed/) n += $i } END { print n + 0 }' "$log")
+  failed=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i + 1) ~ /^failed/) n += $i } END { print n + 0 }' "$log")
+  rm -f "$log"
+  echo "budget attacks: ${passed:-0} passed, ${failed:-0} failed"
+  [ "${passed:-0}" -eq 4 ] || { echo "budget attacks: expected 4 attacks to run"; return 1; }
   return "$status"
 }
 
@@ -83,6 +100,7 @@ run_step "interop peers: install" bash interop/install.sh
 run_step "interop: Node ws, Python websockets, headless Chromium" bash interop/run.sh
 run_step "conformance: Autobahn|Testsuite, 8 runs (default subset)" bash scripts/conformance.sh
 run_step "tests (unit, integration, property, doc)" cargo_tests
+run_step "memory budget attacks (server RSS against the budget)" budget_attacks
 run_step "fuzz smoke (every target, ${FUZZ_SECONDS:-20} s each)" bash fuzz/smoke.sh
 
 printf '\n==> summary (%d s in all)\n' "$(($(date +%s) - started))"
