@@ -276,7 +276,8 @@ function one(n) {
       ws.close(1000, "page done");
     };
     ws.onerror = () => reject(new Error(`socket ${n}: error`));
-    ws.onclose = (e) => e.code === 1000 ? resolve({ n, code: e.code, clean: e.wasClean })
+    ws.onclose = (e) => e.code === 1000 && e.wasClean
+      ? resolve({ n, code: e.code, extensions: ws.extensions })
       : reject(new Error(`socket ${n}: closed ${e.code}`));
   });
 }
