@@ -268,7 +268,8 @@ const run = new URLSearchParams(location.search).get("run") || "x";
 const count = 4;
 function one(n) {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`wss://${location.host}/h2echo?run=${run}&n=${n}`);
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const ws = new WebSocket(`${scheme}://${location.host}/h2echo?run=${run}&n=${n}`);
     const text = `socket ${n} \u2713`;
     ws.onopen = () => ws.send(text);
     ws.onmessage = (e) => {

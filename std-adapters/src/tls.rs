@@ -9,6 +9,13 @@
 //! same with a [`ClientConfig`] of your own (a private CA, a test
 //! certificate: [`client_config_from_pem`]). Servers wrap accepted TCP
 //! streams with an [`Acceptor`], built from PEM files or a [`ServerConfig`].
+//! An HTTP server that takes WebSockets over with [`crate::upgrade`]
+//! (hyper, axum) runs only the TLS handshake (`Acceptor::accept_tls`, with `tokio`),
+//! with ALPN offering [`HTTP_ALPN`] ([`Acceptor::with_alpn`]), and speaks
+//! HTTP/2 on the connections that agreed on `h2`: browsers then open their
+//! WebSockets as streams of that connection (RFC 8441) once the server
+//! enables the extended CONNECT protocol. The `axum_echo` example does this
+//! with `--tls`.
 //!
 //! Cryptography is rustls's `ring` provider (no C toolchain beyond a C
 //! compiler, no cmake); TLS 1.3 and 1.2 are offered.
@@ -217,7 +224,7 @@ impl Acceptor {
     /// A copy of this acceptor whose configuration offers `protocols`
     /// through ALPN, in order of preference (replacing any list it had).
     /// The client's choice is then readable on each accepted session
-    /// (`get_ref().1.alpn_protocol()` on what [`Acceptor::accept_tls`]
+    /// (`get_ref().1.alpn_protocol()` on what `Acceptor::accept_tls`
     /// returns), which tells an HTTP server which protocol to speak.
     ///
     /// ```

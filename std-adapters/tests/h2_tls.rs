@@ -300,10 +300,10 @@ async fn a_flooded_stream_that_nobody_reads_does_not_stall_the_others() {
                 counter.fetch_add(chunk.len(), Ordering::SeqCst);
             }
         });
-        // Wait until the flood has stalled: no progress for half a second.
+        // Wait until the flood has stalled: no progress for 0.8 s.
         let mut last = 0;
         let mut still = 0;
-        while still < 5 {
+        while still < 8 {
             tokio::time::sleep(Duration::from_millis(100)).await;
             let now = sent.load(Ordering::SeqCst);
             if now == last {
