@@ -11,6 +11,9 @@
 #   (g) wss:// (a self-signed certificate made with openssl): the Node ws and Python websockets
 #       client matrices and headless Chromium -> our echo_server --tls (blocking and --tokio);
 #       our client matrix and the `client` example -> a Node ws server on https
+#   (h) WebSockets over HTTP/2 (RFC 8441) over TLS: headless Chromium loads a page from our
+#       axum_echo --tls that opens four WebSockets at once -> all four must arrive as HTTP/2
+#       streams of one TCP connection (the server's /stats says so)
 #
 # (a)-(d) run twice: plain (the peer offers or accepts no extension; every connection asserts
 # none was agreed) and with permessage-deflate (the peer offers or accepts it; every connection
@@ -402,6 +405,31 @@ if want g; then
         client "$TARGET/release/examples/client" "wss://localhost:$NODE_WSS_PORT/" --ca "$CERT"
     fi
   done
+fi
+
+# (h) WebSockets over HTTP/2 over TLS (RFC 8441). A self-signed certificate as in (g); our
+# axum_echo serves it with --tls (ALPN h2 and http/1.1, SETTINGS_ENABLE_CONNECT_PROTOCOL on
+# HTTP/2). Chromium (--ignore-certificate-errors) loads /h2test over h2, the page opens four
+# WebSockets at once and checks an echo and a clean close on each; then /stats must list exactly
+# those four, each over HTTP/2.0, all on one TCP connection (one peer address).
+if want h; then
+  H2_CERT="$LOGS/h2-cert.pem" H2_KEY="$LOGS/h2-key.pem"
+  name="chromium (--ignore-certificate-errors): 4 WebSockets as HTTP/2 streams of one TLS connection -> wsproto axum_echo --tls"
+  h2_cert_ok=""
+  if ! command -v openssl >/dev/null 2>&1; then
+    h2_cert_ok="openssl missing (apt-get install openssl)"
+  elif ! make_cert "$H2_CERT" "$H2_KEY" >"$LOGS/h2-cert.log" 2>&1; then
+    fail "h2: self-signed certificate (openssl)" "$LOGS/h2-cert.log"
+    h2_cert_ok="no certificate"
+  fi
+  H2_PORT=""
+  if [ -n "$h2_cert_ok" ]; then missing "$name" "$h2_cert_ok"
+  elif [ -n "$chromium_ok" ]; then missing "$name" "$chromium_ok"
+  else
+    our_server H2_PORT axum_echo_tls "$AXUM_BIN" "127.0.0.1:@PORT@" --tls "$H2_CERT" "$H2_KEY"
+    our_up "$name" "$H2_PORT" && step "$name" node "$HERE/node/h2_browser_test.js" "https://127.0.0.1:$H2_PORT/"
+    grep -E '^chromium h2 test: ' "$LOGS/step-$(echo "$name" | tr -c 'A-Za-z0-9._-' '_').log" | sed 's/^/    /' || true
+  fi
 fi
 
 cleanup

@@ -9,6 +9,13 @@
 //! same with a [`ClientConfig`] of your own (a private CA, a test
 //! certificate: [`client_config_from_pem`]). Servers wrap accepted TCP
 //! streams with an [`Acceptor`], built from PEM files or a [`ServerConfig`].
+//! An HTTP server that takes WebSockets over with [`crate::upgrade`]
+//! (hyper, axum) runs only the TLS handshake (`Acceptor::accept_tls`, with `tokio`),
+//! with ALPN offering [`HTTP_ALPN`] ([`Acceptor::with_alpn`]), and speaks
+//! HTTP/2 on the connections that agreed on `h2`: browsers then open their
+//! WebSockets as streams of that connection (RFC 8441) once the server
+//! enables the extended CONNECT protocol. The `axum_echo` example does this
+//! with `--tls`.
 //!
 //! Cryptography is rustls's `ring` provider (no C toolchain beyond a C
 //! compiler, no cmake); TLS 1.3 and 1.2 are offered.
@@ -75,6 +82,14 @@ use std::time::Duration;
 
 pub use rustls;
 pub use rustls::{ClientConfig, ServerConfig};
+pub use tokio_rustls;
+
+/// The ALPN protocol ids of an HTTP server speaking both versions, HTTP/2
+/// first: what [`Acceptor::with_alpn`] takes for a server that hands
+/// connections to hyper and accepts WebSockets over HTTP/2 extended CONNECT
+/// (RFC 8441) as well as HTTP/1.1 upgrades. Browsers only speak HTTP/2
+/// over TLS when ALPN agrees on `h2`.
+pub const HTTP_ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -204,6 +219,46 @@ impl Acceptor {
     /// The rustls configuration.
     pub fn config(&self) -> &Arc<ServerConfig> {
         &self.config
+    }
+
+    /// A copy of this acceptor whose configuration offers `protocols`
+    /// through ALPN, in order of preference (replacing any list it had).
+    /// The client's choice is then readable on each accepted session
+    /// (`get_ref().1.alpn_protocol()` on what `Acceptor::accept_tls`
+    /// returns), which tells an HTTP server which protocol to speak.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), wsproto_adapters::Error> {
+    /// # let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    /// # let (cert_pem, key_pem) = (cert.cert.pem(), cert.signing_key.serialize_pem());
+    /// use wsproto_adapters::tls::{Acceptor, HTTP_ALPN};
+    /// let acceptor = Acceptor::from_pem(cert_pem.as_bytes(), key_pem.as_bytes())?
+    ///     .with_alpn(&HTTP_ALPN);
+    /// assert_eq!(acceptor.config().alpn_protocols, [b"h2".to_vec(), b"http/1.1".to_vec()]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_alpn(&self, protocols: &[&[u8]]) -> Acceptor {
+        let mut config = ServerConfig::clone(&self.config);
+        config.alpn_protocols = protocols.iter().map(|p| p.to_vec()).collect();
+        Acceptor::new(Arc::new(config))
+    }
+
+    /// Runs only the TLS handshake on `tcp`, within `timeout`, and returns
+    /// the TLS stream: for a server that speaks HTTP on it (hyper, axum)
+    /// and takes WebSockets over with [`crate::upgrade`], rather than
+    /// starting the WebSocket handshake at once as
+    /// [`Acceptor::accept_async`] does.
+    #[cfg(feature = "tokio")]
+    pub async fn accept_tls(
+        &self,
+        tcp: tokio::net::TcpStream,
+        timeout: Duration,
+    ) -> Result<tokio_rustls::server::TlsStream<tokio::net::TcpStream>, Error> {
+        let acceptor = tokio_rustls::TlsAcceptor::from(self.config.clone());
+        Ok(tokio::time::timeout(timeout, acceptor.accept(tcp))
+            .await
+            .map_err(|_| handshake_timed_out())??)
     }
 
     /// Runs the TLS handshake on `tcp`, then the WebSocket handshake, with
