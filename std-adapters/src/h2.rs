@@ -212,7 +212,9 @@ impl Http2Connection {
     /// path is used) as a new stream, with the subprotocols, extra headers,
     /// origin, permessage-deflate offer, limits and memory budget of
     /// `options`. The answer must come within
-    /// `options.config.handshake_timeout`.
+    /// `options.config.handshake_timeout`. When the server's limit of
+    /// concurrent streams is reached, the CONNECT waits (within that
+    /// timeout) for another stream to end.
     ///
     /// Errors: [`Error::Handshake`] with `UnexpectedStatus(status)` when the
     /// server refuses (any status but 200), or another

@@ -356,3 +356,30 @@ async fn a_server_that_sends_no_settings_times_out() {
     .await
     .expect("no hang");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_settings_are_read_before_connect_returns_on_a_multi_thread_runtime() {
+    tokio::time::timeout(HANG, async {
+        let (addr, stats) = echo_server().await;
+        let url = format!("ws://{addr}/");
+        let tasks: Vec<_> = (0..40)
+            .map(|i| {
+                let url = url.clone();
+                tokio::spawn(async move {
+                    let conn = Http2Connection::connect(&url, &plain()).await.unwrap();
+                    assert!(conn.accepts_websockets());
+                    let mut ws = conn.open(&format!("/mt/{i}"), &plain()).await.unwrap();
+                    echo_text(&mut ws, "settled").await;
+                    ws.close(1000, "").await.unwrap();
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let connections: HashSet<_> = stats.list().into_iter().map(|ws| ws.connection).collect();
+        assert_eq!(connections.len(), 40, "one connection per connect");
+    })
+    .await
+    .expect("no hang");
+}
