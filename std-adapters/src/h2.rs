@@ -72,9 +72,6 @@ use wsproto::{HandshakeError, Role};
 pub const NO_EXTENDED_CONNECT: &str =
     "the server does not accept WebSockets over HTTP/2 (RFC 8441)";
 
-/// The stream a WebSocket opened on an [`Http2Connection`] runs over.
-pub type Http2Stream = TokioIo<hyper::upgrade::Upgraded>;
-
 /// The dispatcher half of hyper's client connection: it must be polled for
 /// requests to go out, and it knows what the server's SETTINGS allowed.
 type Dispatch = Connection<TokioIo<Watched<Box<dyn Transport>>>, NoBody, TokioExecutor>;
