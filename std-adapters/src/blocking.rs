@@ -147,6 +147,12 @@ pub fn connect(url: &str) -> Result<WebSocket<MaybeTls>, Error> {
 /// your own). Without the feature a `wss://` URL is an [`Error::Url`]
 /// naming it; a TLS stream of your own can still go to [`client`].
 pub fn connect_with(url: &str, options: &ClientOptions) -> Result<WebSocket<MaybeTls>, Error> {
+    if options.http2 {
+        return Err(Error::Url(format!(
+            "{url:?}: WebSockets over HTTP/2 (ClientOptions::http2) need the tokio driver \
+             (tokio::connect_with, feature `hyper`)"
+        )));
+    }
     let parsed = Url::parse(url)?;
     if parsed.secure {
         #[cfg(feature = "rustls")]

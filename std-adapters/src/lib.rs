@@ -174,6 +174,13 @@ pub struct ClientOptions {
     /// default: only `config.limits` bound this connection). A client with
     /// many connections to untrusted servers can cap them all together.
     pub memory_budget: Option<MemoryBudget>,
+    /// Open the WebSocket as a stream of an HTTP/2 connection (RFC 8441's
+    /// extended CONNECT) instead of an HTTP/1.1 upgrade: `ws://` over h2c,
+    /// `wss://` over TLS with ALPN `h2`. Used by `tokio::connect_with`
+    /// (feature `hyper`; one HTTP/2 connection per call); to run several
+    /// WebSockets over one connection, use `h2::Http2Connection`. Default
+    /// `false`. The blocking driver has no HTTP/2 and refuses it.
+    pub http2: bool,
 }
 
 /// The largest message the std drivers accept by default: 16 MiB.
@@ -221,6 +228,7 @@ impl Default for ClientOptions {
             origin: None,
             deflate: Some(DeflateConfig::default()),
             memory_budget: None,
+            http2: false,
         }
     }
 }

@@ -143,17 +143,18 @@ pub mod blocking {
 #[cfg(feature = "tokio")]
 pub mod tokio {
     use std::io::{self, IoSlice};
-    use std::ops::Deref;
     use std::pin::Pin;
     use std::task::{Context, Poll};
     use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
     use tokio::net::TcpStream;
 
-    /// A tokio TCP stream, plain (`ws://`) or under TLS (`wss://` and
-    /// `tls::Acceptor`, feature `rustls`).
+    /// The stream under a tokio `connect`: plain TCP (`ws://`), TLS
+    /// (`wss://` and `tls::Acceptor`, feature `rustls`), or one stream of an
+    /// HTTP/2 connection (`ClientOptions::http2`, feature `hyper`).
     ///
-    /// It reads and writes the WebSocket bytes and dereferences to the
-    /// [`TcpStream`] underneath, for socket options and addresses.
+    /// It reads and writes the WebSocket bytes; [`MaybeTls::tcp`] gives the
+    /// [`TcpStream`] underneath, for socket options and addresses, when the
+    /// WebSocket has one to itself.
     #[non_exhaustive]
     #[derive(Debug)]
     pub enum MaybeTls {
@@ -162,28 +163,44 @@ pub mod tokio {
         /// A TLS session, client or server side.
         #[cfg(feature = "rustls")]
         Tls(Box<tokio_rustls::TlsStream<TcpStream>>),
+        /// A stream of an HTTP/2 connection (RFC 8441): the TCP connection
+        /// belongs to the HTTP/2 connection, not to this WebSocket.
+        #[cfg(feature = "hyper")]
+        Http2(Box<hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>>),
     }
 
     impl MaybeTls {
-        /// The TCP stream underneath.
-        pub fn tcp(&self) -> &TcpStream {
+        /// The TCP stream underneath; `None` over HTTP/2, where it is shared
+        /// by the connection's streams.
+        pub fn tcp(&self) -> Option<&TcpStream> {
             match self {
-                MaybeTls::Plain(tcp) => tcp,
+                MaybeTls::Plain(tcp) => Some(tcp),
                 #[cfg(feature = "rustls")]
-                MaybeTls::Tls(tls) => tls.get_ref().0,
+                MaybeTls::Tls(tls) => Some(tls.get_ref().0),
+                #[cfg(feature = "hyper")]
+                MaybeTls::Http2(_) => None,
             }
         }
 
-        /// Whether the bytes go through TLS.
+        /// Whether the bytes go through TLS (for HTTP/2: as the stream's
+        /// connection was set up, which this does not know; `false`).
         pub fn is_tls(&self) -> bool {
-            !matches!(self, MaybeTls::Plain(_))
+            match self {
+                MaybeTls::Plain(_) => false,
+                #[cfg(feature = "rustls")]
+                MaybeTls::Tls(_) => true,
+                #[cfg(feature = "hyper")]
+                MaybeTls::Http2(_) => false,
+            }
         }
-    }
 
-    impl Deref for MaybeTls {
-        type Target = TcpStream;
-        fn deref(&self) -> &TcpStream {
-            self.tcp()
+        /// Whether this is a stream of an HTTP/2 connection.
+        pub fn is_http2(&self) -> bool {
+            match self {
+                #[cfg(feature = "hyper")]
+                MaybeTls::Http2(_) => true,
+                _ => false,
+            }
         }
     }
 
@@ -203,6 +220,8 @@ pub mod tokio {
                 MaybeTls::Plain(tcp) => Pin::new(tcp).poll_read(cx, buf),
                 #[cfg(feature = "rustls")]
                 MaybeTls::Tls(tls) => Pin::new(tls.as_mut()).poll_read(cx, buf),
+                #[cfg(feature = "hyper")]
+                MaybeTls::Http2(io) => Pin::new(io.as_mut()).poll_read(cx, buf),
             }
         }
     }
@@ -217,6 +236,8 @@ pub mod tokio {
                 MaybeTls::Plain(tcp) => Pin::new(tcp).poll_write(cx, buf),
                 #[cfg(feature = "rustls")]
                 MaybeTls::Tls(tls) => Pin::new(tls.as_mut()).poll_write(cx, buf),
+                #[cfg(feature = "hyper")]
+                MaybeTls::Http2(io) => Pin::new(io.as_mut()).poll_write(cx, buf),
             }
         }
 
@@ -229,6 +250,8 @@ pub mod tokio {
                 MaybeTls::Plain(tcp) => Pin::new(tcp).poll_write_vectored(cx, bufs),
                 #[cfg(feature = "rustls")]
                 MaybeTls::Tls(tls) => Pin::new(tls.as_mut()).poll_write_vectored(cx, bufs),
+                #[cfg(feature = "hyper")]
+                MaybeTls::Http2(io) => Pin::new(io.as_mut()).poll_write_vectored(cx, bufs),
             }
         }
 
@@ -237,6 +260,8 @@ pub mod tokio {
                 MaybeTls::Plain(tcp) => tcp.is_write_vectored(),
                 #[cfg(feature = "rustls")]
                 MaybeTls::Tls(tls) => tls.is_write_vectored(),
+                #[cfg(feature = "hyper")]
+                MaybeTls::Http2(io) => io.is_write_vectored(),
             }
         }
 
@@ -245,6 +270,8 @@ pub mod tokio {
                 MaybeTls::Plain(tcp) => Pin::new(tcp).poll_flush(cx),
                 #[cfg(feature = "rustls")]
                 MaybeTls::Tls(tls) => Pin::new(tls.as_mut()).poll_flush(cx),
+                #[cfg(feature = "hyper")]
+                MaybeTls::Http2(io) => Pin::new(io.as_mut()).poll_flush(cx),
             }
         }
 
@@ -253,6 +280,8 @@ pub mod tokio {
                 MaybeTls::Plain(tcp) => Pin::new(tcp).poll_shutdown(cx),
                 #[cfg(feature = "rustls")]
                 MaybeTls::Tls(tls) => Pin::new(tls.as_mut()).poll_shutdown(cx),
+                #[cfg(feature = "hyper")]
+                MaybeTls::Http2(io) => Pin::new(io.as_mut()).poll_shutdown(cx),
             }
         }
     }

@@ -383,3 +383,47 @@ async fn the_settings_are_read_before_connect_returns_on_a_multi_thread_runtime(
     .await
     .expect("no hang");
 }
+
+#[tokio::test]
+async fn connect_with_the_http2_option_opens_a_stream_not_an_upgrade() {
+    tokio::time::timeout(HANG, async {
+        let (addr, stats) = echo_server().await;
+        let options = ClientOptions {
+            http2: true,
+            ..ClientOptions::default()
+        };
+        let url = format!("ws://{addr}/option");
+        let mut ws = wsproto_adapters::tokio::connect_with(&url, &options)
+            .await
+            .unwrap();
+        assert!(ws.get_ref().is_http2());
+        assert!(
+            ws.get_ref().tcp().is_none(),
+            "the TCP connection is HTTP/2's"
+        );
+        assert!(
+            ws.deflate().is_some(),
+            "negotiated over HTTP/2 as over HTTP/1.1"
+        );
+        ws.send_text("over a stream").await.unwrap();
+        assert_eq!(
+            ws.read().await.unwrap(),
+            Message::Text("over a stream".into())
+        );
+        ws.close(1000, "").await.unwrap();
+        assert_one_http2_connection(&stats, 1);
+        // Without the option, the same call is an HTTP/1.1 upgrade.
+        let mut plain_ws = wsproto_adapters::tokio::connect(&url).await.unwrap();
+        assert!(!plain_ws.get_ref().is_http2());
+        assert!(plain_ws.get_ref().tcp().is_some());
+        plain_ws.close(1000, "").await.unwrap();
+        assert_eq!(stats.list()[1].version, "HTTP/1.1");
+        // The blocking driver has no HTTP/2 and says so.
+        let Err(refused) = wsproto_adapters::blocking::connect_with(&url, &options) else {
+            panic!("the blocking driver opened an HTTP/2 WebSocket");
+        };
+        assert!(refused.to_string().contains("tokio driver"), "{refused}");
+    })
+    .await
+    .expect("no hang");
+}

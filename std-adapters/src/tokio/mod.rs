@@ -130,6 +130,17 @@ pub async fn connect_with(
     url: &str,
     options: &ClientOptions,
 ) -> Result<WebSocket<MaybeTls>, Error> {
+    if options.http2 {
+        // RFC 8441: the WebSocket is a stream of its own HTTP/2 connection.
+        #[cfg(feature = "hyper")]
+        return crate::h2::connect(url, options)
+            .await
+            .map(|ws| ws.map_stream(|io| MaybeTls::Http2(Box::new(io))));
+        #[cfg(not(feature = "hyper"))]
+        return Err(Error::Url(format!(
+            "{url:?}: ClientOptions::http2 needs the `hyper` feature of wsproto-adapters"
+        )));
+    }
     let parsed = Url::parse(url)?;
     if parsed.secure {
         #[cfg(feature = "rustls")]
@@ -225,6 +236,15 @@ impl<S> WebSocket<S> {
     #[cfg(feature = "hyper")]
     pub(crate) fn from_driver(stream: S, driver: Driver) -> Self {
         WebSocket::new(stream, driver)
+    }
+
+    /// The same WebSocket over `f(stream)` (a wrapper of the same bytes).
+    #[cfg(feature = "hyper")]
+    pub(crate) fn map_stream<T>(self, f: impl FnOnce(S) -> T) -> WebSocket<T> {
+        WebSocket {
+            io: self.io.map_stream(f),
+            timer: self.timer,
+        }
     }
 
     /// Splits the socket into a half that reads and a half that writes, for

@@ -64,6 +64,16 @@ pub(crate) struct Io<S> {
 }
 
 impl<S> Io<S> {
+    /// The same connection over `f(stream)` (a wrapper of the same bytes).
+    #[cfg(feature = "hyper")]
+    pub(crate) fn map_stream<T>(self, f: impl FnOnce(S) -> T) -> Io<T> {
+        Io {
+            stream: f(self.stream),
+            driver: self.driver,
+            unflushed: self.unflushed,
+        }
+    }
+
     pub(crate) fn new(stream: S, driver: Driver) -> Self {
         Io {
             stream,
