@@ -26,7 +26,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use protocol::{Event, Incoming, Member, Welcome};
-use room::{Hub, Room};
+use room::{Hub, JoinError, Room};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -318,7 +318,7 @@ async fn session(ws: UpgradedWebSocket, app: Arc<App>) {
     app.hub.disconnect(id);
     // Announced before the close handshake, which a dead page can stretch.
     if let Some(member) = &member {
-        if let Err(e) = app.room.leave(member.clone()).await {
+        if let Err(e) = app.room.leave(id, member.clone()).await {
             eprintln!("chat_server: {e}");
         }
     }
@@ -358,7 +358,16 @@ async fn handle(
             let joined = Member { name, client };
             let history = match app.room.join(id, joined.clone()).await {
                 Ok(history) => history,
-                Err(e) => {
+                Err(JoinError::NameTaken) => {
+                    // The page stays connected and may join under another name.
+                    eprintln!("page {id} refused: name {:?} is taken", joined.name);
+                    let error = protocol::error_json(
+                        "name_taken",
+                        format!("the name {:?} is taken; choose another one", joined.name),
+                    );
+                    return send(ws, &error).await;
+                }
+                Err(JoinError::Unavailable(e)) => {
                     eprintln!("chat_server: {e}");
                     let error = protocol::error_json(
                         "unavailable",

@@ -216,6 +216,22 @@ fn check_label(label: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether a page with client id `client` may not join as `name` because one
+/// of `members` holds that name under another client id. Names compare
+/// without regard to case (`Ada` and `ADA` are one name); the pages of one
+/// client id (the tabs of one browser) share their name. A page without a
+/// client id shares with no one.
+pub fn name_taken<'a>(
+    members: impl IntoIterator<Item = &'a Member>,
+    name: &str,
+    client: &str,
+) -> bool {
+    let wanted = name.to_lowercase();
+    members
+        .into_iter()
+        .any(|m| (client.is_empty() || m.client != client) && m.name.to_lowercase() == wanted)
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
     SystemTime::now()
@@ -237,6 +253,32 @@ mod tests {
                 v["code"].as_str().unwrap_or("?").to_owned()
             }
         }
+    }
+
+    fn member(name: &str, client: &str) -> Member {
+        Member {
+            name: name.to_owned(),
+            client: client.to_owned(),
+        }
+    }
+
+    #[test]
+    fn a_name_belongs_to_one_client() {
+        let room = [member("Ada", "c-ada"), member("Bob", "c-bob")];
+        // Another client: refused, whatever the case.
+        assert!(name_taken(&room, "Ada", "c-eve"));
+        assert!(name_taken(&room, "ada", "c-eve"));
+        assert!(name_taken(&room, "ADA", "c-eve"));
+        assert!(name_taken(&[member("école", "y")], "ÉCOLE", "x"));
+        // The same client (a second tab) shares its name, in any case.
+        assert!(!name_taken(&room, "Ada", "c-ada"));
+        assert!(!name_taken(&room, "aDA", "c-ada"));
+        // A free name, or an empty room.
+        assert!(!name_taken(&room, "Cy", "c-eve"));
+        assert!(!name_taken(&room, "Ad", "c-eve"));
+        assert!(!name_taken(&[], "Ada", "c-eve"));
+        // Without a client id nobody can prove to be the holder.
+        assert!(name_taken(&[member("Ada", "")], "Ada", ""));
     }
 
     #[test]

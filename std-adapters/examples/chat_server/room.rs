@@ -6,10 +6,22 @@
 //! each process (this one included) gets it from its subscription and hands
 //! it to its own hub, so every page sees every event once. The history is a
 //! Redis list trimmed to the last `HISTORY` messages, and who is online is
-//! one Redis hash per process, refreshed with a TTL so that a process that
-//! died without cleaning up drops out of the list within `PRESENCE_TTL`.
+//! one Redis hash per process (field: page id, value: the member), kept with
+//! a TTL so that a process that died without cleaning up drops out of the
+//! list within `PRESENCE_TTL`. A join adds one field and a leave removes one,
+//! so a thousand pages leaving at once cost a thousand small commands, not a
+//! thousand rewrites of the whole hash; a timer rewrites the hash now and
+//! then, which also renews the TTL. The hashes are found with `SCAN`, never
+//! `KEYS`, so a large Redis is never blocked by the online list.
+//!
+//! A name belongs to one person at a time: a page joining under a name that
+//! another client id holds in the room (compared without regard to case, see
+//! [`crate::protocol::name_taken`]) is refused. Within a process the check and
+//! the join happen under the hub's lock; across processes the check reads the
+//! presence hashes, so two pages joining under one name on two processes in
+//! the same instant can both get in (the next join with that name is refused).
 
-use crate::protocol::{Event, Member, Online, HISTORY};
+use crate::protocol::{name_taken, Event, Member, Online, HISTORY};
 use futures_util::StreamExt;
 use redis::AsyncCommands;
 use std::collections::{HashMap, VecDeque};
@@ -68,11 +80,23 @@ impl Hub {
         (id, rx, kick)
     }
 
-    /// Marks the page as joined: from now on it gets the room's events.
-    fn join(&self, id: u64, member: Member) {
-        if let Some(client) = self.lock().get_mut(&id) {
-            client.member = Some(member);
+    /// Marks the page as joined, from now on getting the room's events,
+    /// unless another client id on this process holds its name (then
+    /// `false`, and nothing changes). One lock covers the check and the join,
+    /// so two pages of this process never both take a name.
+    fn try_join(&self, id: u64, member: &Member) -> bool {
+        let mut clients = self.lock();
+        let holders = clients
+            .iter()
+            .filter(|(other, _)| **other != id)
+            .filter_map(|(_, c)| c.member.as_ref());
+        if name_taken(holders, &member.name, &member.client) {
+            return false;
         }
+        if let Some(client) = clients.get_mut(&id) {
+            client.member = Some(member.clone());
+        }
+        true
     }
 
     /// Forgets the page; returns who it was if it had joined.
@@ -115,8 +139,11 @@ impl Hub {
     }
 
     /// Drops every page (each task then closes its socket).
-    pub fn clear(&self) -> Vec<Member> {
-        self.lock().drain().filter_map(|(_, c)| c.member).collect()
+    pub fn clear(&self) -> Vec<(u64, Member)> {
+        self.lock()
+            .drain()
+            .filter_map(|(id, c)| Some((id, c.member?)))
+            .collect()
     }
 }
 
@@ -135,6 +162,25 @@ pub enum Room {
 
 /// Messages of a room operation that failed (Redis unreachable).
 pub type RoomError = String;
+
+/// Why a join was refused.
+#[derive(Debug)]
+pub enum JoinError {
+    /// Another client id in the room already uses this name.
+    NameTaken,
+    /// The room could not be reached.
+    Unavailable(RoomError),
+}
+
+impl From<RoomError> for JoinError {
+    fn from(e: RoomError) -> Self {
+        JoinError::Unavailable(e)
+    }
+}
+
+fn redis_error(e: redis::RedisError) -> RoomError {
+    format!("Redis: {e}")
+}
 
 impl Room {
     /// The in-process room.
@@ -198,27 +244,37 @@ impl Room {
     }
 
     /// Adds a connected page to the room and returns what its welcome needs:
-    /// the history (oldest first). Announces the join to everyone.
-    pub async fn join(&self, id: u64, member: Member) -> Result<Vec<serde_json::Value>, RoomError> {
-        self.hub().join(id, member.clone());
-        let history = self.history().await?;
-        let event = Event::Join {
-            name: member.name,
-            client: member.client,
-            time: crate::protocol::now_ms(),
-        };
-        if let Room::Redis { .. } = self {
-            self.refresh_presence().await?;
+    /// the history (oldest first). Announces the join to everyone. Refused
+    /// when another client id holds the name, here or (with Redis) on
+    /// another process.
+    pub async fn join(&self, id: u64, member: Member) -> Result<Vec<serde_json::Value>, JoinError> {
+        if let Room::Redis { server, .. } = self {
+            // This process's own pages are checked under the hub's lock.
+            let others = self.presence(Some(server)).await?;
+            if name_taken(&others, &member.name, &member.client) {
+                return Err(JoinError::NameTaken);
+            }
         }
-        self.publish(&event).await?;
-        Ok(history)
+        if !self.hub().try_join(id, &member) {
+            return Err(JoinError::NameTaken);
+        }
+        let joined = async {
+            let history = self.history().await?;
+            self.presence_add(id, &member).await?;
+            let event = Event::Join {
+                name: member.name.clone(),
+                client: member.client.clone(),
+                time: crate::protocol::now_ms(),
+            };
+            self.publish(&event).await?;
+            Ok::<_, RoomError>(history)
+        };
+        joined.await.map_err(JoinError::Unavailable)
     }
 
-    /// Announces that a page left (it is already out of the hub).
-    pub async fn leave(&self, member: Member) -> Result<(), RoomError> {
-        if let Room::Redis { .. } = self {
-            self.refresh_presence().await?;
-        }
+    /// Announces that page `id` left (it is already out of the hub).
+    pub async fn leave(&self, id: u64, member: Member) -> Result<(), RoomError> {
+        self.presence_remove(id).await?;
         let event = Event::Leave {
             name: member.name,
             client: member.client,
@@ -282,24 +338,7 @@ impl Room {
     pub async fn online(&self) -> Result<String, RoomError> {
         let mut members = match self {
             Room::Local { hub, .. } => hub.members(),
-            Room::Redis { conn, .. } => {
-                let mut conn = conn.clone();
-                let keys: Vec<String> = conn
-                    .keys(format!("{PRESENCE_PREFIX}*"))
-                    .await
-                    .map_err(|e| format!("Redis: {e}"))?;
-                let mut members = Vec::new();
-                for key in keys {
-                    let values: Vec<String> =
-                        conn.hvals(&key).await.map_err(|e| format!("Redis: {e}"))?;
-                    members.extend(
-                        values
-                            .iter()
-                            .filter_map(|v| serde_json::from_str::<Member>(v).ok()),
-                    );
-                }
-                members
-            }
+            Room::Redis { .. } => self.presence(None).await?,
         };
         members.sort();
         let connections = members.len();
@@ -335,18 +374,83 @@ impl Room {
             .collect())
     }
 
-    /// Rewrites this process's presence hash from its hub, with a fresh TTL.
+    /// The members listed in the presence hashes of every process (with
+    /// Redis) but `except`'s. The hashes are found with a `SCAN` cursor loop.
+    async fn presence(&self, except: Option<&str>) -> Result<Vec<Member>, RoomError> {
+        let Room::Redis { conn, .. } = self else {
+            return Ok(self.hub().members());
+        };
+        let mut conn = conn.clone();
+        let skip = except.map(|server| format!("{PRESENCE_PREFIX}{server}"));
+        let mut keys = Vec::new();
+        {
+            let mut found = conn
+                .scan_match::<_, String>(format!("{PRESENCE_PREFIX}*"))
+                .await
+                .map_err(redis_error)?;
+            while let Some(key) = found.next_item().await {
+                keys.push(key.map_err(redis_error)?);
+            }
+        }
+        // SCAN may return a key more than once.
+        keys.sort_unstable();
+        keys.dedup();
+        let mut members = Vec::new();
+        for key in keys {
+            if skip.as_deref() == Some(key.as_str()) {
+                continue;
+            }
+            let values: Vec<String> = conn.hvals(&key).await.map_err(redis_error)?;
+            members.extend(
+                values
+                    .iter()
+                    .filter_map(|v| serde_json::from_str::<Member>(v).ok()),
+            );
+        }
+        Ok(members)
+    }
+
+    /// Lists page `id` in this process's presence hash (with Redis).
+    async fn presence_add(&self, id: u64, member: &Member) -> Result<(), RoomError> {
+        let Room::Redis { server, conn, .. } = self else {
+            return Ok(());
+        };
+        let key = format!("{PRESENCE_PREFIX}{server}");
+        let value = serde_json::to_string(member).map_err(|e| e.to_string())?;
+        let mut conn = conn.clone();
+        redis::pipe()
+            .hset(&key, id, value)
+            .ignore()
+            .expire(&key, PRESENCE_TTL.as_secs() as i64)
+            .ignore()
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(redis_error)
+    }
+
+    /// Takes page `id` out of this process's presence hash (with Redis).
+    async fn presence_remove(&self, id: u64) -> Result<(), RoomError> {
+        let Room::Redis { server, conn, .. } = self else {
+            return Ok(());
+        };
+        let key = format!("{PRESENCE_PREFIX}{server}");
+        let mut conn = conn.clone();
+        conn.hdel::<_, _, ()>(&key, id).await.map_err(redis_error)
+    }
+
+    /// Rewrites this process's presence hash from its hub, with a fresh TTL
+    /// (now and then, and on shutdown; joins and leaves edit single fields).
     async fn refresh_presence(&self) -> Result<(), RoomError> {
         let Room::Redis { hub, server, conn } = self else {
             return Ok(());
         };
         let key = format!("{PRESENCE_PREFIX}{server}");
-        let fields: Vec<(String, String)> = hub
+        let fields: Vec<(u64, String)> = hub
             .lock()
             .iter()
             .filter_map(|(id, c)| {
                 let member = c.member.as_ref()?;
-                Some((id.to_string(), serde_json::to_string(member).ok()?))
+                Some((*id, serde_json::to_string(member).ok()?))
             })
             .collect();
         let mut conn = conn.clone();
@@ -358,9 +462,7 @@ impl Room {
                 .expire(&key, PRESENCE_TTL.as_secs() as i64)
                 .ignore();
         }
-        pipe.query_async::<()>(&mut conn)
-            .await
-            .map_err(|e| format!("Redis: {e}"))
+        pipe.query_async::<()>(&mut conn).await.map_err(redis_error)
     }
 
     /// On shutdown: drops the pages still there, tells the room they left,
@@ -371,8 +473,8 @@ impl Room {
             eprintln!("chat_server: {e}");
         }
         if let Room::Redis { .. } = self {
-            for member in members {
-                if let Err(e) = self.leave(member).await {
+            for (id, member) in members {
+                if let Err(e) = self.leave(id, member).await {
                     eprintln!("chat_server: {e}");
                     break;
                 }
@@ -399,5 +501,67 @@ pub async fn announce_online(room: Arc<Room>) {
             }
             Err(e) => eprintln!("chat_server: {e}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(name: &str, client: &str) -> Member {
+        Member {
+            name: name.to_owned(),
+            client: client.to_owned(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_taken_name_is_refused_and_the_page_may_try_another() {
+        let hub = Arc::new(Hub::default());
+        let room = Room::local(hub.clone());
+        let (ada, _ada_rx, _) = hub.connect();
+        let (tab, mut tab_rx, _) = hub.connect();
+        let (eve, mut eve_rx, _) = hub.connect();
+        assert!(room.join(ada, member("Ada", "c-ada")).await.is_ok());
+        // Ada's second tab (same client id) shares the name, in any case.
+        assert!(room.join(tab, member("ada", "c-ada")).await.is_ok());
+        // Another client may not take it, whatever its case.
+        for name in ["Ada", "ADA", "aDa"] {
+            assert!(matches!(
+                room.join(eve, member(name, "c-eve")).await,
+                Err(JoinError::NameTaken)
+            ));
+        }
+        // The refused page has not joined: it gets none of the room's events.
+        room.publish(&Event::Join {
+            name: "X".into(),
+            client: "c-x".into(),
+            time: 0,
+        })
+        .await
+        .unwrap();
+        assert!(eve_rx.try_recv().is_err());
+        assert!(tab_rx.try_recv().is_ok());
+        // Under another name it joins.
+        assert!(room.join(eve, member("Eve", "c-eve")).await.is_ok());
+        assert_eq!(hub.members().len(), 3);
+        // Once every holder has left, the name is free again.
+        hub.disconnect(ada);
+        hub.disconnect(tab);
+        let (late, _late_rx, _) = hub.connect();
+        assert!(room.join(late, member("ADA", "c-late")).await.is_ok());
+    }
+
+    #[test]
+    fn the_hub_checks_and_joins_under_one_lock() {
+        let hub = Hub::default();
+        let (a, _a_rx, _) = hub.connect();
+        let (b, _b_rx, _) = hub.connect();
+        assert!(hub.try_join(a, &member("Bob", "c-1")));
+        assert!(!hub.try_join(b, &member("BOB", "c-2")));
+        assert_eq!(hub.members(), vec![member("Bob", "c-1")]);
+        // A page may join again under its own name (its own entry does not
+        // count against it).
+        assert!(hub.try_join(a, &member("bob", "c-1")));
     }
 }
