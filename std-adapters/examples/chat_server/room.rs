@@ -17,9 +17,11 @@
 //! A name belongs to one person at a time: a page joining under a name that
 //! another client id holds in the room (compared without regard to case, see
 //! [`crate::protocol::name_taken`]) is refused. Within a process the check and
-//! the join happen under the hub's lock; across processes the check reads the
-//! presence hashes, so two pages joining under one name on two processes in
-//! the same instant can both get in (the next join with that name is refused).
+//! the join happen under the hub's lock; across processes each process keeps
+//! a second hash, from lowercased name to client id, and a join reads one
+//! field of each, so its cost does not grow with the number of pages. Two
+//! pages joining under one name on two processes in the same instant can
+//! both get in (the next join with that name is refused).
 
 use crate::protocol::{name_taken, Event, Member, Online, HISTORY};
 use futures_util::StreamExt;
@@ -36,6 +38,9 @@ pub const QUEUE: usize = 256;
 const CHANNEL: &str = "wsproto-chat:events";
 const HISTORY_KEY: &str = "wsproto-chat:history";
 const PRESENCE_PREFIX: &str = "wsproto-chat:online:";
+/// Per process: a hash from each name in use there (lowercased) to the
+/// client id holding it, so that a join checks one field per process.
+const NAMES_PREFIX: &str = "wsproto-chat:names:";
 const PRESENCE_TTL: Duration = Duration::from_secs(30);
 /// The online list goes out at most this often: with a thousand pages, one
 /// list per join would be a million lists.
@@ -123,6 +128,15 @@ impl Hub {
             }
         });
         dropped
+    }
+
+    /// Whether a joined page of this process uses `name` (case-insensitive).
+    fn holds_name(&self, name: &str) -> bool {
+        let wanted = name.to_lowercase();
+        self.lock()
+            .values()
+            .filter_map(|c| c.member.as_ref())
+            .any(|m| m.name.to_lowercase() == wanted)
     }
 
     /// Who has joined on this process.
@@ -248,12 +262,12 @@ impl Room {
     /// when another client id holds the name, here or (with Redis) on
     /// another process.
     pub async fn join(&self, id: u64, member: Member) -> Result<Vec<serde_json::Value>, JoinError> {
-        if let Room::Redis { server, .. } = self {
-            // This process's own pages are checked under the hub's lock.
-            let others = self.presence(Some(server)).await?;
-            if name_taken(&others, &member.name, &member.client) {
-                return Err(JoinError::NameTaken);
-            }
+        // This process's own pages are checked under the hub's lock.
+        if self
+            .name_taken_elsewhere(&member.name, &member.client)
+            .await?
+        {
+            return Err(JoinError::NameTaken);
         }
         if !self.hub().try_join(id, &member) {
             return Err(JoinError::NameTaken);
@@ -274,7 +288,7 @@ impl Room {
 
     /// Announces that page `id` left (it is already out of the hub).
     pub async fn leave(&self, id: u64, member: Member) -> Result<(), RoomError> {
-        self.presence_remove(id).await?;
+        self.presence_remove(id, &member).await?;
         let event = Event::Leave {
             name: member.name,
             client: member.client,
@@ -338,7 +352,7 @@ impl Room {
     pub async fn online(&self) -> Result<String, RoomError> {
         let mut members = match self {
             Room::Local { hub, .. } => hub.members(),
-            Room::Redis { .. } => self.presence(None).await?,
+            Room::Redis { .. } => self.presence().await?,
         };
         members.sort();
         let connections = members.len();
@@ -374,32 +388,36 @@ impl Room {
             .collect())
     }
 
-    /// The members listed in the presence hashes of every process (with
-    /// Redis) but `except`'s. The hashes are found with a `SCAN` cursor loop.
-    async fn presence(&self, except: Option<&str>) -> Result<Vec<Member>, RoomError> {
-        let Room::Redis { conn, .. } = self else {
-            return Ok(self.hub().members());
-        };
-        let mut conn = conn.clone();
-        let skip = except.map(|server| format!("{PRESENCE_PREFIX}{server}"));
+    /// The keys matching `pattern` (a `SCAN` cursor loop, never `KEYS`),
+    /// each once.
+    async fn scan_keys(
+        conn: &mut redis::aio::MultiplexedConnection,
+        pattern: String,
+    ) -> Result<Vec<String>, RoomError> {
         let mut keys = Vec::new();
-        {
-            let mut found = conn
-                .scan_match::<_, String>(format!("{PRESENCE_PREFIX}*"))
-                .await
-                .map_err(redis_error)?;
-            while let Some(key) = found.next_item().await {
-                keys.push(key.map_err(redis_error)?);
-            }
+        let mut found = conn
+            .scan_match::<_, String>(pattern)
+            .await
+            .map_err(redis_error)?;
+        while let Some(key) = found.next_item().await {
+            keys.push(key.map_err(redis_error)?);
         }
         // SCAN may return a key more than once.
         keys.sort_unstable();
         keys.dedup();
+        Ok(keys)
+    }
+
+    /// Everyone in the room: with Redis, the members listed in the presence
+    /// hashes of every process.
+    async fn presence(&self) -> Result<Vec<Member>, RoomError> {
+        let Room::Redis { conn, .. } = self else {
+            return Ok(self.hub().members());
+        };
+        let mut conn = conn.clone();
+        let keys = Self::scan_keys(&mut conn, format!("{PRESENCE_PREFIX}*")).await?;
         let mut members = Vec::new();
         for key in keys {
-            if skip.as_deref() == Some(key.as_str()) {
-                continue;
-            }
             let values: Vec<String> = conn.hvals(&key).await.map_err(redis_error)?;
             members.extend(
                 values
@@ -410,56 +428,107 @@ impl Room {
         Ok(members)
     }
 
-    /// Lists page `id` in this process's presence hash (with Redis).
+    /// Whether another process lists `name` (any case) under a client id
+    /// other than `client` (with Redis; the hub checks this process).
+    async fn name_taken_elsewhere(&self, name: &str, client: &str) -> Result<bool, RoomError> {
+        let Room::Redis { conn, server, .. } = self else {
+            return Ok(false);
+        };
+        let mut conn = conn.clone();
+        let own = format!("{NAMES_PREFIX}{server}");
+        let keys = Self::scan_keys(&mut conn, format!("{NAMES_PREFIX}*")).await?;
+        let lower = name.to_lowercase();
+        let mut pipe = redis::pipe();
+        for key in keys.iter().filter(|k| **k != own) {
+            pipe.hget(key, &lower);
+        }
+        if pipe.is_empty() {
+            return Ok(false);
+        }
+        let holders: Vec<Option<String>> =
+            pipe.query_async(&mut conn).await.map_err(redis_error)?;
+        Ok(holders
+            .into_iter()
+            .flatten()
+            .any(|holder| client.is_empty() || holder != client))
+    }
+
+    /// Lists page `id` in this process's presence hashes (with Redis).
     async fn presence_add(&self, id: u64, member: &Member) -> Result<(), RoomError> {
         let Room::Redis { server, conn, .. } = self else {
             return Ok(());
         };
-        let key = format!("{PRESENCE_PREFIX}{server}");
+        let online = format!("{PRESENCE_PREFIX}{server}");
+        let names = format!("{NAMES_PREFIX}{server}");
         let value = serde_json::to_string(member).map_err(|e| e.to_string())?;
+        let ttl = PRESENCE_TTL.as_secs() as i64;
         let mut conn = conn.clone();
         redis::pipe()
-            .hset(&key, id, value)
+            .hset(&online, id, value)
             .ignore()
-            .expire(&key, PRESENCE_TTL.as_secs() as i64)
+            .expire(&online, ttl)
+            .ignore()
+            .hset(&names, member.name.to_lowercase(), &member.client)
+            .ignore()
+            .expire(&names, ttl)
             .ignore()
             .query_async::<()>(&mut conn)
             .await
             .map_err(redis_error)
     }
 
-    /// Takes page `id` out of this process's presence hash (with Redis).
-    async fn presence_remove(&self, id: u64) -> Result<(), RoomError> {
-        let Room::Redis { server, conn, .. } = self else {
+    /// Takes page `id` out of this process's presence hashes (with Redis),
+    /// and its name too unless another page here still uses it.
+    async fn presence_remove(&self, id: u64, member: &Member) -> Result<(), RoomError> {
+        let Room::Redis { server, conn, hub } = self else {
             return Ok(());
         };
-        let key = format!("{PRESENCE_PREFIX}{server}");
+        let mut pipe = redis::pipe();
+        pipe.hdel(format!("{PRESENCE_PREFIX}{server}"), id).ignore();
+        if !hub.holds_name(&member.name) {
+            pipe.hdel(
+                format!("{NAMES_PREFIX}{server}"),
+                member.name.to_lowercase(),
+            )
+            .ignore();
+        }
         let mut conn = conn.clone();
-        conn.hdel::<_, _, ()>(&key, id).await.map_err(redis_error)
+        pipe.query_async::<()>(&mut conn).await.map_err(redis_error)
     }
 
-    /// Rewrites this process's presence hash from its hub, with a fresh TTL
-    /// (now and then, and on shutdown; joins and leaves edit single fields).
+    /// Rewrites this process's presence hashes from its hub, with a fresh
+    /// TTL (now and then, and on shutdown; joins and leaves edit single
+    /// fields).
     async fn refresh_presence(&self) -> Result<(), RoomError> {
         let Room::Redis { hub, server, conn } = self else {
             return Ok(());
         };
-        let key = format!("{PRESENCE_PREFIX}{server}");
-        let fields: Vec<(u64, String)> = hub
+        let online = format!("{PRESENCE_PREFIX}{server}");
+        let names = format!("{NAMES_PREFIX}{server}");
+        let mut pages: Vec<(u64, String)> = Vec::new();
+        let mut holders: Vec<(String, String)> = Vec::new();
+        for (id, member) in hub
             .lock()
             .iter()
-            .filter_map(|(id, c)| {
-                let member = c.member.as_ref()?;
-                Some((*id, serde_json::to_string(member).ok()?))
-            })
-            .collect();
+            .filter_map(|(id, c)| Some((*id, c.member.as_ref()?)))
+        {
+            if let Ok(json) = serde_json::to_string(member) {
+                pages.push((id, json));
+            }
+            holders.push((member.name.to_lowercase(), member.client.clone()));
+        }
+        let ttl = PRESENCE_TTL.as_secs() as i64;
         let mut conn = conn.clone();
         let mut pipe = redis::pipe();
-        pipe.atomic().del(&key).ignore();
-        if !fields.is_empty() {
-            pipe.hset_multiple(&key, &fields)
+        pipe.atomic().del(&online).ignore().del(&names).ignore();
+        if !pages.is_empty() {
+            pipe.hset_multiple(&online, &pages)
                 .ignore()
-                .expire(&key, PRESENCE_TTL.as_secs() as i64)
+                .expire(&online, ttl)
+                .ignore()
+                .hset_multiple(&names, &holders)
+                .ignore()
+                .expire(&names, ttl)
                 .ignore();
         }
         pipe.query_async::<()>(&mut conn).await.map_err(redis_error)
