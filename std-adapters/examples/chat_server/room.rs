@@ -45,6 +45,8 @@ const PRESENCE_TTL: Duration = Duration::from_secs(30);
 /// The online list goes out at most this often: with a thousand pages, one
 /// list per join would be a million lists.
 const ONLINE_EVERY: Duration = Duration::from_millis(500);
+/// How long a Redis command may take before the room counts as unavailable.
+const REDIS_RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Entries in the online list (the count covers everyone).
 const ONLINE_SHOWN: usize = 100;
 
@@ -210,8 +212,12 @@ impl Room {
     /// presence alive.
     pub async fn redis(hub: Arc<Hub>, url: &str, server: String) -> Result<Arc<Room>, RoomError> {
         let client = redis::Client::open(url).map_err(|e| format!("bad Redis URL {url}: {e}"))?;
+        // The client's default of 500 ms per answer is short for a burst of
+        // joins on a busy machine; a page had rather wait than be refused.
+        let config =
+            redis::AsyncConnectionConfig::new().set_response_timeout(Some(REDIS_RESPONSE_TIMEOUT));
         let conn = client
-            .get_multiplexed_async_connection()
+            .get_multiplexed_async_connection_with_config(&config)
             .await
             .map_err(|e| format!("cannot connect to Redis at {url}: {e}"))?;
         let mut pubsub = client
