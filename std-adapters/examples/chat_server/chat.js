@@ -371,9 +371,8 @@ $('name-form').addEventListener('submit', (e) => {
     return;
   }
   const changed = name !== myName;
-  // Remembered (in localStorage) once the server has accepted it.
+  // Shown and remembered (in localStorage) once the server has accepted it.
   myName = name;
-  $('me').textContent = myName;
   if (!ws || !joined || changed) {
     // A new name means joining again under it.
     if (ws) {

@@ -10,7 +10,10 @@
 //!   delivered once the server has it.
 //!
 //! Server to page: `welcome` (history and who is online), `message`, `join`,
-//! `leave`, `online` and `error`.
+//! `leave`, `online` and `error`. A `join` under a name that another client
+//! id uses in the room (any case, see [`name_taken`]) is answered with
+//! `{"type":"error","code":"name_taken","error":"the name \"Ada\" is taken; …"}`;
+//! the page stays connected, not joined, and may join under another name.
 
 use serde::{Deserialize, Serialize};
 use std::time::{SystemTime, UNIX_EPOCH};
