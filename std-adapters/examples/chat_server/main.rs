@@ -25,7 +25,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use protocol::{Event, Incoming, Member, Welcome};
+use protocol::{Event, Incoming, Member};
 use room::{Hub, JoinError, Room};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -377,14 +377,8 @@ async fn handle(
                     return Err(End::Close(1013, "try again later", e));
                 }
             };
-            let welcome = Welcome {
-                kind: "welcome",
-                name: &joined.name,
-                server: &app.server,
-                history,
-                max_text: protocol::MAX_TEXT,
-            };
-            let welcome = serde_json::to_string(&welcome).map_err(|e| End::Gone(e.to_string()))?;
+            let welcome =
+                protocol::welcome_json(&joined.name, &app.server, &history).map_err(End::Gone)?;
             send(ws, &welcome).await?;
             eprintln!("page {id} joined as {:?}", joined.name);
             *member = Some(joined);

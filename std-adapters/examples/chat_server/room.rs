@@ -267,7 +267,7 @@ impl Room {
     /// the history (oldest first). Announces the join to everyone. Refused
     /// when another client id holds the name, here or (with Redis) on
     /// another process.
-    pub async fn join(&self, id: u64, member: Member) -> Result<Vec<serde_json::Value>, JoinError> {
+    pub async fn join(&self, id: u64, member: Member) -> Result<Vec<String>, JoinError> {
         // This process's own pages are checked under the hub's lock.
         if self
             .name_taken_elsewhere(&member.name, &member.client)
@@ -372,26 +372,20 @@ impl Room {
         serde_json::to_string(&online).map_err(|e| e.to_string())
     }
 
-    /// The history, oldest first.
-    async fn history(&self) -> Result<Vec<serde_json::Value>, RoomError> {
-        let texts: Vec<String> = match self {
-            Room::Local { history, .. } => history
+    /// The history, oldest first, as the JSON texts the room stores.
+    async fn history(&self) -> Result<Vec<String>, RoomError> {
+        match self {
+            Room::Local { history, .. } => Ok(history
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .iter()
                 .map(|t| t.to_string())
-                .collect(),
+                .collect()),
             Room::Redis { conn, .. } => {
                 let mut conn = conn.clone();
-                conn.lrange(HISTORY_KEY, 0, -1)
-                    .await
-                    .map_err(|e| format!("Redis: {e}"))?
+                conn.lrange(HISTORY_KEY, 0, -1).await.map_err(redis_error)
             }
-        };
-        Ok(texts
-            .iter()
-            .filter_map(|t| serde_json::from_str(t).ok())
-            .collect())
+        }
     }
 
     /// The keys matching `pattern` (a `SCAN` cursor loop, never `KEYS`),
