@@ -20,10 +20,11 @@
 // after they all left, and their peak (VmHWM) at the end. Memory one round leaves behind must be
 // reused by the next: after round 2 each server's RSS may exceed its RSS after round 1 by at most
 // --rss-growth percent (default 10), or the test fails. The servers run with MALLOC_ARENA_MAX=1
-// (--malloc-arena-max N, or `default` to leave glibc's choice): with one heap per runtime thread,
-// glibc keeps freed memory in each and RSS climbs for a few rounds before it levels off (measured
-// after rounds 1 to 5: 20.8, 23.2, 25.2, 25.1, 25.1 MiB; with one arena 20.5, 21.0, 21.5, 21.3,
-// 21.7 MiB), which would hide a leak of a few KiB per page from the bound.
+// (--malloc-arena-max N, or `default` to leave glibc's choice): with an arena per runtime thread,
+// glibc keeps freed memory in each and RSS creeps up for several rounds (measured after rounds 1
+// to 4: 20.3, 21.5, 22.7, 23.7 MiB; with one arena 20.0, 20.7, 20.7, 20.7 MiB), which would hide a
+// leak of a few KiB per page. Before the presence hashes were edited field by field, every leave
+// rewrote the whole hash and RSS went 53 -> 68 MiB (A) and 61 -> 76 MiB (B) from round 1 to 2.
 // Exits 1 when a check fails. Nothing here asserts a speed; STEP_TIMEOUT_MS bounds each wait.
 'use strict';
 
