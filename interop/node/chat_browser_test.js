@@ -16,6 +16,12 @@
 //   * Ada's server process is stopped: her page shows "reconnecting in N s"; a message she types
 //     meanwhile is marked as waiting; the process is started again on the same port, her page
 //     reconnects by itself and the queued message reaches Bob and is marked sent.
+//   * one name per person: a join with a name someone else holds (any case, on the other process
+//     with Redis) gets a `name_taken` error; the page shows it in the name prompt and joins under
+//     the next name it is given; a second tab of the same browser shares its name;
+//   * a message typed while offline that the server never confirms (Dee's socket is routed
+//     through Playwright, which drops it on its way out after the reconnect) is marked "not sent"
+//     once the page's confirmation timeout runs out (shortened with `?confirm_ms=`).
 // Screenshots go to $CHAT_SCREENSHOT_DIR (default target/chat-screenshots). Exits 1 on failure.
 // Environment: CHROMIUM_PATH (default /usr/bin/chromium), STEP_TIMEOUT_MS (default 15000).
 'use strict';
@@ -47,6 +53,10 @@ const STEP_MS = Number(process.env.STEP_TIMEOUT_MS || 15000);
 const SHOTS = process.env.CHAT_SCREENSHOT_DIR || path.join(__dirname, '..', '..', 'target', 'chat-screenshots');
 const LOGS = process.env.ARTIFACT_DIR || SHOTS;
 const TAG = redis ? 'redis' : 'single';
+// Dee's page gives up on an unconfirmed message after this long (the page's default is 10 s).
+const CONFIRM_MS = 5000;
+// Dee's messages holding this never reach the server (see openDee).
+const DROP = '[dropped on the way]';
 const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
   '--disable-component-update', '--disable-sync'];
 
@@ -195,6 +205,45 @@ function expectOnline(page, who, names) {
   }, names);
 }
 
+/** In the page: Dee's own message `text` has delivery `state` and a label matching `label`. */
+function deliveryIs([text, state, label]) {
+  return Array.from(document.querySelectorAll('#messages > li.msg.own')).some(
+    (li) => li.querySelector('.text').textContent === text && li.dataset.delivery === state
+      && li.querySelector('.delivery').textContent.includes(label));
+}
+
+/**
+ * Opens Dee's page with its socket routed (messages holding DROP are not passed on) and a short
+ * confirmation timeout; she first asks for `taken` in upper case, is refused, then joins as `name`.
+ */
+async function openDee(browser, url, taken, name) {
+  const ctx = await browser.newContext({ viewport: { width: 900, height: 700 } });
+  await ctx.routeWebSocket(/\/ws$/, (ws) => {
+    const server = ws.connectToServer();
+    ws.onMessage((m) => {
+      if (!String(m).includes(DROP)) server.send(m);
+    });
+  });
+  const page = await ctx.newPage();
+  page.on('pageerror', (e) => log(`Dee page error: ${e.message}`));
+  await page.goto(`${url}?confirm_ms=${CONFIRM_MS}`, { timeout: STEP_MS, waitUntil: 'domcontentloaded' });
+  await page.waitForSelector('#name-dialog[open]', { timeout: STEP_MS });
+  await page.fill('#name-input', taken.toUpperCase());
+  await page.click('#name-ok');
+  await waitFor(page, 'Dee', 'is told the name is taken and asked again', () => {
+    const error = document.querySelector('#name-error');
+    return document.querySelector('#name-dialog').open && !error.hidden && /taken/.test(error.textContent)
+      && document.querySelector('#status').dataset.state === 'offline';
+  });
+  await shot(page, 'dee-name-taken');
+  await page.fill('#name-input', name);
+  await page.click('#name-ok');
+  await connected(page, 'Dee');
+  const me = await page.textContent('#me');
+  if (me !== name) throw new Error(`Dee: joined as ${JSON.stringify(me)}, expected ${JSON.stringify(name)}`);
+  return { ctx, page };
+}
+
 async function shot(page, file) {
   const full = path.join(SHOTS, `chat-${TAG}-${file}.png`);
   await page.screenshot({ path: full });
@@ -202,7 +251,7 @@ async function shot(page, file) {
 }
 
 /** Sends raw frames from Node `ws` and checks the server's answers. */
-async function checkValidation(url) {
+async function checkValidation(url, otherUrl) {
   const sock = new WebSocket(url.replace('http:', 'ws:') + 'ws');
   const inbox = [];
   let waiter = null;
@@ -233,8 +282,10 @@ async function checkValidation(url) {
     const e = await next((m) => m.type === 'error', `error for ${frame.slice(0, 40)}`);
     if (e.code !== code || !e.error) throw new Error(`validation: ${frame.slice(0, 40)} got ${JSON.stringify(e)}, expected code ${code}`);
   }
-  sock.send(JSON.stringify({ type: 'join', name: 'Probe', client: 'probe-1' }));
+  const probe = `Probe ${process.pid}`;
+  sock.send(JSON.stringify({ type: 'join', name: probe, client: 'probe-1' }));
   await next((m) => m.type === 'welcome', 'welcome after a good join');
+  await checkNameTaken(probe, otherUrl || url);
   sock.send(JSON.stringify({ type: 'message', text: 'x'.repeat(5000) }));
   const e = await next((m) => m.type === 'error', 'error for a 5000-character message');
   if (e.code !== 'bad_text') throw new Error(`validation: long text got ${JSON.stringify(e)}`);
@@ -242,6 +293,32 @@ async function checkValidation(url) {
   const code = await Promise.race([closed, sleep(STEP_MS).then(() => 'none')]);
   if (code !== 1009) throw new Error(`validation: a 70 KiB frame closed with ${code}, expected 1009`);
   log('validation: errors for unknown type, bad JSON, bad names, oversize; 1009 above the frame limit');
+}
+
+/** Joins on `url` (the other process, with Redis) under names near `taken`, held by probe-1. */
+async function checkNameTaken(taken, url) {
+  const attempt = (name, client) => new Promise((resolve, reject) => {
+    const sock = new WebSocket(url.replace('http:', 'ws:') + 'ws');
+    const timer = setTimeout(() => { sock.terminate(); reject(new Error(`name check: no answer to ${name}`)); }, STEP_MS);
+    sock.on('open', () => sock.send(JSON.stringify({ type: 'join', name, client })));
+    sock.on('message', (d) => {
+      const m = JSON.parse(String(d));
+      if (m.type !== 'welcome' && m.type !== 'error') return;
+      clearTimeout(timer);
+      sock.close(1000);
+      resolve(m);
+    });
+    sock.on('error', (e) => { clearTimeout(timer); reject(e); });
+  });
+  for (const name of [taken, taken.toUpperCase(), taken.toLowerCase()]) {
+    const m = await attempt(name, 'probe-2');
+    if (m.type !== 'error' || m.code !== 'name_taken' || !/taken/.test(m.error)) {
+      throw new Error(`name check: ${JSON.stringify(name)} from another client got ${JSON.stringify(m)}, expected name_taken`);
+    }
+  }
+  const same = await attempt(taken.toUpperCase(), 'probe-1');
+  if (same.type !== 'welcome') throw new Error(`name check: the same client got ${JSON.stringify(same)}, expected welcome`);
+  log('validation: a name held by another client is refused (name_taken, any case); the same client shares it');
 }
 
 async function main() {
@@ -257,11 +334,12 @@ async function main() {
   const ada = `Ada ${nonce}`;
   const bob = `Bob ${nonce}`;
   const cy = `Cy ${nonce}`;
+  const dee = `Dee ${nonce}`;
   const opened = [];
   try {
     await a.start();
     if (b !== a) await b.start();
-    await checkValidation(b.url);
+    await checkValidation(b.url, a.url);
 
     const A = await openChat(browser, 'Ada', a.url, ada);
     opened.push(A);
@@ -302,6 +380,14 @@ async function main() {
     await shot(A.page, 'ada-desktop');
     await shot(B.page, 'bob-phone');
 
+    // Dee comes to Ada's process and asks for Bob's name (other case): refused, through Redis
+    // when Bob is on the other process; the prompt comes back with the reason. Her socket goes
+    // through a Playwright route that drops her messages holding DROP, and her page gives up on
+    // an unconfirmed message after CONFIRM_MS instead of 10 s.
+    const D = await openDee(browser, a.url, bob, dee);
+    opened.push(D);
+    await expectOnline(B.page, 'Bob', [ada, bob, dee]);
+
     // Ada's server restarts; her page must come back by itself.
     await a.stop();
     await waitFor(A.page, 'Ada', 'status shows "reconnecting in N s"',
@@ -314,11 +400,37 @@ async function main() {
         (li) => li.querySelector('.text').textContent === t && li.dataset.delivery === 'queued'
           && /waiting/.test(li.querySelector('.delivery').textContent)), m4);
     await shot(A.page, 'ada-reconnecting');
+    const m5 = `${DROP} typed by Dee while offline ${nonce}`;
+    await send(D.page, 'Dee', m5);
+    await waitFor(D.page, 'Dee', 'marks her offline message as waiting', deliveryIs, [m5, 'queued', 'waiting']);
     await a.start();
+    // Dee's page sent m5 on reconnecting; the route dropped it, so no confirmation comes.
+    await connected(D.page, 'Dee (after the restart)');
+    await waitFor(D.page, 'Dee', 'shows the unconfirmed message as "sending…"', deliveryIs, [m5, 'pending', 'sending']);
+    const sentAt = Date.now();
+    await waitFor(D.page, 'Dee', `marks it "not sent" after ${CONFIRM_MS} ms`, deliveryIs, [m5, 'failed', 'not sent']);
+    const waited = Date.now() - sentAt;
+    if (waited < CONFIRM_MS / 2) throw new Error(`Dee: "not sent" ${waited} ms after "sending…", before the ${CONFIRM_MS} ms timeout`);
     await connected(A.page, 'Ada (after the restart)');
     await expectMessage(A.page, 'Ada', ada, m4, true);
     await expectMessage(B.page, 'Bob', ada, m4, false);
+    await shot(D.page, 'dee-not-sent');
+    const leaked = await B.page.evaluate((t) => Array.from(document.querySelectorAll('#messages .text'))
+      .some((el) => el.textContent === t), m5);
+    if (leaked) throw new Error('Bob: received the message the route dropped');
+    await D.ctx.close();
+    opened.pop();
     await expectOnline(B.page, 'Bob', [ada, bob]);
+
+    // A second tab of Ada's browser (same client id) joins under her name without being asked.
+    const tab = await A.ctx.newPage();
+    await tab.goto(a.url, { timeout: STEP_MS, waitUntil: 'domcontentloaded' });
+    await connected(tab, 'Ada (second tab)');
+    if (await tab.$('#name-dialog[open]')) throw new Error('Ada (second tab): asked for a name');
+    const tabName = await tab.textContent('#me');
+    if (tabName !== ada) throw new Error(`Ada (second tab): joined as ${JSON.stringify(tabName)}`);
+    await expectOnline(B.page, 'Bob', [ada, bob]);
+    await tab.close();
     await shot(A.page, 'ada-after-restart');
     await shot(B.page, 'bob-phone-after-restart');
     log('all chat checks passed');

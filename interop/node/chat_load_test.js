@@ -3,9 +3,12 @@
 // server's work is the fan-out, not compression).
 //
 //   node chat_load_test.js --bin PATH/chat_server [--redis redis://127.0.0.1:PORT/]
-//                          [--clients 1000] [--senders 10] [--messages 20]
+//                          [--clients 1000] [--senders 10] [--messages 20] [--rss-growth 10]
+//                          [--rounds 2] [--malloc-arena-max 1]
 //
-// Starts the servers itself: two processes on the Redis with --redis, one without. Then:
+// Starts the servers itself: two processes on the Redis with --redis, one without. Then one page
+// sends 100 messages, so that the room's history (the last 100 messages, sent in every welcome)
+// is as full in round 1 as in round 2 and the rounds do the same work. Then:
 //   1. fan-out, twice: CLIENTS pages join, spread evenly over the processes; SENDERS of them send
 //      MESSAGES messages each; every page must receive every message exactly once (no loss, no
 //      duplicate). Prints the deliveries per second.
@@ -13,7 +16,15 @@
 //      a sender floods 4 KB messages in bursts, each burst waiting for 20 reading pages to get
 //      it, until the room announces that the silent page left. The reading pages must get every
 //      message exactly once; the burst round trips before and during the flood are printed.
-// The servers' RSS (VmRSS) is printed idle, with every page connected, and after they all left.
+// The servers' RSS (VmRSS) is printed idle, before each round, with every page connected, and
+// after they all left, and their peak (VmHWM) at the end. Memory one round leaves behind must be
+// reused by the next: after round 2 each server's RSS may exceed its RSS after round 1 by at most
+// --rss-growth percent (default 10), or the test fails. The servers run with MALLOC_ARENA_MAX=1
+// (--malloc-arena-max N, or `default` to leave glibc's choice): with an arena per runtime thread,
+// glibc keeps freed memory in each and RSS creeps up for several rounds (measured after rounds 1
+// to 4: 20.3, 21.5, 22.7, 23.7 MiB; with one arena 20.0, 20.7, 20.7, 20.7 MiB), which would hide a
+// leak of a few KiB per page. Before the presence hashes were edited field by field, every leave
+// rewrote the whole hash and RSS went 53 -> 68 MiB (A) and 61 -> 76 MiB (B) from round 1 to 2.
 // Exits 1 when a check fails. Nothing here asserts a speed; STEP_TIMEOUT_MS bounds each wait.
 'use strict';
 
@@ -26,7 +37,7 @@ const os = require('os');
 const path = require('path');
 const WebSocket = require('ws');
 
-const opts = { clients: 1000, senders: 10, messages: 20 };
+const opts = { clients: 1000, senders: 10, messages: 20, 'rss-growth': 10, rounds: 2, 'malloc-arena-max': '1' };
 let bin = null;
 let redis = null;
 const argv = process.argv.slice(2);
@@ -34,11 +45,13 @@ for (let i = 0; i < argv.length; i += 1) {
   const a = argv[i];
   if (a === '--bin') bin = argv[++i];
   else if (a === '--redis') redis = argv[++i];
-  else if (['--clients', '--senders', '--messages'].includes(a)) opts[a.slice(2)] = Number(argv[++i]);
+  else if (['--clients', '--senders', '--messages', '--rss-growth', '--rounds'].includes(a)) opts[a.slice(2)] = Number(argv[++i]);
+  else if (a === '--malloc-arena-max') opts['malloc-arena-max'] = argv[++i];
   else bin = null;
 }
-if (!bin || !(opts.clients > 0) || !(opts.senders > 0) || opts.senders > opts.clients) {
-  console.error('usage: node chat_load_test.js --bin PATH/chat_server [--redis URL] [--clients N] [--senders N] [--messages N]');
+if (!bin || !(opts.clients > 0) || !(opts.senders > 0) || opts.senders > opts.clients || !(opts['rss-growth'] >= 0) || !(opts.rounds >= 2)
+  || !/^([1-9]\d*|default)$/.test(opts['malloc-arena-max'] || '')) {
+  console.error('usage: node chat_load_test.js --bin PATH/chat_server [--redis URL] [--clients N] [--senders N] [--messages N] [--rss-growth PERCENT] [--rounds N] [--malloc-arena-max N|default]');
   process.exit(2);
 }
 const STEP_MS = Number(process.env.STEP_TIMEOUT_MS || 60000);
@@ -72,7 +85,9 @@ async function startServer(name) {
   if (redis) args.push('--redis', redis);
   const file = path.join(LOGS, `chat-load-${name}.log`);
   const out = fs.openSync(file, 'w');
-  const child = spawn(bin, args, { stdio: ['ignore', out, out] });
+  const env = { ...process.env };
+  if (opts['malloc-arena-max'] !== 'default') env.MALLOC_ARENA_MAX = opts['malloc-arena-max'];
+  const child = spawn(bin, args, { stdio: ['ignore', out, out], env });
   fs.closeSync(out);
   const url = `http://127.0.0.1:${port}/`;
   const deadline = Date.now() + 15000;
@@ -84,14 +99,18 @@ async function startServer(name) {
   throw new Error(`${name} did not start (log: ${file})`);
 }
 
-function rssKiB(pid) {
+/** A figure of /proc/PID/status, in KiB: VmRSS (resident now) or VmHWM (the peak). */
+function statusKiB(pid, field) {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const m = /VmRSS:\s+(\d+) kB/.exec(status);
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(status);
   return m ? Number(m[1]) : NaN;
 }
 
+const rssKiB = (pid) => statusKiB(pid, 'VmRSS');
+const mib = (kib) => `${(kib / 1024).toFixed(1)} MiB`;
+
 function rss(servers) {
-  return servers.map((s) => `${s.name} ${(rssKiB(s.child.pid) / 1024).toFixed(1)} MiB`).join(', ');
+  return servers.map((s) => `${s.name} ${mib(rssKiB(s.child.pid))}`).join(', ');
 }
 
 async function until(what, fn) {
@@ -227,25 +246,52 @@ async function silentPage(servers, nonce) {
   return [...readers, silent];
 }
 
+/** Sends HISTORY messages from one page, so that every welcome carries a full history. */
+async function fillHistory(servers, nonce) {
+  const HISTORY = 100;
+  const page = await joinAs(servers[0].ws, `history-${nonce}`);
+  for (let k = 0; k < HISTORY; k += 1) {
+    page.sock.send(JSON.stringify({ type: 'message', text: `history ${nonce} #${k}` }));
+  }
+  await until(`the ${HISTORY} history messages to come back`, () => page.got.has(`history ${nonce} #${HISTORY - 1}`));
+  page.sock.close(1000);
+  await until('the history page to close', () => page.closed !== null);
+  await sleep(500);
+  log(`history filled with ${HISTORY} messages; RSS ${rss(servers)}`);
+}
+
 async function main() {
   const nonce = `${process.pid.toString(36)}${Date.now().toString(36)}`;
   const servers = [await startServer('A')];
   if (redis) servers.push(await startServer('B'));
   try {
     await sleep(300);
-    log(`servers idle: RSS ${rss(servers)}`);
+    log(`servers idle (MALLOC_ARENA_MAX=${opts['malloc-arena-max']}): RSS ${rss(servers)}`);
     // Two rounds: memory that one round leaves behind must be reused by the next.
-    for (const round of [1, 2]) {
+    await fillHistory(servers, nonce);
+    const after = [];
+    for (let round = 1; round <= opts.rounds; round += 1) {
+      log(`round ${round}: before: RSS ${rss(servers)}`);
       const clients = await fanOut(servers, `${nonce}r${round}`);
       for (const c of clients) c.sock.close(1000);
       await until('every fan-out page to close', () => clients.every((c) => c.closed !== null));
       await sleep(1500);
+      after.push(servers.map((s) => rssKiB(s.child.pid)));
       log(`round ${round}: after all ${clients.length} pages left: RSS ${rss(servers)}`);
+    }
+    const growth = opts['rss-growth'];
+    for (const [i, s] of servers.entries()) {
+      const [one, last] = [after[0][i], after[after.length - 1][i]];
+      const bound = one * (1 + growth / 100);
+      const verdict = `${s.name}: ${mib(last)} after round ${after.length}, ${mib(one)} after round 1, `
+        + `bound ${mib(bound)} (+${growth} %)`;
+      if (!(last <= bound)) throw new Error(`RSS kept growing: ${verdict}`);
+      log(`RSS flat across rounds: ${verdict}`);
     }
     const more = await silentPage(servers, nonce);
     for (const c of more) c.sock.terminate();
     await sleep(1000);
-    log(`at the end: RSS ${rss(servers)}`);
+    log(`at the end: RSS ${rss(servers)}; peak ${servers.map((s) => `${s.name} ${mib(statusKiB(s.child.pid, 'VmHWM'))}`).join(', ')}`);
     for (const s of servers) {
       if (s.child.exitCode !== null) throw new Error(`${s.name} exited during the test (log: ${s.log})`);
     }

@@ -14,8 +14,12 @@ const toast = $('toast');
 
 const NAME_KEY = 'wsproto-chat.name';
 const CLIENT_KEY = 'wsproto-chat.client';
-// Give up on a message the server has not confirmed within this long.
-const CONFIRM_MS = 10000;
+// Give up on a message the server has not confirmed within this long: 10 s,
+// unless the address says otherwise (`/?confirm_ms=1500`, for tests).
+const CONFIRM_MS = (() => {
+  const asked = Number(new URLSearchParams(location.search).get('confirm_ms'));
+  return Number.isFinite(asked) && asked >= 100 && asked <= 600000 ? asked : 10000;
+})();
 
 function randomId(prefix) {
   const bytes = new Uint8Array(9);
@@ -256,8 +260,8 @@ function handle(m) {
       showOnline(m);
       break;
     case 'error':
-      if (!joined && (m.code === 'bad_name' || m.code === 'bad_message')) {
-        askName(m.error);
+      if (!joined && (m.code === 'name_taken' || m.code === 'bad_name' || m.code === 'bad_message')) {
+        refusedName(m.error);
       } else {
         showError(m.error || 'the server refused that');
       }
@@ -336,6 +340,22 @@ input.addEventListener('input', autosize);
 
 // ---- name -------------------------------------------------------------------------------------
 
+// The server refused the name (taken by someone else, or invalid): hang up
+// and stay offline until the person picks another one.
+function refusedName(error) {
+  if (ws) {
+    const old = ws;
+    ws = null;
+    old.close(1000, 'choosing another name');
+  }
+  clearInterval(countdown);
+  for (const p of pending.values()) {
+    if (p.sentAt) markQueued(p);
+  }
+  setStatus('offline', 'choose another name to join');
+  askName(error);
+}
+
 function askName(error) {
   nameInput.value = myName;
   nameError.hidden = !error;
@@ -351,9 +371,8 @@ $('name-form').addEventListener('submit', (e) => {
     return;
   }
   const changed = name !== myName;
+  // Shown and remembered (in localStorage) once the server has accepted it.
   myName = name;
-  localStorage.setItem(NAME_KEY, myName);
-  $('me').textContent = myName;
   if (!ws || !joined || changed) {
     // A new name means joining again under it.
     if (ws) {
@@ -366,7 +385,8 @@ $('name-form').addEventListener('submit', (e) => {
   }
 });
 nameDialog.addEventListener('cancel', (e) => {
-  if (!myName) e.preventDefault();
+  // Without a name the server accepted, there is nothing to go back to.
+  if (!myName || !ws) e.preventDefault();
 });
 $('rename').addEventListener('click', () => askName(''));
 $('count').addEventListener('click', () => {

@@ -10,7 +10,10 @@
 //!   delivered once the server has it.
 //!
 //! Server to page: `welcome` (history and who is online), `message`, `join`,
-//! `leave`, `online` and `error`.
+//! `leave`, `online` and `error`. A `join` under a name that another client
+//! id uses in the room (any case, see [`name_taken`]) is answered with
+//! `{"type":"error","code":"name_taken","error":"the name \"Ada\" is taken; …"}`;
+//! the page stays connected, not joined, and may join under another name.
 
 use serde::{Deserialize, Serialize};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -90,15 +93,35 @@ pub struct Online<'a> {
     pub members: &'a [Member],
 }
 
-/// Sent to a page once it has joined.
-#[derive(Serialize)]
-pub struct Welcome<'a> {
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub name: &'a str,
-    pub server: &'a str,
-    pub history: Vec<serde_json::Value>,
-    pub max_text: usize,
+/// The JSON text of the `welcome` sent to a page once it has joined:
+/// `{"type":"welcome","name":…,"server":…,"history":[…],"max_text":…}`.
+/// `history` holds JSON texts as the room stores them; each one that is a
+/// JSON object goes in as it is (no parse into a tree and back, which for a
+/// thousand joins of a hundred messages each is much copying and many small
+/// allocations), anything else is left out.
+pub fn welcome_json(name: &str, server: &str, history: &[String]) -> Result<String, String> {
+    let quoted = |s: &str| serde_json::to_string(s).map_err(|e| e.to_string());
+    let valid = |t: &&String| {
+        t.trim_start().starts_with('{')
+            && serde_json::from_str::<serde::de::IgnoredAny>(t.as_str()).is_ok()
+    };
+    let size: usize = history.iter().map(|t| t.len() + 1).sum();
+    let mut out = String::with_capacity(96 + name.len() + server.len() + size);
+    out.push_str(r#"{"type":"welcome","name":"#);
+    out.push_str(&quoted(name)?);
+    out.push_str(r#","server":"#);
+    out.push_str(&quoted(server)?);
+    out.push_str(r#","history":["#);
+    for (i, text) in history.iter().filter(valid).enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(text);
+    }
+    out.push_str(r#"],"max_text":"#);
+    out.push_str(&MAX_TEXT.to_string());
+    out.push('}');
+    Ok(out)
 }
 
 /// A refusal: the connection stays open unless the page never joined.
@@ -216,6 +239,22 @@ fn check_label(label: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether a page with client id `client` may not join as `name` because one
+/// of `members` holds that name under another client id. Names compare
+/// without regard to case (`Ada` and `ADA` are one name); the pages of one
+/// client id (the tabs of one browser) share their name. A page without a
+/// client id shares with no one.
+pub fn name_taken<'a>(
+    members: impl IntoIterator<Item = &'a Member>,
+    name: &str,
+    client: &str,
+) -> bool {
+    let wanted = name.to_lowercase();
+    members
+        .into_iter()
+        .any(|m| (client.is_empty() || m.client != client) && m.name.to_lowercase() == wanted)
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
     SystemTime::now()
@@ -237,6 +276,60 @@ mod tests {
                 v["code"].as_str().unwrap_or("?").to_owned()
             }
         }
+    }
+
+    fn member(name: &str, client: &str) -> Member {
+        Member {
+            name: name.to_owned(),
+            client: client.to_owned(),
+        }
+    }
+
+    #[test]
+    fn a_name_belongs_to_one_client() {
+        let room = [member("Ada", "c-ada"), member("Bob", "c-bob")];
+        // Another client: refused, whatever the case.
+        assert!(name_taken(&room, "Ada", "c-eve"));
+        assert!(name_taken(&room, "ada", "c-eve"));
+        assert!(name_taken(&room, "ADA", "c-eve"));
+        assert!(name_taken(&[member("école", "y")], "ÉCOLE", "x"));
+        // The same client (a second tab) shares its name, in any case.
+        assert!(!name_taken(&room, "Ada", "c-ada"));
+        assert!(!name_taken(&room, "aDA", "c-ada"));
+        // A free name, or an empty room.
+        assert!(!name_taken(&room, "Cy", "c-eve"));
+        assert!(!name_taken(&room, "Ad", "c-eve"));
+        assert!(!name_taken(&[], "Ada", "c-eve"));
+        // Without a client id nobody can prove to be the holder.
+        assert!(name_taken(&[member("Ada", "")], "Ada", ""));
+    }
+
+    #[test]
+    fn the_welcome_carries_the_stored_history_as_it_is() {
+        let history = [
+            r#"{"type":"message","id":"s-1","text":"hi \"you\""}"#.to_owned(),
+            "not json".to_owned(),
+            r#"{"type":"message","id":"s-2"} trailing"#.to_owned(),
+            "[1,2]".to_owned(),
+            r#"{"type":"message","id":"s-3","text":"ü"}"#.to_owned(),
+        ];
+        let text = welcome_json("Ada \"A\"", "srv", &history).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["type"], "welcome");
+        assert_eq!(v["name"], "Ada \"A\"");
+        assert_eq!(v["server"], "srv");
+        assert_eq!(v["max_text"], MAX_TEXT);
+        let ids: Vec<&str> = v["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, ["s-1", "s-3"]);
+        assert_eq!(v["history"][0]["text"], "hi \"you\"");
+        let empty: serde_json::Value =
+            serde_json::from_str(&welcome_json("B", "s", &[]).unwrap()).unwrap();
+        assert_eq!(empty["history"], serde_json::json!([]));
     }
 
     #[test]
