@@ -286,7 +286,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// Sends a message (`Message::Close` only starts the close handshake).
     pub async fn send(&mut self, message: Message) -> Result<(), Error> {
         self.flush().await?;
-        self.io.driver.send(&message)?;
+        self.io.driver.send_owned(message)?;
         self.flush().await
     }
 
@@ -314,7 +314,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// ```
     pub async fn feed(&mut self, message: Message) -> Result<(), Error> {
         poll_fn(|cx| self.poll_write_out(cx, HIGH_WATER)).await?;
-        self.io.driver.send(&message)
+        self.io.driver.send_owned(message)
     }
 
     /// Sends a whole text message as one frame.
@@ -455,7 +455,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocket<S> {
     }
 
     fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), Error> {
-        self.get_mut().io.driver.send(&item)
+        self.get_mut().io.driver.send_owned(item)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
