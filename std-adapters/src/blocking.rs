@@ -294,6 +294,10 @@ impl<S: Read + Write> WebSocket<S> {
 
     /// Sends a message. Sending `Message::Close` only starts the close
     /// handshake (keep reading until [`Error::ConnectionClosed`]); `None` sends 1000.
+    ///
+    /// On a server without compression, a text or binary message from
+    /// 16 KiB up is written from its own bytes (header and payload in one
+    /// vectored write) instead of being copied into the transmit buffer.
     pub fn send(&mut self, message: Message) -> Result<(), Error> {
         self.driver.send_owned(message)?;
         self.flush()
