@@ -17,15 +17,18 @@ use wsproto_adapters::{blocking, tokio as ws, ClientOptions, Message, ServerOpti
 /// Server options without compression (compressed payloads are rewritten,
 /// so they never go out in place).
 fn server_options() -> ServerOptions {
-    let mut options = ServerOptions::default();
-    options.deflate = None;
-    options
+    ServerOptions {
+        deflate: None,
+        ..ServerOptions::default()
+    }
 }
 
 /// Client options without compression, taking messages up to 64 MiB.
 fn client_options() -> ClientOptions {
-    let mut options = ClientOptions::default();
-    options.deflate = None;
+    let mut options = ClientOptions {
+        deflate: None,
+        ..ClientOptions::default()
+    };
     options.config.limits = Limits::for_message_size(64 << 20);
     options.config.limits.max_frame_payload = 64 << 20;
     options
