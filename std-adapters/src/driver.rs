@@ -110,6 +110,9 @@ pub(crate) struct Driver {
     verbatim: Option<Verbatim>,
     /// Owned messages from this size up go out in place ([`VECTORED_MIN`]).
     vectored_min: usize,
+    /// A fragmented message is being sent (its last fragment not yet queued):
+    /// a whole message now is misuse, which only the copying path reports.
+    fragment_open: bool,
     partial: Option<Partial>,
     /// What this connection holds of its memory budget.
     account: Account,
@@ -175,6 +178,7 @@ impl Driver {
             tx: TxBuffer::default(),
             verbatim: None,
             vectored_min: VECTORED_MIN,
+            fragment_open: false,
             partial: None,
             account: Account::new(budget),
             partial_charge: 0,
@@ -758,7 +762,9 @@ impl Driver {
         data: &[u8],
         fin: bool,
     ) -> Result<(), Error> {
-        self.send_with(data.len(), |c, out| c.send_fragment(kind, data, fin, out))
+        self.send_with(data.len(), |c, out| c.send_fragment(kind, data, fin, out))?;
+        self.fragment_open = !fin;
+        Ok(())
     }
 
     /// Runs a control command, then collects its frame.
@@ -803,6 +809,7 @@ impl Driver {
         };
         if len < self.vectored_min
             || self.verbatim.is_some()
+            || self.fragment_open
             || self.finished
             || self.conn.role() != Role::Server
             || self.conn.compresses()
@@ -1843,5 +1850,25 @@ mod tests {
         assert_eq!(&d.pending()[..4], &[0x88, 21, 0x03, 0xf5]);
         drop(d);
         assert_eq!(budget.used(), 0);
+    }
+
+    #[test]
+    fn a_whole_message_during_a_fragmented_one_is_misuse_in_place_too() {
+        let mut d = vectored_server(1, None);
+        d.send_fragment(MessageKind::Binary, b"part", false)
+            .unwrap();
+        let queued = d.pending_len();
+        let e = d.send_owned(Message::Binary(pattern(1_000))).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Protocol(wsproto::Error::Misuse(wsproto::Misuse::MessageInProgress))
+            ),
+            "{e:?}"
+        );
+        assert_eq!(d.pending_len(), queued, "nothing more queued");
+        d.send_fragment(MessageKind::Binary, b"end", true).unwrap();
+        d.send_owned(Message::Binary(pattern(1_000))).unwrap();
+        assert!(d.verbatim.is_some());
     }
 }
