@@ -10,6 +10,11 @@
 # Server CPU per message = (utime + stime from /proc/PID/stat, after - before)
 # / messages echoed, in microseconds.
 # Output: a markdown table on stdout; raw lines in $OUT_DIR/raw.txt.
+# Each peer runs in the shape of its crate's own echo example (see
+# src/bin/peer_echo.rs); the load generator keeps INFLIGHT messages in flight
+# per connection and writes the messages for echoes that came back together
+# in one write, so the in-flight rows measure pipelining on both sides.
+# The machine is shared: compare servers with alternating runs, not one table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -90,6 +90,10 @@ impl AnyConn {
         !matches!(self, AnyConn::Plain(_))
     }
 
+    pub fn role(&self) -> Role {
+        each!(self, c => c.role())
+    }
+
     pub fn state(&self) -> State {
         each!(self, c => c.state())
     }
@@ -150,6 +154,16 @@ impl AnyConn {
         out: &mut [u8],
     ) -> Result<usize, wsproto::Error> {
         each!(self, c => c.send_fragment(kind, data, fin, out))
+    }
+
+    pub fn send_header(
+        &mut self,
+        kind: MessageKind,
+        len: usize,
+        fin: bool,
+        out: &mut [u8],
+    ) -> Result<usize, wsproto::Error> {
+        each!(self, c => c.send_header(kind, len, fin, out))
     }
 
     pub fn ping(&mut self, payload: &[u8]) -> Result<(), wsproto::Error> {

@@ -32,6 +32,19 @@
 //! close handshake with 1013 through the core, discards incoming data until
 //! that handshake ends (or its timer), and then returns the budget error in
 //! place of whatever ended the connection.
+//!
+//! # Large messages written in place
+//!
+//! A text or binary message handed over by value ([`Driver::send_owned`])
+//! of at least [`VECTORED_MIN`] bytes, on a connection whose payload goes
+//! out untouched (a server without compression), is not copied into the
+//! transmit buffer: the core writes only its header, and the driver keeps
+//! the message itself until header and payload are written, one vectored
+//! write after the other ([`Driver::pending_slices`]). Its bytes are charged
+//! to the budget like the transmit buffer. The output stays one ordered
+//! queue: what was queued before that frame goes out first, control frames
+//! and messages queued while it is written go out after it. One such frame
+//! is held at a time; a second one meanwhile is copied as usual.
 
 use crate::budget::{Account, BudgetExceeded};
 use crate::conn::AnyConn;
@@ -39,7 +52,9 @@ use crate::copy;
 use crate::handshake::Done;
 use crate::rng::StdRng;
 use crate::{CloseFrame, Error, Message};
+use std::io::IoSlice;
 use wsproto::extensions::deflate::Agreed;
+use wsproto::frame::MAX_HEADER_LEN;
 use wsproto::{
     CloseCode, Config, Event, HandshakeError, Instant, MessageKind, Role, State, TimeoutKind,
 };
@@ -56,6 +71,10 @@ pub(crate) const RX_MIN: usize = 1024;
 /// Small reads in a row (each under half of [`RX_MIN`]) after which a grown
 /// window goes back to [`RX_MIN`].
 const RX_SHRINK_AFTER: u8 = 4;
+/// Owned messages from this size up are written from their own bytes, not
+/// copied into the transmit buffer (see the module doc). Below it, the copy
+/// costs less than the extra bookkeeping and keeps small replies in one write.
+pub(crate) const VECTORED_MIN: usize = 16 * 1024;
 /// Transmit buffers above this are shrunk back once written.
 const TX_KEEP: usize = 256 * 1024;
 /// Decompressed bytes per chunk of a compressed message (allocated only when
@@ -87,6 +106,13 @@ pub(crate) struct Driver {
     /// Where compressed messages are inflated (empty without deflate).
     scratch: Vec<u8>,
     tx: TxBuffer,
+    /// A data frame written from the message's own bytes (see the module doc).
+    verbatim: Option<Verbatim>,
+    /// Owned messages from this size up go out in place ([`VECTORED_MIN`]).
+    vectored_min: usize,
+    /// A fragmented message is being sent (its last fragment not yet queued):
+    /// a whole message now is misuse, which only the copying path reports.
+    fragment_open: bool,
     partial: Option<Partial>,
     /// What this connection holds of its memory budget.
     account: Account,
@@ -150,6 +176,9 @@ impl Driver {
             small_reads: 0,
             scratch,
             tx: TxBuffer::default(),
+            verbatim: None,
+            vectored_min: VECTORED_MIN,
+            fragment_open: false,
             partial: None,
             account: Account::new(budget),
             partial_charge: 0,
@@ -194,14 +223,76 @@ impl Driver {
         self.conn.state()
     }
 
-    /// Bytes waiting to be written.
+    /// The next bytes to write: all of the output, or while a frame is
+    /// written in place only its first part (use [`Driver::pending_slices`]
+    /// to write everything at once). Empty once nothing waits.
     pub fn pending(&self) -> &[u8] {
-        self.tx.pending()
+        let tx = self.tx.pending();
+        match &self.verbatim {
+            Some(v) if v.before > 0 => tx.get(..v.before).unwrap_or_default(),
+            Some(v) => v.header_left().or(v.payload_left()).unwrap_or_default(),
+            None => tx,
+        }
     }
 
-    /// `n` bytes of [`Driver::pending`] were written.
-    pub fn advance(&mut self, n: usize) {
-        self.tx.advance(n);
+    /// How many bytes wait to be written.
+    pub fn pending_len(&self) -> usize {
+        self.tx.pending().len() + self.verbatim.as_ref().map_or(0, Verbatim::left)
+    }
+
+    /// The output in order, as up to four slices for one vectored write;
+    /// returns how many of `slices` it filled (0: nothing waits). Passing
+    /// the number of bytes written to [`Driver::advance`] is all a partial
+    /// write needs, wherever it stops.
+    pub fn pending_slices<'a>(&'a self, slices: &mut [IoSlice<'a>; 4]) -> usize {
+        let tx = self.tx.pending();
+        let parts: [Option<&'a [u8]>; 4] = match &self.verbatim {
+            Some(v) => {
+                let (before, after) = tx.split_at(v.before.min(tx.len()));
+                [Some(before), v.header_left(), v.payload_left(), Some(after)]
+            }
+            None => [Some(tx), None, None, None],
+        };
+        let mut filled = 0;
+        for part in parts.into_iter().flatten().filter(|p| !p.is_empty()) {
+            if let Some(slot) = slices.get_mut(filled) {
+                *slot = IoSlice::new(part);
+                filled += 1;
+            }
+        }
+        filled
+    }
+
+    /// `n` bytes of the output (from the start of [`Driver::pending`] or
+    /// [`Driver::pending_slices`]) were written.
+    pub fn advance(&mut self, mut n: usize) {
+        if let Some(v) = &mut self.verbatim {
+            let first = n.min(v.before);
+            self.tx.advance(first);
+            v.before -= first;
+            n -= first;
+            if v.before == 0 {
+                let own = n.min(v.left());
+                v.written += own;
+                n -= own;
+            }
+            if v.left() == 0 {
+                self.account.shrink(v.charge);
+                self.verbatim = None;
+            }
+        }
+        if self.verbatim.is_none() {
+            self.tx.advance(n);
+        }
+        self.tx.settle(&mut self.account);
+    }
+
+    /// Drops all unwritten output (the peer will never read it).
+    fn drop_output(&mut self) {
+        if let Some(v) = self.verbatim.take() {
+            self.account.shrink(v.charge);
+        }
+        self.tx.clear();
         self.tx.settle(&mut self.account);
     }
 
@@ -331,8 +422,7 @@ impl Driver {
         self.finished = true;
         self.shut = true;
         // Never written again: the next call must not retry a dead transport.
-        self.tx.clear();
-        self.tx.settle(&mut self.account);
+        self.drop_output();
     }
 
     /// A write failed with `e`. After the close handshake (the peer's Close
@@ -421,8 +511,7 @@ impl Driver {
     /// connection and says why: `e`, the failure already held, or the close
     /// timeout.
     fn give_up(&mut self, e: Option<Error>) -> Error {
-        self.tx.clear();
-        self.tx.settle(&mut self.account);
+        self.drop_output();
         self.finished = true;
         let held = match self.outcome.take() {
             Some(Err(held)) => Some(held),
@@ -706,7 +795,9 @@ impl Driver {
         data: &[u8],
         fin: bool,
     ) -> Result<(), Error> {
-        self.send_with(data.len(), |c, out| c.send_fragment(kind, data, fin, out))
+        self.send_with(data.len(), |c, out| c.send_fragment(kind, data, fin, out))?;
+        self.fragment_open = !fin;
+        Ok(())
     }
 
     /// Runs a control command, then collects its frame.
@@ -740,6 +831,58 @@ impl Driver {
         self.control(|c| c.close(CloseCode(code), reason))
     }
 
+    /// Queues `message`, as [`Driver::send`], keeping a large text or binary
+    /// message by value and writing it from its own bytes when the
+    /// connection sends payloads untouched (see the module doc).
+    pub fn send_owned(&mut self, message: Message) -> Result<(), Error> {
+        let (kind, len) = match &message {
+            Message::Text(t) => (MessageKind::Text, t.len()),
+            Message::Binary(b) => (MessageKind::Binary, b.len()),
+            _ => return self.send(&message),
+        };
+        if len < self.vectored_min
+            || self.verbatim.is_some()
+            || self.fragment_open
+            || self.finished
+            || self.conn.role() != Role::Server
+            || self.conn.compresses()
+        {
+            return self.send(&message);
+        }
+        let payload = match message {
+            Message::Text(t) => t.into_bytes(),
+            Message::Binary(b) => b,
+            other => return self.send(&other),
+        };
+        // Control frames the core holds go out before this frame.
+        self.transmit();
+        let charge = payload.capacity();
+        if let Err(refused) = self.account.grow(charge) {
+            // As for a copied message (see send_with): dropped, and the
+            // Close with 1013 goes out instead.
+            self.refuse(refused);
+            self.transmit();
+            return Ok(());
+        }
+        let mut header = [0u8; MAX_HEADER_LEN];
+        let header_len = match self.conn.send_header(kind, len, true, &mut header) {
+            Ok(n) => n,
+            Err(e) => {
+                self.account.shrink(charge);
+                return Err(e.into());
+            }
+        };
+        self.verbatim = Some(Verbatim {
+            header,
+            header_len,
+            payload,
+            written: 0,
+            before: self.tx.pending().len(),
+            charge,
+        });
+        Ok(())
+    }
+
     /// Queues `message` (a Close starts the close handshake; `None` sends 1000).
     pub fn send(&mut self, message: &Message) -> Result<(), Error> {
         match message {
@@ -757,6 +900,40 @@ impl Driver {
                 }
             }
         }
+    }
+}
+
+/// A data frame written from its message's own bytes: the header the core
+/// wrote, then the payload, never copied into the transmit buffer.
+struct Verbatim {
+    header: [u8; MAX_HEADER_LEN],
+    header_len: usize,
+    payload: Vec<u8>,
+    /// Bytes of header and payload written so far.
+    written: usize,
+    /// Bytes of the transmit buffer's queue that go out before this frame.
+    before: usize,
+    /// Bytes charged to the budget for the payload.
+    charge: usize,
+}
+
+impl Verbatim {
+    /// The unwritten part of the header, if any.
+    fn header_left(&self) -> Option<&[u8]> {
+        self.header
+            .get(self.written..self.header_len)
+            .filter(|h| !h.is_empty())
+    }
+
+    /// The unwritten part of the payload, if any.
+    fn payload_left(&self) -> Option<&[u8]> {
+        let from = self.written.saturating_sub(self.header_len);
+        self.payload.get(from..).filter(|p| !p.is_empty())
+    }
+
+    /// Bytes of the frame not yet written.
+    fn left(&self) -> usize {
+        (self.header_len + self.payload.len()).saturating_sub(self.written)
     }
 }
 
@@ -1518,5 +1695,240 @@ mod tests {
         }
         assert!(d.refused.is_none());
         assert_eq!(d.account.held(), d.partial_charge + d.tx.charged);
+    }
+
+    /// A server driver that writes owned messages from `min` bytes up in place.
+    fn vectored_server(min: usize, budget: Option<crate::MemoryBudget>) -> Driver {
+        let done = Done {
+            protocol: None,
+            leftover: Vec::new(),
+            response: Vec::new(),
+            path: "/".into(),
+            deflate: None,
+            budget,
+        };
+        let rng = StdRng::from_seed([7; 32]);
+        let mut d = Driver::new(Role::Server, Config::default(), rng, done).unwrap();
+        d.vectored_min = min;
+        d
+    }
+
+    /// Writes all the output as a vectored writer would: the slices in
+    /// order, at most `step(i)` bytes on the `i`th write.
+    fn drain_with(d: &mut Driver, mut step: impl FnMut(usize) -> usize) -> Vec<u8> {
+        let mut wire = Vec::new();
+        for i in 0.. {
+            let mut slices = [IoSlice::new(&[]); 4];
+            let count = d.pending_slices(&mut slices);
+            if count == 0 {
+                break;
+            }
+            let total: usize = slices[..count].iter().map(|s| s.len()).sum();
+            assert_eq!(total, d.pending_len());
+            assert!(!d.pending().is_empty());
+            let mut room = step(i).max(1);
+            let mut n = 0;
+            for slice in &slices[..count] {
+                let take = slice.len().min(room);
+                wire.extend_from_slice(&slice[..take]);
+                n += take;
+                room -= take;
+                if room == 0 {
+                    break;
+                }
+            }
+            d.advance(n);
+        }
+        assert!(d.pending().is_empty() && d.pending_len() == 0);
+        wire
+    }
+
+    /// The frame a server copying the payload writes.
+    fn copied_frame(kind: MessageKind, payload: &[u8]) -> Vec<u8> {
+        let mut server = wsproto::Connection::new(Role::Server, Config::default());
+        let mut out = vec![0u8; payload.len() + 14];
+        let n = server.send_fragment(kind, payload, true, &mut out).unwrap();
+        out.truncate(n);
+        out
+    }
+
+    fn pattern(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
+    }
+
+    #[test]
+    fn frames_written_in_place_are_byte_exact_at_every_header_length_boundary() {
+        for len in [125, 126, 65_535, 65_536] {
+            for kind in [MessageKind::Binary, MessageKind::Text] {
+                let mut d = vectored_server(1, None);
+                let (message, bytes) = match kind {
+                    MessageKind::Text => {
+                        let text = "é".repeat(len / 2) + &"a".repeat(len % 2);
+                        (Message::Text(text.clone()), text.into_bytes())
+                    }
+                    MessageKind::Binary => (Message::Binary(pattern(len)), pattern(len)),
+                };
+                assert_eq!(bytes.len(), len);
+                d.send_owned(message).unwrap();
+                assert!(d.verbatim.is_some(), "{len}: written in place");
+                assert_eq!(d.tx.capacity(), 0, "{len}: nothing copied");
+                let wire = drain_with(&mut d, |_| usize::MAX);
+                let header_len = match len {
+                    ..=125 => 2,
+                    126..=65_535 => 4,
+                    _ => 10,
+                };
+                assert_eq!(wire.len(), header_len + len);
+                assert_eq!(wire, copied_frame(kind, &bytes), "{len} {kind:?}");
+                assert!(d.verbatim.is_none());
+            }
+        }
+    }
+
+    /// A copied frame, a frame written in place, and a pong queued after it.
+    fn three_frames(d: &mut Driver, len: usize) -> Vec<u8> {
+        d.send_binary(b"first").unwrap();
+        d.send_owned(Message::Binary(pattern(len))).unwrap();
+        assert!(d.verbatim.is_some());
+        d.pong(b"after").unwrap();
+        let mut expected = copied_frame(MessageKind::Binary, b"first");
+        expected.extend(copied_frame(MessageKind::Binary, &pattern(len)));
+        expected.extend([0x8a, 5, b'a', b'f', b't', b'e', b'r']);
+        expected
+    }
+
+    #[test]
+    fn a_write_may_stop_at_every_offset_of_the_output() {
+        // Small enough to split at every offset (7 + 4 + 300 + 7 bytes).
+        let total = three_frames(&mut vectored_server(1, None), 300).len();
+        for first in 1..total {
+            let mut d = vectored_server(1, None);
+            let expected = three_frames(&mut d, 300);
+            let wire = drain_with(&mut d, |i| if i == 0 { first } else { usize::MAX });
+            assert_eq!(wire, expected, "first write of {first} bytes");
+        }
+        // A ten-byte header: stopping inside it and around the payload's ends.
+        let mut d = vectored_server(1, None);
+        let total = three_frames(&mut d, 65_536).len();
+        let mut offsets: Vec<usize> = (1..32).collect();
+        offsets.extend(total - 16..total);
+        for first in offsets {
+            let mut d = vectored_server(1, None);
+            let expected = three_frames(&mut d, 65_536);
+            let wire = drain_with(&mut d, |i| if i == 0 { first } else { usize::MAX });
+            assert_eq!(wire, expected, "first write of {first} bytes");
+        }
+        // One to seven bytes per write, all the way.
+        let mut d = vectored_server(1, None);
+        let expected = three_frames(&mut d, 3_000);
+        assert_eq!(drain_with(&mut d, |i| i % 7 + 1), expected);
+    }
+
+    #[test]
+    fn a_pong_queued_during_a_large_send_follows_the_whole_frame() {
+        let now = Instant::from_secs(1);
+        let mut d = vectored_server(VECTORED_MIN, None);
+        let big = pattern(100_000);
+        d.send_owned(Message::Binary(big.clone())).unwrap();
+        // Part of the frame is out when the peer's ping arrives.
+        let mut wire = drain_with_limit(&mut d, 5_000);
+        feed(&mut d, &frame(0x9, true, 2), now);
+        assert!(matches!(d.take_outcome(), Some(Ok(Message::Ping(p))) if p == [7, 7]));
+        wire.extend(drain_with(&mut d, |_| 4_096));
+        let mut expected = copied_frame(MessageKind::Binary, &big);
+        expected.extend([0x8a, 2, 7, 7]);
+        assert_eq!(wire, expected);
+    }
+
+    /// Writes `n` bytes of the output, in one write.
+    fn drain_with_limit(d: &mut Driver, n: usize) -> Vec<u8> {
+        let mut slices = [IoSlice::new(&[]); 4];
+        let count = d.pending_slices(&mut slices);
+        let mut wire = Vec::new();
+        for slice in &slices[..count] {
+            let take = slice.len().min(n - wire.len());
+            wire.extend_from_slice(&slice[..take]);
+        }
+        d.advance(wire.len());
+        wire
+    }
+
+    #[test]
+    fn a_second_large_message_is_copied_and_queued_behind_the_first() {
+        let mut d = vectored_server(VECTORED_MIN, None);
+        let (a, b) = (pattern(20_000), vec![3u8; 30_000]);
+        d.send_owned(Message::Binary(a.clone())).unwrap();
+        d.send_owned(Message::Binary(b.clone())).unwrap();
+        assert!(d.tx.pending().len() > b.len(), "the second is copied");
+        let mut expected = copied_frame(MessageKind::Binary, &a);
+        expected.extend(copied_frame(MessageKind::Binary, &b));
+        assert_eq!(drain_with(&mut d, |i| 1000 + i), expected);
+    }
+
+    #[test]
+    fn clients_and_small_messages_are_copied() {
+        let mut d = vectored_server(VECTORED_MIN, None);
+        d.send_owned(Message::Binary(vec![1; VECTORED_MIN - 1]))
+            .unwrap();
+        assert!(d.verbatim.is_none());
+        let done = Done {
+            protocol: None,
+            leftover: Vec::new(),
+            response: Vec::new(),
+            path: "/".into(),
+            deflate: None,
+            budget: None,
+        };
+        let rng = StdRng::from_seed([7; 32]);
+        let mut client = Driver::new(Role::Client, Config::default(), rng, done).unwrap();
+        client
+            .send_owned(Message::Binary(vec![1; 100_000]))
+            .unwrap();
+        assert!(client.verbatim.is_none(), "a client masks its payload");
+        assert!(client.pending_len() > 100_000);
+    }
+
+    #[test]
+    fn a_payload_kept_in_place_is_charged_to_the_budget_until_written() {
+        let budget = crate::MemoryBudget::new(1 << 20);
+        let mut d = vectored_server(VECTORED_MIN, Some(budget.clone()));
+        d.send_owned(Message::Binary(vec![1; 400_000])).unwrap();
+        assert!(d.verbatim.is_some());
+        assert!(budget.used() >= 400_000, "{}", budget.used());
+        drain_with(&mut d, |_| 65_536);
+        assert!(budget.used() < 4_096, "{}", budget.used());
+        // A dead transport gives the held payload back at once.
+        d.send_owned(Message::Binary(vec![1; 400_000])).unwrap();
+        drain_with_limit(&mut d, 100);
+        d.on_io_error();
+        assert!(budget.used() < 4_096, "{}", budget.used());
+        // Over the budget: dropped, and the Close (1013) goes out instead.
+        drop(d);
+        let mut d = vectored_server(VECTORED_MIN, Some(budget.clone()));
+        d.send_owned(Message::Binary(vec![1; 2 << 20])).unwrap();
+        assert!(d.verbatim.is_none());
+        assert_eq!(&d.pending()[..4], &[0x88, 21, 0x03, 0xf5]);
+        drop(d);
+        assert_eq!(budget.used(), 0);
+    }
+
+    #[test]
+    fn a_whole_message_during_a_fragmented_one_is_misuse_in_place_too() {
+        let mut d = vectored_server(1, None);
+        d.send_fragment(MessageKind::Binary, b"part", false)
+            .unwrap();
+        let queued = d.pending_len();
+        let e = d.send_owned(Message::Binary(pattern(1_000))).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Protocol(wsproto::Error::Misuse(wsproto::Misuse::MessageInProgress))
+            ),
+            "{e:?}"
+        );
+        assert_eq!(d.pending_len(), queued, "nothing more queued");
+        d.send_fragment(MessageKind::Binary, b"end", true).unwrap();
+        d.send_owned(Message::Binary(pattern(1_000))).unwrap();
+        assert!(d.verbatim.is_some());
     }
 }

@@ -7,6 +7,9 @@
 //!
 //! Built on the wsproto core directly (client handshake + frames over tokio
 //! sockets, one current-thread runtime), so the generator itself stays cheap.
+//! Each connection holds K messages in flight: a message goes out as soon as
+//! an echo comes back, and the messages for all the echoes that arrived in
+//! one read leave in one write (as pipelining clients send a burst).
 //! Prints one line of `key=value`: msgs, msg_per_s, p50_us, p99_us, errors.
 //! Exits non-zero if any echo was wrong or missing.
 
@@ -87,25 +90,41 @@ async fn run_conn(
         writer_credits.add_permits(inflight);
         let mut conn = Connection::with_rng(Role::Client, config(), XorShift(seed | 1));
         let mut payload = writer_pattern;
-        let mut out = vec![0u8; size + 14];
+        let frame_max = size + 14;
+        let mut out = vec![0u8; frame_max];
         let mut seq = 0u64;
-        loop {
+        'run: loop {
+            // One credit per echo that came back: wait for one, then take
+            // every other one already there, and write all those messages
+            // in one write, as a pipelining client does.
             let Ok(permit) = writer_credits.acquire().await else {
                 break;
             };
             permit.forget();
-            if Instant::now() >= deadline {
-                break;
+            let more = writer_credits.available_permits();
+            if let Ok(extra) = writer_credits.try_acquire_many(more as u32) {
+                extra.forget();
             }
-            seq += 1;
-            expected_payload(size, seq, &mut payload);
-            let Ok(n) = conn.send_binary(&payload, &mut out) else {
-                break;
-            };
-            if tx.send((seq, Instant::now())).is_err() {
-                break;
+            let mut len = 0;
+            for _ in 0..=more {
+                let now = Instant::now();
+                if now >= deadline {
+                    break;
+                }
+                seq += 1;
+                expected_payload(size, seq, &mut payload);
+                if out.len() < len + frame_max {
+                    out.resize(len + frame_max, 0);
+                }
+                let Ok(n) = conn.send_binary(&payload, &mut out[len..]) else {
+                    break 'run;
+                };
+                len += n;
+                if tx.send((seq, now)).is_err() {
+                    break 'run;
+                }
             }
-            if wr.write_all(&out[..n]).await.is_err() {
+            if len == 0 || wr.write_all(&out[..len]).await.is_err() {
                 break;
             }
         }

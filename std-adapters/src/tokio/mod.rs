@@ -19,6 +19,14 @@
 //!   `read` before it waits for input, a send, `close`) finishes writing
 //!   it. Sending it again would send it twice.
 //!
+//! A large text or binary message passed by value (`send`, `feed`, the
+//! [`Sink`]) is queued the same way without being copied: on a server
+//! without compression, from 16 KiB up, the connection keeps the `Message`
+//! itself and writes header and payload with vectored writes, so a cancelled
+//! send leaves it queued whole as above. The borrowing sends (`send_text`,
+//! `send_binary`, `send_fragment`) copy the payload, since a dropped future
+//! must not leave half a frame that refers to bytes no longer lent.
+//!
 //! A frame cannot be taken back once queued: part of it may be on the wire,
 //! and with permessage-deflate the compressor's window already holds it. To
 //! tell the two apart, call [`WebSocket::flush`] (cancel-safe, retry it
@@ -304,9 +312,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     }
 
     /// Sends a message (`Message::Close` only starts the close handshake).
+    ///
+    /// A large text or binary message is written from its own bytes, not
+    /// copied (see [Cancelling a send](crate::tokio#cancelling-a-send)); prefer it to
+    /// [`WebSocket::send_binary`] for big payloads you own.
     pub async fn send(&mut self, message: Message) -> Result<(), Error> {
         self.flush().await?;
-        self.io.driver.send(&message)?;
+        self.io.driver.send_owned(message)?;
         self.flush().await
     }
 
@@ -334,7 +346,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// ```
     pub async fn feed(&mut self, message: Message) -> Result<(), Error> {
         poll_fn(|cx| self.poll_write_out(cx, HIGH_WATER)).await?;
-        self.io.driver.send(&message)
+        self.io.driver.send_owned(message)
     }
 
     /// Sends a whole text message as one frame.
@@ -475,7 +487,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocket<S> {
     }
 
     fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), Error> {
-        self.get_mut().io.driver.send(&item)
+        self.get_mut().io.driver.send_owned(item)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {

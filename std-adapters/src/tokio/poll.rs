@@ -11,7 +11,7 @@ use crate::clock;
 use crate::driver::{Driver, Step, RX_MIN};
 use crate::{Error, Message};
 use std::future::Future;
-use std::io::ErrorKind;
+use std::io::{ErrorKind, IoSlice};
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -98,7 +98,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
     ) -> Poll<Result<(), Error>> {
         let mut wcx = Context::from_waker(write_waker);
         loop {
-            let pending = self.driver.pending().len();
+            let pending = self.driver.pending_len();
             if pending <= keep && (keep > 0 || !self.unflushed) {
                 return Poll::Ready(Ok(()));
             }
@@ -118,12 +118,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
         }
     }
 
-    /// One write of the queued output, or a flush of the stream once
-    /// nothing is queued.
+    /// One write of the queued output (vectored when a large frame is
+    /// written from its own bytes), or a flush of the stream once nothing
+    /// is queued.
     fn poll_write_once(&mut self, wcx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         let stream = Pin::new(&mut self.stream);
-        let pending = self.driver.pending();
-        let result = if pending.is_empty() {
+        let mut slices = [IoSlice::new(&[]); 4];
+        let count = self.driver.pending_slices(&mut slices);
+        let result = if count == 0 {
             match stream.poll_flush(wcx) {
                 Poll::Ready(Ok(())) => {
                     self.unflushed = false;
@@ -133,7 +135,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
                 Poll::Pending => return Poll::Pending,
             }
         } else {
-            match stream.poll_write(wcx, pending) {
+            let polled = match slices.get(..count) {
+                Some([one]) => stream.poll_write(wcx, one),
+                Some(several) => stream.poll_write_vectored(wcx, several),
+                None => Poll::Ready(Ok(0)),
+            };
+            match polled {
                 Poll::Ready(r) => r,
                 Poll::Pending => return Poll::Pending,
             }

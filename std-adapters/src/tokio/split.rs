@@ -258,10 +258,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
     }
 
     /// Queues `message` without writing.
-    fn queue(&mut self, message: &Message) -> Result<(), Error> {
+    fn queue(&mut self, message: Message) -> Result<(), Error> {
         let mut shared = lock(&self.shared);
-        let result = shared.io.driver.send(message);
-        if matches!(message, Message::Close(_)) {
+        let close = matches!(message, Message::Close(_));
+        let result = shared.io.driver.send_owned(message);
+        if close {
             // The read half now runs the close timer.
             shared.wake_reader();
         }
@@ -297,7 +298,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
     /// it (see [`WebSocket::send`]).
     pub async fn send(&mut self, message: Message) -> Result<(), Error> {
         self.flush().await?;
-        self.queue(&message)?;
+        self.queue(message)?;
         self.flush().await
     }
 
@@ -305,7 +306,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
     /// 64 KiB are queued (see [`WebSocket::feed`]).
     pub async fn feed(&mut self, message: Message) -> Result<(), Error> {
         poll_fn(|cx| self.poll_write_out(cx, HIGH_WATER)).await?;
-        self.queue(&message)
+        self.queue(message)
     }
 
     /// Writes everything queued (see [`WebSocket::flush`]). Cancel-safe.
@@ -338,7 +339,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WriteHalf<S> {
     }
 
     fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), Error> {
-        self.get_mut().queue(&item)
+        self.get_mut().queue(item)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
