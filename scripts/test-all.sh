@@ -52,35 +52,37 @@ run_step() {
   summary+=("$(printf '%-44s %5d passed %3d failed %5ds' "$name" "$passed" "$failed" "$secs")")
 }
 
-# cargo test prints one `test result:` line per test binary; this adds them
-# up into one line the step counter reads.
+# cargo test prints one `test result:` line per test binary; this adds up
+# those in LOG into one line `LABEL: N passed, M failed`, the shape the step
+# counter reads, and sets PASSED to N.
+sum_test_results() { # LOG LABEL
+  local failed
+  PASSED=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i + 1) ~ /^passed/) n += $i } END { print n + 0 }' "$1")
+  failed=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i + 1) ~ /^failed/) n += $i } END { print n + 0 }' "$1")
+  echo "$2: ${PASSED:-0} passed, ${failed:-0} failed"
+}
+
 cargo_tests() {
-  local log
+  local log status
   log=$(mktemp)
   # The memory-budget attacks run in their own step, so their RSS figures show.
   cargo test --workspace --all-features -- --skip attack_ 2>&1 | tee "$log"
-  local status=${PIPESTATUS[0]}
-  local passed failed
-  passed=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i + 1) ~ /^passed/) n += $i } END { print n + 0 }' "$log")
-  failed=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i + 1) ~ /^failed/) n += $i } END { print n + 0 }' "$log")
+  status=${PIPESTATUS[0]}
+  sum_test_results "$log" "cargo test"
   rm -f "$log"
-  echo "cargo test: ${passed:-0} passed, ${failed:-0} failed"
   return "$status"
 }
 
-# The four memory-budget attacks (issue: one budget for the whole server),
-# with their output shown: each prints the server's peak RSS against the budget.
+# The four memory-budget attacks, with their output shown: each prints the
+# server's peak RSS against the budget.
 budget_attacks() {
-  local log
+  local log status
   log=$(mktemp)
   cargo test -p wsproto-adapters --all-features --test budget_attacks attack_ -- --nocapture --test-threads=1 2>&1 | tee "$log"
-  local status=${PIPESTATUS[0]}
-  local passed failed
-  passed=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i + 1) ~ /^passed/) n += $i } END { print n + 0 }' "$log")
-  failed=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i + 1) ~ /^failed/) n += $i } END { print n + 0 }' "$log")
+  status=${PIPESTATUS[0]}
+  sum_test_results "$log" "budget attacks"
   rm -f "$log"
-  echo "budget attacks: ${passed:-0} passed, ${failed:-0} failed"
-  [ "${passed:-0}" -eq 4 ] || { echo "budget attacks: expected 4 attacks to run"; return 1; }
+  [ "${PASSED:-0}" -eq 4 ] || { echo "budget attacks: expected 4 attacks to run"; return 1; }
   return "$status"
 }
 

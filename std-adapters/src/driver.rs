@@ -1172,27 +1172,28 @@ impl Charge<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A driver after a handshake that left `leftover` unread, with the
+    /// default configuration and a fixed RNG.
+    fn driver(role: Role, leftover: Vec<u8>, budget: Option<crate::MemoryBudget>) -> Driver {
+        let done = Done {
+            protocol: None,
+            leftover,
+            response: Vec::new(),
+            path: "/".into(),
+            deflate: None,
+            budget,
+        };
+        Driver::new(role, Config::default(), StdRng::from_seed([7; 32]), done).unwrap()
+    }
     use rand_core::SeedableRng;
     use wsproto::{Duration, Violation};
 
     /// A server driver whose first input is a binary frame header declaring
     /// 80 MiB (above the default 16 MiB limit).
     fn failing_server() -> Driver {
-        let done = Done {
-            protocol: None,
-            leftover: vec![0x82, 0xff, 0, 0, 0, 0, 0x05, 0, 0, 0, 1, 2, 3, 4],
-            response: Vec::new(),
-            path: "/".into(),
-            deflate: None,
-            budget: None,
-        };
-        Driver::new(
-            Role::Server,
-            Config::default(),
-            StdRng::from_seed([7; 32]),
-            done,
-        )
-        .unwrap()
+        let header = vec![0x82, 0xff, 0, 0, 0, 0, 0x05, 0, 0, 0, 1, 2, 3, 4];
+        driver(Role::Server, header, None)
     }
 
     /// Writes everything pending and shuts when asked, as the I/O layers do.
@@ -1277,16 +1278,7 @@ mod tests {
         for (header, bound) in [(&big[..], 100 + RX_BUFFER), (&small[..], 1000)] {
             let mut leftover = header.to_vec();
             leftover.extend_from_slice(&[9; 100]);
-            let done = Done {
-                protocol: None,
-                leftover,
-                response: Vec::new(),
-                path: "/".into(),
-                deflate: None,
-                budget: None,
-            };
-            let rng = StdRng::from_seed([7; 32]);
-            let mut d = Driver::new(Role::Server, Config::default(), rng, done).unwrap();
+            let mut d = driver(Role::Server, leftover, None);
             assert!(matches!(d.step(Instant::from_secs(1)), Step::Read(_)));
             let Some(Partial::Binary(b)) = &d.partial else {
                 panic!("expected a partial binary message");
@@ -1362,16 +1354,7 @@ mod tests {
     }
     /// A server driver whose first input is `leftover`.
     fn server_reading(leftover: Vec<u8>) -> Driver {
-        let done = Done {
-            protocol: None,
-            leftover,
-            response: Vec::new(),
-            path: "/".into(),
-            deflate: None,
-            budget: None,
-        };
-        let rng = StdRng::from_seed([7; 32]);
-        Driver::new(Role::Server, Config::default(), rng, done).unwrap()
+        driver(Role::Server, leftover, None)
     }
 
     #[test]
@@ -1422,21 +1405,7 @@ mod tests {
 
     /// A server driver with nothing read yet.
     fn idle_server() -> Driver {
-        let done = Done {
-            protocol: None,
-            leftover: Vec::new(),
-            response: Vec::new(),
-            path: "/".into(),
-            deflate: None,
-            budget: None,
-        };
-        Driver::new(
-            Role::Server,
-            Config::default(),
-            StdRng::from_seed([7; 32]),
-            done,
-        )
-        .unwrap()
+        driver(Role::Server, Vec::new(), None)
     }
 
     /// Reads `wire` into the driver as a socket would (as much as the window
@@ -1567,16 +1536,7 @@ mod tests {
     }
 
     fn budget_server(budget: &crate::MemoryBudget) -> Driver {
-        let done = Done {
-            protocol: None,
-            leftover: Vec::new(),
-            response: Vec::new(),
-            path: "/".into(),
-            deflate: None,
-            budget: Some(budget.clone()),
-        };
-        let rng = StdRng::from_seed([7; 32]);
-        Driver::new(Role::Server, Config::default(), rng, done).unwrap()
+        driver(Role::Server, Vec::new(), Some(budget.clone()))
     }
 
     /// Feeds `bytes` (fitting the receive window) and steps once.
@@ -1679,16 +1639,7 @@ mod tests {
     #[test]
     fn without_a_budget_nothing_is_refused() {
         let now = Instant::from_secs(1);
-        let done = Done {
-            protocol: None,
-            leftover: Vec::new(),
-            response: Vec::new(),
-            path: "/".into(),
-            deflate: None,
-            budget: None,
-        };
-        let rng = StdRng::from_seed([7; 32]);
-        let mut d = Driver::new(Role::Server, Config::default(), rng, done).unwrap();
+        let mut d = driver(Role::Server, Vec::new(), None);
         feed(&mut d, &frame(0x2, false, 60_000), now);
         for _ in 0..20 {
             feed(&mut d, &frame(0x0, false, 60_000), now);
@@ -1699,16 +1650,7 @@ mod tests {
 
     /// A server driver that writes owned messages from `min` bytes up in place.
     fn vectored_server(min: usize, budget: Option<crate::MemoryBudget>) -> Driver {
-        let done = Done {
-            protocol: None,
-            leftover: Vec::new(),
-            response: Vec::new(),
-            path: "/".into(),
-            deflate: None,
-            budget,
-        };
-        let rng = StdRng::from_seed([7; 32]);
-        let mut d = Driver::new(Role::Server, Config::default(), rng, done).unwrap();
+        let mut d = driver(Role::Server, Vec::new(), budget);
         d.vectored_min = min;
         d
     }
@@ -1871,16 +1813,7 @@ mod tests {
         d.send_owned(Message::Binary(vec![1; VECTORED_MIN - 1]))
             .unwrap();
         assert!(d.verbatim.is_none());
-        let done = Done {
-            protocol: None,
-            leftover: Vec::new(),
-            response: Vec::new(),
-            path: "/".into(),
-            deflate: None,
-            budget: None,
-        };
-        let rng = StdRng::from_seed([7; 32]);
-        let mut client = Driver::new(Role::Client, Config::default(), rng, done).unwrap();
+        let mut client = driver(Role::Client, Vec::new(), None);
         client
             .send_owned(Message::Binary(vec![1; 100_000]))
             .unwrap();
