@@ -430,6 +430,13 @@ if want h; then
     our_server H2_PORT axum_echo_tls "$AXUM_BIN" "127.0.0.1:@PORT@" --tls "$H2_CERT" "$H2_KEY"
     our_up "$name" "$H2_PORT" && step "$name" node "$HERE/node/h2_browser_test.js" "https://127.0.0.1:$H2_PORT/"
     grep -E '^chromium h2 test: ' "$LOGS/step-$(echo "$name" | tr -c 'A-Za-z0-9._-' '_').log" | sed 's/^/    /' || true
+    # The chat over TLS: the page over h2, its WebSocket a stream of that connection.
+    name="chromium (--ignore-certificate-errors): the chat page and its WebSocket over one HTTP/2 connection -> wsproto chat_server --tls"
+    CHAT_H2_PORT=""
+    our_server CHAT_H2_PORT chat_server_tls "$CHAT_BIN" "127.0.0.1:@PORT@" --tls "$H2_CERT" "$H2_KEY"
+    our_up "$name" "$CHAT_H2_PORT" && step "$name" node "$HERE/node/chat_h2_browser_test.js" \
+      "https://127.0.0.1:$CHAT_H2_PORT/" "$LOGS/server-chat_server_tls.log"
+    grep -E '^chat h2 test: ' "$LOGS/step-$(echo "$name" | tr -c 'A-Za-z0-9._-' '_').log" | sed 's/^/    /' || true
   fi
 fi
 

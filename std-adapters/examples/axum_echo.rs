@@ -26,25 +26,15 @@ use axum::http::{header, Uri, Version};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::service::TowerToHyperService;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use tokio::net::TcpListener;
 use wsproto_adapters::axum::WebSocketUpgrade;
 use wsproto_adapters::{tls, Message, ServerOptions};
 
-/// Per-stream HTTP/2 receive window of the TLS server. Kept well below the
-/// connection window so that one WebSocket whose peer floods it while
-/// nobody reads its echoes holds at most this much of the connection's
-/// window, and the other streams keep moving.
-pub const STREAM_WINDOW: u32 = 256 * 1024;
-/// Per-connection HTTP/2 receive window of the TLS server: room for
-/// sixteen stalled streams before the connection as a whole stalls.
-pub const CONNECTION_WINDOW: u32 = 16 * STREAM_WINDOW;
-/// How long a client may take over the TLS handshake.
-const TLS_HANDSHAKE: Duration = Duration::from_secs(10);
+/// The library's HTTP/2 windows ([`wsproto_adapters::axum::serve_tls`]),
+/// which the flow-control test reasons about.
+pub const STREAM_WINDOW: u32 = wsproto_adapters::axum::HTTP2_STREAM_WINDOW;
 
 /// One accepted WebSocket, as `/stats` reports it.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -152,55 +142,12 @@ pub async fn serve(listener: TcpListener, app: Router) -> std::io::Result<()> {
     .await
 }
 
-/// Serves `app` over TLS: ALPN offers `h2` and `http/1.1`; a connection that
-/// agreed on `h2` gets hyper's HTTP/2 server with extended CONNECT enabled
-/// (`SETTINGS_ENABLE_CONNECT_PROTOCOL`, which is what lets browsers open
-/// WebSockets as streams of the connection), any other gets HTTP/1.1 with
-/// upgrades. Runs until the listener fails.
+/// Serves `app` over TLS with ALPN `h2` and `http/1.1` (the library's
+/// [`wsproto_adapters::axum::serve_tls`]), each connection's requests
+/// carrying the peer's address for `/stats`. Runs until the process ends.
 pub async fn serve_tls(listener: TcpListener, acceptor: tls::Acceptor, app: Router) {
-    let acceptor = acceptor.with_alpn(&tls::HTTP_ALPN);
-    loop {
-        let (tcp, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                // Out of descriptors and the like: wait, then go on.
-                eprintln!("axum_echo: accept: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let _ = tcp.set_nodelay(true);
-        let acceptor = acceptor.clone();
-        let app = app.clone().layer(Extension(ConnectInfo(peer)));
-        tokio::spawn(async move {
-            let stream = match acceptor.accept_tls(tcp, TLS_HANDSHAKE).await {
-                Ok(stream) => stream,
-                Err(e) => {
-                    eprintln!("axum_echo: TLS handshake with {peer}: {e}");
-                    return;
-                }
-            };
-            let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
-            let io = TokioIo::new(stream);
-            let service = TowerToHyperService::new(app);
-            let served = if h2 {
-                hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                    .enable_connect_protocol()
-                    .initial_stream_window_size(STREAM_WINDOW)
-                    .initial_connection_window_size(CONNECTION_WINDOW)
-                    .serve_connection(io, service)
-                    .await
-            } else {
-                hyper::server::conn::http1::Builder::new()
-                    .serve_connection(io, service)
-                    .with_upgrades()
-                    .await
-            };
-            if let Err(e) = served {
-                eprintln!("axum_echo: connection {peer}: {e}");
-            }
-        });
-    }
+    let for_peer = move |peer: SocketAddr| app.clone().layer(Extension(ConnectInfo(peer)));
+    wsproto_adapters::axum::serve_tls(listener, acceptor, for_peer, std::future::pending()).await;
 }
 
 #[tokio::main]

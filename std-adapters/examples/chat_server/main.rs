@@ -4,7 +4,11 @@
 //! ```text
 //! cargo run --release -p wsproto-adapters --example chat_server -- 127.0.0.1:8080
 //! cargo run --release -p wsproto-adapters --example chat_server -- 127.0.0.1:8081 --redis redis://127.0.0.1:6379/
+//! cargo run --release -p wsproto-adapters --example chat_server -- 127.0.0.1:8443 --tls cert.pem key.pem
 //! ```
+//! With `--tls` the page and its WebSocket share one HTTP/2 connection
+//! (RFC 8441: the socket is a CONNECT stream), or use HTTP/1.1 when the
+//! browser does not agree on `h2`.
 //! Pages and server speak JSON with a `type` field (see `protocol.rs`); the
 //! server checks everything a page sends and answers mistakes with an
 //! `error` message. Each page has a bounded send queue: a page too slow to
@@ -56,7 +60,7 @@ const MAX_FRAME: u64 = 64 * 1024;
 const DEFAULT_MEMORY_BUDGET: usize = 64 << 20;
 
 const USAGE: &str = "\
-usage: chat_server [ADDRESS] [--redis URL] [--memory-budget BYTES]
+usage: chat_server [ADDRESS] [--redis URL] [--memory-budget BYTES] [--tls CERT KEY]
 
 Serves a chat room: open http://ADDRESS/ in a browser.
 
@@ -67,6 +71,10 @@ Serves a chat room: open http://ADDRESS/ in a browser.
   --memory-budget BYTES
                 memory for the message buffers of all pages together
                 (default 64 MiB); a page that needs more is closed with 1013
+  --tls CERT KEY
+                serve https:// and wss:// with this PEM certificate chain and
+                key; ALPN offers h2 and http/1.1, and browsers then open the
+                WebSocket as a stream of the page's HTTP/2 connection (RFC 8441)
   -h, --help    print this help";
 
 struct App {
@@ -83,12 +91,15 @@ struct Args {
     addr: String,
     redis: Option<String>,
     memory_budget: usize,
+    /// PEM files: certificate chain, private key.
+    tls: Option<(String, String)>,
 }
 
 fn parse_args() -> Result<Option<Args>, String> {
     let mut addr = None;
     let mut redis = None;
     let mut memory_budget = DEFAULT_MEMORY_BUDGET;
+    let mut tls = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -102,6 +113,10 @@ fn parse_args() -> Result<Option<Args>, String> {
                     .and_then(|b| b.parse().ok())
                     .ok_or("--memory-budget needs a byte count")?;
             }
+            "--tls" => match (args.next(), args.next()) {
+                (Some(cert), Some(key)) => tls = Some((cert, key)),
+                _ => return Err("--tls needs two files: CERT KEY".to_owned()),
+            },
             flag if flag.starts_with('-') => return Err(format!("unknown option {flag}")),
             _ if addr.is_none() => addr = Some(arg),
             _ => return Err(format!("unexpected argument {arg}")),
@@ -111,6 +126,7 @@ fn parse_args() -> Result<Option<Args>, String> {
         addr: addr.unwrap_or_else(|| "127.0.0.1:8080".to_owned()),
         redis,
         memory_budget,
+        tls,
     }))
 }
 
@@ -131,6 +147,13 @@ async fn main() {
 }
 
 async fn run(args: Args) -> Result<(), String> {
+    let acceptor = match &args.tls {
+        Some((cert, key)) => Some(
+            wsproto_adapters::tls::Acceptor::from_pem_files(cert, key)
+                .map_err(|e| e.to_string())?,
+        ),
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(&args.addr)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
@@ -162,26 +185,35 @@ async fn run(args: Args) -> Result<(), String> {
         .route("/", get(page))
         .route("/chat.css", get(style))
         .route("/chat.js", get(script))
-        .route(
-            "/ws",
-            get({
-                let app = app.clone();
-                move |ws: WebSocketUpgrade| chat(ws, app)
-            }),
-        );
+        .route("/ws", {
+            let app = app.clone();
+            let handler =
+                move |ws: WebSocketUpgrade, version: axum::http::Version| chat(ws, version, app);
+            // GET for HTTP/1.1 upgrades, CONNECT for HTTP/2 streams (RFC 8441).
+            get(handler.clone()).connect(handler)
+        });
+    let scheme = if acceptor.is_some() { "https" } else { "http" };
     match &args.redis {
         Some(url) => {
-            eprintln!("chat_server listening on http://{local}/ (room shared through {url})")
+            eprintln!("chat_server listening on {scheme}://{local}/ (room shared through {url})")
         }
-        None => eprintln!("chat_server listening on http://{local}/"),
+        None => eprintln!("chat_server listening on {scheme}://{local}/"),
     }
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            stop_signal().await;
-            eprintln!("chat_server: shutting down");
-        })
-        .await
-        .map_err(|e| e.to_string())?;
+    let stopping = async move {
+        stop_signal().await;
+        eprintln!("chat_server: shutting down");
+    };
+    match acceptor {
+        // HTTP/2 (WebSockets as streams, RFC 8441) and HTTP/1.1 over TLS.
+        Some(acceptor) => {
+            let for_peer = move |_| router.clone();
+            wsproto_adapters::axum::serve_tls(listener, acceptor, for_peer, stopping).await;
+        }
+        None => axum::serve(listener, router)
+            .with_graceful_shutdown(stopping)
+            .await
+            .map_err(|e| e.to_string())?,
+    }
     // The HTTP side has stopped; close the WebSockets (1001): each says it
     // left. Wait for them (bounded), then drop what is left.
     let _ = stop.send(true);
@@ -235,9 +267,9 @@ async fn script() -> Response {
     asset("text/javascript; charset=utf-8", SCRIPT)
 }
 
-async fn chat(ws: WebSocketUpgrade, app: Arc<App>) -> Response {
+async fn chat(ws: WebSocketUpgrade, version: axum::http::Version, app: Arc<App>) -> Response {
     ws.options(app.options.clone())
-        .on_upgrade(move |ws| async move { session(ws, app).await })
+        .on_upgrade(move |ws| async move { session(ws, version, app).await })
 }
 
 /// Why a session ended.
@@ -269,14 +301,14 @@ async fn send(page: &mut Page, text: &str) -> Result<(), End> {
     }
 }
 
-async fn session(ws: UpgradedWebSocket, app: Arc<App>) {
+async fn session(ws: UpgradedWebSocket, version: axum::http::Version, app: Arc<App>) {
     let (id, mut rx, kick) = app.hub.connect();
     let mut page = Page { ws, kick };
     let mut member: Option<Member> = None;
     let mut shutdown = app.shutdown.clone();
     let joined_by = tokio::time::Instant::now() + JOIN_TIMEOUT;
     eprintln!(
-        "page {id} connected (extensions: {})",
+        "page {id} connected over {version:?} (extensions: {})",
         page.ws.extensions().unwrap_or("none")
     );
     let end = loop {
