@@ -11,6 +11,7 @@
 
 use crate::close::CloseCode;
 use crate::frame::{OpCode, MAX_CONTROL_PAYLOAD};
+use heapless::Vec;
 
 /// Bytes shared by the three payloads: room for any two of them.
 const CAPACITY: usize = 2 * MAX_CONTROL_PAYLOAD;
@@ -20,34 +21,21 @@ const PING: u8 = 2;
 const CLOSE: u8 = 4;
 const CLOSE_WRITTEN: u8 = 8;
 
-#[derive(Clone, Debug)]
+/// Its bytes past `len` are never initialised, so a new connection costs
+/// no fill and moving one copies no meaningful bytes there.
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Outbox {
-    /// `pong | ping | close` payloads, back to back, from the front.
-    buf: [u8; CAPACITY],
+    /// `pong | ping | close` payloads, back to back; the close's bytes (its
+    /// code, then a copied reason) are those after the pong and the ping.
+    buf: Vec<u8, CAPACITY>,
     pong_len: u8,
     ping_len: u8,
-    /// Bytes of the close payload in `buf` (the code, then a copied reason).
-    close_len: u8,
     /// `PONG`, `PING`, `CLOSE` (queued) and `CLOSE_WRITTEN` bits.
     flags: u8,
     /// A static reason sent after the close's bytes in `buf`.
     close_static: &'static str,
     /// The code of the queued close, for the state change once it is written.
     close_code: Option<CloseCode>,
-}
-
-impl Default for Outbox {
-    fn default() -> Self {
-        Outbox {
-            buf: [0; CAPACITY],
-            pong_len: 0,
-            ping_len: 0,
-            close_len: 0,
-            flags: 0,
-            close_static: "",
-            close_code: None,
-        }
-    }
 }
 
 /// A control payload's length as stored (callers keep it within 125 bytes).
@@ -57,22 +45,27 @@ fn stored_len(len: usize) -> u8 {
 
 impl Outbox {
     fn used(&self) -> usize {
-        usize::from(self.pong_len) + usize::from(self.ping_len) + usize::from(self.close_len)
+        self.buf.len()
     }
 
     /// Replaces the bytes of one slot, starting at `at` and `old` long, with
     /// `new`, moving the slots behind it. The caller has checked the room.
     fn splice(&mut self, at: usize, old: usize, new: &[u8]) {
         let used = self.used();
-        let tail = at + old..used;
+        let end = (at + old).min(used);
         let dest = at + new.len();
-        if dest + tail.len() > CAPACITY {
+        let new_len = dest + (used - end);
+        if new_len > CAPACITY {
             return;
         }
-        self.buf.copy_within(tail, dest);
+        if new_len > used && self.buf.resize(new_len, 0).is_err() {
+            return;
+        }
+        self.buf.copy_within(end..used, dest);
         if let Some(slot) = self.buf.get_mut(at..dest) {
             slot.copy_from_slice(new);
         }
+        self.buf.truncate(new_len);
     }
 
     /// Drops a queued ping, freeing its bytes.
@@ -127,17 +120,11 @@ impl Outbox {
         if self.used() + len > CAPACITY {
             self.drop_ping();
         }
-        let at = self.used();
         if let Some(code) = code {
-            let bytes = code.0.to_be_bytes();
-            if let Some(dst) = self.buf.get_mut(at..at + 2) {
-                dst.copy_from_slice(&bytes);
-            }
-            if let Some(dst) = self.buf.get_mut(at + 2..at + len) {
-                dst.copy_from_slice(reason);
-            }
+            // Room was made above: a close fits beside a pong.
+            let _ = self.buf.extend_from_slice(&code.0.to_be_bytes());
+            let _ = self.buf.extend_from_slice(reason);
         }
-        self.close_len = stored_len(len);
         self.close_static = "";
         self.close_code = code;
         self.flags |= CLOSE;
@@ -170,11 +157,7 @@ impl Outbox {
             (OpCode::Ping, pong..pong + ping, "")
         } else if self.flags & CLOSE != 0 {
             let at = pong + ping;
-            (
-                OpCode::Close,
-                at..at + usize::from(self.close_len),
-                self.close_static,
-            )
+            (OpCode::Close, at..self.used(), self.close_static)
         } else {
             return None;
         };
@@ -198,7 +181,7 @@ impl Outbox {
         } else if self.flags & PING != 0 {
             self.drop_ping();
         } else if self.flags & CLOSE != 0 {
-            self.close_len = 0;
+            self.buf.clear();
             self.close_static = "";
             self.flags = (self.flags & !CLOSE) | CLOSE_WRITTEN;
         }
