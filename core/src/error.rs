@@ -151,7 +151,25 @@ impl Violation {
     }
 
     /// A short reason, sent in the Close frame (always under 123 bytes).
+    ///
+    /// Without the `close-reasons` feature (on by default) it is empty, and so
+    /// is the reason of the Close frame sent on failure; the code is always
+    /// sent.
     pub const fn reason(self) -> &'static str {
+        #[cfg(not(feature = "close-reasons"))]
+        {
+            let _ = self;
+            ""
+        }
+        #[cfg(feature = "close-reasons")]
+        {
+            self.text()
+        }
+    }
+
+    /// The reason texts, built with the `close-reasons` feature.
+    #[cfg(feature = "close-reasons")]
+    const fn text(self) -> &'static str {
         match self {
             Violation::ReservedBits => "reserved bits set",
             Violation::ReservedOpcode => "reserved opcode",
@@ -179,7 +197,12 @@ impl Violation {
 
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} (close {})", self.reason(), self.close_code().0)
+        let reason = self.reason();
+        if reason.is_empty() {
+            write!(f, "{self:?} (close {})", self.close_code().0)
+        } else {
+            write!(f, "{reason} (close {})", self.close_code().0)
+        }
     }
 }
 

@@ -8,6 +8,19 @@
 //! `tx` must hold the largest frame you send (use
 //! [`WebSocket::send_fragment`] for larger messages).
 //!
+//! # permessage-deflate
+//!
+//! With the `embedded-deflate` feature, [`WebSocket::accept_deflate`] and
+//! [`WebSocket::connect_deflate`] negotiate permessage-deflate (RFC 7692)
+//! with windows no larger than the state type the caller names:
+//! `WebSocket<'_, T, R, Option<Deflate9>>` (512-byte windows, about 13 KiB
+//! held inline in the `WebSocket`) or `Option<Deflate12>` (4 KiB windows).
+//! `None` means the peer did not agree, and the connection runs without
+//! compression. Decompressed chunks land in a third caller buffer,
+//! `scratch` (at least [`wsproto::MIN_INFLATE_BUFFER`] bytes; a message
+//! larger than it arrives as several chunks); `tx` must hold the compressed
+//! frame, [`Connection::send_buffer_len`] bytes for a payload.
+//!
 //! There is no clock here: pass `now` in, and drive timers yourself with
 //! [`WebSocket::poll_timeout`] / [`WebSocket::handle_timeout`] if you use them.
 //! For the same reason `accept`, `connect`, `read` and `close` wait as long
@@ -17,17 +30,22 @@
 //! No call is cancel-safe. A write that fails or is cancelled partway ends
 //! the connection (later calls return [`Error::ConnectionClosed`] and write
 //! nothing), so the peer never reads a new frame as the rest of a cut one.
-//! Events are located in `rx` by the core ([`Connection::receive_at`]); the
-//! driver computes no addresses and indexes nothing unchecked.
+//! Events are located in `rx` (or, decompressed, in `scratch`) by the core
+//! ([`Connection::receive_into_at`]); the driver computes no addresses and indexes nothing unchecked.
 //!
 //! This module uses only `core`; it is usable from `no_std` code that vendors it.
 
 use embedded_io_async::{Read, Write};
-use wsproto::handshake::{Accept, ClientHandshake, ClientRequest, ServerHandshake};
+#[cfg(feature = "embedded-deflate")]
+use wsproto::extensions::deflate::{Deflate, Inflater};
+use wsproto::handshake::{
+    Accept, ClientHandshake, ClientRequest, Request, Response, ServerHandshake,
+};
 use wsproto::httparse::EMPTY_HEADER;
 use wsproto::rand_core::RngCore;
 use wsproto::{
-    CloseCode, Config, Connection, Event, HandshakeError, Instant, MessageKind, NoRng, Role,
+    CloseCode, Config, Connection, Event, Extension, HandshakeError, Instant, MessageKind, Misuse,
+    NoExtension, NoRng, Role,
 };
 
 /// Header slots for the handshake head.
@@ -89,14 +107,21 @@ pub enum EmbeddedEvent<'a> {
 }
 
 /// A WebSocket over an `embedded-io-async` transport and caller buffers.
-pub struct WebSocket<'b, T, R = NoRng> {
+///
+/// `R` supplies a client's masking keys; `E` is the connection's extension
+/// state ([`NoExtension`], or with `embedded-deflate` an
+/// `Option<Deflate9>`/`Option<Deflate12>` from
+/// [`WebSocket::accept_deflate`]/[`WebSocket::connect_deflate`]).
+pub struct WebSocket<'b, T, R = NoRng, E = NoExtension> {
     io: T,
-    conn: Connection<R>,
+    conn: Connection<R, E>,
     rx: &'b mut [u8],
     rx_end: usize,
     /// Bytes at the front of `rx` the last event used; dropped on the next read.
     consumed: usize,
     tx: &'b mut [u8],
+    /// Decompressed chunks (empty without an extension).
+    scratch: &'b mut [u8],
     done: bool,
     /// A frame is being written; still set when a call starts, the write
     /// failed or was cancelled partway, so the byte stream is broken.
@@ -130,6 +155,88 @@ async fn write_out<T: Write>(io: &mut T, mut bytes: &[u8]) -> Result<(), Error<T
     io.flush().await.map_err(Error::Io)
 }
 
+/// Runs the server side of the opening handshake: reads the request into
+/// `rx`, writes `answer`'s response from `tx` (or the core's HTTP error
+/// answer). Returns the bytes after the head, now at the front of `rx`, and
+/// what `answer` decided.
+async fn serve_handshake<T: Read + Write, X>(
+    io: &mut T,
+    rx: &mut [u8],
+    tx: &mut [u8],
+    config: &Config,
+    now: Instant,
+    answer: impl Fn(&Request<'_>, &mut [u8]) -> Result<(usize, X), Misuse>,
+) -> Result<(usize, X), Error<T::Error>> {
+    let mut hs = ServerHandshake::new(config, now);
+    let mut len = 0;
+    let (head_len, decided) = loop {
+        // The header slots live only for the parse, not across the
+        // awaits, so they take no room in the future.
+        let step = {
+            let mut headers = [EMPTY_HEADER; HEADER_SLOTS];
+            let window = rx.get(..len).unwrap_or_default();
+            match hs.parse(window, &mut headers) {
+                Ok(Some(req)) => answer(&req, tx)
+                    .map(|(n, decided)| Some((n, req.head_len(), decided)))
+                    .map_err(Error::from),
+                Ok(None) if len >= rx.len() => Err(Error::Handshake(HandshakeError::HeadTooLarge)),
+                Ok(None) => Ok(None),
+                Err(e) => Err(Error::Handshake(e)),
+            }
+        };
+        match step {
+            Ok(Some((n, head_len, decided))) => {
+                write_out(io, tx.get(..n).unwrap_or_default()).await?;
+                break (head_len, decided);
+            }
+            Ok(None) => fill(io, rx, &mut len).await?,
+            Err(Error::Handshake(e)) => {
+                // Best effort: the peer learns why, the caller gets `e`.
+                let n = e.write_response(tx).unwrap_or(0);
+                let _ = write_out(io, tx.get(..n).unwrap_or_default()).await;
+                return Err(Error::Handshake(e));
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    Ok((drop_front(rx, head_len, len), decided))
+}
+
+/// Runs the client side of the opening handshake, whose request `n` bytes
+/// are in `tx`: writes it and reads the response into `rx`. Returns the
+/// bytes after the head, now at the front of `rx`, and what `decide` read
+/// from the response.
+async fn client_handshake<T: Read + Write, X>(
+    io: &mut T,
+    rx: &mut [u8],
+    tx: &[u8],
+    request: &ClientRequest<'_>,
+    mut hs: ClientHandshake,
+    decide: impl Fn(&Response<'_>) -> X,
+) -> Result<(usize, X), Error<T::Error>> {
+    write_out(io, tx).await?;
+    let mut len = 0;
+    let (head_len, decided) = loop {
+        let step = {
+            let mut headers = [EMPTY_HEADER; HEADER_SLOTS];
+            let window = rx.get(..len).unwrap_or_default();
+            match hs.parse(request, window, &mut headers) {
+                Ok(Some(response)) => Some((response.head_len(), decide(&response))),
+                Ok(None) if len >= rx.len() => {
+                    return Err(Error::Handshake(HandshakeError::HeadTooLarge))
+                }
+                Ok(None) => None,
+                Err(e) => return Err(Error::Handshake(e)),
+            }
+        };
+        match step {
+            Some(done) => break done,
+            None => fill(io, rx, &mut len).await?,
+        }
+    };
+    Ok((drop_front(rx, head_len, len), decided))
+}
+
 impl<'b, T: Read + Write> WebSocket<'b, T, NoRng> {
     /// Runs the server handshake (no subprotocol) and returns the open
     /// connection. On a bad request the core's HTTP answer is written first.
@@ -140,49 +247,79 @@ impl<'b, T: Read + Write> WebSocket<'b, T, NoRng> {
         config: Config,
         now: Instant,
     ) -> Result<Self, Error<T::Error>> {
-        let mut hs = ServerHandshake::new(&config, now);
-        let mut len = 0;
-        let head_len = loop {
-            // The header slots live only for the parse, not across the
-            // awaits, so they take no room in the future.
-            let step = {
-                let mut headers = [EMPTY_HEADER; HEADER_SLOTS];
-                let window = rx.get(..len).unwrap_or_default();
-                match hs.parse(window, &mut headers) {
-                    Ok(Some(req)) => req
-                        .accept(&Accept::default(), tx)
-                        .map(|n| Some((n, req.head_len())))
-                        .map_err(Error::from),
-                    Ok(None) if len >= rx.len() => {
-                        Err(Error::Handshake(HandshakeError::HeadTooLarge))
-                    }
-                    Ok(None) => Ok(None),
-                    Err(e) => Err(Error::Handshake(e)),
-                }
-            };
-            match step {
-                Ok(Some((n, head_len))) => {
-                    write_out(&mut io, tx.get(..n).unwrap_or_default()).await?;
-                    break head_len;
-                }
-                Ok(None) => fill(&mut io, rx, &mut len).await?,
-                Err(Error::Handshake(e)) => {
-                    // Best effort: the peer learns why, the caller gets `e`.
-                    let n = e.write_response(tx).unwrap_or(0);
-                    let _ = write_out(&mut io, tx.get(..n).unwrap_or_default()).await;
-                    return Err(Error::Handshake(e));
-                }
-                Err(e) => return Err(e),
+        let (rest, ()) = serve_handshake(&mut io, rx, tx, &config, now, |req, out| {
+            req.accept(&Accept::default(), out).map(|n| (n, ()))
+        })
+        .await?;
+        let conn = Connection::new(Role::Server, config);
+        Ok(WebSocket::open(io, conn, rx, rest, tx, &mut []))
+    }
+}
+
+#[cfg(feature = "embedded-deflate")]
+impl<'b, T: Read + Write, const IW: usize, const CB: usize, const CH: usize>
+    WebSocket<'b, T, NoRng, Option<Deflate<IW, CB, CH>>>
+{
+    /// [`WebSocket::accept`], agreeing to permessage-deflate (RFC 7692) when
+    /// the client offers it with windows this state type can hold
+    /// ([`Deflate::config`]: context takeover both ways, windows capped to
+    /// its own); otherwise the connection runs uncompressed (the extension
+    /// is `None`). Decompressed chunks are surfaced from `scratch`.
+    ///
+    /// The state type is the caller's choice, e.g. 512-byte windows:
+    ///
+    /// ```no_run
+    /// # async fn run<T: embedded_io_async::Read + embedded_io_async::Write>(socket: T) {
+    /// use wsproto_adapters::embedded::{EmbeddedEvent, WebSocket};
+    /// use wsproto_adapters::wsproto::extensions::deflate::Deflate9;
+    /// use wsproto_adapters::wsproto::{Config, Instant, NoRng};
+    ///
+    /// let (mut rx, mut tx, mut scratch) = ([0u8; 1024], [0u8; 1024], [0u8; 256]);
+    /// let mut ws: WebSocket<'_, T, NoRng, Option<Deflate9>> = WebSocket::accept_deflate(
+    ///     socket, &mut rx, &mut tx, &mut scratch, Config::default(), Instant::ZERO,
+    /// )
+    /// .await
+    /// .unwrap();
+    /// let compressed = ws.extension().is_some();
+    /// if let Ok(EmbeddedEvent::Text { data, fin: true }) = ws.read().await {
+    ///     let mut echo = [0u8; 256];
+    ///     let n = data.len().min(echo.len());
+    ///     echo[..n].copy_from_slice(&data.as_bytes()[..n]);
+    ///     // Compressed when the client agreed.
+    ///     let _ = ws.send_binary(&echo[..n]).await;
+    /// }
+    /// # let _ = compressed;
+    /// # }
+    /// ```
+    pub async fn accept_deflate(
+        mut io: T,
+        rx: &'b mut [u8],
+        tx: &'b mut [u8],
+        scratch: &'b mut [u8],
+        config: Config,
+        now: Instant,
+    ) -> Result<Self, Error<T::Error>> {
+        let wanted = Deflate::<IW, CB, CH>::config();
+        let (rest, agreed) = serve_handshake(&mut io, rx, tx, &config, now, |req, out| {
+            // An agreement the state cannot serve is declined, not accepted.
+            let agreed = req.negotiate_deflate(&wanted).filter(|a| {
+                Inflater::<IW>::supports(a.directions(Role::Server).inflate_window_bits)
+            });
+            match agreed {
+                Some(a) => req
+                    .accept_deflate(&Accept::default(), &a, out)
+                    .map(|n| (n, Some(a))),
+                None => req.accept(&Accept::default(), out).map(|n| (n, None)),
             }
+        })
+        .await?;
+        let deflate = match agreed {
+            // Cannot fail: the window was checked before agreeing.
+            Some(a) => Some(Deflate::new(&a, Role::Server).map_err(|_| Error::ConnectionClosed)?),
+            None => None,
         };
-        let rest = drop_front(rx, head_len, len);
-        Ok(WebSocket::open(
-            io,
-            Connection::new(Role::Server, config),
-            rx,
-            rest,
-            tx,
-        ))
+        let conn = Connection::new(Role::Server, config).with_extension(deflate);
+        Ok(WebSocket::open(io, conn, rx, rest, tx, scratch))
     }
 }
 
@@ -207,33 +344,59 @@ impl<'b, T: Read + Write, R: RngCore> WebSocket<'b, T, R> {
         mut rng: R,
         now: Instant,
     ) -> Result<Self, Error<T::Error>> {
-        let (mut hs, n) = ClientHandshake::new(request, &mut rng, &config, now, tx)?;
-        write_out(&mut io, tx.get(..n).unwrap_or_default()).await?;
-        let mut len = 0;
-        let head_len = loop {
-            let step = {
-                let mut headers = [EMPTY_HEADER; HEADER_SLOTS];
-                let window = rx.get(..len).unwrap_or_default();
-                match hs.parse(request, window, &mut headers) {
-                    Ok(Some(response)) => Some(response.head_len()),
-                    Ok(None) if len >= rx.len() => {
-                        return Err(Error::Handshake(HandshakeError::HeadTooLarge))
-                    }
-                    Ok(None) => None,
-                    Err(e) => return Err(Error::Handshake(e)),
-                }
-            };
-            match step {
-                Some(head_len) => break head_len,
-                None => fill(&mut io, rx, &mut len).await?,
-            }
-        };
-        let rest = drop_front(rx, head_len, len);
+        let (hs, n) = ClientHandshake::new(request, &mut rng, &config, now, tx)?;
+        let sent = tx.get(..n).unwrap_or_default();
+        let (rest, ()) = client_handshake(&mut io, rx, sent, request, hs, |_| ()).await?;
         let conn = Connection::with_rng(Role::Client, config, rng);
-        Ok(WebSocket::open(io, conn, rx, rest, tx))
+        Ok(WebSocket::open(io, conn, rx, rest, tx, &mut []))
     }
+}
 
-    fn open(io: T, conn: Connection<R>, rx: &'b mut [u8], rx_end: usize, tx: &'b mut [u8]) -> Self {
+#[cfg(feature = "embedded-deflate")]
+impl<'b, T: Read + Write, R: RngCore, const IW: usize, const CB: usize, const CH: usize>
+    WebSocket<'b, T, R, Option<Deflate<IW, CB, CH>>>
+{
+    /// [`WebSocket::connect`], offering permessage-deflate (RFC 7692) with
+    /// windows this state type can hold ([`Deflate::config`]). The extension
+    /// is `None` when the server declines; decompressed chunks are surfaced
+    /// from `scratch`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn connect_deflate(
+        mut io: T,
+        rx: &'b mut [u8],
+        tx: &'b mut [u8],
+        scratch: &'b mut [u8],
+        request: &ClientRequest<'_>,
+        config: Config,
+        mut rng: R,
+        now: Instant,
+    ) -> Result<Self, Error<T::Error>> {
+        let offer = Deflate::<IW, CB, CH>::config();
+        let (hs, n) =
+            ClientHandshake::new_with_deflate(request, &offer, &mut rng, &config, now, tx)?;
+        let sent = tx.get(..n).unwrap_or_default();
+        let (rest, agreed) =
+            client_handshake(&mut io, rx, sent, request, hs, |r| r.deflate()).await?;
+        let deflate = match agreed {
+            // The response was validated against our offer, which caps the
+            // server's window to the inflater's: this cannot fail.
+            Some(a) => Some(Deflate::new(&a, Role::Client).map_err(|_| Error::ConnectionClosed)?),
+            None => None,
+        };
+        let conn = Connection::with_rng(Role::Client, config, rng).with_extension(deflate);
+        Ok(WebSocket::open(io, conn, rx, rest, tx, scratch))
+    }
+}
+
+impl<'b, T: Read + Write, R: RngCore, E: Extension> WebSocket<'b, T, R, E> {
+    fn open(
+        io: T,
+        conn: Connection<R, E>,
+        rx: &'b mut [u8],
+        rx_end: usize,
+        tx: &'b mut [u8],
+        scratch: &'b mut [u8],
+    ) -> Self {
         WebSocket {
             io,
             conn,
@@ -241,6 +404,7 @@ impl<'b, T: Read + Write, R: RngCore> WebSocket<'b, T, R> {
             rx_end,
             consumed: 0,
             tx,
+            scratch,
             done: false,
             writing: false,
         }
@@ -303,7 +467,7 @@ impl<'b, T: Read + Write, R: RngCore> WebSocket<'b, T, R> {
             let window = self.rx.get_mut(..self.rx_end).unwrap_or_default();
             // The event comes back as a range of `rx`, so nothing stays
             // borrowed while the loop reads more into it.
-            match self.conn.receive_at(window) {
+            match self.conn.receive_into_at(window, self.scratch) {
                 Err(e) => {
                     self.consumed = self.rx_end;
                     self.flush_control().await?;
@@ -313,7 +477,7 @@ impl<'b, T: Read + Write, R: RngCore> WebSocket<'b, T, R> {
                 Ok(received) => {
                     self.consumed = received.consumed;
                     match received.event {
-                        Some(event) => break event,
+                        Some(event) => break (event, received.from_scratch),
                         None if received.consumed > 0 => {}
                         None if full => {
                             return Err(wsproto::Misuse::BufferTooSmall {
@@ -338,8 +502,9 @@ impl<'b, T: Read + Write, R: RngCore> WebSocket<'b, T, R> {
         };
         // Pongs and the close echo go out before the event is handed over.
         self.flush_control().await?;
-        let rx: &[u8] = self.rx;
-        match at.resolve(rx) {
+        let (at, from_scratch) = at;
+        let place: &[u8] = if from_scratch { self.scratch } else { self.rx };
+        match at.resolve(place) {
             Some(event) => Ok(match event {
                 Event::Text { data, fin } => EmbeddedEvent::Text { data, fin },
                 Event::Binary { data, fin } => EmbeddedEvent::Binary { data, fin },
@@ -362,7 +527,7 @@ impl<'b, T: Read + Write, R: RngCore> WebSocket<'b, T, R> {
 
     async fn send_frame(
         &mut self,
-        encode: impl FnOnce(&mut Connection<R>, &mut [u8]) -> Result<usize, wsproto::Error>,
+        encode: impl FnOnce(&mut Connection<R, E>, &mut [u8]) -> Result<usize, wsproto::Error>,
     ) -> Result<(), Error<T::Error>> {
         self.flush_control().await?;
         let n = encode(&mut self.conn, self.tx)?;
@@ -424,6 +589,12 @@ impl<'b, T: Read + Write, R: RngCore> WebSocket<'b, T, R> {
     /// The core connection's state.
     pub fn state(&self) -> wsproto::State {
         self.conn.state()
+    }
+
+    /// The extension state: with `embedded-deflate`, `Some` when
+    /// permessage-deflate was agreed.
+    pub fn extension(&self) -> &E {
+        self.conn.extension()
     }
 
     /// The transport.

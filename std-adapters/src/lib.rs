@@ -24,6 +24,7 @@
 //! | `std` | on (via `blocking`/`tokio`) | [`clock`], [`url`], [`Error`], [`Message`], [`CloseFrame`], [`ClientOptions`], [`ServerOptions`], [`MemoryBudget`] (one memory budget for many connections), the OS-seeded client RNG, and the core's permessage-deflate |
 //! | `rustls` | off | `wss://` in `connect` (rustls with `ring`, `webpki-roots` trust anchors) and `tls`: server-side `tls::Acceptor`, client configurations |
 //! | `embedded` | off | [`embedded`]: the no_std, allocation-free driver over `embedded-io-async` |
+//! | `embedded-deflate` | off | [`embedded`] with permessage-deflate: `accept_deflate` / `connect_deflate`, state sized by type (`Deflate9`, `Deflate12`); still no_std |
 //! | `hyper` | off | `upgrade`: take over HTTP/1.1 upgrades and HTTP/2 extended CONNECTs that hyper 1.x parsed; `h2`: the client of RFC 8441, several WebSockets as streams of one HTTP/2 connection (h2c, or TLS with ALPN `h2` with `rustls`) |
 //! | `axum` | off | `axum`: an extractor on top of `hyper` |
 //!

@@ -578,3 +578,325 @@ fn driver_futures_stay_small() {
     assert!(accept_size < 900, "accept future: {accept_size} B");
     assert!(connect_size < 1000, "connect future: {connect_size} B");
 }
+
+// ---------------------------------------------------------------------------
+// permessage-deflate (RFC 7692) through the embedded driver.
+// ---------------------------------------------------------------------------
+
+#[cfg(feature = "embedded-deflate")]
+mod deflate {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+    use wsproto_adapters::wsproto::extensions::deflate::{Deflate12, Deflate9};
+    use wsproto_adapters::wsproto::NoRng;
+
+    /// A pipe that keeps a copy of every byte read from and written to it.
+    struct Recorded {
+        pipe: Pipe,
+        read: Arc<Mutex<Vec<u8>>>,
+        written: Arc<Mutex<Vec<u8>>>,
+    }
+
+    impl embedded_io_async::ErrorType for Recorded {
+        type Error = PipeError;
+    }
+
+    impl embedded_io_async::Read for Recorded {
+        async fn read(&mut self, buf: &mut [u8]) -> Result<usize, PipeError> {
+            let n = embedded_io_async::Read::read(&mut self.pipe, buf).await?;
+            self.read.lock().unwrap().extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+    }
+
+    impl embedded_io_async::Write for Recorded {
+        async fn write(&mut self, buf: &[u8]) -> Result<usize, PipeError> {
+            let n = embedded_io_async::Write::write(&mut self.pipe, buf).await?;
+            self.written.lock().unwrap().extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        async fn flush(&mut self) -> Result<(), PipeError> {
+            embedded_io_async::Write::flush(&mut self.pipe).await
+        }
+    }
+
+    /// First byte (FIN, RSV, opcode) of each frame after the HTTP head in
+    /// `wire`.
+    fn frame_heads(wire: &[u8]) -> Vec<u8> {
+        let start = wire.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        let mut at = start;
+        let mut heads = Vec::new();
+        while at + 2 <= wire.len() {
+            let (b0, b1) = (wire[at], wire[at + 1]);
+            let (len, mut hdr) = match b1 & 0x7f {
+                126 => (u16::from_be_bytes([wire[at + 2], wire[at + 3]]) as usize, 4),
+                127 => (
+                    u64::from_be_bytes(wire[at + 2..at + 10].try_into().unwrap()) as usize,
+                    10,
+                ),
+                n => (n as usize, 2),
+            };
+            if b1 & 0x80 != 0 {
+                hdr += 4;
+            }
+            heads.push(b0);
+            at += hdr + len;
+        }
+        heads
+    }
+
+    /// An embedded server with the deflate state `Option<Deflate9>`:
+    /// reassembles each message from its chunks (surfaced from a 64-byte
+    /// scratch) and echoes it whole, of the same kind. Returns the peer's
+    /// close code and whether deflate was agreed.
+    async fn deflate_echo(io: Recorded) -> (Option<u16>, bool) {
+        let (mut rx, mut tx, mut scratch) = ([0u8; 512], [0u8; 4096], [0u8; 64]);
+        let mut ws: WebSocket<'_, Recorded, NoRng, Option<Deflate9>> = WebSocket::accept_deflate(
+            io,
+            &mut rx,
+            &mut tx,
+            &mut scratch,
+            Config::default(),
+            Instant::ZERO,
+        )
+        .await
+        .unwrap();
+        let agreed = ws.extension().is_some();
+        let mut message = Vec::new();
+        loop {
+            match ws.read().await {
+                Ok(EmbeddedEvent::Text { data, fin }) => {
+                    message.extend_from_slice(data.as_bytes());
+                    if fin {
+                        let text = String::from_utf8(std::mem::take(&mut message)).unwrap();
+                        ws.send_text(&text).await.unwrap();
+                    }
+                }
+                Ok(EmbeddedEvent::Binary { data, fin }) => {
+                    message.extend_from_slice(data);
+                    if fin {
+                        ws.send_binary(&std::mem::take(&mut message)).await.unwrap();
+                    }
+                }
+                Ok(EmbeddedEvent::Close { code, .. }) => {
+                    assert!(matches!(ws.read().await, Err(Error::ConnectionClosed)));
+                    return (code, agreed);
+                }
+                Ok(_) => {}
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+    }
+
+    /// A copy of the bytes that went one way.
+    type Log = Arc<Mutex<Vec<u8>>>;
+
+    fn recorded(io: DuplexStream) -> (Recorded, Log, Log) {
+        let read = Arc::new(Mutex::new(Vec::new()));
+        let written = Arc::new(Mutex::new(Vec::new()));
+        let io = Recorded {
+            pipe: Pipe(io),
+            read: read.clone(),
+            written: written.clone(),
+        };
+        (io, read, written)
+    }
+
+    /// A text message of `len` bytes that compresses well, with multi-byte
+    /// code points so that chunks of the scratch end inside them.
+    fn text(len: usize) -> String {
+        let mut s = String::new();
+        while s.len() < len {
+            s.push_str("héllo wörld ✓ ");
+        }
+        s
+    }
+
+    /// A tokio client offering deflate (its default) against the embedded
+    /// server: 9-bit windows are agreed, both directions are compressed
+    /// (RSV1 on every data frame), and the echoes match.
+    #[tokio::test]
+    async fn embedded_deflate9_server_echoes_a_tokio_client_compressed_both_ways() {
+        let (a, b) = tokio::io::duplex(4096);
+        let (io, read, written) = recorded(a);
+        let server = tokio::spawn(deflate_echo(io));
+        let client = async {
+            let mut ws = wstokio::client(b, "ws://localhost/", &ClientOptions::default())
+                .await
+                .unwrap();
+            let agreed = ws.extensions().unwrap().to_owned();
+            assert!(agreed.starts_with("permessage-deflate"), "{agreed}");
+            assert!(agreed.contains("server_max_window_bits=9"), "{agreed}");
+            assert!(agreed.contains("client_max_window_bits=9"), "{agreed}");
+            let big = text(3000);
+            for msg in [
+                Message::Text("Hello".into()),
+                Message::Text(big.clone()),
+                Message::Binary(big.clone().into_bytes()),
+                Message::Text(big),
+            ] {
+                ws.send(msg.clone()).await.unwrap();
+                assert_eq!(ws.read().await.unwrap(), msg);
+            }
+            ws.close(1000, "done").await.unwrap();
+        };
+        tokio::time::timeout(Duration::from_secs(10), client)
+            .await
+            .unwrap();
+        let (code, agreed) = tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((code, agreed), (Some(1000), true));
+        // Four data frames each way, all with RSV1 (0x40), then the closes.
+        for wire in [
+            read.lock().unwrap().clone(),
+            written.lock().unwrap().clone(),
+        ] {
+            let heads = frame_heads(&wire);
+            assert_eq!(heads.len(), 5, "{heads:x?}");
+            assert_eq!(&heads[..4], &[0xc1, 0xc1, 0xc2, 0xc1], "{heads:x?}");
+            assert_eq!(heads[4], 0x88);
+        }
+        // Compression paid: the big messages went out much smaller.
+        assert!(written.lock().unwrap().len() < 2000);
+    }
+
+    /// A client that offers nothing still gets a working, uncompressed
+    /// connection from the same server type.
+    #[tokio::test]
+    async fn embedded_deflate_server_serves_a_client_that_offers_nothing() {
+        let (a, b) = tokio::io::duplex(4096);
+        let (io, read, written) = recorded(a);
+        let server = tokio::spawn(deflate_echo(io));
+        let client = async {
+            let options = ClientOptions {
+                deflate: None,
+                ..ClientOptions::default()
+            };
+            let mut ws = wstokio::client(b, "ws://localhost/", &options)
+                .await
+                .unwrap();
+            assert_eq!(ws.extensions(), None);
+            let big = text(1000);
+            for msg in [
+                Message::Text(big.clone()),
+                Message::Binary(big.into_bytes()),
+            ] {
+                ws.send(msg.clone()).await.unwrap();
+                assert_eq!(ws.read().await.unwrap(), msg);
+            }
+            ws.close(4001, "").await.unwrap();
+        };
+        tokio::time::timeout(Duration::from_secs(10), client)
+            .await
+            .unwrap();
+        let (code, agreed) = tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((code, agreed), (Some(4001), false));
+        let head = String::from_utf8_lossy(&written.lock().unwrap()).into_owned();
+        assert!(!head.contains("Sec-WebSocket-Extensions"), "{head}");
+        for wire in [
+            read.lock().unwrap().clone(),
+            written.lock().unwrap().clone(),
+        ] {
+            assert_eq!(frame_heads(&wire), [0x81, 0x82, 0x88]);
+        }
+    }
+
+    /// The deflate state is built after the handshake's last await, so
+    /// the handshake futures stay as small as the plain ones; only the
+    /// returned `WebSocket` holds it.
+    #[test]
+    fn deflate_handshake_futures_do_not_hold_the_state() {
+        let (mut rx, mut tx, mut scratch) = ([0u8; 256], [0u8; 256], [0u8; 16]);
+        let (a, b) = tokio::io::duplex(64);
+        let accept = WebSocket::<'_, _, NoRng, Option<Deflate12>>::accept_deflate(
+            Pipe(a),
+            &mut rx,
+            &mut tx,
+            &mut scratch,
+            Config::default(),
+            Instant::ZERO,
+        );
+        let accept_size = std::mem::size_of_val(&accept);
+        drop(accept);
+        let request = ClientRequest::new("example.com", "/");
+        let connect = WebSocket::<'_, _, Lcg, Option<Deflate12>>::connect_deflate(
+            Pipe(b),
+            &mut rx,
+            &mut tx,
+            &mut scratch,
+            &request,
+            Config::default(),
+            Lcg(1),
+            Instant::ZERO,
+        );
+        let connect_size = std::mem::size_of_val(&connect);
+        drop(connect);
+        let state = std::mem::size_of::<Deflate12>();
+        eprintln!(
+            "accept_deflate {accept_size} B, connect_deflate {connect_size} B, Deflate12 {state} B"
+        );
+        assert!(accept_size < 1200, "accept_deflate future: {accept_size} B");
+        assert!(
+            connect_size < 1200,
+            "connect_deflate future: {connect_size} B"
+        );
+    }
+
+    /// An embedded client with the larger `Deflate12` state against the
+    /// embedded `Deflate9` server: the server's limits win (9 bits), the
+    /// echo is compressed and byte-exact.
+    #[tokio::test]
+    async fn embedded_deflate12_client_and_deflate9_server() {
+        let (a, b) = tokio::io::duplex(4096);
+        let (io, _, written) = recorded(a);
+        let server = tokio::spawn(deflate_echo(io));
+        let client = async {
+            let (mut rx, mut tx, mut scratch) = ([0u8; 512], [0u8; 4096], [0u8; 100]);
+            let request = ClientRequest::new("localhost", "/");
+            let mut ws: WebSocket<'_, Pipe, Lcg, Option<Deflate12>> = WebSocket::connect_deflate(
+                Pipe(b),
+                &mut rx,
+                &mut tx,
+                &mut scratch,
+                &request,
+                Config::default(),
+                Lcg(3),
+                Instant::ZERO,
+            )
+            .await
+            .unwrap();
+            assert!(ws.extension().is_some());
+            let big = text(2500);
+            ws.send_text(&big).await.unwrap();
+            let mut got = String::new();
+            loop {
+                match ws.read().await.unwrap() {
+                    EmbeddedEvent::Text { data, fin } => {
+                        got.push_str(data);
+                        if fin {
+                            break;
+                        }
+                    }
+                    other => panic!("{other:?}"),
+                }
+            }
+            assert_eq!(got, big);
+            ws.close(1000, "").await.unwrap();
+        };
+        tokio::time::timeout(Duration::from_secs(10), client)
+            .await
+            .unwrap();
+        let (code, agreed) = tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((code, agreed), (Some(1000), true));
+        let heads = frame_heads(&written.lock().unwrap());
+        assert_eq!(heads, [0xc1, 0x88]);
+    }
+}

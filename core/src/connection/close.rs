@@ -64,7 +64,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
     /// code, stop surfacing data, ignore further input, close the transport.
     #[cold]
     pub(super) fn fail(&mut self, v: Violation) -> Error {
-        self.outbox.queue_close(Some(v.close_code()), v.reason());
+        self.outbox.queue_close_static(v.close_code(), v.reason());
         self.close_transport = true;
         self.transition(Transition::Fail(v.close_code()));
         Error::Protocol(v)
@@ -97,5 +97,26 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
                     initiator: Side::Remote
                 }
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Config, Connection, Role, Violation};
+
+    /// Failing sends the violation's code, with its reason text only when
+    /// the `close-reasons` feature is on.
+    #[test]
+    fn failure_close_carries_the_code_and_the_configured_reason() {
+        let mut server = Connection::new(Role::Server, Config::default());
+        // An unmasked text frame from a client: 1002.
+        let mut input = [0x81, 0x00];
+        assert!(server.receive(&mut input).is_err());
+        let mut out = [0u8; 140];
+        let n = server.poll_transmit(&mut out).unwrap();
+        let reason = Violation::UnmaskedFrame.reason();
+        assert_eq!(out[..4], [0x88, 2 + reason.len() as u8, 0x03, 0xea]);
+        assert_eq!(&out[4..n], reason.as_bytes());
+        assert_eq!(reason.is_empty(), !cfg!(feature = "close-reasons"));
     }
 }

@@ -15,8 +15,9 @@ use crate::error::Violation;
 
 /// Per-message payload transformation owned by a connection, selected by
 /// RSV1 on the first frame of a message. Sealed; implemented by
-/// [`NoExtension`] and, with the `deflate` feature, by
-/// `extensions::deflate::Deflate`.
+/// [`NoExtension`], with the `deflate` feature by
+/// `extensions::deflate::Deflate`, and by `Option` of either (`None`: no
+/// extension was agreed).
 pub trait Extension: sealed::Hooks {}
 
 /// No extension: every RSV bit is a protocol error (1002). Zero-sized.
@@ -47,6 +48,43 @@ impl sealed::Hooks for NoExtension {
     }
     fn compress(&mut self, _input: &[u8], _out: &mut [u8], _fin: bool) -> Option<usize> {
         None
+    }
+}
+
+/// An extension that may or may not have been agreed in the handshake, so
+/// that both outcomes share one connection type: `Some` behaves as the
+/// extension, `None` as [`NoExtension`] (every RSV bit refused). With the
+/// `deflate` feature, e.g. `Connection<NoRng, Option<Deflate9>>`.
+impl<X: Extension> Extension for Option<X> {}
+
+impl<X: sealed::Hooks> sealed::Hooks for Option<X> {
+    fn owns_rsv1(&self) -> bool {
+        self.as_ref().is_some_and(X::owns_rsv1)
+    }
+    fn begin_inflate(&mut self, max_output: u64) {
+        if let Some(x) = self {
+            x.begin_inflate(max_output);
+        }
+    }
+    fn inflate(
+        &mut self,
+        input: &[u8],
+        out: &mut [u8],
+        fin: bool,
+    ) -> Result<sealed::Step, Violation> {
+        match self {
+            Some(x) => x.inflate(input, out, fin),
+            None => NoExtension.inflate(input, out, fin),
+        }
+    }
+    fn inflate_pending(&self) -> bool {
+        self.as_ref().is_some_and(X::inflate_pending)
+    }
+    fn compress_bound(&self, len: usize) -> usize {
+        self.as_ref().map_or(len, |x| x.compress_bound(len))
+    }
+    fn compress(&mut self, input: &[u8], out: &mut [u8], fin: bool) -> Option<usize> {
+        self.as_mut().and_then(|x| x.compress(input, out, fin))
     }
 }
 

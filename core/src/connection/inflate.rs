@@ -49,7 +49,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
         }
         // The message ends with these bytes if they finish its last frame.
         let fin = frame.fin && avail as u64 == frame.remaining;
-        let carried = self.inflate_carry_len.min(3);
+        let carried = usize::from(self.inflate_carry_len).min(3);
         if let (Some(dst), Some(src)) = (
             scratch.get_mut(..carried),
             self.inflate_carry.get(..carried),
@@ -93,6 +93,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
                     data: data.get(..len).unwrap_or_default(),
                     fin: message_done,
                 });
+                self.from_scratch = event.is_some();
                 Ok(Inflated::Done(Received { consumed, event }))
             }
             MessageKind::Text => {
@@ -106,7 +107,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
                     _ => return Err(self.fail(Violation::InvalidUtf8)),
                 };
                 let tail = produced.get(valid_len..).unwrap_or_default();
-                self.inflate_carry_len = tail.len().min(3);
+                self.inflate_carry_len = tail.len().min(3) as u8;
                 if let (Some(dst), Some(src)) = (
                     self.inflate_carry.get_mut(..tail.len()),
                     tail.get(..tail.len()),
@@ -134,13 +135,16 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
                 // reuse it); whole code points, so the fast validator.
                 let data: &'a [u8] = scratch;
                 match utf8::whole_str(data.get(..valid_len).unwrap_or_default()) {
-                    Some(text) => Ok(Inflated::Done(Received {
-                        consumed,
-                        event: Some(Event::Text {
-                            data: text,
-                            fin: message_done,
-                        }),
-                    })),
+                    Some(text) => {
+                        self.from_scratch = true;
+                        Ok(Inflated::Done(Received {
+                            consumed,
+                            event: Some(Event::Text {
+                                data: text,
+                                fin: message_done,
+                            }),
+                        }))
+                    }
                     None => Err(self.fail(Violation::InvalidUtf8)),
                 }
             }

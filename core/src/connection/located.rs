@@ -47,13 +47,19 @@ pub enum EventAt {
     },
 }
 
-/// What one call to [`Connection::receive_at`] did.
+/// What one call to [`Connection::receive_at`] or
+/// [`Connection::receive_into_at`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReceivedAt {
     /// Bytes consumed from the front of the input, as in [`crate::Received`].
     pub consumed: usize,
     /// The event, if one completed.
     pub event: Option<EventAt>,
+    /// The event's payload lies in the scratch buffer given to
+    /// [`Connection::receive_into_at`] (a decompressed chunk), not in the
+    /// input: resolve it against that buffer. Always `false` from
+    /// [`Connection::receive_at`].
+    pub from_scratch: bool,
 }
 
 impl EventAt {
@@ -109,6 +115,15 @@ impl EventAt {
     }
 }
 
+/// The length of an event's payload.
+fn e_len(event: &Event<'_>) -> usize {
+    match event {
+        Event::Text { data, .. } => data.len(),
+        Event::Binary { data, .. } | Event::Ping(data) | Event::Pong(data) => data.len(),
+        Event::Close { reason, .. } => reason.len(),
+    }
+}
+
 impl<R: RngCore, E: Extension> Connection<R, E> {
     /// [`Connection::receive`], with the event's payload given as a range of
     /// `input` ([`EventAt`]) instead of a borrow, so `input` stays free, e.g.
@@ -131,11 +146,55 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
     /// assert_eq!(event.resolve(&input), Some(Event::Close { code: None, reason: "" }));
     /// ```
     pub fn receive_at(&mut self, input: &mut [u8]) -> Result<ReceivedAt, Error> {
-        let received = self.receive(input)?;
+        self.receive_into_at(input, &mut [])
+    }
+
+    /// [`Connection::receive_into`], with the event's payload given as a
+    /// range ([`EventAt`]) of `input` or, when
+    /// [`ReceivedAt::from_scratch`] says so (a chunk of a compressed
+    /// message), of `scratch`, where such a chunk always starts at 0.
+    ///
+    /// ```
+    /// # #[cfg(feature = "deflate")] {
+    /// use wsproto::extensions::deflate::{accept_offer, Deflate9};
+    /// use wsproto::{Config, Connection, Event, Role};
+    ///
+    /// let agreed = accept_offer(
+    ///     "permessage-deflate; server_max_window_bits=9; client_max_window_bits",
+    ///     &Deflate9::config(),
+    /// )
+    /// .unwrap();
+    /// let deflate = Deflate9::new(&agreed, Role::Server).unwrap();
+    /// let mut server = Connection::new(Role::Server, Config::default()).with_extension(deflate);
+    /// // RFC 7692 §7.2.3.1: "Hello" compressed, from a client (zero mask key).
+    /// let mut input = [0xc1, 0x87, 0, 0, 0, 0, 0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
+    /// let mut scratch = [0u8; 16];
+    /// let received = server.receive_into_at(&mut input, &mut scratch).unwrap();
+    /// assert!(received.from_scratch);
+    /// let event = received.event.unwrap().resolve(&scratch);
+    /// assert_eq!(event, Some(Event::Text { data: "Hello", fin: true }));
+    /// # }
+    /// ```
+    pub fn receive_into_at(
+        &mut self,
+        input: &mut [u8],
+        scratch: &mut [u8],
+    ) -> Result<ReceivedAt, Error> {
+        self.from_scratch = false;
+        let received = self.receive_into(input, scratch)?;
         let consumed = received.consumed;
+        let from_scratch = self.from_scratch && received.event.is_some();
+        let event = received.event.map(|e| {
+            if from_scratch {
+                EventAt::ending_at(e, e_len(&e))
+            } else {
+                EventAt::ending_at(e, consumed)
+            }
+        });
         Ok(ReceivedAt {
             consumed,
-            event: received.event.map(|e| EventAt::ending_at(e, consumed)),
+            event,
+            from_scratch,
         })
     }
 }
@@ -185,7 +244,8 @@ mod tests {
                 got,
                 ReceivedAt {
                     consumed: end,
-                    event: Some(event.clone())
+                    event: Some(event.clone()),
+                    from_scratch: false,
                 }
             );
             assert_eq!(
@@ -212,6 +272,75 @@ mod tests {
                 data: "hi",
                 fin: true
             })
+        );
+    }
+
+    /// Compressed messages through `receive_into_at` with a small scratch:
+    /// chunks are located in the scratch, uncompressed and control frames in
+    /// the input; `Option<Deflate9>` set to `None` refuses RSV1.
+    #[cfg(feature = "deflate")]
+    #[test]
+    fn receive_into_at_locates_decompressed_chunks_in_the_scratch() {
+        use crate::extensions::deflate::{accept_offer, Deflate9};
+        use crate::{Error, Violation};
+
+        struct Counter(u32);
+        impl rand_core::RngCore for Counter {
+            fn next_u32(&mut self) -> u32 {
+                self.0 = self.0.wrapping_mul(747796405).wrapping_add(1);
+                self.0
+            }
+            fn next_u64(&mut self) -> u64 {
+                u64::from(self.next_u32())
+            }
+            fn fill_bytes(&mut self, d: &mut [u8]) {
+                d.iter_mut().for_each(|b| *b = self.next_u32() as u8);
+            }
+        }
+        let agreed = accept_offer(
+            "permessage-deflate; server_max_window_bits=9; client_max_window_bits",
+            &Deflate9::config(),
+        )
+        .unwrap();
+        let mut client = Connection::with_rng(Role::Client, Config::default(), Counter(7))
+            .with_extension(Some(Deflate9::new(&agreed, Role::Client).unwrap()));
+        let mut server = Connection::new(Role::Server, Config::default())
+            .with_extension(Some(Deflate9::new(&agreed, Role::Server).unwrap()));
+        let text = "héllo wörld, héllo wörld, héllo wörld ✓";
+        let mut wire = vec![0u8; 256];
+        let mut n = client.send_text(text, &mut wire).unwrap();
+        assert_eq!(wire[0] & 0x40, 0x40, "compressed");
+        client.ping(b"p").unwrap();
+        n += client.poll_transmit(&mut wire[n..]).unwrap();
+        wire.truncate(n);
+
+        let mut got = std::string::String::new();
+        let mut pings = 0;
+        let mut scratch = [0u8; 5];
+        while !wire.is_empty() {
+            let r = server.receive_into_at(&mut wire, &mut scratch).unwrap();
+            match r.event {
+                Some(ev) if r.from_scratch => match ev.resolve(&scratch).unwrap() {
+                    Event::Text { data, .. } => got.push_str(data),
+                    other => panic!("{other:?}"),
+                },
+                Some(ev) => {
+                    assert_eq!(ev.resolve(&wire), Some(Event::Ping(b"p")));
+                    pings += 1;
+                }
+                None => assert!(r.consumed > 0),
+            }
+            wire.drain(..r.consumed);
+        }
+        assert_eq!((got.as_str(), pings), (text, 1));
+
+        // Nothing agreed: RSV1 is a protocol error, as without an extension.
+        let mut plain =
+            Connection::new(Role::Server, Config::default()).with_extension(None::<Deflate9>);
+        let mut frame = [0xc1, 0x80, 0, 0, 0, 0];
+        assert_eq!(
+            plain.receive_into_at(&mut frame, &mut scratch),
+            Err(Error::Protocol(Violation::ReservedBits))
         );
     }
 

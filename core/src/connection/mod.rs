@@ -192,7 +192,10 @@ pub struct Connection<R = NoRng, E = NoExtension> {
     /// Decompressed text bytes of an unfinished code point, surfaced at the
     /// front of the next scratch buffer: `inflate_carry[..inflate_carry_len]`.
     inflate_carry: [u8; 3],
-    inflate_carry_len: usize,
+    inflate_carry_len: u8,
+    /// The event of the last `receive` call is a decompressed chunk in the
+    /// scratch buffer (for [`Connection::receive_into_at`]).
+    from_scratch: bool,
 }
 
 impl Connection<NoRng> {
@@ -255,6 +258,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
             inflating: false,
             inflate_carry: [0; 3],
             inflate_carry_len: 0,
+            from_scratch: false,
         }
     }
 
@@ -284,6 +288,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
             inflating: false,
             inflate_carry: [0; 3],
             inflate_carry_len: 0,
+            from_scratch: false,
         }
     }
 

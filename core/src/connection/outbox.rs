@@ -1,34 +1,110 @@
 //! Control frames waiting to be written: at most one pong (the latest ping
-//! wins), one ping and one close. Fixed size, no allocation.
+//! wins, RFC 6455 §5.5.3), one ping and one close, written in that order.
+//!
+//! The three payloads share one fixed buffer, packed in writing order
+//! (`pong | ping | close`), with a byte of length each. A close that fails
+//! the connection carries a static reason, kept by reference rather than
+//! copied. The buffer holds two full control payloads: a pong and a ping,
+//! or a pong and a close, always fit. Only when all three are queued and
+//! together exceed it is the unsent ping dropped, since a close (which ends
+//! the connection) or a pong (which RFC 6455 §5.5.2 requires) comes first.
 
 use crate::close::CloseCode;
 use crate::frame::{OpCode, MAX_CONTROL_PAYLOAD};
 use heapless::Vec;
 
-type ControlPayload = Vec<u8, MAX_CONTROL_PAYLOAD>;
+/// Bytes shared by the three payloads: room for any two of them.
+const CAPACITY: usize = 2 * MAX_CONTROL_PAYLOAD;
 
+const PONG: u8 = 1;
+const PING: u8 = 2;
+const CLOSE: u8 = 4;
+const CLOSE_WRITTEN: u8 = 8;
+
+/// Its bytes past `len` are never initialised, so a new connection costs
+/// no fill and moving one copies no meaningful bytes there.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Outbox {
-    pong: Option<ControlPayload>,
-    ping: Option<ControlPayload>,
-    close: Option<ControlPayload>,
+    /// `pong | ping | close` payloads, back to back; the close's bytes (its
+    /// code, then a copied reason) are those after the pong and the ping.
+    buf: Vec<u8, CAPACITY>,
+    pong_len: u8,
+    ping_len: u8,
+    /// `PONG`, `PING`, `CLOSE` (queued) and `CLOSE_WRITTEN` bits.
+    flags: u8,
+    /// A static reason sent after the close's bytes in `buf`.
+    close_static: &'static str,
     /// The code of the queued close, for the state change once it is written.
     close_code: Option<CloseCode>,
-    close_written: bool,
+}
+
+/// A control payload's length as stored (callers keep it within 125 bytes).
+fn stored_len(len: usize) -> u8 {
+    u8::try_from(len.min(MAX_CONTROL_PAYLOAD)).unwrap_or(0)
 }
 
 impl Outbox {
+    fn used(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Replaces the bytes of one slot, starting at `at` and `old` long, with
+    /// `new`, moving the slots behind it. The caller has checked the room.
+    fn splice(&mut self, at: usize, old: usize, new: &[u8]) {
+        let used = self.used();
+        let end = (at + old).min(used);
+        let dest = at + new.len();
+        let new_len = dest + (used - end);
+        if new_len > CAPACITY {
+            return;
+        }
+        if new_len > used && self.buf.resize(new_len, 0).is_err() {
+            return;
+        }
+        self.buf.copy_within(end..used, dest);
+        if let Some(slot) = self.buf.get_mut(at..dest) {
+            slot.copy_from_slice(new);
+        }
+        self.buf.truncate(new_len);
+    }
+
+    /// Drops a queued ping, freeing its bytes.
+    fn drop_ping(&mut self) {
+        if self.flags & PING != 0 {
+            self.splice(usize::from(self.pong_len), usize::from(self.ping_len), &[]);
+            self.ping_len = 0;
+            self.flags &= !PING;
+        }
+    }
+
     /// Replaces any queued pong (callers check the 125-byte limit). Allowed
     /// after our Close too: RFC 6455 forbids only data frames then (§5.5.1),
     /// and a Ping received before the peer's Close is answered (§5.5.2).
     pub(crate) fn queue_pong(&mut self, payload: &[u8]) {
-        self.pong = Vec::from_slice(payload).ok();
+        let len = stored_len(payload.len());
+        let payload = payload.get(..usize::from(len)).unwrap_or_default();
+        if self.used() - usize::from(self.pong_len) + payload.len() > CAPACITY {
+            self.drop_ping();
+        }
+        self.splice(0, usize::from(self.pong_len), payload);
+        self.pong_len = len;
+        self.flags |= PONG;
     }
 
     pub(crate) fn queue_ping(&mut self, payload: &[u8]) {
-        if !self.close_queued() {
-            self.ping = Vec::from_slice(payload).ok();
+        if self.close_queued() {
+            return;
         }
+        // No close is queued, so a pong and a ping always fit.
+        let len = stored_len(payload.len());
+        let payload = payload.get(..usize::from(len)).unwrap_or_default();
+        self.splice(
+            usize::from(self.pong_len),
+            usize::from(self.ping_len),
+            payload,
+        );
+        self.ping_len = len;
+        self.flags |= PING;
     }
 
     /// Queues the one Close frame. `None` code sends an empty payload.
@@ -36,45 +112,204 @@ impl Outbox {
         if self.close_queued() {
             return;
         }
-        let mut payload = ControlPayload::new();
-        if let Some(code) = code {
-            let _ = payload.extend_from_slice(&code.0.to_be_bytes());
-            let _ = payload.extend_from_slice(reason.as_bytes());
+        let reason = reason
+            .as_bytes()
+            .get(..reason.len().min(MAX_CONTROL_PAYLOAD - 2))
+            .unwrap_or_default();
+        let len = if code.is_some() { 2 + reason.len() } else { 0 };
+        if self.used() + len > CAPACITY {
+            self.drop_ping();
         }
-        self.close = Some(payload);
+        if let Some(code) = code {
+            // Room was made above: a close fits beside a pong.
+            let _ = self.buf.extend_from_slice(&code.0.to_be_bytes());
+            let _ = self.buf.extend_from_slice(reason);
+        }
+        self.close_static = "";
         self.close_code = code;
+        self.flags |= CLOSE;
+    }
+
+    /// Queues the one Close frame with `code` and a static `reason`, which
+    /// is kept by reference (failing the connection).
+    pub(crate) fn queue_close_static(&mut self, code: CloseCode, reason: &'static str) {
+        if self.close_queued() {
+            return;
+        }
+        self.queue_close(Some(code), "");
+        if reason.len() <= MAX_CONTROL_PAYLOAD - 2 {
+            self.close_static = reason;
+        }
     }
 
     pub(crate) fn close_queued(&self) -> bool {
-        self.close.is_some() || self.close_written
+        self.flags & (CLOSE | CLOSE_WRITTEN) != 0
     }
 
-    /// The next frame to write, pongs first and the close last.
-    pub(crate) fn peek(&self) -> Option<(OpCode, &[u8])> {
-        if let Some(p) = &self.pong {
-            return Some((OpCode::Pong, p));
+    /// Copies the next frame's payload (pongs first, the close last) into
+    /// `dst` and returns its opcode and length.
+    pub(crate) fn peek(&self, dst: &mut [u8; MAX_CONTROL_PAYLOAD]) -> Option<(OpCode, usize)> {
+        let pong = usize::from(self.pong_len);
+        let ping = usize::from(self.ping_len);
+        let (opcode, range, tail) = if self.flags & PONG != 0 {
+            (OpCode::Pong, 0..pong, "")
+        } else if self.flags & PING != 0 {
+            (OpCode::Ping, pong..pong + ping, "")
+        } else if self.flags & CLOSE != 0 {
+            let at = pong + ping;
+            (OpCode::Close, at..self.used(), self.close_static)
+        } else {
+            return None;
+        };
+        let head = self.buf.get(range).unwrap_or_default();
+        let len = (head.len() + tail.len()).min(MAX_CONTROL_PAYLOAD);
+        if let Some(d) = dst.get_mut(..head.len()) {
+            d.copy_from_slice(head);
         }
-        if let Some(p) = &self.ping {
-            return Some((OpCode::Ping, p));
+        if let Some(d) = dst.get_mut(head.len()..len) {
+            d.copy_from_slice(tail.as_bytes().get(..d.len()).unwrap_or_default());
         }
-        self.close.as_ref().map(|p| (OpCode::Close, p.as_slice()))
+        Some((opcode, len))
     }
 
     /// Drops the frame `peek` returned, once written.
     pub(crate) fn pop(&mut self) {
-        if self.pong.take().is_some() || self.ping.take().is_some() {
-            return;
-        }
-        if self.close.take().is_some() {
-            self.close_written = true;
+        if self.flags & PONG != 0 {
+            self.splice(0, usize::from(self.pong_len), &[]);
+            self.pong_len = 0;
+            self.flags &= !PONG;
+        } else if self.flags & PING != 0 {
+            self.drop_ping();
+        } else if self.flags & CLOSE != 0 {
+            self.buf.clear();
+            self.close_static = "";
+            self.flags = (self.flags & !CLOSE) | CLOSE_WRITTEN;
         }
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.pong.is_none() && self.ping.is_none() && self.close.is_none()
+        self.flags & (PONG | PING | CLOSE) == 0
     }
 
     pub(crate) fn queued_close_code(&self) -> Option<CloseCode> {
         self.close_code
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn drain(outbox: &mut Outbox) -> std::vec::Vec<(OpCode, std::vec::Vec<u8>)> {
+        let mut frames = std::vec::Vec::new();
+        let mut buf = [0u8; MAX_CONTROL_PAYLOAD];
+        while let Some((op, len)) = outbox.peek(&mut buf) {
+            frames.push((op, buf[..len].to_vec()));
+            outbox.pop();
+        }
+        frames
+    }
+
+    #[test]
+    fn order_is_pong_ping_close() {
+        let mut o = Outbox::default();
+        o.queue_ping(b"p1");
+        o.queue_close(Some(CloseCode::NORMAL), "bye");
+        o.queue_pong(b"a");
+        o.queue_pong(b"latest");
+        let frames = drain(&mut o);
+        assert_eq!(
+            frames,
+            [
+                (OpCode::Pong, b"latest".to_vec()),
+                (OpCode::Ping, b"p1".to_vec()),
+                (OpCode::Close, b"\x03\xe8bye".to_vec()),
+            ]
+        );
+        assert!(o.is_empty());
+        assert!(o.close_queued());
+    }
+
+    #[test]
+    fn one_close_only_and_no_ping_after_it() {
+        let mut o = Outbox::default();
+        o.queue_close(None, "");
+        o.queue_close(Some(CloseCode::NORMAL), "again");
+        o.queue_ping(b"late");
+        assert_eq!(drain(&mut o), [(OpCode::Close, std::vec![])]);
+        o.queue_close(Some(CloseCode::NORMAL), "");
+        assert!(o.is_empty());
+        // A pong is still allowed after our close.
+        o.queue_pong(b"x");
+        assert_eq!(drain(&mut o), [(OpCode::Pong, b"x".to_vec())]);
+    }
+
+    #[test]
+    fn static_reason_follows_the_code() {
+        let mut o = Outbox::default();
+        o.queue_pong(&[7; 125]);
+        o.queue_close_static(CloseCode::PROTOCOL_ERROR, "reserved bits set");
+        let frames = drain(&mut o);
+        assert_eq!(frames[0], (OpCode::Pong, std::vec![7; 125]));
+        let mut close = std::vec![0x03, 0xea];
+        close.extend_from_slice(b"reserved bits set");
+        assert_eq!(frames[1], (OpCode::Close, close));
+    }
+
+    #[test]
+    fn full_payloads_fit_in_pairs_and_the_ping_yields_to_both() {
+        let mut o = Outbox::default();
+        o.queue_pong(&[1; 125]);
+        o.queue_ping(&[2; 125]);
+        let reason = std::string::String::from("r").repeat(123);
+        o.queue_close(Some(CloseCode::NORMAL), &reason);
+        // Pong and close: the unsent ping gave way.
+        let frames = drain(&mut o);
+        assert_eq!(frames.len(), 2);
+        assert_eq!(frames[0], (OpCode::Pong, std::vec![1; 125]));
+        assert_eq!(frames[1].0, OpCode::Close);
+        assert_eq!(frames[1].1.len(), 125);
+
+        let mut o = Outbox::default();
+        o.queue_ping(&[2; 125]);
+        o.queue_pong(&[1; 125]);
+        assert_eq!(
+            drain(&mut o),
+            [
+                (OpCode::Pong, std::vec![1; 125]),
+                (OpCode::Ping, std::vec![2; 125])
+            ]
+        );
+
+        // Small payloads: all three stay, and a replaced pong shifts the rest.
+        let mut o = Outbox::default();
+        o.queue_pong(&[1; 100]);
+        o.queue_ping(&[2; 40]);
+        o.queue_close(Some(CloseCode::NORMAL), "ok");
+        o.queue_pong(&[3; 5]);
+        assert_eq!(
+            drain(&mut o),
+            [
+                (OpCode::Pong, std::vec![3; 5]),
+                (OpCode::Ping, std::vec![2; 40]),
+                (OpCode::Close, std::vec![0x03, 0xe8, b'o', b'k']),
+            ]
+        );
+    }
+}
+
+#[cfg(test)]
+mod size {
+    use super::Outbox;
+    use crate::connection::Connection;
+
+    /// Prints the sizes (run with `--nocapture`) and keeps the outbox to its
+    /// shared buffer plus a few words of bookkeeping.
+    #[test]
+    fn outbox_is_one_shared_buffer() {
+        let outbox = core::mem::size_of::<Outbox>();
+        let connection = core::mem::size_of::<Connection>();
+        std::println!("size_of: Outbox = {outbox} B, Connection = {connection} B");
+        assert!(outbox <= super::CAPACITY + 4 * core::mem::size_of::<usize>() + 8);
     }
 }

@@ -166,12 +166,8 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
     /// fails with `BufferTooSmall` only when not even the first fits.
     pub fn poll_transmit(&mut self, out: &mut [u8]) -> Result<usize, Error> {
         let mut written = 0;
-        while let Some((opcode, payload)) = self.outbox.peek() {
-            let mut frame = [0u8; MAX_CONTROL_PAYLOAD];
-            let len = payload.len().min(frame.len());
-            if let (Some(dst), Some(src)) = (frame.get_mut(..len), payload.get(..len)) {
-                dst.copy_from_slice(src);
-            }
+        let mut frame = [0u8; MAX_CONTROL_PAYLOAD];
+        while let Some((opcode, len)) = self.outbox.peek(&mut frame) {
             let rest = out.get_mut(written..).unwrap_or_default();
             match self.write_frame(opcode, true, frame.get(..len).unwrap_or_default(), rest) {
                 Ok(n) => written += n,
