@@ -39,12 +39,13 @@ const WELL_BEHAVED: usize = 3;
 /// window, 32 KiB inflate scratch, deflate state (about 126 KiB at 15 bits),
 /// the budget's 64 KiB grace, and the task and socket bookkeeping.
 const OVERHEAD_PER_CONNECTION: usize = 320 << 10;
-/// Allocator slack on top of everything counted: memory glibc keeps after
-/// a refused connection frees its buffers (one arena per runtime thread, and
-/// a mmap threshold that rises after large frees, so later large buffers come
-/// from the heap and freed ones stay resident). Measured up to 14 MiB here
-/// (unfinished fragments); the budget bounds what is live, not this.
-const SLACK: usize = 24 << 20;
+/// Allocator slack on top of everything counted. The child server runs with
+/// glibc's mmap threshold fixed at 128 KiB (`MALLOC_MMAP_THRESHOLD_`):
+/// otherwise the threshold rises after large frees, later large buffers come
+/// from the heap, and freed ones stay resident (up to 14 MiB over the budget
+/// was measured that way). Fixed, large buffers go back to the system when
+/// freed, and what is resident follows what the budget holds live.
+const SLACK: usize = 4 << 20;
 
 /// One attack at a time: each measures its own child, and two cores are
 /// enough for one.
@@ -111,6 +112,7 @@ impl Server {
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args(["--exact", "child_server", "--nocapture", "--test-threads=1"])
             .env(CHILD_ENV, budget.to_string())
+            .env("MALLOC_MMAP_THRESHOLD_", "131072")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
