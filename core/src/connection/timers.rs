@@ -138,8 +138,12 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
                             self.outbox.queue_ping(&[]);
                             // The first unanswered ping keeps its deadline:
                             // re-arming it at every interval shorter than the
-                            // timeout would postpone it forever.
-                            if !self.timers.is_armed(Timer::Pong) {
+                            // timeout would postpone it forever. A deadline
+                            // armed before the peer's latest bytes belongs to
+                            // a ping those bytes answered: this ping starts
+                            // its own.
+                            let answered = self.timers.mark(Timer::Pong) != self.bytes_received;
+                            if !self.timers.is_armed(Timer::Pong) || answered {
                                 self.timers.arm_at(
                                     Timer::Pong,
                                     now + keepalive.timeout,
@@ -235,5 +239,42 @@ mod tests {
         // connection fails 5 s after the first.
         assert_eq!(failed, Some((6, Error::Timeout(TimeoutKind::Pong))));
         assert_eq!(pings, 5);
+    }
+
+    /// Bytes from the peer after a ping answer it, even while its deadline
+    /// is still armed: the next quiet tick's ping gets a whole timeout of its
+    /// own, counted from that tick, not from the answered ping (which would
+    /// fail a live peer early) nor from the old deadline's expiry (which
+    /// would let a silent peer live almost two timeouts).
+    #[test]
+    fn a_ping_answered_by_any_bytes_gives_the_next_ping_its_own_deadline() {
+        use crate::connection::{Connection, Role};
+        use crate::{Config, Keepalive};
+        let config = Config {
+            keepalive: Some(Keepalive {
+                interval: Duration::from_secs(1),
+                timeout: Duration::from_secs(10),
+            }),
+            ..Config::default()
+        };
+        let mut client = Connection::new(Role::Client, config);
+        let mut out = [0u8; 64];
+        let mut failed = None;
+        for s in 0..60 {
+            if s == 3 {
+                // After the first ping (at 1 s): the first byte of a frame
+                // header, and then nothing more, ever.
+                let received = client.receive(&mut [0x82]).map(|r| r.consumed);
+                assert_eq!(received, Ok(0));
+            }
+            if let Err(e) = client.handle_timeout(Instant::from_secs(s)) {
+                failed = Some((s, e));
+                break;
+            }
+            while let Ok(1..) = client.poll_transmit(&mut out) {}
+        }
+        // Quiet again from the tick at 4 s (the byte came in before it): the
+        // ping at 4 s is unanswered, and the connection fails 10 s later.
+        assert_eq!(failed, Some((14, Error::Timeout(TimeoutKind::Pong))));
     }
 }
