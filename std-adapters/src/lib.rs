@@ -12,7 +12,7 @@
 //!   works by wrapping the stream (e.g. a rustls `StreamOwned`) and calling
 //!   [`blocking::client`] / [`blocking::accept`].
 //! * [`tokio`] (default feature `tokio`): the same API, async.
-//! * [`embedded`] (feature `embedded`): `embedded-io-async`, no allocation,
+//! * `embedded` (feature `embedded`): `embedded-io-async`, no allocation,
 //!   caller-provided buffers, streaming events.
 //!
 //! # Features
@@ -23,14 +23,14 @@
 //! | `tokio` | on | [`tokio`]: the driver over tokio's `AsyncRead + AsyncWrite` (enables only tokio's `net`, `io-util`, `time` and `rt`), with `Stream`/`Sink` from `futures-core`/`futures-sink` and `split()` into two halves |
 //! | `std` | on (via `blocking`/`tokio`) | [`clock`], [`url`], [`Error`], [`Message`], [`CloseFrame`], [`ClientOptions`], [`ServerOptions`], [`MemoryBudget`] (one memory budget for many connections), the OS-seeded client RNG, and the core's permessage-deflate |
 //! | `rustls` | off | `wss://` in `connect` (rustls with `ring`, `webpki-roots` trust anchors) and `tls`: server-side `tls::Acceptor`, client configurations |
-//! | `embedded` | off | [`embedded`]: the no_std, allocation-free driver over `embedded-io-async` |
-//! | `embedded-deflate` | off | [`embedded`] with permessage-deflate: `accept_deflate` / `connect_deflate`, state sized by type (`Deflate9`, `Deflate12`); still no_std |
+//! | `embedded` | off | `embedded`: the no_std, allocation-free driver over `embedded-io-async` |
+//! | `embedded-deflate` | off | `embedded` with permessage-deflate: `accept_deflate` / `connect_deflate`, state sized by type (`Deflate9`, `Deflate12`); still no_std |
 //! | `hyper` | off | `upgrade`: take over HTTP/1.1 upgrades and HTTP/2 extended CONNECTs that hyper 1.x parsed; `h2`: the client of RFC 8441, several WebSockets as streams of one HTTP/2 connection (h2c, or TLS with ALPN `h2` with `rustls`) |
 //! | `axum` | off | `axum`: an extractor on top of `hyper` |
 //!
 //! Without `std` the crate is `#![no_std]` and needs no allocator, so
 //! `default-features = false, features = ["embedded"]` gives just the
-//! [`embedded`] driver, on `core` alone.
+//! `embedded` driver, on `core` alone.
 //!
 //! ```no_run
 //! # #[cfg(feature = "blocking")]

@@ -9,7 +9,7 @@
 //! same with a [`ClientConfig`] of your own (a private CA, a test
 //! certificate: [`client_config_from_pem`]). Servers wrap accepted TCP
 //! streams with an [`Acceptor`], built from PEM files or a [`ServerConfig`].
-//! An HTTP server that takes WebSockets over with [`crate::upgrade`]
+//! An HTTP server that takes WebSockets over with `upgrade`
 //! (hyper, axum) runs only the TLS handshake (`Acceptor::accept_tls`, with `tokio`),
 //! with ALPN offering [`HTTP_ALPN`] ([`Acceptor::with_alpn`]), and speaks
 //! HTTP/2 on the connections that agreed on `h2`: browsers then open their
@@ -246,7 +246,7 @@ impl Acceptor {
 
     /// Runs only the TLS handshake on `tcp`, within `timeout`, and returns
     /// the TLS stream: for a server that speaks HTTP on it (hyper, axum)
-    /// and takes WebSockets over with [`crate::upgrade`], rather than
+    /// and takes WebSockets over with `upgrade` (feature `hyper`), rather than
     /// starting the WebSocket handshake at once as
     /// [`Acceptor::accept_async`] does.
     #[cfg(feature = "tokio")]
