@@ -811,3 +811,111 @@ fn a_stream_wrapped_by_websocket_over_with_draws_from_the_given_budget() {
     assert_eq!(client.join().unwrap(), Seen::Closed(1013));
     assert_eq!(budget.used(), 0);
 }
+
+/// Server options whose minimum progress is 1 KiB per 200 ms.
+fn impatient() -> ServerOptions {
+    let mut options = ServerOptions::default();
+    options.config.min_progress = Some(MinProgress {
+        bytes: 1024,
+        interval: wsproto::Duration::from_millis(200),
+    });
+    options
+}
+
+/// Announces a 1 MiB frame and trickles it, 8 bytes every 50 ms, until the
+/// server says something (or 10 s); returns what it said.
+fn trickle(port: u16) -> Seen {
+    let mut s = raw_connect(port, false);
+    s.write_all(&header_only(1 << 20)).unwrap();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        if s.write_all(&[0x44; 8]).is_err() || has_input(&s) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    read_close(&mut s, Duration::from_secs(2))
+}
+
+fn is_too_slow(outcome: &Result<Message, wsproto_adapters::Error>) -> bool {
+    matches!(
+        outcome,
+        Err(wsproto_adapters::Error::Protocol(wsproto::Error::Protocol(
+            wsproto::Violation::TooSlow
+        )))
+    )
+}
+
+#[test]
+fn a_trickler_is_closed_with_1008_by_the_blocking_driver() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut ws = blocking::accept_with(stream, &impatient()).unwrap();
+        ws.read()
+    });
+    assert_eq!(trickle(port), Seen::Closed(1008));
+    let outcome = server.join().unwrap();
+    assert!(is_too_slow(&outcome), "{outcome:?}");
+}
+
+#[test]
+fn a_trickler_is_closed_with_1008_by_the_tokio_driver_whole_and_split() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for split in [false, true] {
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = runtime.spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut ws = wstokio::accept_with(stream, &impatient()).await.unwrap();
+            if split {
+                let (mut read, _write) = ws.split();
+                read.read().await
+            } else {
+                ws.read().await
+            }
+        });
+        let client = std::thread::spawn(move || trickle(port));
+        let outcome = runtime
+            .block_on(async { tokio::time::timeout(Duration::from_secs(20), server).await })
+            .expect("bounded")
+            .unwrap();
+        assert!(is_too_slow(&outcome), "split {split}: {outcome:?}");
+        assert_eq!(client.join().unwrap(), Seen::Closed(1008), "split {split}");
+    }
+}
+
+#[test]
+fn a_slow_but_steady_upload_above_the_floor_arrives_whole() {
+    // 64 KiB in 2 KiB pieces every 100 ms (20 KiB/s, ten times the floor):
+    // the message arrives and is echoed, however long it takes.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut ws = blocking::accept_with(stream, &impatient()).unwrap();
+        let message = ws.read();
+        if let Ok(Message::Binary(data)) = &message {
+            ws.send_binary(data).unwrap();
+        }
+        message.map(|m| match m {
+            Message::Binary(data) => data.len(),
+            _ => 0,
+        })
+    });
+    let mut s = raw_connect(port, false);
+    let payload = vec![0x55u8; 64 << 10];
+    let whole = frame(0x2, true, false, &payload);
+    for piece in whole.chunks(2048) {
+        s.write_all(piece).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(read_close(&mut s, Duration::from_secs(2)), Seen::Echoed);
+    assert_eq!(server.join().unwrap().unwrap(), 64 << 10);
+}
