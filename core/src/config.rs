@@ -175,6 +175,84 @@ pub struct Keepalive {
     pub timeout: Duration,
 }
 
+/// The minimum progress of a message being received: while a data frame's
+/// payload or a fragmented message is unfinished, the peer must deliver at
+/// least `bytes` of data payload in every `interval`, or the connection
+/// fails with 1008 (policy violation, [`crate::Violation::TooSlow`]). The
+/// defence against a peer that opens a large frame or message and trickles
+/// it (a slow-loris on frames), holding its memory and its connection.
+///
+/// # What counts
+///
+/// Only data payload (Text, Binary and Continuation frames; the compressed
+/// bytes of a compressed message) counts as progress. Control frames do
+/// not: a peer answering keepalive pings, or sending its own pings, while
+/// its message stalls makes no progress. Frame headers do not either, so a
+/// stream of empty fragments is no progress. Between messages (nothing
+/// unfinished) the rule does not apply; the idle timeout and keepalive cover
+/// a quiet peer, and the opening handshake's own deadline
+/// ([`Config::handshake_timeout`]) covers the HTTP head.
+///
+/// # When it is checked
+///
+/// The check runs once per `interval` (on the connection's own timer, from
+/// the first `handle_timeout`): an interval counts when a message was in
+/// progress at both its start and its end, and then at least `bytes` must
+/// have arrived within it. Exactly `bytes` is enough. A message that stalls
+/// therefore fails between one and two intervals after its last byte, and
+/// one that starts in the middle of an interval is first judged on the next
+/// whole one.
+///
+/// # The default, and the trade-off
+///
+/// [`MinProgress::DEFAULT`], on by default: 8 KiB per 30 s, about 273 bytes
+/// per second (2.2 kbit/s). That is far below any link a person would upload
+/// over (GPRS gives 20 to 40 kbit/s), and a 30 s window rides out the
+/// stalls of a mobile handover or a lossy Wi-Fi; a large upload on a slow
+/// link keeps going as long as it moves. The price of such a low floor is
+/// that a peer sending exactly at it can keep one message open for
+/// `max_message_size / rate` (16 MiB at 273 B/s: about 17 hours), holding
+/// what it sent; the memory budget ([`Limits::max_buffered`], and a
+/// server-wide budget in the std adapters) bounds that memory, and a higher
+/// floor bounds the time. There is deliberately no total deadline per
+/// message: it would cut off honest large uploads on slow links.
+///
+/// ```
+/// use wsproto::{Config, Duration, MinProgress};
+/// // A chat server: small messages, peers on decent links.
+/// let config = Config {
+///     min_progress: Some(MinProgress { bytes: 4096, interval: Duration::from_secs(5) }),
+///     ..Config::default()
+/// };
+/// assert_eq!(Config::default().min_progress, Some(MinProgress::DEFAULT));
+/// # let _ = config;
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MinProgress {
+    /// Data payload bytes the peer must deliver in every interval while a
+    /// message is unfinished. 0 disables the check (as `None` does).
+    pub bytes: u64,
+    /// The length of one interval. Also how often the connection asks to be
+    /// woken ([`crate::Connection::poll_timeout`]); a zero interval is taken
+    /// as 1 ns.
+    pub interval: Duration,
+}
+
+impl MinProgress {
+    /// 8 KiB per 30 s (about 273 bytes per second): see the type's docs for
+    /// the trade-off.
+    pub const DEFAULT: MinProgress = MinProgress {
+        bytes: 8 * 1024,
+        interval: Duration::from_secs(30),
+    };
+}
+
+impl Default for MinProgress {
+    fn default() -> Self {
+        MinProgress::DEFAULT
+    }
+}
+
 /// Connection configuration.
 ///
 /// ```
@@ -201,6 +279,10 @@ pub struct Config {
     pub keepalive: Option<Keepalive>,
     /// Start a close (1001) after this long without any byte from the peer. Default off.
     pub idle_timeout: Option<Duration>,
+    /// The slowest a message may arrive once started; slower fails the
+    /// connection with 1008. Default `Some(`[`MinProgress::DEFAULT`]`)`,
+    /// 8 KiB per 30 s; `None` switches the check off.
+    pub min_progress: Option<MinProgress>,
 }
 
 impl Config {
@@ -212,6 +294,7 @@ impl Config {
         close_timeout: Duration::from_secs(5),
         keepalive: None,
         idle_timeout: None,
+        min_progress: Some(MinProgress::DEFAULT),
     };
 }
 

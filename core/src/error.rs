@@ -36,6 +36,7 @@
 //! | message above `Limits::max_message_size` (compressed messages: the decompressed size, checked while inflating) | 1009 |
 //! | more frames in one message than `Limits::max_fragments` | 1009 |
 //! | message's charge (payload + `Limits::FRAME_CHARGE` per frame) + `Limits::FIXED_CHARGE` above `Limits::max_buffered` | 1009 |
+//! | a message in progress delivered fewer data bytes in one interval than `Config::min_progress` asks (checked by `handle_timeout`) | 1008 |
 //!
 //! A compressed message whose data is not valid DEFLATE is answered with
 //! 1007: RFC 7692 only says to _Fail the WebSocket Connection_ without naming
@@ -48,7 +49,11 @@
 //! The memory budget answers 1009 like the other size limits: what is refused
 //! is a message too big (in bytes or in frames) to hold, RFC 6455 §7.4.1's
 //! "message that is too big for it to process". 1008 (policy) is left for the
-//! application's own rules. Control-frame floods never exceed the budget: the
+//! application's own rules and for the minimum-progress rule
+//! (`Config::min_progress`, [`Violation::TooSlow`]): a message trickled
+//! slower than the configured floor breaks no RFC 6455 rule, only this
+//! endpoint's policy, which §7.4.1's 1008 names ("a message that violates
+//! its policy"). Control frames do not count as progress for it. Control-frame floods never exceed the budget: the
 //! core keeps at most one pong (the latest ping wins), so they cost nothing.
 //!
 //! | Handshake failure (server side)                     | HTTP status |
@@ -64,6 +69,7 @@
 //! | close handshake not finished by the close deadline  | closed locally with 1006, transport closed |
 //! | no byte from the peer within the pong deadline after a keepalive ping | closed locally with 1006, transport closed |
 //! | idle timeout                                        | Close 1001 sent, close handshake starts |
+//! | message in progress below `Config::min_progress` in one interval | Close 1008 sent ([`Violation::TooSlow`]), transport closed |
 
 use crate::close::CloseCode;
 use core::fmt;
@@ -121,6 +127,10 @@ pub enum Violation {
     /// `Limits::FRAME_CHARGE` per frame, plus `Limits::FIXED_CHARGE`) grew
     /// past `Limits::max_buffered`.
     BudgetExceeded,
+    /// A message in progress arrived slower than `Config::min_progress`
+    /// allows (fewer data bytes than its floor in one interval): a policy of
+    /// this endpoint, not an RFC 6455 rule, answered with 1008.
+    TooSlow,
 }
 
 impl Violation {
@@ -134,6 +144,7 @@ impl Violation {
             | Violation::MessageTooLarge
             | Violation::TooManyFragments
             | Violation::BudgetExceeded => CloseCode::MESSAGE_TOO_BIG,
+            Violation::TooSlow => CloseCode::POLICY_VIOLATION,
             Violation::ReservedBits
             | Violation::ReservedOpcode
             | Violation::UnmaskedFrame
@@ -191,6 +202,7 @@ impl Violation {
             Violation::MessageTooLarge => "message too large",
             Violation::TooManyFragments => "too many fragments",
             Violation::BudgetExceeded => "memory budget exceeded",
+            Violation::TooSlow => "message arriving too slowly",
         }
     }
 }

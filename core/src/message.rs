@@ -14,6 +14,10 @@ pub(crate) struct IncomingMessage {
     /// the next begins: its final payload may still be arriving): payload
     /// plus `Limits::FRAME_CHARGE` per frame.
     charge: u64,
+    /// Data payload announced by every data frame header accepted so far,
+    /// over the whole connection (wrapping): less the current frame's
+    /// remaining payload, the data bytes received (`Config::min_progress`).
+    announced: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,6 +79,7 @@ impl IncomingMessage {
             return Err(Violation::BudgetExceeded);
         }
         self.charge = charge;
+        self.announced = self.announced.wrapping_add(len);
         self.open = if fin { None } else { Some(open) };
         Ok(open.kind)
     }
@@ -98,8 +103,12 @@ impl IncomingMessage {
         self.charge
     }
 
+    /// Data payload announced by all data frame headers so far (wrapping).
+    pub(crate) fn announced(&self) -> u64 {
+        self.announced
+    }
+
     /// Whether a fragmented message is open (its final frame not yet seen).
-    #[cfg(test)]
     pub(crate) fn is_open(&self) -> bool {
         self.open.is_some()
     }

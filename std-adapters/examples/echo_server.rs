@@ -1,23 +1,29 @@
 //! Echo server: text back as text, binary back as binary.
 //!
 //! ```text
-//! cargo run --release -p wsproto-adapters --example echo_server -- 127.0.0.1:9001 [--tokio] [--no-deflate] [--tls CERT KEY] [--memory-budget BYTES]
+//! cargo run --release -p wsproto-adapters --example echo_server -- 127.0.0.1:9001 [--tokio] [--no-deflate] [--tls CERT KEY] [--memory-budget BYTES] [--min-progress BYTES/SECONDS|off]
 //! ```
 //! Blocking by default, one thread per connection; `--tokio` runs the same on
 //! the tokio adapter. `--tls CERT KEY` serves `wss://` with the PEM
 //! certificate chain and private key in those files (TLS, then the WebSocket
 //! handshake, both within the handshake timeout). permessage-deflate is accepted when a client offers it;
 //! `--no-deflate` declines it; `--memory-budget BYTES` shares one
-//! `MemoryBudget` among all connections (none by default). Logs one line per connection event to stderr,
+//! `MemoryBudget` among all connections (none by default);
+//! `--min-progress BYTES/SECONDS` sets the slowest a started message may
+//! arrive before the connection is closed with 1008 (the core's default,
+//! 8192/30, otherwise; `off` switches it off). Logs one line per connection event to stderr,
 //! the `accepted` line naming the negotiated extension.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use wsproto_adapters::wsproto::{Duration, MinProgress};
 use wsproto_adapters::{
     blocking, tls, tokio as wstokio, CloseFrame, Error, MemoryBudget, Message, ServerOptions,
 };
 
 /// `--memory-budget BYTES`, shared by every connection.
 static BUDGET: std::sync::OnceLock<MemoryBudget> = std::sync::OnceLock::new();
+/// `--min-progress`, when given (`None` inside: `off`).
+static MIN_PROGRESS: std::sync::OnceLock<Option<MinProgress>> = std::sync::OnceLock::new();
 
 fn options(deflate: bool) -> ServerOptions {
     let mut options = ServerOptions::default();
@@ -28,17 +34,23 @@ fn options(deflate: bool) -> ServerOptions {
     options.config.limits.max_frame_payload = 64 << 20;
     options.config.limits.max_fragments = 1 << 20;
     options.memory_budget = BUDGET.get().cloned();
+    if let Some(rule) = MIN_PROGRESS.get() {
+        options.config.min_progress = *rule;
+    }
     options
 }
 
 const USAGE: &str =
-    "usage: echo_server [ADDRESS] [--tokio] [--no-deflate] [--tls CERT KEY] [--memory-budget BYTES]
+    "usage: echo_server [ADDRESS] [--tokio] [--no-deflate] [--tls CERT KEY] [--memory-budget BYTES] [--min-progress BYTES/SECONDS|off]
   ADDRESS         where to listen (default 127.0.0.1:9001; port 0 picks a free one)
   --tokio         run on the tokio driver instead of a thread per connection
   --no-deflate    decline permessage-deflate offers
   --tls CERT KEY  serve wss:// with this PEM certificate chain and private key
   --memory-budget BYTES
-                  one memory budget for all connections (a connection past it is closed with 1013)";
+                  one memory budget for all connections (a connection past it is closed with 1013)
+  --min-progress BYTES/SECONDS
+                  a started message must move by BYTES every SECONDS (default 8192/30),
+                  or the connection is closed with 1008; `off` switches the check off";
 
 /// The command line.
 struct Args {
@@ -49,6 +61,8 @@ struct Args {
     tls: Option<(String, String)>,
     /// `--memory-budget`: bytes shared by all connections.
     memory_budget: Option<usize>,
+    /// `--min-progress`: `Some(None)` for `off`.
+    min_progress: Option<Option<MinProgress>>,
 }
 
 fn parse_args(args: Vec<String>) -> Result<Args, String> {
@@ -58,6 +72,7 @@ fn parse_args(args: Vec<String>) -> Result<Args, String> {
         deflate: true,
         tls: None,
         memory_budget: None,
+        min_progress: None,
     };
     let mut addr = None;
     let mut args = args.into_iter();
@@ -79,6 +94,10 @@ fn parse_args(args: Vec<String>) -> Result<Args, String> {
                     Err(_) => return Err("--memory-budget takes a byte count".to_owned()),
                 }
             }
+            "--min-progress" => match args.next().as_deref().and_then(parse_min_progress) {
+                Some(rule) => parsed.min_progress = Some(rule),
+                None => return Err("--min-progress takes BYTES/SECONDS or off".to_owned()),
+            },
             a if a.starts_with('-') => return Err(format!("unknown option {a}")),
             _ if addr.is_some() => return Err(format!("unexpected argument {arg}")),
             _ => addr = Some(arg),
@@ -88,6 +107,22 @@ fn parse_args(args: Vec<String>) -> Result<Args, String> {
         parsed.addr = addr;
     }
     Ok(parsed)
+}
+
+/// `BYTES/SECONDS` (seconds may have a fraction) or `off`.
+fn parse_min_progress(arg: &str) -> Option<Option<MinProgress>> {
+    if arg == "off" {
+        return Some(None);
+    }
+    let (bytes, secs) = arg.split_once('/')?;
+    let secs: f64 = secs
+        .parse()
+        .ok()
+        .filter(|s: &f64| *s > 0.0 && s.is_finite())?;
+    Some(Some(MinProgress {
+        bytes: bytes.parse().ok()?,
+        interval: Duration::from_millis((secs * 1000.0) as u64),
+    }))
 }
 
 fn main() {
@@ -102,6 +137,7 @@ fn main() {
         deflate,
         tls,
         memory_budget,
+        min_progress,
     } = match parse_args(args) {
         Ok(args) => args,
         Err(e) => {
@@ -111,6 +147,9 @@ fn main() {
     };
     if let Some(bytes) = memory_budget {
         let _ = BUDGET.set(MemoryBudget::new(bytes));
+    }
+    if let Some(rule) = min_progress {
+        let _ = MIN_PROGRESS.set(rule);
     }
     let tls = match tls.map(|(cert, key)| tls::Acceptor::from_pem_files(cert, key)) {
         None => None,

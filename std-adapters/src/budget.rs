@@ -62,6 +62,31 @@
 //! that asks is the one policy that always makes progress; its peer can try
 //! again later, as 1013 says.
 //!
+//! # Trickling peers: closed with 1008 by the minimum-progress rule
+//!
+//! A peer that opens a large frame or message and then sends it a few bytes
+//! at a time (a slow-loris on frames) needs no more memory than it sent, so
+//! the budget never refuses it; what it holds is a connection, and its share
+//! of the budget, for as long as it keeps trickling. The core's
+//! minimum-progress rule ([`wsproto::Config::min_progress`], on by default:
+//! 8 KiB of data payload per 30 s while a message is unfinished) is the
+//! answer: slower fails the connection with 1008 (policy violation,
+//! [`wsproto::Violation::TooSlow`]), the Close written like any other
+//! failure. Control frames are no progress: a peer answering keepalive pings
+//! (or sending its own) while its message stalls is still closed. The
+//! drivers (blocking, tokio, split) run it with the other core timers; the
+//! `embedded` driver has no clock and runs it only as far as its caller
+//! hands it the time. Like every timer it measures what the application
+//! reads: a connection whose application stops reading for a whole interval
+//! in the middle of a message (or whose driver is stuck writing to a peer
+//! that does not read) sees no progress either.
+//!
+//! Choose the floor from the slowest honest upload: the default suits large
+//! uploads over very slow links; a chat server with small messages can ask
+//! far more (its example asks 4 KiB per 10 s). Between messages the rule does
+//! not apply: [`wsproto::Config::idle_timeout`] and keepalive cover a quiet
+//! peer, and the opening handshake's deadline covers the HTTP head.
+//!
 //! # Small messages are never refused
 //!
 //! Each connection may hold [`MemoryBudget::GRACE`] (64 KiB) of charged
@@ -79,7 +104,11 @@
 //! 543–605 MiB without a budget and to 76–90 MiB with a 64 MiB budget, every
 //! connection closed with 1013 (16 MiB messages: 171 MiB without, 28 MiB
 //! with a 32 MiB budget). `tests/budget_attacks.rs` runs four attacks against
-//! a 32 MiB budget and prints the peaks.
+//! a 32 MiB budget, twelve attackers next to three well-behaved clients each,
+//! and prints the peaks: deflate bombs, unfinished fragmented messages and
+//! peers that never read are closed with 1013; tricklers (against a floor of
+//! 4 KiB per 500 ms there, to finish quickly) are all closed with 1008; the
+//! well-behaved clients get every echo throughout.
 //!
 //! The budget bounds live buffers; the allocator may keep freed ones
 //! resident. With glibc, whose mmap threshold rises after a large buffer is

@@ -23,6 +23,11 @@
 //!
 //! There is no clock here: pass `now` in, and drive timers yourself with
 //! [`WebSocket::poll_timeout`] / [`WebSocket::handle_timeout`] if you use them.
+//! That includes the minimum-progress rule ([`wsproto::Config::min_progress`],
+//! on by default: a started message slower than 8 KiB per 30 s is closed with
+//! 1008), which, like keepalive, runs only when `handle_timeout` is called;
+//! set it to `None` if you never call it, so that `poll_timeout` asks for
+//! nothing.
 //! For the same reason `accept`, `connect`, `read` and `close` wait as long
 //! as the peer does: race them against your executor's timer (e.g. embassy's
 //! `with_timeout`) and drop the connection when it fires.

@@ -43,7 +43,7 @@ use crate::driver::Driver;
 use crate::handshake::{write_sized, Done};
 use crate::rng::new_rng;
 use crate::tokio::WebSocket;
-use crate::{Agreed, Error, ServerOptions};
+use crate::{Agreed, Error, MemoryBudget, ServerOptions};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, Uri, Version};
 use hyper_util::rt::TokioIo;
 use wsproto::handshake::{Accept, ExtendedConnect, PseudoHeaders, Request};
@@ -275,6 +275,10 @@ impl Upgrade {
 /// # Ok(())
 /// # }
 /// ```
+///
+/// The connection draws from no shared memory budget (only the core's own
+/// per-connection [`wsproto::Limits::max_buffered`] applies): to charge it to
+/// one, use [`websocket_over_with`].
 pub fn websocket_over<S>(
     stream: S,
     role: Role,
@@ -285,13 +289,54 @@ pub fn websocket_over<S>(
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
+    websocket_over_with(stream, role, config, protocol, deflate, None)
+}
+
+/// [`websocket_over`], with the connection's buffers charged to `budget`
+/// (a clone of a [`MemoryBudget`] shared with other connections, as
+/// [`ServerOptions::memory_budget`] and [`crate::ClientOptions::memory_budget`]
+/// are): a message that needs more than is left is refused, and the
+/// connection closed with 1013 (see [`crate::budget`]). `None` is
+/// [`websocket_over`].
+///
+/// ```no_run
+/// # async fn run(stream: tokio::net::TcpStream) -> Result<(), wsproto_adapters::Error> {
+/// use wsproto_adapters::upgrade::websocket_over_with;
+/// use wsproto_adapters::wsproto::Role;
+/// use wsproto_adapters::ServerOptions;
+/// // One budget for every connection of the server, however they arrive.
+/// let options = ServerOptions::default().with_memory_budget(256 << 20);
+/// let mut ws = websocket_over_with(
+///     stream,
+///     Role::Server,
+///     options.config,
+///     None,
+///     None,
+///     options.memory_budget.clone(),
+/// )?;
+/// let message = ws.read().await?;
+/// # let _ = message;
+/// # Ok(())
+/// # }
+/// ```
+pub fn websocket_over_with<S>(
+    stream: S,
+    role: Role,
+    config: Config,
+    protocol: Option<String>,
+    deflate: Option<Agreed>,
+    budget: Option<MemoryBudget>,
+) -> Result<WebSocket<S>, Error>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let done = Done {
         protocol,
         leftover: Vec::new(),
         response: Vec::new(),
         path: String::new(),
         deflate,
-        budget: None,
+        budget,
     };
     let driver = Driver::new(role, config, new_rng()?, done)?;
     Ok(WebSocket::from_driver(stream, driver))

@@ -11,8 +11,11 @@
 //! `startup peak + BUDGET + OVERHEAD_PER_CONNECTION × connections + SLACK`
 //! (printed as `budget attack <name>: peak RSS X MiB, budget Y MiB`), every
 //! well-behaved message is echoed, and every attacker the server closes is
-//! closed with 1013 (Try Again Later): the budget runs out before any
-//! attacker reaches the 16 MiB per-connection limit (1009).
+//! closed with the documented code: 1013 (Try Again Later) for the memory
+//! attacks, where the budget runs out before any attacker reaches the 16 MiB
+//! per-connection limit (1009); 1008 (policy) for the trickling attackers,
+//! which the minimum-progress rule (`Config::min_progress`, given short
+//! settings here so the attack ends in about a second) closes, every one.
 //!
 //! Linux only (`/proc`); loopback, port 0; every wait is bounded.
 #![cfg(all(target_os = "linux", feature = "tokio", feature = "blocking"))]
@@ -23,10 +26,16 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
+use wsproto_adapters::wsproto::{self, MinProgress};
 use wsproto_adapters::{blocking, tokio as wstokio, Message, ServerOptions};
 
 /// Set in the child: the budget in bytes.
 const CHILD_ENV: &str = "WSPROTO_BUDGET_CHILD";
+/// Set in the child for the trickle attack: the minimum progress as
+/// `BYTES,MILLISECONDS` (otherwise the default, 8 KiB per 30 s).
+const PROGRESS_ENV: &str = "WSPROTO_BUDGET_PROGRESS";
+/// The trickle attack's minimum progress: 4 KiB per 500 ms.
+const TRICKLE_FLOOR: (u64, u64) = (4096, 500);
 /// The shared budget of the server under attack.
 const BUDGET: usize = 32 << 20;
 /// The std default message limit (`DEFAULT_MAX_MESSAGE`).
@@ -70,7 +79,14 @@ fn child_server() {
         .build()
         .expect("runtime");
     runtime.block_on(async move {
-        let options = ServerOptions::default().with_memory_budget(budget);
+        let mut options = ServerOptions::default().with_memory_budget(budget);
+        if let Ok(progress) = std::env::var(PROGRESS_ENV) {
+            let (bytes, ms) = progress.split_once(',').expect("BYTES,MS");
+            options.config.min_progress = Some(MinProgress {
+                bytes: bytes.parse().expect("bytes"),
+                interval: wsproto::Duration::from_millis(ms.parse().expect("ms")),
+            });
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let mut out = std::io::stdout();
@@ -109,7 +125,16 @@ struct Server {
 
 impl Server {
     fn start(budget: usize) -> Server {
-        let mut child = Command::new(std::env::current_exe().unwrap())
+        Server::start_with(budget, None)
+    }
+
+    /// With a minimum progress of `(bytes, milliseconds)`.
+    fn start_with(budget: usize, progress: Option<(u64, u64)>) -> Server {
+        let mut command = Command::new(std::env::current_exe().unwrap());
+        if let Some((bytes, ms)) = progress {
+            command.env(PROGRESS_ENV, format!("{bytes},{ms}"));
+        }
+        let mut child = command
             .args(["--exact", "child_server", "--nocapture", "--test-threads=1"])
             .env(CHILD_ENV, budget.to_string())
             .env("MALLOC_MMAP_THRESHOLD_", "131072")
@@ -362,8 +387,17 @@ fn run_attack(
     name: &str,
     attack: impl Fn(u16, usize) -> Seen + Send + Sync + 'static,
 ) -> (Vec<Seen>, Server) {
+    run_attack_with(name, None, attack)
+}
+
+/// [`run_attack`] against a server with a minimum progress of `(bytes, ms)`.
+fn run_attack_with(
+    name: &str,
+    progress: Option<(u64, u64)>,
+    attack: impl Fn(u16, usize) -> Seen + Send + Sync + 'static,
+) -> (Vec<Seen>, Server) {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let server = Server::start(BUDGET);
+    let server = Server::start_with(BUDGET, progress);
     let port = server.port;
     let stop = Arc::new(AtomicBool::new(false));
     let good = well_behaved(port, &stop);
@@ -507,28 +541,96 @@ fn attack_never_reading() {
 
 #[test]
 fn attack_trickling_bytes() {
-    // Each announces an 8 MiB frame and trickles its payload, 256 bytes every
-    // 10 ms for 2 s: the slowloris. Its memory is what it sent (reassembly
-    // reserves by what arrived, at most one 64 KiB window ahead), far under
-    // the budget, so no attacker is refused; the idle and close timers, not
-    // the budget, are the answer to slow peers (tests/abuse.rs).
-    let (seen, server) = run_attack("trickle", |port, _| {
+    // The slowloris on frames, against a floor of 4 KiB per 500 ms. Half the
+    // attackers announce an 8 MiB frame and trickle its payload, 16 bytes
+    // every 100 ms; the other half open a fragmented message and then send
+    // only pings, 125 bytes every 10 ms (12 KiB per interval, three times
+    // the floor in bytes, none of it data). Each stops at the server's
+    // Close or after 10 s. Every attacker must be closed with 1008, within
+    // about two intervals; their memory is what they sent, far under the
+    // budget.
+    let started = Instant::now();
+    let (seen, server) = run_attack_with("trickle", Some(TRICKLE_FLOOR), |port, i| {
         let mut s = raw_connect(port, false);
-        s.write_all(&header_only(8 << 20)).unwrap();
         let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(2) {
-            if s.write_all(&[0x11; 256]).is_err() || has_input(&s) {
-                break;
+        if i % 2 == 0 {
+            s.write_all(&header_only(8 << 20)).unwrap();
+            while start.elapsed() < Duration::from_secs(10) {
+                if s.write_all(&[0x11; 16]).is_err() || has_input(&s) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
             }
-            std::thread::sleep(Duration::from_millis(10));
+        } else {
+            s.write_all(&frame(0x2, false, false, &[0x22; 64])).unwrap();
+            let ping = frame(0x9, true, false, &[0x33; 125]);
+            // The pongs arrive at once, so only a Close can stop it early:
+            // read_close skips the pongs and finds it.
+            s.set_nonblocking(true).unwrap();
+            let mut closed = false;
+            let mut inbox = Vec::new();
+            while start.elapsed() < Duration::from_secs(10) && !closed {
+                let mut buf = [0u8; 4096];
+                while let Ok(n @ 1..) = s.read(&mut buf) {
+                    inbox.extend_from_slice(&buf[..n]);
+                }
+                closed = has_server_close(&inbox);
+                s.set_nonblocking(false).unwrap();
+                if s.write_all(&ping).is_err() {
+                    break;
+                }
+                s.set_nonblocking(true).unwrap();
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            s.set_nonblocking(false).unwrap();
+            return close_in(&inbox).unwrap_or_else(|| read_close(&mut s, Duration::from_secs(2)));
         }
-        read_close(&mut s, Duration::from_millis(200))
+        read_close(&mut s, Duration::from_secs(2))
     });
-    assert!(seen.iter().all(|s| *s == Seen::Nothing), "{seen:?}");
+    let took = started.elapsed();
+    assert!(
+        seen.iter().all(|s| *s == Seen::Closed(1008)),
+        "every trickler is closed with 1008: {seen:?}"
+    );
+    println!("budget attack trickle: all {ATTACKERS} attackers closed with 1008 in {took:.1?}");
     // Still serving.
     let mut ws = blocking::connect(&format!("ws://127.0.0.1:{}/", server.port)).unwrap();
     ws.send_text("after").unwrap();
     assert_eq!(ws.read().unwrap(), Message::Text("after".into()));
+}
+
+/// The server frames (unmasked) in `bytes`, as (opcode, payload), up to the
+/// first incomplete one.
+fn server_frames(mut bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
+    let mut frames = Vec::new();
+    while bytes.len() >= 2 {
+        let (len, start) = match bytes[1] & 0x7f {
+            126 if bytes.len() >= 4 => (usize::from(u16::from_be_bytes([bytes[2], bytes[3]])), 4),
+            126 | 127 => break,
+            n => (usize::from(n), 2),
+        };
+        let Some(payload) = bytes.get(start..start + len) else {
+            break;
+        };
+        frames.push((bytes[0] & 0x0f, payload.to_vec()));
+        bytes = &bytes[start + len..];
+    }
+    frames
+}
+
+fn has_server_close(bytes: &[u8]) -> bool {
+    server_frames(bytes).iter().any(|(op, _)| *op == 0x8)
+}
+
+/// The Close among the server frames in `bytes`, if any.
+fn close_in(bytes: &[u8]) -> Option<Seen> {
+    server_frames(bytes)
+        .into_iter()
+        .find(|(op, _)| *op == 0x8)
+        .map(|(_, p)| match p.get(..2) {
+            Some(c) => Seen::Closed(u16::from_be_bytes([c[0], c[1]])),
+            None => Seen::Closed(1005),
+        })
 }
 
 /// The bomb of `benches/bomb.sh`, against a server started elsewhere:
@@ -636,20 +738,7 @@ fn an_upgrade_taken_from_hyper_draws_from_the_options_budget() {
         let mut ws = upgrade.into_websocket_over(stream).unwrap();
         ws.read().await
     });
-    let client = std::thread::spawn(move || {
-        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        let chunk = vec![1u8; 64 << 10];
-        for i in 0..32 {
-            let opcode = if i == 0 { 0x2 } else { 0x0 };
-            if s.write_all(&frame(opcode, false, false, &chunk)).is_err() || has_input(&s) {
-                break;
-            }
-        }
-        let seen = read_close(&mut s, Duration::from_secs(5));
-        // Answer the Close so the server's close handshake ends.
-        let _ = s.write_all(&frame(0x8, true, false, &1013u16.to_be_bytes()));
-        seen
-    });
+    let client = std::thread::spawn(move || flood_past_1_mib(port));
     let outcome = runtime
         .block_on(async { tokio::time::timeout(Duration::from_secs(20), server).await })
         .expect("bounded")
@@ -660,4 +749,173 @@ fn an_upgrade_taken_from_hyper_draws_from_the_options_budget() {
     );
     assert_eq!(client.join().unwrap(), Seen::Closed(1013));
     assert_eq!(budget.used(), 0);
+}
+
+/// Connects without a handshake (it was done elsewhere) and sends 2 MiB of
+/// an unfinished binary message in 64 KiB fragments, stopping at the
+/// server's first byte; returns what it answered, after echoing its Close.
+#[cfg(feature = "hyper")]
+fn flood_past_1_mib(port: u16) -> Seen {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let chunk = vec![1u8; 64 << 10];
+    for i in 0..32 {
+        let opcode = if i == 0 { 0x2 } else { 0x0 };
+        if s.write_all(&frame(opcode, false, false, &chunk)).is_err() || has_input(&s) {
+            break;
+        }
+    }
+    let seen = read_close(&mut s, Duration::from_secs(5));
+    // Answer the Close so the server's close handshake ends.
+    let _ = s.write_all(&frame(0x8, true, false, &1013u16.to_be_bytes()));
+    seen
+}
+
+#[cfg(feature = "hyper")]
+#[test]
+fn a_stream_wrapped_by_websocket_over_with_draws_from_the_given_budget() {
+    // `upgrade::websocket_over_with` (a handshake done elsewhere) charges the
+    // budget it is given: past 1 MiB the flood is closed with 1013, and all
+    // of it is given back once the connection ends.
+    let budget = wsproto_adapters::MemoryBudget::new(1 << 20);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let charged = budget.clone();
+    let server = runtime.spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut ws = wsproto_adapters::upgrade::websocket_over_with(
+            stream,
+            wsproto::Role::Server,
+            wsproto_adapters::default_config(),
+            None,
+            None,
+            Some(charged),
+        )
+        .unwrap();
+        ws.read().await
+    });
+    let client = std::thread::spawn(move || flood_past_1_mib(port));
+    let outcome = runtime
+        .block_on(async { tokio::time::timeout(Duration::from_secs(20), server).await })
+        .expect("bounded")
+        .unwrap();
+    assert!(
+        matches!(&outcome, Err(e) if e.is_over_budget()),
+        "{outcome:?}"
+    );
+    assert_eq!(client.join().unwrap(), Seen::Closed(1013));
+    assert_eq!(budget.used(), 0);
+}
+
+/// Server options whose minimum progress is 1 KiB per 200 ms.
+fn impatient() -> ServerOptions {
+    let mut options = ServerOptions::default();
+    options.config.min_progress = Some(MinProgress {
+        bytes: 1024,
+        interval: wsproto::Duration::from_millis(200),
+    });
+    options
+}
+
+/// Announces a 1 MiB frame and trickles it, 8 bytes every 50 ms, until the
+/// server says something (or 10 s); returns what it said.
+fn trickle(port: u16) -> Seen {
+    let mut s = raw_connect(port, false);
+    s.write_all(&header_only(1 << 20)).unwrap();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        if s.write_all(&[0x44; 8]).is_err() || has_input(&s) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    read_close(&mut s, Duration::from_secs(2))
+}
+
+fn is_too_slow(outcome: &Result<Message, wsproto_adapters::Error>) -> bool {
+    matches!(
+        outcome,
+        Err(wsproto_adapters::Error::Protocol(wsproto::Error::Protocol(
+            wsproto::Violation::TooSlow
+        )))
+    )
+}
+
+#[test]
+fn a_trickler_is_closed_with_1008_by_the_blocking_driver() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut ws = blocking::accept_with(stream, &impatient()).unwrap();
+        ws.read()
+    });
+    assert_eq!(trickle(port), Seen::Closed(1008));
+    let outcome = server.join().unwrap();
+    assert!(is_too_slow(&outcome), "{outcome:?}");
+}
+
+#[test]
+fn a_trickler_is_closed_with_1008_by_the_tokio_driver_whole_and_split() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for split in [false, true] {
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = runtime.spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut ws = wstokio::accept_with(stream, &impatient()).await.unwrap();
+            if split {
+                let (mut read, _write) = ws.split();
+                read.read().await
+            } else {
+                ws.read().await
+            }
+        });
+        let client = std::thread::spawn(move || trickle(port));
+        let outcome = runtime
+            .block_on(async { tokio::time::timeout(Duration::from_secs(20), server).await })
+            .expect("bounded")
+            .unwrap();
+        assert!(is_too_slow(&outcome), "split {split}: {outcome:?}");
+        assert_eq!(client.join().unwrap(), Seen::Closed(1008), "split {split}");
+    }
+}
+
+#[test]
+fn a_slow_but_steady_upload_above_the_floor_arrives_whole() {
+    // 64 KiB in 2 KiB pieces every 100 ms (20 KiB/s, ten times the floor):
+    // the message arrives and is echoed, however long it takes.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut ws = blocking::accept_with(stream, &impatient()).unwrap();
+        let message = ws.read();
+        if let Ok(Message::Binary(data)) = &message {
+            ws.send_binary(data).unwrap();
+        }
+        message.map(|m| match m {
+            Message::Binary(data) => data.len(),
+            _ => 0,
+        })
+    });
+    let mut s = raw_connect(port, false);
+    let payload = vec![0x55u8; 64 << 10];
+    let whole = frame(0x2, true, false, &payload);
+    for piece in whole.chunks(2048) {
+        s.write_all(piece).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(read_close(&mut s, Duration::from_secs(2)), Seen::Echoed);
+    assert_eq!(server.join().unwrap().unwrap(), 64 << 10);
 }

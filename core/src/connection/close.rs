@@ -74,6 +74,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
         self.timers.stop(Timer::Keepalive);
         self.timers.stop(Timer::Pong);
         self.timers.stop(Timer::Idle);
+        self.timers.stop(Timer::Progress);
         self.timers
             .arm(Timer::Close, self.config.close_timeout, self.bytes_received);
     }

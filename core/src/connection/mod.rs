@@ -240,6 +240,9 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
         if let Some(idle) = config.idle_timeout {
             timers.arm(Timer::Idle, idle, 0);
         }
+        if let Some(rule) = config.min_progress {
+            timers.arm(Timer::Progress, rule.interval, 0);
+        }
         Connection {
             role,
             config,

@@ -1,11 +1,11 @@
 //! Time as an input: the fixed timer table (close handshake, keepalive ping
-//! and pong, idle) and the connection's `handle_timeout` / `poll_timeout`.
+//! and pong, idle, minimum progress of a message) and the connection's `handle_timeout` / `poll_timeout`.
 //! Deadlines are armed relative to the next `now` the caller passes in, so
 //! commands never need a clock.
 
 use super::{Connection, Extension, State, Transition};
 use crate::close::CloseCode;
-use crate::error::{Error, TimeoutKind};
+use crate::error::{Error, TimeoutKind, Violation};
 use crate::time::{Duration, Instant};
 use rand_core::RngCore;
 
@@ -20,9 +20,17 @@ pub(crate) enum Timer {
     Pong = 2,
     /// Start closing when the peer has been quiet this long.
     Idle = 3,
+    /// Check that a message in progress moved by `Config::min_progress`.
+    Progress = 4,
 }
 
-const TIMERS: [Timer; 4] = [Timer::Close, Timer::Keepalive, Timer::Pong, Timer::Idle];
+const TIMERS: [Timer; 5] = [
+    Timer::Close,
+    Timer::Keepalive,
+    Timer::Pong,
+    Timer::Idle,
+    Timer::Progress,
+];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Deadline {
@@ -32,18 +40,23 @@ enum Deadline {
     At(Instant),
 }
 
-/// One deadline per timer, plus the peer-activity count seen when it was armed.
+/// One deadline per timer, plus the peer-activity count seen when it was
+/// armed (for `Progress`: the data bytes received).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Timers {
-    deadlines: [Deadline; 4],
-    marks: [u64; 4],
+    deadlines: [Deadline; 5],
+    marks: [u64; 5],
+    /// A message was in progress when `Progress` was last armed: the
+    /// interval now counting started mid-message.
+    progress_open: bool,
 }
 
 impl Timers {
     pub(crate) const fn new() -> Self {
         Timers {
-            deadlines: [Deadline::Off; 4],
-            marks: [0; 4],
+            deadlines: [Deadline::Off; 5],
+            marks: [0; 5],
+            progress_open: false,
         }
     }
 
@@ -118,9 +131,12 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
     /// Tells the connection the time is `now`. Fires due timers; calling it
     /// early or twice for the same instant does nothing more.
     ///
-    /// Returns an error when a timer ends the connection (close handshake or
-    /// keepalive pong overdue): it is then closed locally with 1006 and the
-    /// transport should be closed.
+    /// Returns an error when a timer ends the connection: close handshake or
+    /// keepalive pong overdue ([`Error::Timeout`]: it is then closed locally
+    /// with 1006 and the transport should be closed), or a message in
+    /// progress slower than [`crate::Config::min_progress`]
+    /// ([`Violation::TooSlow`]: the connection failed, a Close with 1008 is
+    /// queued for `poll_transmit`, then the transport should be closed).
     pub fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
         while let Some(timer) = self.timers.pop_expired(now) {
             let quiet = self.timers.mark(timer) == self.bytes_received;
@@ -177,9 +193,36 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
                         }
                     }
                 }
+                Timer::Progress => {
+                    if let (Some(rule), State::Open) = (self.config.min_progress, self.state) {
+                        let received = self.data_received();
+                        let open = self.frame.is_some() || self.incoming.is_open();
+                        // Judged only over a whole interval of one unfinished
+                        // message (or of messages that finished within it).
+                        let moved = received.wrapping_sub(self.timers.mark(Timer::Progress));
+                        if open && self.timers.progress_open && moved < rule.bytes {
+                            return Err(self.fail(Violation::TooSlow));
+                        }
+                        self.timers.arm_at(
+                            Timer::Progress,
+                            now + rule.interval.max(Duration::from_nanos(1)),
+                            received,
+                        );
+                        self.timers.progress_open = open;
+                    }
+                }
             }
         }
         Ok(())
+    }
+
+    /// Data payload bytes received so far (wrapping): what the headers
+    /// announced, less what the current frame still owes. Control frames and
+    /// headers are not counted.
+    fn data_received(&self) -> u64 {
+        self.incoming
+            .announced()
+            .wrapping_sub(self.frame.map_or(0, |f| f.remaining))
     }
 
     /// When `handle_timeout` should next be called. `Instant::ZERO` means
@@ -276,5 +319,252 @@ mod tests {
         // Quiet again from the tick at 4 s (the byte came in before it): the
         // ping at 4 s is unanswered, and the connection fails 10 s later.
         assert_eq!(failed, Some((14, Error::Timeout(TimeoutKind::Pong))));
+    }
+
+    mod min_progress {
+        use crate::connection::{Connection, Role};
+        use crate::{CloseCode, Config, Error, Keepalive, MinProgress, Violation};
+        use crate::{Duration, Instant};
+        use std::{vec, vec::Vec};
+
+        /// 100 data bytes per 10 s.
+        fn server(rule: Option<MinProgress>) -> Connection {
+            let config = Config {
+                min_progress: rule,
+                ..Config::default()
+            };
+            Connection::new(Role::Server, config)
+        }
+
+        fn floor() -> Option<MinProgress> {
+            Some(MinProgress {
+                bytes: 100,
+                interval: Duration::from_secs(10),
+            })
+        }
+
+        /// A masked frame header (zero key) announcing `len` payload bytes.
+        fn header(opcode: u8, fin: bool, len: usize) -> Vec<u8> {
+            let b0 = opcode | if fin { 0x80 } else { 0 };
+            let mut h = match len {
+                0..=125 => vec![b0, 0x80 | len as u8],
+                _ => {
+                    let mut h = vec![b0, 0x80 | 126];
+                    h.extend_from_slice(&(len as u16).to_be_bytes());
+                    h
+                }
+            };
+            h.extend_from_slice(&[0; 4]);
+            h
+        }
+
+        fn frame(opcode: u8, fin: bool, payload: &[u8]) -> Vec<u8> {
+            let mut f = header(opcode, fin, payload.len());
+            f.extend_from_slice(payload);
+            f
+        }
+
+        fn feed(c: &mut Connection, bytes: &[u8]) -> Result<(), Error> {
+            let mut buf = bytes.to_vec();
+            let mut pos = 0;
+            while pos < buf.len() {
+                let r = c.receive(&mut buf[pos..])?;
+                if r.consumed == 0 {
+                    break;
+                }
+                pos += r.consumed;
+            }
+            Ok(())
+        }
+
+        fn at(c: &mut Connection, secs: u64) -> Result<(), Error> {
+            c.handle_timeout(Instant::from_secs(secs))
+        }
+
+        /// The Close frame queued, as (code, whole frame).
+        fn close_code(c: &mut Connection) -> Option<u16> {
+            let mut out = [0u8; 256];
+            let n = c.poll_transmit(&mut out).ok()?;
+            (n >= 4 && out[0] == 0x88).then(|| u16::from_be_bytes([out[2], out[3]]))
+        }
+
+        #[test]
+        fn exactly_the_floor_in_every_interval_is_enough() {
+            let mut c = server(floor());
+            at(&mut c, 0).unwrap();
+            feed(&mut c, &header(0x2, true, 5000)).unwrap();
+            for i in 1..=40u64 {
+                at(&mut c, i * 10).unwrap();
+                feed(&mut c, &[7; 100]).unwrap();
+            }
+            assert_eq!(c.frame_remaining(), 1000);
+            // One byte short of the floor in the next interval: 1008.
+            at(&mut c, 410).unwrap();
+            feed(&mut c, &[7; 99]).unwrap();
+            assert_eq!(at(&mut c, 420), Err(Error::Protocol(Violation::TooSlow)));
+            assert_eq!(close_code(&mut c), Some(CloseCode::POLICY_VIOLATION.0));
+            assert!(c.should_close_transport());
+            assert_eq!(c.poll_timeout(), None);
+        }
+
+        #[test]
+        fn a_stalled_frame_fails_between_one_and_two_intervals_after_its_last_byte() {
+            let mut c = server(floor());
+            at(&mut c, 0).unwrap();
+            // Starts mid-interval: the first interval [0, 10] is not judged.
+            at(&mut c, 5).unwrap();
+            feed(&mut c, &header(0x1, true, 1000)).unwrap();
+            feed(&mut c, b"hello").unwrap();
+            at(&mut c, 10).unwrap();
+            assert_eq!(c.poll_timeout(), Some(Instant::from_secs(20)));
+            assert_eq!(at(&mut c, 20), Err(Error::Protocol(Violation::TooSlow)));
+        }
+
+        #[test]
+        fn between_whole_messages_a_quiet_peer_is_not_judged() {
+            let mut c = server(floor());
+            at(&mut c, 0).unwrap();
+            feed(&mut c, &frame(0x2, true, &[1; 3])).unwrap();
+            for i in 1..=100u64 {
+                at(&mut c, i * 10).unwrap();
+            }
+            // A message started late, after a long quiet, gets its whole
+            // first interval too.
+            feed(&mut c, &header(0x2, true, 1000)).unwrap();
+            at(&mut c, 1010).unwrap();
+            feed(&mut c, &[0; 100]).unwrap();
+            at(&mut c, 1020).unwrap();
+            assert_eq!(at(&mut c, 1030), Err(Error::Protocol(Violation::TooSlow)));
+        }
+
+        #[test]
+        fn a_fragmented_message_idle_between_its_frames_is_in_progress() {
+            let mut c = server(floor());
+            at(&mut c, 0).unwrap();
+            // A whole first fragment, then nothing: no frame is open, but
+            // the message is.
+            feed(&mut c, &frame(0x2, false, &[1; 120])).unwrap();
+            assert_eq!(c.frame_remaining(), 0);
+            at(&mut c, 10).unwrap();
+            assert_eq!(at(&mut c, 20), Err(Error::Protocol(Violation::TooSlow)));
+        }
+
+        #[test]
+        fn fragments_at_the_floor_keep_a_message_going_and_empty_ones_do_not() {
+            let mut c = server(floor());
+            at(&mut c, 0).unwrap();
+            feed(&mut c, &frame(0x2, false, &[1; 10])).unwrap();
+            for i in 1..=10u64 {
+                at(&mut c, i * 10).unwrap();
+                feed(&mut c, &frame(0x0, false, &[2; 100])).unwrap();
+            }
+            // Frame headers are no progress: many empty fragments.
+            at(&mut c, 110).unwrap();
+            for _ in 0..50 {
+                feed(&mut c, &frame(0x0, false, &[])).unwrap();
+            }
+            assert_eq!(at(&mut c, 120), Err(Error::Protocol(Violation::TooSlow)));
+        }
+
+        #[test]
+        fn control_frames_between_fragments_are_no_progress() {
+            let mut c = server(floor());
+            at(&mut c, 0).unwrap();
+            feed(&mut c, &frame(0x1, false, b"start")).unwrap();
+            at(&mut c, 10).unwrap();
+            // Pings and pongs worth far more bytes than the floor.
+            for _ in 0..5 {
+                feed(&mut c, &frame(0x9, true, &[0x61; 125])).unwrap();
+                feed(&mut c, &frame(0xa, true, &[0x62; 125])).unwrap();
+            }
+            // The pongs the core queued for them do not matter either.
+            let mut out = [0u8; 256];
+            while c.poll_transmit(&mut out).unwrap() > 0 {}
+            assert_eq!(at(&mut c, 20), Err(Error::Protocol(Violation::TooSlow)));
+        }
+
+        #[test]
+        fn control_frames_between_fragments_at_the_floor_change_nothing() {
+            let mut c = server(floor());
+            at(&mut c, 0).unwrap();
+            feed(&mut c, &frame(0x1, false, b"start")).unwrap();
+            for i in 1..=5u64 {
+                at(&mut c, i * 10).unwrap();
+                feed(&mut c, &frame(0x9, true, b"ping")).unwrap();
+                feed(&mut c, &frame(0x0, false, &[0x61; 100])).unwrap();
+            }
+            feed(&mut c, &frame(0x0, true, b"end")).unwrap();
+            for i in 6..=20u64 {
+                at(&mut c, i * 10).unwrap();
+            }
+        }
+
+        #[test]
+        fn answering_keepalive_pings_does_not_keep_a_stalled_message_alive() {
+            let config = Config {
+                min_progress: floor(),
+                keepalive: Some(Keepalive {
+                    interval: Duration::from_secs(2),
+                    timeout: Duration::from_secs(3),
+                }),
+                ..Config::default()
+            };
+            let mut c = Connection::new(Role::Server, config);
+            at(&mut c, 0).unwrap();
+            feed(&mut c, &frame(0x2, false, &[1; 200])).unwrap();
+            let mut out = [0u8; 256];
+            let mut result = Ok(());
+            for s in 1..=30u64 {
+                result = at(&mut c, s);
+                if result.is_err() {
+                    break;
+                }
+                // Every keepalive ping is answered at once with a pong.
+                while let Ok(n @ 1..) = c.poll_transmit(&mut out) {
+                    if out[0] == 0x89 {
+                        feed(&mut c, &frame(0xa, true, &out[2..n])).unwrap();
+                    }
+                }
+            }
+            assert_eq!(result, Err(Error::Protocol(Violation::TooSlow)));
+        }
+
+        #[test]
+        fn off_or_zero_bytes_never_judges() {
+            for rule in [
+                None,
+                Some(MinProgress {
+                    bytes: 0,
+                    interval: Duration::from_secs(10),
+                }),
+            ] {
+                let mut c = server(rule);
+                at(&mut c, 0).unwrap();
+                feed(&mut c, &header(0x2, true, 1000)).unwrap();
+                for i in 1..=50u64 {
+                    at(&mut c, i * 10).unwrap();
+                }
+                assert_eq!(c.frame_remaining(), 1000);
+            }
+        }
+
+        #[test]
+        fn the_check_stops_once_closing() {
+            let mut c = server(floor());
+            at(&mut c, 0).unwrap();
+            feed(&mut c, &header(0x2, true, 1000)).unwrap();
+            c.close(CloseCode::NORMAL, "").unwrap();
+            // Only the close timer is left (5 s by default).
+            at(&mut c, 1).unwrap();
+            assert_eq!(c.poll_timeout(), Some(Instant::from_secs(6)));
+        }
+
+        #[test]
+        fn the_default_is_on_and_documented() {
+            assert_eq!(Config::default().min_progress, Some(MinProgress::DEFAULT));
+            assert_eq!(MinProgress::DEFAULT.bytes, 8192);
+            assert_eq!(MinProgress::DEFAULT.interval, Duration::from_secs(30));
+            assert_eq!(Violation::TooSlow.close_code(), CloseCode::POLICY_VIOLATION);
+        }
     }
 }

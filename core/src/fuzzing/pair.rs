@@ -333,6 +333,9 @@ pub fn connection(sel: u8, ops: &[Op]) {
                     match p.conn.handle_timeout(now) {
                         Ok(()) => {}
                         Err(Error::Timeout(_)) => abnormal = true,
+                        // A peer that stopped mid-message for long enough:
+                        // the minimum-progress rule closes it with 1008.
+                        Err(Error::Protocol(crate::Violation::TooSlow)) => abnormal = true,
                         Err(e) => panic!("handle_timeout failed with {e:?}"),
                     }
                     p.flush();

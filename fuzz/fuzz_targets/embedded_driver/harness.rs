@@ -33,7 +33,7 @@
 //!   buffer; reading until an error ends within one event per input byte;
 //! * every error is a documented one for what happened: `Io` only after an
 //!   injected fault, a peer violation only with close code 1002, 1007 or
-//!   1009, `BufferTooSmall` only for buffers under the documented minimums,
+//!   1009 (or 1008 from the minimum-progress timer), `BufferTooSmall` only for buffers under the documented minimums,
 //!   `Handshake` only from `accept`/`connect`, and a valid handshake with
 //!   adequate buffers and no fault succeeds;
 //! * what the driver writes is valid for its role: a handshake head the
@@ -761,8 +761,9 @@ fn check_read_error<E: core::fmt::Debug>(e: &Error<E>, wire: &Wire, ctx: &Bounds
         ),
         Error::Protocol(ws::Error::Protocol(v)) => {
             let code = v.close_code().0;
+            // 1008: a message stalled past `Config::min_progress` (a timer).
             assert!(
-                matches!(code, 1002 | 1007 | 1009),
+                matches!(code, 1002 | 1007 | 1009) || *v == ws::Violation::TooSlow,
                 "{v:?} closes with {code}"
             );
         }
@@ -783,6 +784,8 @@ fn check_call_error<E: core::fmt::Debug>(e: &Error<E>, wire: &Wire, ctx: &Bounds
     match e {
         Error::Protocol(ws::Error::Misuse(_)) | Error::ConnectionClosed => {}
         Error::Protocol(ws::Error::Timeout(_)) => assert!(ctx.timers, "a timeout with no timers"),
+        // The minimum-progress rule (on by default) failing a stalled message.
+        Error::Protocol(ws::Error::Protocol(ws::Violation::TooSlow)) => {}
         Error::Io(_) => assert!(
             wire.faulted_read || wire.faulted_write,
             "Io error without a fault: {e:?}"

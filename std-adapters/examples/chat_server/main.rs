@@ -20,7 +20,11 @@
 //! All pages share one memory budget (`--memory-budget BYTES`, 64 MiB by
 //! default): the messages being received and the messages being sent, over
 //! every page together. A page whose buffers would take more than is left
-//! is closed with 1013 (try again later); the others carry on.
+//! is closed with 1013 (try again later); the others carry on. A page that
+//! starts a message and then trickles it slower than 4 KiB per 10 s (or
+//! `--min-progress BYTES/SECONDS`) is closed with 1008: chat messages are at
+//! most 64 KiB and arrive in one go on any real link, so a stalled one holds
+//! its budget share for 20 s at most instead of until the idle timers.
 //!
 //! Memory after a peak: glibc keeps freed memory in one arena per runtime
 //! thread, so after a thousand pages come and go RSS creeps up for several
@@ -42,6 +46,7 @@ use std::time::Duration;
 use tokio::sync::{watch, Notify};
 use wsproto_adapters::axum::WebSocketUpgrade;
 use wsproto_adapters::upgrade::UpgradedWebSocket;
+use wsproto_adapters::wsproto::MinProgress;
 use wsproto_adapters::{Message, ServerOptions};
 
 const PAGE: &str = include_str!("chat.html");
@@ -58,9 +63,16 @@ const MAX_FRAME: u64 = 64 * 1024;
 /// Memory for the buffers of all pages together, by default: a thousand
 /// pages each mid-way through a largest message and its echo.
 const DEFAULT_MEMORY_BUDGET: usize = 64 << 20;
+/// A message started must move by this much, by default: 4 KiB per 10 s
+/// (a largest message at this floor takes 160 s; any real link sends it in
+/// one go). Slower is closed with 1008.
+const DEFAULT_MIN_PROGRESS: MinProgress = MinProgress {
+    bytes: 4096,
+    interval: wsproto_adapters::wsproto::Duration::from_secs(10),
+};
 
 const USAGE: &str = "\
-usage: chat_server [ADDRESS] [--redis URL] [--memory-budget BYTES] [--tls CERT KEY]
+usage: chat_server [ADDRESS] [--redis URL] [--memory-budget BYTES] [--min-progress BYTES/SECONDS|off] [--tls CERT KEY]
 
 Serves a chat room: open http://ADDRESS/ in a browser.
 
@@ -71,6 +83,10 @@ Serves a chat room: open http://ADDRESS/ in a browser.
   --memory-budget BYTES
                 memory for the message buffers of all pages together
                 (default 64 MiB); a page that needs more is closed with 1013
+  --min-progress BYTES/SECONDS
+                a page that started a message must send at least BYTES of it
+                every SECONDS (default 4096/10); slower is closed with 1008;
+                `off` switches the check off
   --tls CERT KEY
                 serve https:// and wss:// with this PEM certificate chain and
                 key; ALPN offers h2 and http/1.1, and browsers then open the
@@ -91,6 +107,8 @@ struct Args {
     addr: String,
     redis: Option<String>,
     memory_budget: usize,
+    /// `--min-progress`: `None` for `off`.
+    min_progress: Option<MinProgress>,
     /// PEM files: certificate chain, private key.
     tls: Option<(String, String)>,
 }
@@ -99,6 +117,7 @@ fn parse_args() -> Result<Option<Args>, String> {
     let mut addr = None;
     let mut redis = None;
     let mut memory_budget = DEFAULT_MEMORY_BUDGET;
+    let mut min_progress = Some(DEFAULT_MIN_PROGRESS);
     let mut tls = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -113,6 +132,10 @@ fn parse_args() -> Result<Option<Args>, String> {
                     .and_then(|b| b.parse().ok())
                     .ok_or("--memory-budget needs a byte count")?;
             }
+            "--min-progress" => {
+                min_progress = parse_min_progress(&args.next().unwrap_or_default())
+                    .ok_or("--min-progress needs BYTES/SECONDS or off")?;
+            }
             "--tls" => match (args.next(), args.next()) {
                 (Some(cert), Some(key)) => tls = Some((cert, key)),
                 _ => return Err("--tls needs two files: CERT KEY".to_owned()),
@@ -126,7 +149,24 @@ fn parse_args() -> Result<Option<Args>, String> {
         addr: addr.unwrap_or_else(|| "127.0.0.1:8080".to_owned()),
         redis,
         memory_budget,
+        min_progress,
         tls,
+    }))
+}
+
+/// `BYTES/SECONDS` (seconds may have a fraction) or `off`.
+fn parse_min_progress(arg: &str) -> Option<Option<MinProgress>> {
+    if arg == "off" {
+        return Some(None);
+    }
+    let (bytes, secs) = arg.split_once('/')?;
+    let secs: f64 = secs
+        .parse()
+        .ok()
+        .filter(|s: &f64| *s > 0.0 && s.is_finite())?;
+    Some(Some(MinProgress {
+        bytes: bytes.parse().ok()?,
+        interval: wsproto_adapters::wsproto::Duration::from_millis((secs * 1000.0) as u64),
     }))
 }
 
@@ -173,6 +213,7 @@ async fn run(args: Args) -> Result<(), String> {
     let (stop, shutdown) = watch::channel(false);
     let mut options = ServerOptions::default().with_memory_budget(args.memory_budget);
     options.config.limits.max_message_size = MAX_FRAME;
+    options.config.min_progress = args.min_progress;
     let app = Arc::new(App {
         room: room.clone(),
         hub,
