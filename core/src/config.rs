@@ -220,3 +220,124 @@ impl Default for Config {
         Config::DEFAULT
     }
 }
+
+/// What a connection keeps of its [`Config`], packed: the options become
+/// bits and the durations lose their `Option` tags (16 bytes less than a
+/// whole `Config` on 32-bit targets, more on 64-bit). [`Settings::config`]
+/// gives the `Config` back, field for field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Settings {
+    pub(crate) limits: Limits,
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) close_timeout: Duration,
+    keepalive_interval: Duration,
+    keepalive_timeout: Duration,
+    idle_timeout: Duration,
+    /// `AUTO_PONG`, `KEEPALIVE` and `IDLE` bits.
+    flags: u8,
+}
+
+impl Settings {
+    const AUTO_PONG: u8 = 1;
+    const KEEPALIVE: u8 = 2;
+    const IDLE: u8 = 4;
+
+    pub(crate) const fn new(config: &Config) -> Settings {
+        let mut flags = 0;
+        if config.auto_pong {
+            flags |= Settings::AUTO_PONG;
+        }
+        let (keepalive_interval, keepalive_timeout) = match config.keepalive {
+            Some(k) => {
+                flags |= Settings::KEEPALIVE;
+                (k.interval, k.timeout)
+            }
+            None => (Duration::ZERO, Duration::ZERO),
+        };
+        let idle_timeout = match config.idle_timeout {
+            Some(idle) => {
+                flags |= Settings::IDLE;
+                idle
+            }
+            None => Duration::ZERO,
+        };
+        Settings {
+            limits: config.limits,
+            handshake_timeout: config.handshake_timeout,
+            close_timeout: config.close_timeout,
+            keepalive_interval,
+            keepalive_timeout,
+            idle_timeout,
+            flags,
+        }
+    }
+
+    pub(crate) const fn auto_pong(&self) -> bool {
+        self.flags & Settings::AUTO_PONG != 0
+    }
+
+    pub(crate) const fn keepalive(&self) -> Option<Keepalive> {
+        if self.flags & Settings::KEEPALIVE != 0 {
+            Some(Keepalive {
+                interval: self.keepalive_interval,
+                timeout: self.keepalive_timeout,
+            })
+        } else {
+            None
+        }
+    }
+
+    pub(crate) const fn idle_timeout(&self) -> Option<Duration> {
+        if self.flags & Settings::IDLE != 0 {
+            Some(self.idle_timeout)
+        } else {
+            None
+        }
+    }
+
+    /// The configuration these settings were made from.
+    pub(crate) const fn config(&self) -> Config {
+        Config {
+            limits: self.limits,
+            auto_pong: self.auto_pong(),
+            handshake_timeout: self.handshake_timeout,
+            close_timeout: self.close_timeout,
+            keepalive: self.keepalive(),
+            idle_timeout: self.idle_timeout(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_give_the_config_back() {
+        let keepalive = Some(Keepalive {
+            interval: Duration::from_secs(30),
+            timeout: Duration::from_nanos(1),
+        });
+        for config in [
+            Config::DEFAULT,
+            Config {
+                auto_pong: false,
+                keepalive,
+                idle_timeout: Some(Duration::ZERO),
+                handshake_timeout: Duration::from_millis(3),
+                limits: Limits::for_message_size(1000),
+                ..Config::DEFAULT
+            },
+            Config {
+                keepalive: Some(Keepalive {
+                    interval: Duration::ZERO,
+                    timeout: Duration::ZERO,
+                }),
+                ..Config::DEFAULT
+            },
+        ] {
+            assert_eq!(Settings::new(&config).config(), config);
+        }
+        assert!(core::mem::size_of::<Settings>() < core::mem::size_of::<Config>());
+    }
+}
