@@ -94,10 +94,14 @@ fn sha1_of(parts: &[&[u8]]) -> [u8; 20] {
     sha.finalize().into()
 }
 
-/// SHA-1 (FIPS 180-4) of the concatenation of `parts`, one block at a time
-/// through a 64-byte buffer, the 80 rounds as one loop.
 #[cfg(not(feature = "fast-sha1"))]
-fn sha1_of(parts: &[&[u8]]) -> [u8; 20] {
+use self::compact_sha1 as sha1_of;
+
+/// SHA-1 (FIPS 180-4) of the concatenation of `parts`, one block at a time
+/// through a 64-byte buffer, the 80 rounds as one loop. Compiled for tests
+/// in every build, to be checked against the `sha1` crate.
+#[cfg(any(test, not(feature = "fast-sha1")))]
+fn compact_sha1(parts: &[&[u8]]) -> [u8; 20] {
     let mut state: [u32; 5] = [
         0x6745_2301,
         0xefcd_ab89,
@@ -143,7 +147,7 @@ fn sha1_of(parts: &[&[u8]]) -> [u8; 20] {
 
 /// One SHA-1 block. The message schedule is a window of 16 words that
 /// slides by one each round: `w[0]` is the round's word.
-#[cfg(not(feature = "fast-sha1"))]
+#[cfg(any(test, not(feature = "fast-sha1")))]
 fn compress(state: &mut [u32; 5], block: &[u8; 64]) {
     let mut w = [0u32; 16];
     for (word, bytes) in w.iter_mut().zip(block.chunks_exact(4)) {
@@ -213,6 +217,25 @@ mod tests {
 
     fn hex(digest: [u8; 20]) -> std::string::String {
         digest.iter().map(|b| std::format!("{b:02x}")).collect()
+    }
+
+    /// Both SHA-1s (the `sha1` crate's with `fast-sha1`) on every length
+    /// across three blocks, fed whole and in two parts.
+    #[test]
+    fn compact_sha1_agrees_with_the_one_in_use() {
+        let mut x = 0x9e37_79b9u32;
+        let data: std::vec::Vec<u8> = (0..200)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x as u8
+            })
+            .collect();
+        for n in 0..data.len() {
+            let (a, b) = data[..n].split_at(n / 3);
+            assert_eq!(compact_sha1(&[&data[..n]]), sha1_of(&[a, b]), "{n} bytes");
+        }
     }
 
     #[test]
