@@ -303,3 +303,156 @@ impl Default for Config {
         Config::DEFAULT
     }
 }
+
+/// What a connection keeps of its [`Config`], packed: the options become
+/// bits and the durations lose their `Option` tags (16 bytes less than a
+/// whole `Config` on 32-bit targets, more on 64-bit). [`Settings::config`]
+/// gives the `Config` back, field for field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Settings {
+    pub(crate) limits: Limits,
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) close_timeout: Duration,
+    keepalive_interval: Duration,
+    keepalive_timeout: Duration,
+    idle_timeout: Duration,
+    progress_interval: Duration,
+    progress_bytes: u64,
+    /// `AUTO_PONG`, `KEEPALIVE`, `IDLE` and `PROGRESS` bits.
+    flags: u8,
+}
+
+impl Settings {
+    const AUTO_PONG: u8 = 1;
+    const KEEPALIVE: u8 = 2;
+    const IDLE: u8 = 4;
+    const PROGRESS: u8 = 8;
+
+    pub(crate) const fn new(config: &Config) -> Settings {
+        let mut flags = 0;
+        if config.auto_pong {
+            flags |= Settings::AUTO_PONG;
+        }
+        let (keepalive_interval, keepalive_timeout) = match config.keepalive {
+            Some(k) => {
+                flags |= Settings::KEEPALIVE;
+                (k.interval, k.timeout)
+            }
+            None => (Duration::ZERO, Duration::ZERO),
+        };
+        let idle_timeout = match config.idle_timeout {
+            Some(idle) => {
+                flags |= Settings::IDLE;
+                idle
+            }
+            None => Duration::ZERO,
+        };
+        let (progress_interval, progress_bytes) = match config.min_progress {
+            Some(rule) => {
+                flags |= Settings::PROGRESS;
+                (rule.interval, rule.bytes)
+            }
+            None => (Duration::ZERO, 0),
+        };
+        Settings {
+            limits: config.limits,
+            handshake_timeout: config.handshake_timeout,
+            close_timeout: config.close_timeout,
+            keepalive_interval,
+            keepalive_timeout,
+            idle_timeout,
+            progress_interval,
+            progress_bytes,
+            flags,
+        }
+    }
+
+    pub(crate) const fn auto_pong(&self) -> bool {
+        self.flags & Settings::AUTO_PONG != 0
+    }
+
+    pub(crate) const fn keepalive(&self) -> Option<Keepalive> {
+        if self.flags & Settings::KEEPALIVE != 0 {
+            Some(Keepalive {
+                interval: self.keepalive_interval,
+                timeout: self.keepalive_timeout,
+            })
+        } else {
+            None
+        }
+    }
+
+    pub(crate) const fn idle_timeout(&self) -> Option<Duration> {
+        if self.flags & Settings::IDLE != 0 {
+            Some(self.idle_timeout)
+        } else {
+            None
+        }
+    }
+
+    pub(crate) const fn min_progress(&self) -> Option<MinProgress> {
+        if self.flags & Settings::PROGRESS != 0 {
+            Some(MinProgress {
+                bytes: self.progress_bytes,
+                interval: self.progress_interval,
+            })
+        } else {
+            None
+        }
+    }
+
+    /// The configuration these settings were made from.
+    pub(crate) const fn config(&self) -> Config {
+        Config {
+            limits: self.limits,
+            auto_pong: self.auto_pong(),
+            handshake_timeout: self.handshake_timeout,
+            close_timeout: self.close_timeout,
+            keepalive: self.keepalive(),
+            idle_timeout: self.idle_timeout(),
+            min_progress: self.min_progress(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_give_the_config_back() {
+        let keepalive = Some(Keepalive {
+            interval: Duration::from_secs(30),
+            timeout: Duration::from_nanos(1),
+        });
+        for config in [
+            Config::DEFAULT,
+            Config {
+                auto_pong: false,
+                keepalive,
+                idle_timeout: Some(Duration::ZERO),
+                handshake_timeout: Duration::from_millis(3),
+                limits: Limits::for_message_size(1000),
+                ..Config::DEFAULT
+            },
+            Config {
+                keepalive: Some(Keepalive {
+                    interval: Duration::ZERO,
+                    timeout: Duration::ZERO,
+                }),
+                min_progress: None,
+                ..Config::DEFAULT
+            },
+            Config {
+                min_progress: Some(MinProgress {
+                    bytes: 1,
+                    interval: Duration::from_millis(7),
+                }),
+                ..Config::DEFAULT
+            },
+        ] {
+            assert_eq!(Settings::new(&config).config(), config);
+        }
+        assert!(core::mem::size_of::<Settings>() < core::mem::size_of::<Config>());
+    }
+}

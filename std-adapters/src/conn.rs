@@ -98,7 +98,7 @@ impl AnyConn {
         each!(self, c => c.state())
     }
 
-    pub fn config(&self) -> &Config {
+    pub fn config(&self) -> Config {
         each!(self, c => c.config())
     }
 

@@ -63,7 +63,7 @@ pub use extension::{Extension, NoExtension};
 pub use located::{EventAt, ReceivedAt};
 pub use state::{Side, State};
 
-use crate::config::Config;
+use crate::config::{Config, Settings};
 use crate::event::{Event, MessageKind};
 use crate::frame::MAX_CONTROL_PAYLOAD;
 use crate::message::IncomingMessage;
@@ -163,7 +163,8 @@ struct IncomingFrame {
 #[derive(Clone, Debug)]
 pub struct Connection<R = NoRng, E = NoExtension> {
     role: Role,
-    config: Config,
+    /// The configuration, packed.
+    config: Settings,
     state: State,
     rng: Option<R>,
     /// The frame whose payload is arriving, if any.
@@ -245,7 +246,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
         }
         Connection {
             role,
-            config,
+            config: Settings::new(&config),
             state: State::Open,
             rng,
             frame: None,
@@ -312,9 +313,10 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
         self.state
     }
 
-    /// The configuration the connection was built with.
-    pub fn config(&self) -> &Config {
-        &self.config
+    /// The configuration the connection was built with (kept packed inside
+    /// the connection, so returned by value).
+    pub fn config(&self) -> Config {
+        self.config.config()
     }
 
     /// Payload bytes of the data frame under way that have not arrived yet,

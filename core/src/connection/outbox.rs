@@ -11,7 +11,6 @@
 
 use crate::close::CloseCode;
 use crate::frame::{OpCode, MAX_CONTROL_PAYLOAD};
-use heapless::Vec;
 
 /// Bytes shared by the three payloads: room for any two of them.
 const CAPACITY: usize = 2 * MAX_CONTROL_PAYLOAD;
@@ -20,22 +19,45 @@ const PONG: u8 = 1;
 const PING: u8 = 2;
 const CLOSE: u8 = 4;
 const CLOSE_WRITTEN: u8 = 8;
+/// The queued close carries a code (`close_code`).
+const CLOSE_CODE: u8 = 16;
 
-/// Its bytes past `len` are never initialised, so a new connection costs
-/// no fill and moving one copies no meaningful bytes there.
-#[derive(Clone, Debug, Default)]
+/// Packed for small targets: byte counts are `u8` (the buffer is under 256
+/// bytes), the close code is a bare `u16` beside a flag, and the static
+/// reason exists only with the `close-reasons` feature (without it every
+/// static reason is empty).
+#[derive(Clone, Debug)]
 pub(crate) struct Outbox {
-    /// `pong | ping | close` payloads, back to back; the close's bytes (its
-    /// code, then a copied reason) are those after the pong and the ping.
-    buf: Vec<u8, CAPACITY>,
+    /// `pong | ping | close` payloads, back to back in `buf[..used]`; the
+    /// close's bytes (its code, then a copied reason) are those after the
+    /// pong and the ping.
+    buf: [u8; CAPACITY],
+    used: u8,
     pong_len: u8,
     ping_len: u8,
-    /// `PONG`, `PING`, `CLOSE` (queued) and `CLOSE_WRITTEN` bits.
+    /// `PONG`, `PING`, `CLOSE` (queued), `CLOSE_WRITTEN` and `CLOSE_CODE` bits.
     flags: u8,
+    /// The code of the queued close (with `CLOSE_CODE`), for the state
+    /// change once it is written.
+    close_code: u16,
     /// A static reason sent after the close's bytes in `buf`.
+    #[cfg(feature = "close-reasons")]
     close_static: &'static str,
-    /// The code of the queued close, for the state change once it is written.
-    close_code: Option<CloseCode>,
+}
+
+impl Default for Outbox {
+    fn default() -> Self {
+        Outbox {
+            buf: [0; CAPACITY],
+            used: 0,
+            pong_len: 0,
+            ping_len: 0,
+            flags: 0,
+            close_code: 0,
+            #[cfg(feature = "close-reasons")]
+            close_static: "",
+        }
+    }
 }
 
 /// A control payload's length as stored (callers keep it within 125 bytes).
@@ -45,7 +67,7 @@ fn stored_len(len: usize) -> u8 {
 
 impl Outbox {
     fn used(&self) -> usize {
-        self.buf.len()
+        usize::from(self.used)
     }
 
     /// Replaces the bytes of one slot, starting at `at` and `old` long, with
@@ -55,17 +77,44 @@ impl Outbox {
         let end = (at + old).min(used);
         let dest = at + new.len();
         let new_len = dest + (used - end);
-        if new_len > CAPACITY {
+        let Ok(stored) = u8::try_from(new_len) else {
             return;
-        }
-        if new_len > used && self.buf.resize(new_len, 0).is_err() {
+        };
+        if new_len > CAPACITY || end < at {
             return;
         }
         self.buf.copy_within(end..used, dest);
         if let Some(slot) = self.buf.get_mut(at..dest) {
             slot.copy_from_slice(new);
         }
-        self.buf.truncate(new_len);
+        self.used = stored;
+    }
+
+    /// Appends `bytes` (the caller has checked the room).
+    fn push(&mut self, bytes: &[u8]) {
+        let used = self.used();
+        self.splice(used, 0, bytes);
+    }
+
+    /// The static reason of the queued close.
+    fn close_static(&self) -> &'static str {
+        #[cfg(feature = "close-reasons")]
+        {
+            self.close_static
+        }
+        #[cfg(not(feature = "close-reasons"))]
+        {
+            ""
+        }
+    }
+
+    fn set_close_static(&mut self, reason: &'static str) {
+        #[cfg(feature = "close-reasons")]
+        {
+            self.close_static = reason;
+        }
+        #[cfg(not(feature = "close-reasons"))]
+        let _ = reason;
     }
 
     /// Drops a queued ping, freeing its bytes.
@@ -122,11 +171,12 @@ impl Outbox {
         }
         if let Some(code) = code {
             // Room was made above: a close fits beside a pong.
-            let _ = self.buf.extend_from_slice(&code.0.to_be_bytes());
-            let _ = self.buf.extend_from_slice(reason);
+            self.push(&code.0.to_be_bytes());
+            self.push(reason);
+            self.close_code = code.0;
+            self.flags |= CLOSE_CODE;
         }
-        self.close_static = "";
-        self.close_code = code;
+        self.set_close_static("");
         self.flags |= CLOSE;
     }
 
@@ -138,7 +188,7 @@ impl Outbox {
         }
         self.queue_close(Some(code), "");
         if reason.len() <= MAX_CONTROL_PAYLOAD - 2 {
-            self.close_static = reason;
+            self.set_close_static(reason);
         }
     }
 
@@ -157,7 +207,7 @@ impl Outbox {
             (OpCode::Ping, pong..pong + ping, "")
         } else if self.flags & CLOSE != 0 {
             let at = pong + ping;
-            (OpCode::Close, at..self.used(), self.close_static)
+            (OpCode::Close, at..self.used(), self.close_static())
         } else {
             return None;
         };
@@ -181,8 +231,8 @@ impl Outbox {
         } else if self.flags & PING != 0 {
             self.drop_ping();
         } else if self.flags & CLOSE != 0 {
-            self.buf.clear();
-            self.close_static = "";
+            self.used = 0;
+            self.set_close_static("");
             self.flags = (self.flags & !CLOSE) | CLOSE_WRITTEN;
         }
     }
@@ -192,7 +242,7 @@ impl Outbox {
     }
 
     pub(crate) fn queued_close_code(&self) -> Option<CloseCode> {
-        self.close_code
+        (self.flags & CLOSE_CODE != 0).then_some(CloseCode(self.close_code))
     }
 }
 
@@ -252,7 +302,10 @@ mod tests {
         let frames = drain(&mut o);
         assert_eq!(frames[0], (OpCode::Pong, std::vec![7; 125]));
         let mut close = std::vec![0x03, 0xea];
-        close.extend_from_slice(b"reserved bits set");
+        // Static reasons are kept only with the feature that has them.
+        if cfg!(feature = "close-reasons") {
+            close.extend_from_slice(b"reserved bits set");
+        }
         assert_eq!(frames[1], (OpCode::Close, close));
     }
 

@@ -32,20 +32,17 @@ const TIMERS: [Timer; 5] = [
     Timer::Progress,
 ];
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Deadline {
-    Off,
-    /// Start counting at the next `handle_timeout(now)`; reported as due now.
-    Pending(Duration),
-    At(Instant),
-}
-
 /// One deadline per timer, plus the peer-activity count seen when it was
-/// armed (for `Progress`: the data bytes received).
+/// armed (for `Progress`: the data bytes received). Packed for small
+/// targets: a timer's `at` is a deadline's nanoseconds, or the duration to
+/// count from the next `handle_timeout` while its `pending` bit is set; it
+/// is off while its `armed` bit is clear.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Timers {
-    deadlines: [Deadline; 5],
+    at: [u64; 5],
     marks: [u64; 5],
+    armed: u8,
+    pending: u8,
     /// A message was in progress when `Progress` was last armed: the
     /// interval now counting started mid-message.
     progress_open: bool,
@@ -54,42 +51,49 @@ pub(crate) struct Timers {
 impl Timers {
     pub(crate) const fn new() -> Self {
         Timers {
-            deadlines: [Deadline::Off; 5],
+            at: [0; 5],
             marks: [0; 5],
+            armed: 0,
+            pending: 0,
             progress_open: false,
         }
     }
 
     /// Arms `timer` to fire `after` the next instant the caller reports.
     pub(crate) fn arm(&mut self, timer: Timer, after: Duration, activity: u64) {
-        self.set(timer, Deadline::Pending(after), activity);
+        self.set(timer, after.as_nanos(), activity, true);
     }
 
     /// Arms `timer` to fire at `at`.
     pub(crate) fn arm_at(&mut self, timer: Timer, at: Instant, activity: u64) {
-        self.set(timer, Deadline::At(at), activity);
+        self.set(timer, at.as_nanos(), activity, false);
     }
 
     pub(crate) fn stop(&mut self, timer: Timer) {
-        self.set(timer, Deadline::Off, 0);
+        self.set(timer, 0, 0, false);
+        self.armed &= !(1 << timer as u8);
     }
 
-    fn set(&mut self, timer: Timer, deadline: Deadline, activity: u64) {
-        if let (Some(d), Some(m)) = (
-            self.deadlines.get_mut(timer as usize),
+    fn set(&mut self, timer: Timer, value: u64, activity: u64, pending: bool) {
+        let bit = 1 << timer as u8;
+        if let (Some(at), Some(m)) = (
+            self.at.get_mut(timer as usize),
             self.marks.get_mut(timer as usize),
         ) {
-            *d = deadline;
+            *at = value;
             *m = activity;
+            self.armed |= bit;
+            if pending {
+                self.pending |= bit;
+            } else {
+                self.pending &= !bit;
+            }
         }
     }
 
     /// Whether `timer` is counting (or waits to start counting).
     pub(crate) fn is_armed(&self, timer: Timer) -> bool {
-        !matches!(
-            self.deadlines.get(timer as usize),
-            Some(Deadline::Off) | None
-        )
+        self.armed & (1 << timer as u8) != 0
     }
 
     /// The peer-activity count when `timer` was armed.
@@ -97,32 +101,36 @@ impl Timers {
         self.marks.get(timer as usize).copied().unwrap_or(0)
     }
 
+    /// The armed timers' deadlines (`Instant::ZERO` for a pending one).
+    fn deadlines(&self) -> impl Iterator<Item = (Timer, Instant)> + '_ {
+        TIMERS.into_iter().zip(self.at).filter_map(|(t, at)| {
+            let bit = 1 << t as u8;
+            if self.armed & bit == 0 {
+                None
+            } else if self.pending & bit != 0 {
+                Some((t, Instant::ZERO))
+            } else {
+                Some((t, Instant::from_nanos(at)))
+            }
+        })
+    }
+
     /// The earliest deadline; `Instant::ZERO` when a timer waits to be armed.
     pub(crate) fn next(&self) -> Option<Instant> {
-        self.deadlines
-            .iter()
-            .filter_map(|d| match d {
-                Deadline::Off => None,
-                Deadline::Pending(_) => Some(Instant::ZERO),
-                Deadline::At(t) => Some(*t),
-            })
-            .min()
+        self.deadlines().map(|(_, at)| at).min()
     }
 
     /// Fixes pending deadlines at `now`, then stops and returns the first
     /// timer due at `now`, if any. Call until it returns `None`.
     pub(crate) fn pop_expired(&mut self, now: Instant) -> Option<Timer> {
-        for d in self.deadlines.iter_mut() {
-            if let Deadline::Pending(after) = *d {
-                *d = Deadline::At(now + after);
+        for (i, at) in self.at.iter_mut().enumerate() {
+            if self.pending & (1 << i) != 0 {
+                *at = (now + Duration::from_nanos(*at)).as_nanos();
             }
         }
-        let due = TIMERS.into_iter().find(
-            |t| matches!(self.deadlines.get(*t as usize), Some(Deadline::At(at)) if *at <= now),
-        )?;
-        if let Some(d) = self.deadlines.get_mut(due as usize) {
-            *d = Deadline::Off;
-        }
+        self.pending = 0;
+        let (due, _) = self.deadlines().find(|&(_, at)| at <= now)?;
+        self.armed &= !(1 << due as u8);
         Some(due)
     }
 }
@@ -149,7 +157,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
                     }
                 }
                 Timer::Keepalive => {
-                    if let (Some(keepalive), State::Open) = (self.config.keepalive, self.state) {
+                    if let (Some(keepalive), State::Open) = (self.config.keepalive(), self.state) {
                         if quiet {
                             self.outbox.queue_ping(&[]);
                             // The first unanswered ping keeps its deadline:
@@ -184,7 +192,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
                     }
                 }
                 Timer::Idle => {
-                    if let (Some(idle), State::Open) = (self.config.idle_timeout, self.state) {
+                    if let (Some(idle), State::Open) = (self.config.idle_timeout(), self.state) {
                         if quiet {
                             self.begin_close(Some(CloseCode::GOING_AWAY), "idle timeout");
                         } else {
@@ -194,7 +202,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
                     }
                 }
                 Timer::Progress => {
-                    if let (Some(rule), State::Open) = (self.config.min_progress, self.state) {
+                    if let (Some(rule), State::Open) = (self.config.min_progress(), self.state) {
                         let received = self.data_received();
                         let open = self.frame.is_some() || self.incoming.is_open();
                         // Judged only over a whole interval of one unfinished

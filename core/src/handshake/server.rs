@@ -347,7 +347,10 @@ fn split_target(target: &str) -> Result<(&str, Option<&str>), HandshakeError> {
     // The scheme ends at the first ':' (RFC 3986 §3.1); a byte search keeps
     // the general substring search out of small firmware.
     let colon = target.find(':').ok_or(HandshakeError::InvalidTarget)?;
-    let (scheme, rest) = target.split_at(colon);
+    // Checked splits (both points follow an ASCII byte): no panic path.
+    let (scheme, rest) = target
+        .split_at_checked(colon)
+        .ok_or(HandshakeError::InvalidTarget)?;
     let rest = rest
         .strip_prefix("://")
         .ok_or(HandshakeError::InvalidTarget)?;
@@ -358,7 +361,9 @@ fn split_target(target: &str) -> Result<(&str, Option<&str>), HandshakeError> {
         return Err(HandshakeError::InvalidTarget);
     }
     let split = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(split);
+    let (authority, path) = rest
+        .split_at_checked(split)
+        .ok_or(HandshakeError::InvalidTarget)?;
     if authority.is_empty() || authority.contains('@') || path.starts_with('?') {
         return Err(HandshakeError::InvalidTarget);
     }
