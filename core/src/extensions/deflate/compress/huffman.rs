@@ -240,7 +240,9 @@ pub(super) fn build_codes(lens: &[u8], codes: &mut [u16]) {
     let mut next = [0u16; 16];
     let mut code = 0u16;
     for bits in 1..16 {
-        code = (code + count.get(bits - 1).copied().unwrap_or(0)) << 1;
+        code = code
+            .wrapping_add(count.get(bits - 1).copied().unwrap_or(0))
+            .wrapping_shl(1);
         if let Some(n) = next.get_mut(bits) {
             *n = code;
         }
