@@ -63,10 +63,13 @@ pub struct Compressed {
     pub done: bool,
 }
 
+/// The shortest match DEFLATE can code.
 const MIN_MATCH: usize = 3;
+/// Bytes hashed to find match candidates, so the shortest match searched:
+/// 3-byte matches rarely pay for their distance code, and hashing four
+/// keeps the chains free of them.
+const HASHED: usize = 4;
 const MAX_MATCH: usize = 258;
-/// A 3-byte match further back than this costs more than its literals.
-const TOO_FAR: usize = 4096;
 /// Chain links followed per search.
 const MAX_CHAIN: u32 = 16;
 /// A match this long ends the search.
@@ -443,7 +446,7 @@ impl<const BUF: usize, const HASH: usize, S: Storage> Compressor<BUF, HASH, S> {
                     s.copy_from_slice(&[MATCH | (len - MIN_MATCH) as u16, (dist - 1) as u16]);
                 }
                 n += 2;
-                let stop = (p + len).min(end.saturating_sub(MIN_MATCH - 1));
+                let stop = (p + len).min(end.saturating_sub(HASHED - 1));
                 for q in t.inserted.max(p + 1)..stop {
                     t.insert::<HASH>(buf, q);
                 }
@@ -763,23 +766,15 @@ struct Tables<'a> {
 }
 
 impl Tables<'_> {
-    /// The hash of the 3 bytes at `p`. A fourth byte is read when the
-    /// buffer has one, and masked off: whatever it holds (perhaps bytes of
-    /// a later chunk, or none yet) cannot change the hash.
+    /// The hash of the 4 bytes at `p` (callers keep them inside the
+    /// chunk).
     #[inline]
     fn hash<const HASH: usize>(buf: &[u8], p: usize) -> Option<usize> {
-        let key = match read_u32(buf, p) {
-            Some(word) => word & 0xff_ffff,
-            None => buf
-                .get(p..p + 3)?
-                .iter()
-                .rev()
-                .fold(0u32, |k, &x| (k << 8) | u32::from(x)),
-        };
+        let key = read_u32(buf, p)?;
         Some((key.wrapping_mul(0x9e37_79b1) >> (32 - HASH.trailing_zeros())) as usize)
     }
 
-    /// Records position `p` (its 3 bytes must be inside the chunk); returns
+    /// Records position `p` (its 4 bytes must be inside the chunk); returns
     /// the previous head of its chain.
     fn insert<const HASH: usize>(&mut self, buf: &[u8], p: usize) -> Option<usize> {
         let h = Self::hash::<HASH>(buf, p)?;
@@ -803,7 +798,7 @@ impl Tables<'_> {
         max_dist: usize,
         chain: u32,
     ) -> (usize, usize) {
-        if p + MIN_MATCH > end {
+        if p + HASHED > end {
             return (0, 0);
         }
         let cand = if p >= self.inserted {
@@ -827,13 +822,13 @@ impl Tables<'_> {
         let Some(here) = buf.get(p..p + limit) else {
             return (0, 0);
         };
-        let mut best = (MIN_MATCH - 1, 0);
+        let mut best = (HASHED - 1, 0);
         let mut left = chain;
         // Only a candidate that agrees with `here` on the four bytes
-        // ending where it would beat `best` can beat it (near the end of
-        // the chunk, where that word does not fit, on its next byte).
-        let mut probe = best.0 - 2;
-        let mut want = read_u32(here, probe);
+        // ending at the one that would make it longer than `best` can beat
+        // it (while `best` is shorter than 3, on that byte alone).
+        let mut probe = best.0.wrapping_sub(3);
+        let mut want = best.0.checked_sub(3).and_then(|at| read_u32(here, at));
         while c < p && p - c <= max_dist {
             let there = buf.get(c..c + limit).unwrap_or_default();
             let hopeful = match want {
@@ -847,7 +842,7 @@ impl Tables<'_> {
                     if l >= NICE_MATCH || l == limit {
                         break;
                     }
-                    probe = best.0 - 2;
+                    probe = best.0 - 3;
                     want = read_u32(here, probe);
                 }
             }
@@ -864,7 +859,7 @@ impl Tables<'_> {
             }
             c = next;
         }
-        if best.0 < MIN_MATCH || (best.0 == MIN_MATCH && best.1 > TOO_FAR) {
+        if best.0 < HASHED {
             return (0, 0);
         }
         best
