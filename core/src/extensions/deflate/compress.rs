@@ -73,7 +73,7 @@ const MAX_MATCH: usize = 258;
 /// Chain links followed per search.
 const MAX_CHAIN: u32 = 16;
 /// A match this long ends the search.
-const NICE_MATCH: usize = 128;
+const NICE_MATCH: usize = 32;
 /// A match this long is taken without looking one byte further.
 const LAZY_MATCH: usize = 16;
 /// A match this long makes the one-byte-later search shorter (a quarter).
