@@ -197,7 +197,7 @@ fn prose_text(len: usize, seed: u32) -> String {
     while out.len() < len {
         // Product of two uniforms: small indices (common words) dominate.
         let r = next();
-        let i = ((r & 0xffff) * ((r >> 16) & 0xffff)) as u64 * WORDS.len() as u64 >> 32;
+        let i = (((r & 0xffff) * ((r >> 16) & 0xffff)) as u64 * WORDS.len() as u64) >> 32;
         let word = WORDS[i as usize % WORDS.len()];
         if sentence_start {
             let mut chars = word.chars();
