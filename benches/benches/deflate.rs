@@ -1,6 +1,7 @@
 //! permessage-deflate (RFC 7692) cost and gain: one text message sent by a
 //! client and received by a server, with and without compression, on
-//! chat-like JSON text.
+//! chat-like JSON text; and the compressor alone against miniz_oxide on two
+//! corpora (chat JSON and English-like prose).
 //!
 //! ```text
 //! cargo bench -p wsproto-benches --bench deflate -- --warm-up-time 1 --measurement-time 3
@@ -9,16 +10,25 @@
 //! * `deflate_roundtrip/{plain,deflate9,deflate15}/SIZE` — `send_text` into a
 //!   buffer, then `receive_into` on the server until the message is whole:
 //!   mask + unmask (+ compress + inflate), validated as UTF-8.
+//! * `deflate_compress/{wsproto9,wsproto15,miniz1,miniz6}/{chat,prose}` —
+//!   one 16 KiB message compressed from scratch (no shared history) into a
+//!   caller buffer: the core's [`Compressor9`] / [`Compressor15`] against
+//!   miniz_oxide's raw DEFLATE at levels 1 and 6 (zlib's usual default), its
+//!   compressor state reused (reset) so no allocation is timed.
 //! * Printed at start: the compressed size of each sample with each window
 //!   (the first message of a connection, so no shared history), beside
-//!   miniz_oxide's raw DEFLATE at levels 1 and 6 (zlib's usual default) as the
-//!   reference, and `size_of` of the connection types.
+//!   miniz_oxide's raw DEFLATE at levels 1 and 6 as the reference, and
+//!   `size_of` of the connection and compressor types.
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use miniz_oxide::deflate::core::{
+    compress as miniz_compress, create_comp_flags_from_zip_params, CompressorOxide, TDEFLFlush,
+};
 use wsproto::extensions::deflate::{accept_offer, write_offer, Agreed, DeflateConfig};
-use wsproto::extensions::deflate::{Deflate15, Deflate9};
+use wsproto::extensions::deflate::{Compressor15, Compressor9};
+use wsproto::extensions::deflate::{Deflate12, Deflate15, Deflate9};
 use wsproto::{Config, Connection, Event, Extension, NoRng, Role};
 
 /// Message sizes: a chat line, a typical API payload, a large document.
@@ -70,6 +80,184 @@ fn chat_text(len: usize, seed: u32) -> String {
     }
     out.truncate(len);
     out
+}
+
+/// Deterministic English-like prose: sentences of words drawn with a
+/// Zipf-like bias from a vocabulary of common and longer words, with
+/// capitals, commas, full stops and paragraph breaks.
+fn prose_text(len: usize, seed: u32) -> String {
+    const WORDS: [&str; 96] = [
+        "the",
+        "of",
+        "and",
+        "to",
+        "a",
+        "in",
+        "is",
+        "that",
+        "it",
+        "for",
+        "as",
+        "was",
+        "with",
+        "be",
+        "by",
+        "on",
+        "not",
+        "he",
+        "this",
+        "are",
+        "or",
+        "his",
+        "from",
+        "at",
+        "which",
+        "but",
+        "have",
+        "an",
+        "had",
+        "they",
+        "you",
+        "were",
+        "their",
+        "one",
+        "all",
+        "we",
+        "can",
+        "her",
+        "has",
+        "there",
+        "been",
+        "if",
+        "more",
+        "when",
+        "will",
+        "would",
+        "who",
+        "so",
+        "no",
+        "message",
+        "connection",
+        "server",
+        "client",
+        "window",
+        "history",
+        "between",
+        "through",
+        "without",
+        "another",
+        "because",
+        "question",
+        "answer",
+        "morning",
+        "evening",
+        "river",
+        "mountain",
+        "village",
+        "library",
+        "letter",
+        "journey",
+        "garden",
+        "winter",
+        "summer",
+        "quietly",
+        "suddenly",
+        "remember",
+        "believe",
+        "understand",
+        "different",
+        "important",
+        "people",
+        "little",
+        "nothing",
+        "something",
+        "always",
+        "never",
+        "together",
+        "perhaps",
+        "however",
+        "although",
+        "interesting",
+        "particular",
+        "government",
+        "experience",
+        "probably",
+        "children",
+    ];
+    let mut out = String::with_capacity(len + 64);
+    let mut x = 0x2545_f491_u32 ^ seed.wrapping_mul(0x9e37_79b9);
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        x
+    };
+    let mut sentence_start = true;
+    let mut in_sentence = 0;
+    while out.len() < len {
+        // Product of two uniforms: small indices (common words) dominate.
+        let r = next();
+        let i = (((r & 0xffff) * ((r >> 16) & 0xffff)) as u64 * WORDS.len() as u64) >> 32;
+        let word = WORDS[i as usize % WORDS.len()];
+        if sentence_start {
+            let mut chars = word.chars();
+            if let Some(first) = chars.next() {
+                out.extend(first.to_uppercase());
+                out.push_str(chars.as_str());
+            }
+            sentence_start = false;
+        } else {
+            out.push_str(word);
+        }
+        in_sentence += 1;
+        let r = next();
+        if in_sentence > 4 && r % 9 == 0 {
+            out.push('.');
+            sentence_start = true;
+            in_sentence = 0;
+            out.push_str(if (r >> 8) % 6 == 0 { "\n\n" } else { " " });
+        } else if r % 13 == 0 {
+            out.push_str(", ");
+        } else {
+            out.push(' ');
+        }
+    }
+    out.truncate(len);
+    out
+}
+
+/// miniz_oxide's raw DEFLATE at `level`, with a reused compressor state.
+struct Miniz {
+    state: Box<CompressorOxide>,
+}
+
+impl Miniz {
+    fn new(level: i32) -> Self {
+        Miniz {
+            state: Box::new(CompressorOxide::new(create_comp_flags_from_zip_params(
+                level, -15, 0,
+            ))),
+        }
+    }
+
+    fn compress(&mut self, input: &[u8], out: &mut [u8]) -> usize {
+        self.state.reset();
+        let (_status, used, made) = miniz_compress(&mut self.state, input, out, TDEFLFlush::Finish);
+        assert_eq!(used, input.len());
+        made
+    }
+}
+
+/// One whole message through the core's compressor; returns its size.
+fn wsproto_compress<const B: usize, const H: usize>(
+    c: &mut wsproto::extensions::deflate::Compressor<B, H>,
+    input: &[u8],
+    out: &mut [u8],
+) -> usize {
+    c.reset();
+    let r = c.compress(input, out, true);
+    assert!(r.done && r.consumed == input.len());
+    r.written
 }
 
 fn agreed(bits: u8) -> Agreed {
@@ -124,11 +312,36 @@ fn round_trip<C: Extension, S: Extension>(
 
 fn print_ratios() {
     println!(
-        "size_of: Connection = {} B, Connection<_, Deflate9> = {} B, Connection<_, Deflate15> = {} B",
+        "size_of: Connection = {} B, Connection<_, Deflate9> = {} B, Connection<_, Deflate12> = {} B, \
+         Connection<_, Deflate15> = {} B; Deflate9 = {} B, Deflate12 = {} B, Deflate15 = {} B; \
+         Compressor9 = {} B, Compressor15 = {} B",
         std::mem::size_of::<Connection<NoRng>>(),
         std::mem::size_of::<Connection<NoRng, Deflate9>>(),
+        std::mem::size_of::<Connection<NoRng, Deflate12>>(),
         std::mem::size_of::<Connection<NoRng, Deflate15>>(),
+        std::mem::size_of::<Deflate9>(),
+        std::mem::size_of::<Deflate12>(),
+        std::mem::size_of::<Deflate15>(),
+        std::mem::size_of::<Compressor9>(),
+        std::mem::size_of::<Compressor15>(),
     );
+    let mut c9 = Box::new(Compressor9::new(9, true));
+    let mut c15 = Box::new(Compressor15::new(15, true));
+    let mut m1 = Miniz::new(1);
+    let mut m6 = Miniz::new(6);
+    for (name, text) in corpora(16 << 10) {
+        let mut out = vec![0u8; 2 * text.len() + 4096];
+        let w9 = wsproto_compress(&mut c9, text.as_bytes(), &mut out);
+        let w15 = wsproto_compress(&mut c15, text.as_bytes(), &mut out);
+        let l1 = m1.compress(text.as_bytes(), &mut out);
+        let l6 = m6.compress(text.as_bytes(), &mut out);
+        println!(
+            "SIZE {name} {} B: wsproto 9-bit {w9} B, 15-bit {w15} B ({:.3}x level 6); \
+             miniz_oxide level 1 {l1} B, level 6 {l6} B",
+            text.len(),
+            w15 as f64 / l6 as f64,
+        );
+    }
     for size in SIZES {
         let text = chat_text(size, 0);
         let mut wire = vec![0u8; 2 * size + 4096]; // above every send_buffer_len here
@@ -178,8 +391,41 @@ fn cycle<'t>(texts: &'t [String], next: &mut usize) -> &'t str {
     &texts[*next]
 }
 
+/// The two corpora of `len` bytes for the compressor-only group.
+fn corpora(len: usize) -> [(&'static str, String); 2] {
+    [("chat", chat_text(len, 0)), ("prose", prose_text(len, 0))]
+}
+
+fn compress_only(c: &mut Criterion) {
+    let mut group = c.benchmark_group("deflate_compress");
+    group.sample_size(30);
+    let mut c9 = Box::new(Compressor9::new(9, true));
+    let mut c15 = Box::new(Compressor15::new(15, true));
+    let mut m1 = Miniz::new(1);
+    let mut m6 = Miniz::new(6);
+    for (name, text) in corpora(16 << 10) {
+        let input = text.as_bytes();
+        let mut out = vec![0u8; 2 * input.len() + 4096];
+        group.throughput(Throughput::Bytes(input.len() as u64));
+        group.bench_function(BenchmarkId::new("wsproto9", name), |b| {
+            b.iter(|| black_box(wsproto_compress(&mut c9, black_box(input), &mut out)))
+        });
+        group.bench_function(BenchmarkId::new("wsproto15", name), |b| {
+            b.iter(|| black_box(wsproto_compress(&mut c15, black_box(input), &mut out)))
+        });
+        group.bench_function(BenchmarkId::new("miniz1", name), |b| {
+            b.iter(|| black_box(m1.compress(black_box(input), &mut out)))
+        });
+        group.bench_function(BenchmarkId::new("miniz6", name), |b| {
+            b.iter(|| black_box(m6.compress(black_box(input), &mut out)))
+        });
+    }
+    group.finish();
+}
+
 fn deflate(c: &mut Criterion) {
     print_ratios();
+    compress_only(c);
     let mut group = c.benchmark_group("deflate_roundtrip");
     group.sample_size(30);
     for size in SIZES {

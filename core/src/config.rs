@@ -26,8 +26,8 @@ pub struct Limits {
     /// bound on what one peer can make a connection hold: DEFLATE expands
     /// up to about 1032:1, so about 64 KB of compressed frames can become a
     /// 64 MiB message (miniz_oxide, like zlib, turns 64 MiB of zeros into
-    /// 65,193 bytes; this crate's own compressor, with fixed Huffman codes
-    /// only, into 429,313). [`Limits::max_frame_payload`] counts the
+    /// 65,193 bytes; this crate's own compressor, which ends a block every
+    /// 32 KiB, into 95,232). [`Limits::max_frame_payload`] counts the
     /// compressed bytes and bounds nothing here. A server with many
     /// connections should lower this to the largest message it expects.
     pub max_message_size: u64,

@@ -838,7 +838,9 @@ fn small_server_bounds_both_windows_for_the_browser_offer() {
             assert_eq!(dirs.state_window_bits(), 9);
             let memory = state_memory(&agreed, role);
             assert_eq!(memory, std::mem::size_of::<Deflate9>());
-            assert!(memory < 14 * 1024, "{memory} bytes");
+            // The inflater (about 11 KiB) and the compressor's buffer, hash
+            // heads, chain links, symbol buffer and code tables.
+            assert!(memory < 17 * 1024, "{memory} bytes");
         }
         // The heap layout costs the same and works the same.
         let heap = HeapDeflate9::new(&hs.server, Role::Server)

@@ -15,10 +15,12 @@
 //! `alloc` feature, [`storage`] can put the arrays on the heap instead, built
 //! in place; the sizes are the same): an [`Inflater`] holds its
 //! window (`2^bits` bytes) and miniz_oxide's decompressor state (about 11
-//! KiB); a [`Compressor`] holds a buffer of twice its window, a hash
-//! table and a 512-byte stage for encoded output that did not fit the
-//! caller's buffer yet (so any output buffer, even one byte, makes progress,
-//! and the output does not depend on how it is chunked).
+//! KiB); a [`Compressor`] holds a buffer of twice its window, hash heads,
+//! hash chain links and a symbol buffer (16-bit words, as many of each as
+//! its `HASH` parameter says) and the current block's Huffman codes (about
+//! 1.3 KiB). It writes a block straight from the symbol buffer into the
+//! caller's output as room allows, so any output buffer, even one byte,
+//! makes progress, and the output does not depend on how it is chunked.
 //!
 //! That memory is fixed; what a peer can make the *application* hold is
 //! not: a message inflates up to about 1032:1, so

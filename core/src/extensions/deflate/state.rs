@@ -20,8 +20,9 @@ use crate::Role;
 ///   `2^Directions::inflate_window_bits` (checked by [`Deflate::new`]).
 ///   Negotiate with [`Deflate::config`] so the peer is never allowed more.
 /// * `COMPRESS_BUF`, `COMPRESS_HASH` — the compressor's buffer (twice the
-///   largest window it uses) and hash slots; a smaller window than agreed
-///   is always allowed, so any size works.
+///   largest window it uses) and the length of its hash head, chain link
+///   and symbol tables ([`Compressor`]); a smaller window than agreed is
+///   always allowed, so any size works.
 /// * `S` — where the arrays live: [`Inline`] (the default) or, with the
 ///   `alloc` feature, `Heap`, which builds the state in place on the heap
 ///   instead of passing it through the stack ([`super::storage`]).
@@ -57,7 +58,7 @@ pub struct Deflate<
     compressor: Compressor<COMPRESS_BUF, COMPRESS_HASH, S>,
 }
 
-/// 512-byte windows both ways (about 13 KiB in all).
+/// 512-byte windows both ways (about 16 KiB in all).
 pub type Deflate9 = Deflate<512, 1024, 512>;
 /// 4 KiB windows both ways.
 pub type Deflate12 = Deflate<4096, 8192, 2048>;
