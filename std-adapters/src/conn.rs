@@ -5,8 +5,8 @@
 //! type. The std drivers learn only during the handshake whether the peer
 //! agreed to compress, so they hold one of these variants. A plain
 //! connection stays as small as before; a compressing one is boxed and sized
-//! by the agreed windows (13,696 B for 9-bit windows, 27,520 B for 12,
-//! 125,824 B for 15), so an idle uncompressed connection never pays for a
+//! by the agreed windows (16,584 B for 9-bit windows, 36,552 B for 12,
+//! 159,432 B for 15), so an idle uncompressed connection never pays for a
 //! compressor it does not use.
 //!
 //! The deflate states keep their windows on the heap (the core's `Heap`
