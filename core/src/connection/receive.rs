@@ -152,6 +152,18 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
             .wrapping_add(len.saturating_sub(self.unconsumed) as u64);
         let mut pos = 0;
         loop {
+            // Runs of whole single-frame messages go through the tight loop
+            // (`shortcut.rs`); it stops at the first frame it does not take.
+            if self.takes_whole_frames() {
+                match self.whole_frames(input, &mut pos, &mut on_event) {
+                    Ok(ControlFlow::Continue(())) => {}
+                    Ok(ControlFlow::Break(())) => break,
+                    Err(e) => {
+                        self.unconsumed = 0;
+                        return Err(e);
+                    }
+                }
+            }
             let rest = input.get_mut(pos..).unwrap_or_default();
             let step = match self.single_frame_shape(rest) {
                 Some(shape) => self.single_frame_message(rest, shape),

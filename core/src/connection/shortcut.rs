@@ -3,12 +3,17 @@
 //! unmasked and surfaced in one inline pass; everything else goes to the
 //! general steps in `receive.rs`. The chunking-invariance property test holds
 //! the two paths to the same events, accounting and errors.
+//!
+//! `receive_each` has a tighter form of it, [`Connection::whole_frames`]: a
+//! loop over consecutive whole single-frame messages (7- or 16-bit lengths)
+//! that checks the connection's state once per run instead of once per frame.
 
 use super::{Connection, Extension, Received, Role};
 use crate::error::{Error, Violation};
 use crate::event::Event;
 use crate::frame::{apply_mask, OpCode};
 use crate::utf8;
+use core::ops::ControlFlow;
 use rand_core::RngCore;
 
 /// A whole single-frame message at the front of the input (see
@@ -94,5 +99,121 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
             consumed: shape.header_len + shape.len,
             event: Some(event),
         })
+    }
+
+    /// Whether [`Connection::whole_frames`] may run: no frame under way, no
+    /// text carried, input not ignored. Nothing a whole single-frame message
+    /// does changes any of these, so one check covers a run of them.
+    #[inline]
+    pub(super) fn takes_whole_frames(&self) -> bool {
+        self.frame.is_none() && self.carry == 0 && !self.ignores_input()
+    }
+
+    /// Takes consecutive whole single-frame messages from `input[*pos..]`,
+    /// handing each event to `on_event`, and advances `*pos` past them.
+    /// Stops at the first frame that is anything else (another opcode, RSV
+    /// bits, a fragment, a 64-bit length, a wrong mask bit, a non-minimal
+    /// length, bytes missing) and leaves it to the general steps, or when
+    /// `on_event` breaks. Each frame gets the general path's accounting
+    /// (`on_data_frame`) and, for text, the same UTF-8 check, so events and
+    /// errors are the same. Only call it when
+    /// [`Connection::takes_whole_frames`] holds.
+    #[inline]
+    pub(super) fn whole_frames(
+        &mut self,
+        input: &mut [u8],
+        pos: &mut usize,
+        on_event: &mut impl FnMut(Event<'_>) -> ControlFlow<()>,
+    ) -> Result<ControlFlow<()>, Error> {
+        // The role fixes the header length: two loops, each with constants.
+        match self.role {
+            Role::Server => self.whole_frames_of::<true>(input, pos, on_event),
+            Role::Client => self.whole_frames_of::<false>(input, pos, on_event),
+        }
+    }
+
+    /// [`Connection::whole_frames`] for masked (`MASKED`, at a server) or
+    /// unmasked frames.
+    #[inline(always)]
+    fn whole_frames_of<const MASKED: bool>(
+        &mut self,
+        input: &mut [u8],
+        pos: &mut usize,
+        on_event: &mut impl FnMut(Event<'_>) -> ControlFlow<()>,
+    ) -> Result<ControlFlow<()>, Error> {
+        let mask_bit = if MASKED { 0x80 } else { 0 };
+        let key_len = if MASKED { 4 } else { 0 };
+        let start = *pos;
+        let mut at = start;
+        let flow = loop {
+            let rest = input.get_mut(at..).unwrap_or_default();
+            let [b0, b1, ..] = *rest else {
+                break ControlFlow::Continue(());
+            };
+            // FIN set, RSV clear, Text (0x81) or Binary (0x82); the mask bit
+            // the role expects, then a 7-bit length or 126 for 16 bits.
+            let short = usize::from(b1 ^ mask_bit);
+            if b0.wrapping_sub(0x81) > 1 || short > 126 {
+                break ControlFlow::Continue(());
+            }
+            let (len, len_bytes) = if short < 126 {
+                (short, 0)
+            } else {
+                let [_, _, hi, lo, ..] = *rest else {
+                    break ControlFlow::Continue(());
+                };
+                let len = usize::from(u16::from_be_bytes([hi, lo]));
+                if len < 126 {
+                    // Not the minimal form: the general steps refuse it.
+                    break ControlFlow::Continue(());
+                }
+                (len, 2)
+            };
+            let header_len = 2 + len_bytes + key_len;
+            let Some(frame) = rest.get_mut(..header_len + len) else {
+                break ControlFlow::Continue(());
+            };
+            let (header, payload) = frame.split_at_mut(header_len);
+            let text = b0 == 0x81;
+            let opcode = if text { OpCode::Text } else { OpCode::Binary };
+            // The general path's accounting; a violation (a message already
+            // open, a limit) fails the connection exactly as it would there.
+            if let Err(v) =
+                self.incoming
+                    .on_data_frame(opcode, true, len as u64, false, &self.config.limits)
+            {
+                *pos = at;
+                return Err(self.fail(v));
+            }
+            if let [.., k0, k1, k2, k3] = *header {
+                if MASKED {
+                    apply_mask(payload, [k0, k1, k2, k3], 0);
+                }
+            }
+            at += header_len + len;
+            let event = if text {
+                match utf8::whole_str(payload) {
+                    Some(data) => Event::Text { data, fin: true },
+                    None => {
+                        *pos = at;
+                        return Err(self.fail(Violation::InvalidUtf8));
+                    }
+                }
+            } else {
+                Event::Binary {
+                    data: payload,
+                    fin: true,
+                }
+            };
+            if on_event(event).is_break() {
+                break ControlFlow::Break(());
+            }
+        };
+        if at != start {
+            self.inflating = false;
+            self.inflate_carry_len = 0;
+        }
+        *pos = at;
+        Ok(flow)
     }
 }
