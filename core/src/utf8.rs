@@ -83,6 +83,18 @@ pub(crate) fn whole_str(bytes: &[u8]) -> Option<&str> {
     valid
 }
 
+/// [`whole_str`], with short slices (under 64 bytes, the small frames of
+/// `receive_each`) going straight to core's validator: the SIMD one hands
+/// those to it anyway, after a dispatch through a function pointer.
+#[inline]
+pub(crate) fn short_or_whole_str(bytes: &[u8]) -> Option<&str> {
+    if bytes.len() < 64 {
+        core::str::from_utf8(bytes).ok()
+    } else {
+        whole_str(bytes)
+    }
+}
+
 /// Where the last lead byte sits if the sequence it starts is longer than the
 /// bytes that follow it; otherwise `bytes.len()`. Looks at three bytes at most.
 #[inline]

@@ -11,7 +11,7 @@
 use super::{Connection, Extension, Received, Role};
 use crate::error::{Error, Violation};
 use crate::event::Event;
-use crate::frame::{apply_mask, OpCode};
+use crate::frame::{apply_mask, unmask_whole, OpCode};
 use crate::utf8;
 use core::ops::ControlFlow;
 use rand_core::RngCore;
@@ -143,10 +143,14 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
     ) -> Result<ControlFlow<()>, Error> {
         let mask_bit = if MASKED { 0x80 } else { 0 };
         let key_len = if MASKED { 4 } else { 0 };
+        let fits_below = self.whole_message_fits_below();
+        let total = input.len();
         let start = *pos;
-        let mut at = start;
+        let mut rest = input.get_mut(start..).unwrap_or_default();
+        // The length of the last frame whose accounting was deferred (see
+        // `account_last`).
+        let mut last = None;
         let flow = loop {
-            let rest = input.get_mut(at..).unwrap_or_default();
             let [b0, b1, ..] = *rest else {
                 break ControlFlow::Continue(());
             };
@@ -170,32 +174,45 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
                 (len, 2)
             };
             let header_len = 2 + len_bytes + key_len;
-            let Some(frame) = rest.get_mut(..header_len + len) else {
+            let frame_len = header_len + len;
+            if rest.len() < frame_len {
                 break ControlFlow::Continue(());
-            };
-            let (header, payload) = frame.split_at_mut(header_len);
-            let text = b0 == 0x81;
-            let opcode = if text { OpCode::Text } else { OpCode::Binary };
-            // The general path's accounting; a violation (a message already
-            // open, a limit) fails the connection exactly as it would there.
-            if let Err(v) =
-                self.incoming
-                    .on_data_frame(opcode, true, len as u64, false, &self.config.limits)
-            {
-                *pos = at;
-                return Err(self.fail(v));
             }
-            if let [.., k0, k1, k2, k3] = *header {
-                if MASKED {
-                    apply_mask(payload, [k0, k1, k2, k3], 0);
+            let (frame, tail) = core::mem::take(&mut rest).split_at_mut(frame_len);
+            rest = tail;
+            let text = b0 == 0x81;
+            if len < fits_below {
+                // Passes the accounting (see `whole_message_fits_below`);
+                // only the last such frame's needs doing.
+                last = Some(len);
+            } else {
+                // The general path's accounting; a violation (a message
+                // already open, a limit) fails the connection as it would
+                // there (after the deferred frame's, so that a failure
+                // leaves the same accounting behind).
+                self.account_last(last.take())?;
+                let opcode = if text { OpCode::Text } else { OpCode::Binary };
+                if let Err(v) = self.incoming.on_data_frame(
+                    opcode,
+                    true,
+                    len as u64,
+                    false,
+                    &self.config.limits,
+                ) {
+                    return Err(self.fail(v));
                 }
             }
-            at += header_len + len;
+            let (header, payload) = frame.split_at_mut(header_len);
+            if MASKED {
+                if let Some(key) = header.last_chunk::<4>() {
+                    unmask_whole(payload, *key);
+                }
+            }
             let event = if text {
-                match utf8::whole_str(payload) {
+                match utf8::short_or_whole_str(payload) {
                     Some(data) => Event::Text { data, fin: true },
                     None => {
-                        *pos = at;
+                        self.account_last(last)?;
                         return Err(self.fail(Violation::InvalidUtf8));
                     }
                 }
@@ -209,11 +226,54 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
                 break ControlFlow::Break(());
             }
         };
+        let at = total - rest.len();
         if at != start {
             self.inflating = false;
             self.inflate_carry_len = 0;
         }
         *pos = at;
+        self.account_last(last)?;
         Ok(flow)
+    }
+
+    /// The length below which a whole single-frame message passes
+    /// `on_data_frame` now (0 when none does: a message is open, or the
+    /// limits are that low). Found by trying the longest lengths
+    /// [`Connection::whole_frames`] takes on a copy of the accounting: every
+    /// check there bounds the length from above, and a whole message leaves
+    /// no message open, so what passes now passes after each such frame.
+    #[inline]
+    fn whole_message_fits_below(&self) -> usize {
+        let limits = &self.config.limits;
+        [usize::from(u16::MAX), 125]
+            .into_iter()
+            .find(|&len| {
+                let mut probe = self.incoming;
+                probe
+                    .on_data_frame(OpCode::Binary, true, len as u64, false, limits)
+                    .is_ok()
+            })
+            .map_or(0, |len| len + 1)
+    }
+
+    /// Does the accounting of a deferred frame: the state it leaves is the
+    /// same as if every frame before it had been accounted in turn (each
+    /// whole message starts the charge again).
+    #[inline]
+    fn account_last(&mut self, last: Option<usize>) -> Result<(), Error> {
+        // The opcode of a whole message changes nothing it leaves behind.
+        if let Some(len) = last {
+            if let Err(v) = self.incoming.on_data_frame(
+                OpCode::Binary,
+                true,
+                len as u64,
+                false,
+                &self.config.limits,
+            ) {
+                // Cannot happen (the length fit); fail as the general path would.
+                return Err(self.fail(v));
+            }
+        }
+        Ok(())
     }
 }
