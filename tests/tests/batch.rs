@@ -1,4 +1,5 @@
-//! `Connection::receive_each` against `receive` in a loop, on arbitrary
+//! `Connection::receive_each` (through `receive_each_with_remaining`)
+//! against `receive` in a loop, on arbitrary
 //! frames: valid ones of every length class (7-, 16- and 64-bit lengths),
 //! and broken ones (RSV bits, unknown opcodes, the wrong mask bit, lengths
 //! not in their minimal form, invalid UTF-8, continuations out of place,
@@ -152,8 +153,9 @@ fn limits() -> impl Strategy<Value = Limits> {
 /// What a run left behind.
 #[derive(Debug, PartialEq)]
 struct Outcome {
-    /// Events, each with the index of the read that surfaced it.
-    events: Vec<(usize, Ev)>,
+    /// Events, each with the index of the read that surfaced it and the
+    /// payload of its frame still to come.
+    events: Vec<(usize, Ev, u64)>,
     /// The error and the read it came in.
     error: Option<(usize, Error)>,
     /// Frames written by the connection, pongs left out (they may coalesce
@@ -217,8 +219,8 @@ fn run(
         loop {
             let mut surfaced = 0;
             let result = if each {
-                c.receive_each(&mut pending, |e| {
-                    events.push((read, own(e)));
+                c.receive_each_with_remaining(&mut pending, &mut [], |e, remaining| {
+                    events.push((read, own(e), remaining));
                     surfaced += 1;
                     if surfaced % break_every == 0 {
                         ControlFlow::Break(())
@@ -227,13 +229,20 @@ fn run(
                     }
                 })
             } else {
-                c.receive(&mut pending).map(|r| {
-                    if let Some(e) = r.event {
-                        events.push((read, own(e)));
-                        surfaced += 1;
+                match c.receive(&mut pending) {
+                    Ok(r) => {
+                        if let Some(e) = r.event {
+                            events.push((read, own(e), 0));
+                            surfaced += 1;
+                        }
+                        let consumed = r.consumed;
+                        if let Some(last) = events.last_mut().filter(|_| surfaced > 0) {
+                            last.2 = c.frame_remaining();
+                        }
+                        Ok(consumed)
                     }
-                    r.consumed
-                })
+                    Err(e) => Err(e),
+                }
             };
             drain(&mut c, &mut output);
             match result {

@@ -123,7 +123,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
         &mut self,
         input: &mut [u8],
         pos: &mut usize,
-        on_event: &mut impl FnMut(Event<'_>) -> ControlFlow<()>,
+        on_event: &mut impl FnMut(Event<'_>, u64) -> ControlFlow<()>,
     ) -> Result<ControlFlow<()>, Error> {
         // The role fixes the header length: two loops, each with constants.
         match self.role {
@@ -139,7 +139,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
         &mut self,
         input: &mut [u8],
         pos: &mut usize,
-        on_event: &mut impl FnMut(Event<'_>) -> ControlFlow<()>,
+        on_event: &mut impl FnMut(Event<'_>, u64) -> ControlFlow<()>,
     ) -> Result<ControlFlow<()>, Error> {
         let mask_bit = if MASKED { 0x80 } else { 0 };
         let key_len = if MASKED { 4 } else { 0 };
@@ -222,7 +222,8 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
                     fin: true,
                 }
             };
-            if on_event(event).is_break() {
+            // A whole frame: nothing of it remains.
+            if on_event(event, 0).is_break() {
                 break ControlFlow::Break(());
             }
         };
