@@ -141,6 +141,30 @@ mod tests {
     }
 
     #[test]
+    fn short_or_whole_str_agrees_with_core() {
+        let samples: [&[u8]; 6] = [
+            b"",
+            b"plain ascii, forty bytes or so, no more",
+            "señor €🦊".as_bytes(),
+            b"ascii then \xff",
+            b"\xc3",
+            b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef+",
+        ];
+        for sample in samples {
+            for end in 0..=sample.len() {
+                for start in 0..=end.min(9) {
+                    let bytes = &sample[start..end];
+                    assert_eq!(
+                        short_or_whole_str(bytes),
+                        core::str::from_utf8(bytes).ok(),
+                        "{bytes:02x?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn fails_fast_on_impossible_prefixes() {
         for bad in [
             &b"\xed\xa0"[..],
