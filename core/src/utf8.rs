@@ -83,6 +83,18 @@ pub(crate) fn whole_str(bytes: &[u8]) -> Option<&str> {
     valid
 }
 
+/// [`whole_str`], with short slices (under 64 bytes, the small frames of
+/// `receive_each`) going straight to core's validator: the SIMD one hands
+/// those to it anyway, after a dispatch through a function pointer.
+#[inline]
+pub(crate) fn short_or_whole_str(bytes: &[u8]) -> Option<&str> {
+    if bytes.len() < 64 {
+        core::str::from_utf8(bytes).ok()
+    } else {
+        whole_str(bytes)
+    }
+}
+
 /// Where the last lead byte sits if the sequence it starts is longer than the
 /// bytes that follow it; otherwise `bytes.len()`. Looks at three bytes at most.
 #[inline]
@@ -124,6 +136,30 @@ mod tests {
                     assert!(incomplete <= 3);
                 }
                 Utf8Status::Invalid => panic!("prefix {cut} wrongly invalid"),
+            }
+        }
+    }
+
+    #[test]
+    fn short_or_whole_str_agrees_with_core() {
+        let samples: [&[u8]; 6] = [
+            b"",
+            b"plain ascii, forty bytes or so, no more",
+            "señor €🦊".as_bytes(),
+            b"ascii then \xff",
+            b"\xc3",
+            b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef+",
+        ];
+        for sample in samples {
+            for end in 0..=sample.len() {
+                for start in 0..=end.min(9) {
+                    let bytes = &sample[start..end];
+                    assert_eq!(
+                        short_or_whole_str(bytes),
+                        core::str::from_utf8(bytes).ok(),
+                        "{bytes:02x?}"
+                    );
+                }
             }
         }
     }

@@ -17,10 +17,11 @@
 //! Every method only forwards to the core: there is no protocol logic here.
 
 use crate::rng::StdRng;
+use std::ops::ControlFlow;
 use wsproto::extensions::deflate::{
     Agreed, Deflate, Heap, HeapDeflate12, HeapDeflate15, HeapDeflate9, WindowTooSmall,
 };
-use wsproto::{Config, Connection, Instant, MessageKind, Received, Role, State};
+use wsproto::{Config, Connection, Instant, MessageKind, Role, State};
 
 /// The core connection of a std driver.
 // The plain variant is inline on purpose: it is the size the driver had
@@ -102,16 +103,15 @@ impl AnyConn {
         each!(self, c => c.config())
     }
 
-    pub fn receive_into<'a>(
+    /// Every event the window holds, in one call (see
+    /// `Connection::receive_each_with_remaining`).
+    pub fn receive_each(
         &mut self,
-        input: &'a mut [u8],
-        scratch: &'a mut [u8],
-    ) -> Result<Received<'a>, wsproto::Error> {
-        each!(self, c => c.receive_into(input, scratch))
-    }
-
-    pub fn frame_remaining(&self) -> u64 {
-        each!(self, c => c.frame_remaining())
+        input: &mut [u8],
+        scratch: &mut [u8],
+        on_event: impl FnMut(wsproto::Event<'_>, u64) -> ControlFlow<()>,
+    ) -> Result<usize, wsproto::Error> {
+        each!(self, c => c.receive_each_with_remaining(input, scratch, on_event))
     }
 
     pub fn receive_eof(&mut self) -> Result<(), wsproto::Error> {

@@ -53,6 +53,7 @@ use crate::handshake::Done;
 use crate::rng::StdRng;
 use crate::{CloseFrame, Error, Message};
 use std::io::IoSlice;
+use std::ops::ControlFlow;
 use wsproto::extensions::deflate::Agreed;
 use wsproto::frame::MAX_HEADER_LEN;
 use wsproto::{
@@ -665,47 +666,71 @@ impl Driver {
     }
 
     /// Feeds the receive window to the core until a message completes or
-    /// nothing more can be consumed, then moves the unconsumed rest to the front.
+    /// nothing more can be consumed, then moves the unconsumed rest to the
+    /// front. The core decodes every frame the window holds in one call
+    /// (`receive_each`), handing the events to the loop body below; a
+    /// complete message, the end of the wait after a refusal, or a refused
+    /// charge stops it.
     fn process(&mut self) {
         let mut pos = 0;
         while self.outcome.is_none() {
             let Some(input) = self.rx.get_mut(pos..self.rx_len) else {
                 break;
             };
-            let received = match self.conn.receive_into(input, &mut self.scratch) {
-                Ok(r) => r,
+            let mut refused_now = None;
+            let (partial, account, partial_charge, delivered_charge, outcome, refused) = (
+                &mut self.partial,
+                &mut self.account,
+                &mut self.partial_charge,
+                &mut self.delivered_charge,
+                &mut self.outcome,
+                &self.refused,
+            );
+            let result = self
+                .conn
+                .receive_each(input, &mut self.scratch, |event, remaining| {
+                    match event {
+                        // Closing with 1013: the peer's Close ends the wait (as the
+                        // budget error, see take_outcome); data is dropped.
+                        Event::Close { .. } if refused.is_some() => {
+                            *outcome = Some(Err(Error::ConnectionClosed));
+                            ControlFlow::Break(())
+                        }
+                        _ if refused.is_some() => ControlFlow::Continue(()),
+                        event => {
+                            let mut charge = Charge {
+                                account: &mut *account,
+                                bytes: &mut *partial_charge,
+                            };
+                            match on_event(partial, event, remaining, &mut charge) {
+                                Ok(None) => ControlFlow::Continue(()),
+                                Ok(Some(message)) => {
+                                    *delivered_charge += core::mem::take(&mut *partial_charge);
+                                    *outcome = Some(Ok(message));
+                                    ControlFlow::Break(())
+                                }
+                                Err(r) => {
+                                    refused_now = Some(r);
+                                    ControlFlow::Break(())
+                                }
+                            }
+                        }
+                    }
+                });
+            match result {
+                Ok(consumed) => pos += consumed,
                 Err(e) => {
                     // The core queued its Close and ignores further input.
                     pos = self.rx_len;
                     self.outcome = Some(Err(e.into()));
                     break;
                 }
-            };
-            pos += received.consumed;
-            match received.event {
-                None if received.consumed == 0 => break,
-                None => {}
-                // Closing with 1013: the peer's Close ends the wait (as the
-                // budget error, see take_outcome); data is dropped.
-                Some(Event::Close { .. }) if self.refused.is_some() => {
-                    self.outcome = Some(Err(Error::ConnectionClosed));
-                }
-                Some(_) if self.refused.is_some() => {}
-                Some(event) => {
-                    let remaining = self.conn.frame_remaining();
-                    let mut charge = Charge {
-                        account: &mut self.account,
-                        bytes: &mut self.partial_charge,
-                    };
-                    match on_event(&mut self.partial, event, remaining, &mut charge) {
-                        Ok(None) => {}
-                        Ok(Some(message)) => {
-                            self.delivered_charge += core::mem::take(&mut self.partial_charge);
-                            self.outcome = Some(Ok(message));
-                        }
-                        Err(refused) => self.refuse(refused),
-                    }
-                }
+            }
+            match refused_now {
+                // Go on with the rest of the window, now ignoring data.
+                Some(r) => self.refuse(r),
+                // A message, or nothing more to take from the window.
+                None => break,
             }
         }
         self.rx.copy_within(pos..self.rx_len, 0);

@@ -146,12 +146,59 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
         scratch: &mut [u8],
         mut on_event: impl FnMut(Event<'_>) -> ControlFlow<()>,
     ) -> Result<usize, Error> {
+        self.receive_each_with_remaining(input, scratch, |event, _| on_event(event))
+    }
+
+    /// [`Connection::receive_each_into`], also handing `on_event` what
+    /// [`Connection::frame_remaining`] would return right after the event:
+    /// the payload bytes of its frame still to come (0 once the frame is
+    /// whole). A driver reassembling messages sizes its buffer from it when
+    /// the first chunk of a large frame arrives, without leaving the loop.
+    ///
+    /// ```
+    /// use core::ops::ControlFlow;
+    /// use wsproto::{Config, Connection, Event, Role};
+    ///
+    /// let mut server = Connection::new(Role::Server, Config::default());
+    /// // A whole binary frame, then 2 of the 5 payload bytes of another (zero keys).
+    /// let mut input = [0x82, 0x81, 0, 0, 0, 0, 1, 0x82, 0x85, 0, 0, 0, 0, 2, 3];
+    /// let mut seen = Vec::new();
+    /// let consumed = server
+    ///     .receive_each_with_remaining(&mut input, &mut [], |event, remaining| {
+    ///         if let Event::Binary { data, fin } = event {
+    ///             seen.push((data.to_vec(), fin, remaining));
+    ///         }
+    ///         ControlFlow::Continue(())
+    ///     })
+    ///     .unwrap();
+    /// assert_eq!(consumed, 15);
+    /// assert_eq!(seen, [(vec![1], true, 0), (vec![2, 3], false, 3)]);
+    /// ```
+    #[inline]
+    pub fn receive_each_with_remaining(
+        &mut self,
+        input: &mut [u8],
+        scratch: &mut [u8],
+        mut on_event: impl FnMut(Event<'_>, u64) -> ControlFlow<()>,
+    ) -> Result<usize, Error> {
         let len = input.len();
         self.bytes_received = self
             .bytes_received
             .wrapping_add(len.saturating_sub(self.unconsumed) as u64);
         let mut pos = 0;
         loop {
+            // Runs of whole single-frame messages go through the tight loop
+            // (`shortcut.rs`); it stops at the first frame it does not take.
+            if self.takes_whole_frames() {
+                match self.whole_frames(input, &mut pos, &mut on_event) {
+                    Ok(ControlFlow::Continue(())) => {}
+                    Ok(ControlFlow::Break(())) => break,
+                    Err(e) => {
+                        self.unconsumed = 0;
+                        return Err(e);
+                    }
+                }
+            }
             let rest = input.get_mut(pos..).unwrap_or_default();
             let step = match self.single_frame_shape(rest) {
                 Some(shape) => self.single_frame_message(rest, shape),
@@ -166,7 +213,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
             };
             pos += received.consumed;
             let stop = match received.event {
-                Some(event) => on_event(event).is_break(),
+                Some(event) => on_event(event, self.frame_remaining()).is_break(),
                 None => received.consumed == 0,
             };
             if stop {

@@ -38,6 +38,78 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     }
 }
 
+/// [`apply_mask`] from payload offset 0, for a payload taken whole; shaped
+/// for the short payloads of small frames. Under 64 bytes the payload is
+/// covered by the widest words that fit (16, 8 or 4 bytes) from the front,
+/// plus one more word ending at the last byte: that last word is read before
+/// anything is written and written last, so the bytes it shares with the
+/// others get the same, once-masked value. From 64 bytes on it is
+/// `apply_mask` itself.
+#[inline(always)]
+pub(crate) fn unmask_whole(buf: &mut [u8], key: [u8; 4]) {
+    let len = buf.len();
+    let key32 = u32::from_le_bytes(key);
+    // The key as seen by a word starting at payload offset `at`.
+    let key_at = |at: usize| key32.rotate_right(8 * (at % 4) as u32);
+    if len >= 64 {
+        apply_mask(buf, key, 0);
+    } else if len >= 16 {
+        let wide = |k: u32| {
+            let k = key_word(k);
+            u128::from(k) | (u128::from(k) << 64)
+        };
+        let last_at = len - 16;
+        let Some(last) = word::<16>(buf, last_at).map(u128::from_le_bytes) else {
+            return;
+        };
+        let key128 = wide(key32);
+        for lane in buf.chunks_exact_mut(16) {
+            if let Ok(bytes) = <&mut [u8; 16]>::try_from(lane) {
+                *bytes = (u128::from_le_bytes(*bytes) ^ key128).to_le_bytes();
+            }
+        }
+        put(buf, last_at, (last ^ wide(key_at(last_at))).to_le_bytes());
+    } else if len >= 8 {
+        let last_at = len - 8;
+        let (Some(first), Some(last)) = (word::<8>(buf, 0), word::<8>(buf, last_at)) else {
+            return;
+        };
+        let (first, last) = (u64::from_le_bytes(first), u64::from_le_bytes(last));
+        put(buf, 0, (first ^ key_word(key32)).to_le_bytes());
+        put(
+            buf,
+            last_at,
+            (last ^ key_word(key_at(last_at))).to_le_bytes(),
+        );
+    } else if len >= 4 {
+        let last_at = len - 4;
+        let (Some(first), Some(last)) = (word::<4>(buf, 0), word::<4>(buf, last_at)) else {
+            return;
+        };
+        let (first, last) = (u32::from_le_bytes(first), u32::from_le_bytes(last));
+        put(buf, 0, (first ^ key32).to_le_bytes());
+        put(buf, last_at, (last ^ key_at(last_at)).to_le_bytes());
+    } else {
+        for (byte, k) in buf.iter_mut().zip(key) {
+            *byte ^= k;
+        }
+    }
+}
+
+/// The `N` bytes of `buf` at `at`, if they are all there.
+#[inline(always)]
+fn word<const N: usize>(buf: &[u8], at: usize) -> Option<[u8; N]> {
+    buf.get(at..)?.first_chunk::<N>().copied()
+}
+
+/// Writes `bytes` into `buf` at `at`, if they fit.
+#[inline(always)]
+fn put<const N: usize>(buf: &mut [u8], at: usize, bytes: [u8; N]) {
+    if let Some(dst) = buf.get_mut(at..).and_then(|b| b.first_chunk_mut::<N>()) {
+        *dst = bytes;
+    }
+}
+
 /// The little-endian key word repeated to fill 8 bytes.
 #[inline(always)]
 fn key_word(key: u32) -> u64 {
@@ -115,6 +187,18 @@ mod tests {
                 reference(&mut slow, key, offset);
                 assert_eq!(fast, slow, "len {len} offset {offset}");
             }
+        }
+    }
+
+    #[test]
+    fn unmask_whole_matches_reference() {
+        let key = [0xa5, 0x3c, 0x0f, 0x71];
+        for len in 0..200 {
+            let mut fast: heapless::Vec<u8, 256> = (0..len as u8).collect();
+            let mut slow = fast.clone();
+            unmask_whole(&mut fast, key);
+            reference(&mut slow, key, 0);
+            assert_eq!(fast, slow, "len {len}");
         }
     }
 
