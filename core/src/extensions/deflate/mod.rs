@@ -49,6 +49,8 @@
 pub mod compress;
 pub mod inflate;
 pub mod params;
+#[cfg(feature = "alloc")]
+pub mod pooled;
 pub mod state;
 pub mod storage;
 
@@ -58,6 +60,8 @@ pub use params::{
     accept_offer, validate_response, write_offer, Agreed, DeflateConfig, DeflateParams, Directions,
     ParamError,
 };
+#[cfg(feature = "alloc")]
+pub use pooled::{DeflatePool, PoolRefused, Pooled};
 pub use state::{Deflate, Deflate12, Deflate15, Deflate9, WindowTooSmall};
 #[cfg(feature = "alloc")]
 pub use state::{HeapDeflate12, HeapDeflate15, HeapDeflate9};
