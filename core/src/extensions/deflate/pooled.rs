@@ -53,7 +53,8 @@
 //!     client_no_context_takeover: true,
 //!     ..HeapDeflate9::config()
 //! };
-//! let agreed = accept_offer("permessage-deflate", &config).expect("acceptable");
+//! let offer = "permessage-deflate; client_max_window_bits";
+//! let agreed = accept_offer(offer, &config).expect("acceptable");
 //! let ext = Pooled::new(&agreed, Role::Server, &pool).expect("no takeover, window fits");
 //! let mut server = Connection::new(Role::Server, Config::default()).with_extension(ext);
 //!
