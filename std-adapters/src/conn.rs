@@ -243,4 +243,30 @@ mod tests {
         // The enum itself stays small: the deflate states are behind a Box.
         assert!(std::mem::size_of::<AnyConn>() <= std::mem::size_of::<Connection<StdRng>>() + 16);
     }
+
+    #[test]
+    fn shared_only_without_context_takeover_and_holding_nothing_idle() {
+        let pool = SharedDeflate::new(4);
+        let nct = DeflateConfig {
+            server_no_context_takeover: true,
+            client_no_context_takeover: true,
+            ..DeflateConfig::default()
+        };
+        let mut offer = [0u8; 128];
+        let n = write_offer(&DeflateConfig::default(), &mut offer).unwrap();
+        let forced = accept_offer(std::str::from_utf8(&offer[..n]).unwrap(), &nct).unwrap();
+        let build = |agreed: &Agreed| {
+            let rng = StdRng::from_seed([1; 32]);
+            AnyConn::new(Role::Server, Config::default(), rng, Some(agreed), Some(&pool))
+                .unwrap()
+        };
+        let AnyConn::Shared(c) = build(&forced) else {
+            panic!("no takeover both ways: shared");
+        };
+        assert!(!c.extension().holds_state());
+        // What an idle connection adds to a plain one: the extension value.
+        assert!(c.extension().memory() <= 128, "{}", c.extension().memory());
+        // With takeover the state cannot be shared: one of its own.
+        assert!(matches!(build(&agreed(15, 15)), AnyConn::Deflate15(_)));
+    }
 }
