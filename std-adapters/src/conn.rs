@@ -257,8 +257,14 @@ mod tests {
         let forced = accept_offer(std::str::from_utf8(&offer[..n]).unwrap(), &nct).unwrap();
         let build = |agreed: &Agreed| {
             let rng = StdRng::from_seed([1; 32]);
-            AnyConn::new(Role::Server, Config::default(), rng, Some(agreed), Some(&pool))
-                .unwrap()
+            AnyConn::new(
+                Role::Server,
+                Config::default(),
+                rng,
+                Some(agreed),
+                Some(&pool),
+            )
+            .unwrap()
         };
         let AnyConn::Shared(c) = build(&forced) else {
             panic!("no takeover both ways: shared");

@@ -281,7 +281,7 @@ fn pooled_world(agreed: &Agreed, pool: &Pool) -> World<Pooled<State, Pool>, Pool
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
     fn pooled_matches_plain(bits in 9u8..=12, ops in prop::collection::vec(op(), 1..40)) {
