@@ -34,6 +34,11 @@
 //! [`crate::handshake::ClientHandshake::new_with_deflate`] and
 //! [`crate::handshake::Response::deflate`] on the client).
 //!
+//! With the `alloc` feature, `Pooled` is the alternative for agreements
+//! without context takeover in either direction: it borrows a state from a
+//! `DeflatePool` shared by many connections only while a message is in
+//! flight, so an idle connection holds none.
+//!
 //! * RSV1 is set on the first frame of a compressed message only (RFC 7692
 //!   §6); continuation frames carry RSV1 = 0, and control frames are never
 //!   compressed (RSV1 on them is a protocol error, 1002).
