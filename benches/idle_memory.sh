@@ -6,6 +6,12 @@
 #
 #   bash benches/idle_memory.sh               # N = 5000 (2000 for the blocking server)
 #   CONNS=1000 bash benches/idle_memory.sh
+#   SERVERS="wsproto-tokio wsproto-tokio-deflate-15 wsproto-tokio-deflate-12 wsproto-tokio-deflate-9 wsproto-tokio-deflate-shared" \
+#     bash benches/idle_memory.sh          # compressed connections, per mode
+#
+# The deflate rows (wsproto-tokio-deflate-15, -12, -9, -shared) run our tokio
+# server with `--deflate-memory MODE`; their clients offer permessage-deflate
+# and the one echo on each connection is compressed both ways.
 #
 # Overrides: CONNS, BLOCKING_CONNS (thread per connection), SERVERS,
 # CARGO_TARGET_DIR. Node ws needs interop/node/node_modules (bash
@@ -42,6 +48,8 @@ rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 server_cmd() { # $1 = server, $2 = port
   case "$1" in
     wsproto-tokio) echo "$BIN/examples/echo_server 127.0.0.1:$2 --tokio" ;;
+    wsproto-tokio-deflate-*)
+      echo "$BIN/examples/echo_server 127.0.0.1:$2 --tokio --deflate-memory ${1#wsproto-tokio-deflate-}" ;;
     wsproto-blocking) echo "$BIN/examples/echo_server 127.0.0.1:$2" ;;
     tungstenite) echo "$BIN/peer_echo tungstenite 127.0.0.1:$2" ;;
     fastwebsockets) echo "$BIN/peer_echo fastwebsockets 127.0.0.1:$2" ;;
@@ -70,7 +78,9 @@ for server in $SERVERS; do
   sleep 0.5 # let the probe connection's resources go
   before="$(rss_kib "$SPID")"
   rm -f "$WORK/hold" && mkfifo "$WORK/hold"
-  "$BIN/idle_clients" "127.0.0.1:$port" --conns "$n" <"$WORK/hold" >"$WORK/client.out" 2>&1 &
+  client_flags=()
+  [[ "$server" == wsproto-tokio-deflate-* ]] && client_flags=(--deflate)
+  "$BIN/idle_clients" "127.0.0.1:$port" --conns "$n" "${client_flags[@]}" <"$WORK/hold" >"$WORK/client.out" 2>&1 &
   CPID=$!
   exec 7>"$WORK/hold" # the clients hold their connections until this closes
   ready=""

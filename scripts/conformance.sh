@@ -15,6 +15,8 @@
 # group (COMPRESSION_SUBSET below). `--full` runs all 517 cases in every run;
 # with deflate on that takes 11 to 16 minutes per run on 2 cores. `--only`
 # picks runs by name, e.g. `--only "server blocking deflate"`.
+# ECHO_SERVER_FLAGS adds flags to the echo_server of the server runs, e.g.
+# `ECHO_SERVER_FLAGS="--deflate-memory shared"`.
 #
 # Each run's verdicts are read from the suite's index.json by
 # scripts/autobahn/report.py; see there for what counts as failed. One line
@@ -165,6 +167,8 @@ run() {
   local flags=() status=0 port
   [ "$driver" = tokio ] && flags+=(--tokio)
   [ "$deflate" = no-deflate ] && flags+=(--no-deflate)
+  # shellcheck disable=SC2206 # split on purpose: several flags
+  [ "$role" = server ] && flags+=(${ECHO_SERVER_FLAGS:-})
   rm -rf "$dir"
   mkdir -p "$dir"
   local t0

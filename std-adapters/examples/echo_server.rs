@@ -1,7 +1,7 @@
 //! Echo server: text back as text, binary back as binary.
 //!
 //! ```text
-//! cargo run --release -p wsproto-adapters --example echo_server -- 127.0.0.1:9001 [--tokio] [--no-deflate] [--tls CERT KEY] [--memory-budget BYTES] [--min-progress BYTES/SECONDS|off]
+//! cargo run --release -p wsproto-adapters --example echo_server -- 127.0.0.1:9001 [--tokio] [--no-deflate] [--tls CERT KEY] [--memory-budget BYTES] [--min-progress BYTES/SECONDS|off] [--deflate-memory 15|12|9|shared]
 //! ```
 //! Blocking by default, one thread per connection; `--tokio` runs the same on
 //! the tokio adapter. `--tls CERT KEY` serves `wss://` with the PEM
@@ -11,19 +11,28 @@
 //! `MemoryBudget` among all connections (none by default);
 //! `--min-progress BYTES/SECONDS` sets the slowest a started message may
 //! arrive before the connection is closed with 1008 (the core's default,
-//! 8192/30, otherwise; `off` switches it off). Logs one line per connection event to stderr,
+//! 8192/30, otherwise; `off` switches it off). `--deflate-memory` picks the
+//! memory of compressed connections: `15` (the default), `12` or `9` caps
+//! the windows of a state each connection owns; `shared` answers with no
+//! context takeover both ways and lends states from one pool only while a
+//! message is in flight. Logs one line per connection event to stderr,
 //! the `accepted` line naming the negotiated extension.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use wsproto_adapters::wsproto::{Duration, MinProgress};
 use wsproto_adapters::{
-    blocking, tls, tokio as wstokio, CloseFrame, Error, MemoryBudget, Message, ServerOptions,
+    blocking, tls, tokio as wstokio, CloseFrame, DeflateMemory, Error, MemoryBudget, Message,
+    ServerOptions,
 };
 
 /// `--memory-budget BYTES`, shared by every connection.
 static BUDGET: std::sync::OnceLock<MemoryBudget> = std::sync::OnceLock::new();
 /// `--min-progress`, when given (`None` inside: `off`).
 static MIN_PROGRESS: std::sync::OnceLock<Option<MinProgress>> = std::sync::OnceLock::new();
+/// `--deflate-memory`: the window cap, or `None` for the shared pool.
+static DEFLATE_MEMORY: std::sync::OnceLock<Option<u8>> = std::sync::OnceLock::new();
+/// The pool of `--deflate-memory shared`, one for the whole server.
+static SHARED: std::sync::OnceLock<DeflateMemory> = std::sync::OnceLock::new();
 
 fn options(deflate: bool) -> ServerOptions {
     let mut options = ServerOptions::default();
@@ -34,6 +43,18 @@ fn options(deflate: bool) -> ServerOptions {
     options.config.limits.max_frame_payload = 64 << 20;
     options.config.limits.max_fragments = 1 << 20;
     options.memory_budget = BUDGET.get().cloned();
+    match DEFLATE_MEMORY.get() {
+        None => {}
+        Some(Some(bits)) => {
+            if let Some(deflate) = &mut options.deflate {
+                deflate.max_window_bits = *bits;
+            }
+        }
+        // Up to 64 idle states kept (about 8 MiB at most).
+        Some(None) => {
+            options.deflate_memory = SHARED.get_or_init(|| DeflateMemory::shared(64)).clone();
+        }
+    }
     if let Some(rule) = MIN_PROGRESS.get() {
         options.config.min_progress = *rule;
     }
@@ -50,7 +71,10 @@ const USAGE: &str =
                   one memory budget for all connections (a connection past it is closed with 1013)
   --min-progress BYTES/SECONDS
                   a started message must move by BYTES every SECONDS (default 8192/30),
-                  or the connection is closed with 1008; `off` switches the check off";
+                  or the connection is closed with 1008; `off` switches the check off
+  --deflate-memory 15|12|9|shared
+                  per-connection deflate windows of 2^N bytes (default 15), or `shared`:
+                  no context takeover, states lent from one pool while a message is in flight";
 
 /// The command line.
 struct Args {
@@ -63,6 +87,8 @@ struct Args {
     memory_budget: Option<usize>,
     /// `--min-progress`: `Some(None)` for `off`.
     min_progress: Option<Option<MinProgress>>,
+    /// `--deflate-memory`: `Some(None)` for `shared`.
+    deflate_memory: Option<Option<u8>>,
 }
 
 fn parse_args(args: Vec<String>) -> Result<Args, String> {
@@ -73,6 +99,7 @@ fn parse_args(args: Vec<String>) -> Result<Args, String> {
         tls: None,
         memory_budget: None,
         min_progress: None,
+        deflate_memory: None,
     };
     let mut addr = None;
     let mut args = args.into_iter();
@@ -97,6 +124,13 @@ fn parse_args(args: Vec<String>) -> Result<Args, String> {
             "--min-progress" => match args.next().as_deref().and_then(parse_min_progress) {
                 Some(rule) => parsed.min_progress = Some(rule),
                 None => return Err("--min-progress takes BYTES/SECONDS or off".to_owned()),
+            },
+            "--deflate-memory" => match args.next().as_deref() {
+                Some("shared") => parsed.deflate_memory = Some(None),
+                Some(n @ ("9" | "12" | "15")) => {
+                    parsed.deflate_memory = n.parse().ok().map(Some);
+                }
+                _ => return Err("--deflate-memory takes 15, 12, 9 or shared".to_owned()),
             },
             a if a.starts_with('-') => return Err(format!("unknown option {a}")),
             _ if addr.is_some() => return Err(format!("unexpected argument {arg}")),
@@ -138,6 +172,7 @@ fn main() {
         tls,
         memory_budget,
         min_progress,
+        deflate_memory,
     } = match parse_args(args) {
         Ok(args) => args,
         Err(e) => {
@@ -150,6 +185,9 @@ fn main() {
     }
     if let Some(rule) = min_progress {
         let _ = MIN_PROGRESS.set(rule);
+    }
+    if let Some(mode) = deflate_memory {
+        let _ = DEFLATE_MEMORY.set(mode);
     }
     let tls = match tls.map(|(cert, key)| tls::Acceptor::from_pem_files(cert, key)) {
         None => None,

@@ -125,6 +125,7 @@ pub fn open_for_fuzzing<S: Read + Write>(
         path: "/".into(),
         deflate: None,
         budget: None,
+        shared: None,
     };
     let rng = crate::rng::StdRng::from_seed([7; 32]);
     let driver = Driver::new(role, config, rng, done)?;

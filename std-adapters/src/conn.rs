@@ -14,12 +14,17 @@
 //! windows through the stack: a 15-bit connection is negotiated on a thread
 //! with a 64 KiB stack.
 //!
+//! In the server's shared mode ([`crate::DeflateMemory::Shared`]) the
+//! connection holds a `Pooled` extension instead: no state while idle, one
+//! borrowed from the server's pool while a message is in flight.
+//!
 //! Every method only forwards to the core: there is no protocol logic here.
 
 use crate::rng::StdRng;
+use crate::SharedDeflate;
 use std::ops::ControlFlow;
 use wsproto::extensions::deflate::{
-    Agreed, Deflate, Heap, HeapDeflate12, HeapDeflate15, HeapDeflate9, WindowTooSmall,
+    Agreed, Deflate, Heap, HeapDeflate12, HeapDeflate15, HeapDeflate9, Pooled, WindowTooSmall,
 };
 use wsproto::{Config, Connection, Instant, MessageKind, Role, State};
 
@@ -36,6 +41,9 @@ pub(crate) enum AnyConn {
     Deflate12(Box<Connection<StdRng, HeapDeflate12>>),
     /// permessage-deflate, windows of at most 2^15 bytes.
     Deflate15(Box<Connection<StdRng, HeapDeflate15>>),
+    /// permessage-deflate without context takeover, the state borrowed from
+    /// a shared pool only while a message is in flight.
+    Shared(Box<Connection<StdRng, Pooled<HeapDeflate15, SharedDeflate>>>),
 }
 
 /// Builds the deflate state for `agreed`, attaches it and moves the
@@ -59,23 +67,33 @@ macro_rules! each {
             AnyConn::Deflate9($c) => $body,
             AnyConn::Deflate12($c) => $body,
             AnyConn::Deflate15($c) => $body,
+            AnyConn::Shared($c) => $body,
         }
     };
 }
 
 impl AnyConn {
     /// An open connection for `role`; with `deflate`, compressing as agreed,
-    /// in the smallest state that holds both agreed windows.
+    /// in the smallest state that holds both agreed windows, or with
+    /// `shared` (and no context takeover agreed both ways) in states
+    /// borrowed from that pool.
     pub fn new(
         role: Role,
         config: Config,
         rng: StdRng,
         deflate: Option<&Agreed>,
+        shared: Option<&SharedDeflate>,
     ) -> Result<Self, WindowTooSmall> {
         let conn = Connection::with_rng(role, config, rng);
         let Some(agreed) = deflate else {
             return Ok(AnyConn::Plain(conn));
         };
+        if let Some(pool) = shared {
+            // Refused only with context takeover: then a state of its own.
+            if let Ok(ext) = Pooled::new(agreed, role, pool.clone()) {
+                return Ok(AnyConn::Shared(Box::new(conn.with_extension(ext))));
+            }
+        }
         let dirs = agreed.directions(role);
         Ok(
             match dirs.inflate_window_bits.max(dirs.compress_window_bits) {
@@ -200,7 +218,14 @@ mod tests {
     }
 
     fn build(role: Role, deflate: Option<&Agreed>) -> AnyConn {
-        AnyConn::new(role, Config::default(), StdRng::from_seed([1; 32]), deflate).unwrap()
+        AnyConn::new(
+            role,
+            Config::default(),
+            StdRng::from_seed([1; 32]),
+            deflate,
+            None,
+        )
+        .unwrap()
     }
 
     #[test]
@@ -217,5 +242,37 @@ mod tests {
         }
         // The enum itself stays small: the deflate states are behind a Box.
         assert!(std::mem::size_of::<AnyConn>() <= std::mem::size_of::<Connection<StdRng>>() + 16);
+    }
+
+    #[test]
+    fn shared_only_without_context_takeover_and_holding_nothing_idle() {
+        let pool = SharedDeflate::new(4);
+        let nct = DeflateConfig {
+            server_no_context_takeover: true,
+            client_no_context_takeover: true,
+            ..DeflateConfig::default()
+        };
+        let mut offer = [0u8; 128];
+        let n = write_offer(&DeflateConfig::default(), &mut offer).unwrap();
+        let forced = accept_offer(std::str::from_utf8(&offer[..n]).unwrap(), &nct).unwrap();
+        let build = |agreed: &Agreed| {
+            let rng = StdRng::from_seed([1; 32]);
+            AnyConn::new(
+                Role::Server,
+                Config::default(),
+                rng,
+                Some(agreed),
+                Some(&pool),
+            )
+            .unwrap()
+        };
+        let AnyConn::Shared(c) = build(&forced) else {
+            panic!("no takeover both ways: shared");
+        };
+        assert!(!c.extension().holds_state());
+        // What an idle connection adds to a plain one: the extension value.
+        assert!(c.extension().memory() <= 128, "{}", c.extension().memory());
+        // With takeover the state cannot be shared: one of its own.
+        assert!(matches!(build(&agreed(15, 15)), AnyConn::Deflate15(_)));
     }
 }

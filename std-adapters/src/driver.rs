@@ -104,7 +104,9 @@ pub(crate) struct Driver {
     rx_len: usize,
     /// Reads in a row that took under half of [`RX_MIN`] (see there).
     small_reads: u8,
-    /// Where compressed messages are inflated (empty without deflate).
+    /// Where compressed messages are inflated: allocated when input arrives
+    /// on a connection that agreed to deflate, given back with an idle
+    /// window (it holds nothing between calls to the core).
     scratch: Vec<u8>,
     tx: TxBuffer,
     /// A data frame written from the message's own bytes (see the module doc).
@@ -152,20 +154,16 @@ impl Driver {
             path,
             deflate,
             budget,
+            shared,
             ..
         } = done;
-        let conn = AnyConn::new(role, config, rng, deflate.as_ref())
+        let conn = AnyConn::new(role, config, rng, deflate.as_ref(), shared.as_ref())
             .map_err(|_| Error::Handshake(HandshakeError::InvalidExtension))?;
         let extensions = deflate.map(|agreed| {
             let mut value = [0u8; wsproto::extensions::deflate::params::MAX_VALUE_LEN];
             let n = agreed.write_response(&mut value).unwrap_or(0);
             String::from_utf8_lossy(value.get(..n).unwrap_or_default()).into_owned()
         });
-        let scratch = if conn.compresses() {
-            vec![0u8; INFLATE_SCRATCH]
-        } else {
-            Vec::new()
-        };
         let mut rx = vec![0u8; RX_MIN.max(leftover.len() + 1024)];
         if let Some(start) = rx.get_mut(..leftover.len()) {
             start.copy_from_slice(&leftover);
@@ -175,7 +173,7 @@ impl Driver {
             rx,
             rx_len: leftover.len(),
             small_reads: 0,
-            scratch,
+            scratch: Vec::new(),
             tx: TxBuffer::default(),
             verbatim: None,
             vectored_min: VECTORED_MIN,
@@ -360,6 +358,7 @@ impl Driver {
         if self.rx_len == 0 && self.small_reads > 0 && self.rx.len() <= RX_MIN && !self.lingering()
         {
             self.rx = Vec::new();
+            self.scratch = Vec::new();
             return true;
         }
         false
@@ -673,6 +672,9 @@ impl Driver {
     /// charge stops it.
     fn process(&mut self) {
         let mut pos = 0;
+        if self.scratch.is_empty() && self.rx_len > 0 && self.conn.compresses() {
+            self.scratch = vec![0u8; INFLATE_SCRATCH];
+        }
         while self.outcome.is_none() {
             let Some(input) = self.rx.get_mut(pos..self.rx_len) else {
                 break;
@@ -1208,6 +1210,7 @@ mod tests {
             path: "/".into(),
             deflate: None,
             budget,
+            shared: None,
         };
         Driver::new(role, Config::default(), StdRng::from_seed([7; 32]), done).unwrap()
     }

@@ -307,6 +307,7 @@ impl Http2Connection {
             path: path.to_owned(),
             deflate,
             budget: options.memory_budget.clone(),
+            shared: None,
         };
         let driver = Driver::new(Role::Client, options.config, new_rng()?, done)?;
         Ok(WebSocket::from_driver(TokioIo::new(upgraded), driver))

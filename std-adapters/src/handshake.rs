@@ -29,6 +29,9 @@ pub(crate) struct Done {
     pub deflate: Option<Agreed>,
     /// The memory budget the connection draws from, if any.
     pub budget: Option<MemoryBudget>,
+    /// (server) The pool deflate states are borrowed from, in the shared
+    /// mode.
+    pub shared: Option<crate::SharedDeflate>,
 }
 
 /// A failed handshake: the core's HTTP answer (empty for clients) and why.
@@ -82,6 +85,7 @@ pub(crate) struct ServerHs {
     protocols: Vec<String>,
     deflate: Option<DeflateConfig>,
     budget: Option<MemoryBudget>,
+    shared: Option<crate::SharedDeflate>,
 }
 
 impl ServerHs {
@@ -90,8 +94,9 @@ impl ServerHs {
             hs: ServerHandshake::new(&options.config, now),
             head: HeadBuffer::new(&options.config),
             protocols: options.protocols.clone(),
-            deflate: options.deflate,
+            deflate: options.negotiated_deflate(),
             budget: options.memory_budget.clone(),
+            shared: options.deflate_memory.pool().cloned(),
         }
     }
 
@@ -140,6 +145,7 @@ impl ServerHs {
                     path: req.path().to_owned(),
                     deflate,
                     budget: self.budget.clone(),
+                    shared: self.shared.clone(),
                 }))
             }
             Ok(None) => {
@@ -288,6 +294,7 @@ impl ClientHs {
                 path: self.path.clone(),
                 deflate,
                 budget: self.budget.clone(),
+                shared: None,
             })),
             None => {
                 self.hs.handle_timeout(now)?;

@@ -69,6 +69,8 @@ pub mod budget;
 #[cfg(feature = "std")]
 pub mod clock;
 #[cfg(feature = "std")]
+pub mod deflate_memory;
+#[cfg(feature = "std")]
 mod error;
 #[cfg(feature = "std")]
 pub mod url;
@@ -104,6 +106,8 @@ pub mod upgrade;
 
 #[cfg(feature = "std")]
 pub use budget::MemoryBudget;
+#[cfg(feature = "std")]
+pub use deflate_memory::{DeflateMemory, SharedDeflate};
 #[cfg(feature = "std")]
 pub use error::Error;
 /// permessage-deflate settings for [`ClientOptions::deflate`] and
@@ -286,6 +290,12 @@ pub struct ServerOptions {
     /// The first offer that fits is taken; `max_window_bits` caps the windows
     /// of both directions, and with it the memory of each connection.
     pub deflate: Option<DeflateConfig>,
+    /// Where the deflate state of each connection lives:
+    /// [`DeflateMemory::PerConnection`] (the default, sized by `deflate`'s
+    /// `max_window_bits`) or [`DeflateMemory::Shared`] (no context takeover
+    /// both ways, states borrowed from a pool only while a message is in
+    /// flight). The memory of each mode is in [`deflate_memory`].
+    pub deflate_memory: DeflateMemory,
     /// The memory all connections accepted with these options share
     /// (`None`, the default: only `config.limits` apply, per connection).
     /// Clones of the options share the same budget.
@@ -309,7 +319,24 @@ impl Default for ServerOptions {
             config: default_config(),
             protocols: Vec::new(),
             deflate: Some(DeflateConfig::default()),
+            deflate_memory: DeflateMemory::PerConnection,
             memory_budget: None,
         }
+    }
+}
+
+#[cfg(feature = "std")]
+impl ServerOptions {
+    /// The settings the handshake negotiates with: `deflate`, with no
+    /// context takeover forced both ways in the shared mode.
+    pub(crate) fn negotiated_deflate(&self) -> Option<DeflateConfig> {
+        self.deflate.map(|config| match self.deflate_memory {
+            DeflateMemory::PerConnection => config,
+            DeflateMemory::Shared(_) => DeflateConfig {
+                server_no_context_takeover: true,
+                client_no_context_takeover: true,
+                ..config
+            },
+        })
     }
 }

@@ -63,6 +63,7 @@ pub struct Upgrade {
     path: String,
     config: Config,
     budget: Option<crate::MemoryBudget>,
+    shared: Option<crate::SharedDeflate>,
 }
 
 /// A request that is not a valid WebSocket handshake: answer it with
@@ -204,6 +205,7 @@ pub fn accept_parts(
         path,
         config: options.config,
         budget: options.memory_budget.clone(),
+        shared: options.deflate_memory.pool().cloned(),
     })
 }
 
@@ -255,6 +257,7 @@ impl Upgrade {
             path: self.path,
             deflate: self.deflate,
             budget: self.budget,
+            shared: self.shared,
         };
         let driver = Driver::new(Role::Server, self.config, new_rng()?, done)?;
         Ok(WebSocket::from_driver(stream, driver))
@@ -337,6 +340,7 @@ where
         path: String::new(),
         deflate,
         budget,
+        shared: None,
     };
     let driver = Driver::new(role, config, new_rng()?, done)?;
     Ok(WebSocket::from_driver(stream, driver))
@@ -350,7 +354,10 @@ fn negotiate<'a, I: Iterator<Item = &'a str>>(
     deflate: impl Fn(&wsproto::extensions::deflate::DeflateConfig) -> Option<Agreed>,
 ) -> (Option<String>, Option<Agreed>) {
     let chosen = choose(&options.protocols, offered);
-    (chosen, options.deflate.as_ref().and_then(deflate))
+    (
+        chosen,
+        options.negotiated_deflate().as_ref().and_then(deflate),
+    )
 }
 
 /// The first of the server's subprotocols that the client offered.

@@ -11,7 +11,8 @@ use std::thread;
 use std::time::Duration;
 use wsproto_adapters::wsproto::{MessageKind, Violation};
 use wsproto_adapters::{
-    blocking, tokio as wstokio, ClientOptions, DeflateConfig, Error, Message, ServerOptions,
+    blocking, tokio as wstokio, ClientOptions, DeflateConfig, DeflateMemory, Error, Message,
+    ServerOptions, SharedDeflate,
 };
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -132,7 +133,11 @@ impl Write for Counting {
 }
 
 fn blocking_round_trips(server: Server) {
-    let (addr, ended) = echo_server(server, ServerOptions::default());
+    blocking_round_trips_with(server, ServerOptions::default());
+}
+
+fn blocking_round_trips_with(server: Server, options: ServerOptions) {
+    let (addr, ended) = echo_server(server, options);
     let mut ws = blocking::connect(&format!("ws://{addr}/")).unwrap();
     assert!(ws.deflate().is_some(), "{server:?}: deflate not agreed");
     assert!(ws
@@ -194,6 +199,69 @@ fn blocking_client_round_trips_compressed_with_a_blocking_server() {
 #[test]
 fn blocking_client_round_trips_compressed_with_a_tokio_server() {
     blocking_round_trips(Server::Tokio);
+}
+
+/// The shared mode: the server forces no context takeover both ways, every
+/// shape of message still round trips, and the state is back in the pool
+/// once the connection is idle.
+fn shared_round_trips(server: Server) {
+    let pool = SharedDeflate::new(4);
+    let options = ServerOptions {
+        deflate_memory: DeflateMemory::Shared(pool.clone()),
+        ..ServerOptions::default()
+    };
+    let (addr, ended) = echo_server(server, options.clone());
+    let mut ws = blocking::connect(&format!("ws://{addr}/")).unwrap();
+    let agreed = *ws.deflate().expect("deflate agreed");
+    assert!(agreed.server_no_context_takeover && agreed.client_no_context_takeover);
+    let text = chatty(100_000);
+    for _ in 0..3 {
+        ws.send_text(&text).unwrap();
+        assert_eq!(ws.read().unwrap(), Message::Text(text.clone()));
+    }
+    ws.close(1000, "done").unwrap();
+    ended.recv_timeout(WAIT).unwrap();
+    // One connection, one message at a time: one state, now idle.
+    assert_eq!(pool.idle(), 1, "{server:?}");
+    // The whole battery, on the same pool.
+    blocking_round_trips_with(server, options);
+    assert_eq!(pool.idle(), 1, "{server:?}");
+}
+
+#[test]
+fn shared_mode_round_trips_with_a_blocking_server() {
+    shared_round_trips(Server::Blocking);
+}
+
+#[test]
+fn shared_mode_round_trips_with_a_tokio_server() {
+    shared_round_trips(Server::Tokio);
+}
+
+#[test]
+fn the_shared_pool_keeps_at_most_its_cap() {
+    use wsproto_adapters::wsproto::extensions::deflate::{
+        accept_offer, DeflatePool, HeapDeflate15,
+    };
+    use wsproto_adapters::wsproto::Role;
+    let pool = SharedDeflate::new(2);
+    let agreed = accept_offer(
+        "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
+        &DeflateConfig::default(),
+    )
+    .unwrap();
+    let key = agreed.directions(Role::Server);
+    for _ in 0..5 {
+        let state = Box::new(HeapDeflate15::new(&agreed, Role::Server).unwrap());
+        pool.give(&key, state);
+    }
+    assert_eq!(pool.idle(), 2);
+    assert!(pool.take(&key).is_some());
+    assert!(
+        pool.take(&agreed.directions(Role::Client)).is_some(),
+        "same windows both ways"
+    );
+    assert!(pool.take(&key).is_none());
 }
 
 #[tokio::test]

@@ -16,8 +16,9 @@ use crate::error::Violation;
 /// Per-message payload transformation owned by a connection, selected by
 /// RSV1 on the first frame of a message. Sealed; implemented by
 /// [`NoExtension`], with the `deflate` feature by
-/// `extensions::deflate::Deflate`, and by `Option` of either (`None`: no
-/// extension was agreed).
+/// `extensions::deflate::Deflate` (and, with `alloc` too,
+/// `extensions::deflate::Pooled`), and by `Option` of any of them (`None`:
+/// no extension was agreed).
 pub trait Extension: sealed::Hooks {}
 
 /// No extension: every RSV bit is a protocol error (1002). Zero-sized.

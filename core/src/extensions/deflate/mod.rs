@@ -36,6 +36,11 @@
 //! [`crate::handshake::ClientHandshake::new_with_deflate`] and
 //! [`crate::handshake::Response::deflate`] on the client).
 //!
+//! With the `alloc` feature, `Pooled` is the alternative for agreements
+//! without context takeover in either direction: it borrows a state from a
+//! `DeflatePool` shared by many connections only while a message is in
+//! flight, so an idle connection holds none.
+//!
 //! * RSV1 is set on the first frame of a compressed message only (RFC 7692
 //!   §6); continuation frames carry RSV1 = 0, and control frames are never
 //!   compressed (RSV1 on them is a protocol error, 1002).
@@ -51,6 +56,8 @@
 pub mod compress;
 pub mod inflate;
 pub mod params;
+#[cfg(feature = "alloc")]
+pub mod pooled;
 pub mod state;
 pub mod storage;
 
@@ -60,6 +67,8 @@ pub use params::{
     accept_offer, validate_response, write_offer, Agreed, DeflateConfig, DeflateParams, Directions,
     ParamError,
 };
+#[cfg(feature = "alloc")]
+pub use pooled::{DeflatePool, PoolRefused, Pooled};
 pub use state::{Deflate, Deflate12, Deflate15, Deflate9, WindowTooSmall};
 #[cfg(feature = "alloc")]
 pub use state::{HeapDeflate12, HeapDeflate15, HeapDeflate9};
