@@ -166,6 +166,8 @@ pub struct Compressor<const BUF: usize, const HASH: usize, S: Storage = Inline> 
     hlit: u16,
     hdist: u8,
     hclen: u8,
+    /// `lit_code` and `dist_code` hold the fixed codes.
+    fixed_codes: bool,
 }
 
 impl<const BUF: usize, const HASH: usize, S: Storage> core::fmt::Debug
@@ -239,6 +241,7 @@ impl<const BUF: usize, const HASH: usize, S: Storage> Compressor<BUF, HASH, S> {
             hlit: 0,
             hdist: 0,
             hclen: 0,
+            fixed_codes: false,
         }
     }
 
@@ -508,7 +511,8 @@ impl<const BUF: usize, const HASH: usize, S: Storage> Compressor<BUF, HASH, S> {
             )
             + 5 * dist_freq.iter().map(|&f| u64::from(f)).sum::<u64>();
 
-        // Dynamic codes, into the tables (a fixed block refills them).
+        // Dynamic code lengths, into the tables (a fixed block refills
+        // them).
         build_lengths(&lit_freq, &mut self.lit_len, 15);
         build_lengths(&dist_freq, &mut self.dist_len, 15);
         let hlit = LIT_SYMBOLS
@@ -567,21 +571,25 @@ impl<const BUF: usize, const HASH: usize, S: Storage> Compressor<BUF, HASH, S> {
         if stored_bits < fixed_bits.min(dynamic_bits) {
             self.phase = Phase::StoredHeader;
         } else if fixed_bits <= dynamic_bits {
-            for (s, (l, c)) in self
-                .lit_len
-                .iter_mut()
-                .zip(self.lit_code.iter_mut())
-                .enumerate()
-            {
-                (*l, *c) = (fixed_lit_len(s), fixed_lit_code(s));
+            // The lengths were overwritten above; the codes are rebuilt
+            // only after a dynamic block.
+            for (s, l) in self.lit_len.iter_mut().enumerate() {
+                *l = fixed_lit_len(s);
             }
             self.dist_len.fill(5);
-            build_codes(&self.dist_len, &mut self.dist_code);
+            if !self.fixed_codes {
+                for (s, c) in self.lit_code.iter_mut().enumerate() {
+                    *c = fixed_lit_code(s);
+                }
+                build_codes(&self.dist_len, &mut self.dist_code);
+                self.fixed_codes = true;
+            }
             self.phase = Phase::FixedHeader;
         } else {
             build_codes(&self.lit_len, &mut self.lit_code);
             build_codes(&self.dist_len, &mut self.dist_code);
             build_codes(&self.clen_len, &mut self.clen_code);
+            self.fixed_codes = false;
             self.hlit = hlit as u16;
             self.hdist = hdist as u8;
             self.hclen = hclen as u8;
