@@ -200,6 +200,9 @@ impl<const BUF: usize, const HASH: usize, S: Storage> Compressor<BUF, HASH, S> {
     /// A fresh compressor. `window_bits` (8..=15, clamped to
     /// [`Self::MAX_WINDOW_BITS`]) is the negotiated limit for this direction;
     /// `no_context_takeover` drops the history after every message.
+    // Inlined, so that the optimizer can write the state where the caller
+    // keeps it rather than into a temporary that is then moved there.
+    #[inline(always)]
     pub fn new(window_bits: u8, no_context_takeover: bool) -> Self {
         const {
             assert!(
