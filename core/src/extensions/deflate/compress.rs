@@ -38,9 +38,9 @@ use super::storage::{Inline, Storage};
 mod huffman;
 
 use huffman::{
-    build_codes, build_lengths, dist_extra_bits, distance_code, fixed_lit_len, rle_item,
-    CLEN_ORDER, CLEN_SYMBOLS, DIST_SYMBOLS, END_OF_BLOCK, LEN_BASE, LEN_EXTRA_BITS, LEN_SYMBOL,
-    LIT_SYMBOLS,
+    build_codes, build_lengths, dist_extra_bits, distance_code, fixed_lit_code, fixed_lit_len,
+    rle_item, CLEN_ORDER, CLEN_SYMBOLS, DIST_SYMBOLS, END_OF_BLOCK, LEN_BASE, LEN_EXTRA_BITS,
+    LEN_SYMBOL, LIT_SYMBOLS,
 };
 
 /// A compressor for windows of up to 2^9 bytes (a 1 KiB buffer).
@@ -83,9 +83,6 @@ const GOOD_MATCH: usize = 8;
 const STORED_OVERHEAD: usize = 6;
 /// The final flush: 3 header bits and padding, with up to 7 pending bits.
 const FLUSH_MAX: usize = 2;
-/// Every dynamic block sends its code lengths as one run-length coded
-/// sequence: literal/length lengths, then distance lengths.
-const SEQ: usize = LIT_SYMBOLS + DIST_SYMBOLS;
 /// A symbol word at or above this starts a match: `MATCH | (len - 3)`,
 /// followed by a word holding `dist - 1`. Below it, a literal byte.
 const MATCH: u16 = 0x8000;
@@ -123,7 +120,7 @@ enum Phase {
 /// of 16-bit words: hash heads, hash chain links (so chains reach `HASH`
 /// bytes back; the first candidate reaches the whole window) and the
 /// symbol buffer (a block holds at most `HASH` words: one per literal, two
-/// per match). Both are checked at compile time. About 1.5 KiB more holds
+/// per match). Both are checked at compile time. About 1 KiB more holds
 /// the block's Huffman codes.
 #[derive(Clone)]
 pub struct Compressor<const BUF: usize, const HASH: usize, S: Storage = Inline> {
@@ -166,13 +163,11 @@ pub struct Compressor<const BUF: usize, const HASH: usize, S: Storage = Inline> 
     dist_len: [u8; DIST_SYMBOLS],
     clen_code: [u16; CLEN_SYMBOLS],
     clen_len: [u8; CLEN_SYMBOLS],
-    /// The code lengths as sent (HLIT literal/length, then HDIST distance).
-    seq: [u8; SEQ],
     hlit: u16,
     hdist: u8,
     hclen: u8,
-    /// The code tables hold the fixed codes.
-    fixed_tables: bool,
+    /// `lit_code` and `dist_code` hold the fixed codes.
+    fixed_codes: bool,
 }
 
 impl<const BUF: usize, const HASH: usize, S: Storage> core::fmt::Debug
@@ -205,6 +200,9 @@ impl<const BUF: usize, const HASH: usize, S: Storage> Compressor<BUF, HASH, S> {
     /// A fresh compressor. `window_bits` (8..=15, clamped to
     /// [`Self::MAX_WINDOW_BITS`]) is the negotiated limit for this direction;
     /// `no_context_takeover` drops the history after every message.
+    // Inlined, so that the optimizer can write the state where the caller
+    // keeps it rather than into a temporary that is then moved there.
+    #[inline(always)]
     pub fn new(window_bits: u8, no_context_takeover: bool) -> Self {
         const {
             assert!(
@@ -243,11 +241,10 @@ impl<const BUF: usize, const HASH: usize, S: Storage> Compressor<BUF, HASH, S> {
             dist_len: [0; DIST_SYMBOLS],
             clen_code: [0; CLEN_SYMBOLS],
             clen_len: [0; CLEN_SYMBOLS],
-            seq: [0; SEQ],
             hlit: 0,
             hdist: 0,
             hclen: 0,
-            fixed_tables: false,
+            fixed_codes: false,
         }
     }
 
@@ -468,11 +465,18 @@ impl<const BUF: usize, const HASH: usize, S: Storage> Compressor<BUF, HASH, S> {
 
     /// Chooses the cheapest encoding of the symbols in the buffer (the
     /// input `buf[block_start..cur]`) and starts writing it.
+    ///
+    /// The dynamic code lengths are built straight into the block's tables
+    /// (the fixed tables are rebuilt when a later block wants them), so the
+    /// only arrays on the stack are the symbol counts and the scratch of
+    /// [`build_lengths`].
     fn start_block(&mut self) {
         let syms: &[u16] = self.syms.borrow();
         let syms = syms.get(..self.nsyms).unwrap_or_default();
-        let mut lit_freq = [0u32; LIT_SYMBOLS];
-        let mut dist_freq = [0u32; DIST_SYMBOLS];
+        // A block holds fewer than `HASH` (at most 2^16) words, so no count
+        // overflows 16 bits.
+        let mut lit_freq = [0u16; LIT_SYMBOLS];
+        let mut dist_freq = [0u16; DIST_SYMBOLS];
         let mut extra_bits = 0u64;
         let mut words = syms.iter();
         while let Some(&w) = words.next() {
@@ -497,7 +501,7 @@ impl<const BUF: usize, const HASH: usize, S: Storage> Compressor<BUF, HASH, S> {
         if let Some(f) = lit_freq.get_mut(END_OF_BLOCK) {
             *f = 1;
         }
-        let weigh = |freq: &[u32], lens: &mut dyn Iterator<Item = u64>| -> u64 {
+        let weigh = |freq: &[u16], lens: &mut dyn Iterator<Item = u64>| -> u64 {
             freq.iter().zip(lens).map(|(&f, l)| u64::from(f) * l).sum()
         };
 
@@ -510,61 +514,55 @@ impl<const BUF: usize, const HASH: usize, S: Storage> Compressor<BUF, HASH, S> {
             )
             + 5 * dist_freq.iter().map(|&f| u64::from(f)).sum::<u64>();
 
-        // Dynamic codes, built aside: the current tables may be the fixed
-        // ones, kept for the next fixed block.
-        let mut lit_len = [0u8; LIT_SYMBOLS];
-        let mut dist_len = [0u8; DIST_SYMBOLS];
-        let mut clen_len = [0u8; CLEN_SYMBOLS];
-        build_lengths(&lit_freq, &mut lit_len, 15);
-        build_lengths(&dist_freq, &mut dist_len, 15);
+        // Dynamic code lengths, into the tables (a fixed block refills
+        // them).
+        build_lengths(&lit_freq, &mut self.lit_len, 15);
+        build_lengths(&dist_freq, &mut self.dist_len, 15);
         let hlit = LIT_SYMBOLS
-            - lit_len
+            - self
+                .lit_len
                 .iter()
                 .rev()
                 .take_while(|&&l| l == 0)
                 .count()
                 .min(LIT_SYMBOLS - 257);
         let hdist = DIST_SYMBOLS
-            - dist_len
+            - self
+                .dist_len
                 .iter()
                 .rev()
                 .take_while(|&&l| l == 0)
                 .count()
                 .min(DIST_SYMBOLS - 1);
-        let mut seq_buf = [0u8; SEQ];
-        let lits = lit_len.get(..hlit).unwrap_or_default();
-        let dists = dist_len.get(..hdist).unwrap_or_default();
-        for (s, &l) in seq_buf.iter_mut().zip(lits.iter().chain(dists)) {
-            *s = l;
-        }
-        let seq = seq_buf.get(..hlit + hdist).unwrap_or_default();
-        let mut clen_freq = [0u32; CLEN_SYMBOLS];
+        let lits = self.lit_len.get(..hlit).unwrap_or_default();
+        let dists = self.dist_len.get(..hdist).unwrap_or_default();
+        let mut clen_freq = [0u16; CLEN_SYMBOLS];
         let mut rle_extra = 0u64;
         let mut i = 0;
-        while i < seq.len() {
-            let (sym, _, eb, n) = rle_item(seq, i);
+        while i < hlit + hdist {
+            let (sym, _, eb, n) = rle_item(lits, dists, i);
             if let Some(f) = clen_freq.get_mut(sym) {
                 *f += 1;
             }
             rle_extra += u64::from(eb);
             i += n;
         }
-        build_lengths(&clen_freq, &mut clen_len, 7);
+        build_lengths(&clen_freq, &mut self.clen_len, 7);
         let hclen = CLEN_SYMBOLS
             - CLEN_ORDER
                 .iter()
                 .rev()
-                .take_while(|&&s| clen_len.get(s) == Some(&0))
+                .take_while(|&&s| self.clen_len.get(s) == Some(&0))
                 .count()
                 .min(CLEN_SYMBOLS - 4);
         let dynamic_bits = 3
             + 14
             + 3 * hclen as u64
             + rle_extra
-            + weigh(&clen_freq, &mut clen_len.iter().map(|&l| u64::from(l)))
+            + weigh(&clen_freq, &mut self.clen_len.iter().map(|&l| u64::from(l)))
             + extra_bits
-            + weigh(&lit_freq, &mut lit_len.iter().map(|&l| u64::from(l)))
-            + weigh(&dist_freq, &mut dist_len.iter().map(|&l| u64::from(l)));
+            + weigh(&lit_freq, &mut self.lit_len.iter().map(|&l| u64::from(l)))
+            + weigh(&dist_freq, &mut self.dist_len.iter().map(|&l| u64::from(l)));
 
         // Stored: header, padding to a byte, LEN and NLEN, the bytes.
         let len = self.cur - self.block_start;
@@ -576,37 +574,25 @@ impl<const BUF: usize, const HASH: usize, S: Storage> Compressor<BUF, HASH, S> {
         if stored_bits < fixed_bits.min(dynamic_bits) {
             self.phase = Phase::StoredHeader;
         } else if fixed_bits <= dynamic_bits {
-            if !self.fixed_tables {
-                // All 288 fixed codes count for the canonical order, even
-                // 286 and 287, which are never sent.
-                let mut lens = [0u8; LIT_SYMBOLS + 2];
-                for (s, l) in lens.iter_mut().enumerate() {
-                    *l = fixed_lit_len(s);
+            // The lengths were overwritten above; the codes are rebuilt
+            // only after a dynamic block.
+            for (s, l) in self.lit_len.iter_mut().enumerate() {
+                *l = fixed_lit_len(s);
+            }
+            self.dist_len.fill(5);
+            if !self.fixed_codes {
+                for (s, c) in self.lit_code.iter_mut().enumerate() {
+                    *c = fixed_lit_code(s);
                 }
-                let mut codes = [0u16; LIT_SYMBOLS + 2];
-                build_codes(&lens, &mut codes);
-                for ((l, c), (&fl, &fc)) in self
-                    .lit_len
-                    .iter_mut()
-                    .zip(self.lit_code.iter_mut())
-                    .zip(lens.iter().zip(&codes))
-                {
-                    (*l, *c) = (fl, fc);
-                }
-                self.dist_len.fill(5);
                 build_codes(&self.dist_len, &mut self.dist_code);
-                self.fixed_tables = true;
+                self.fixed_codes = true;
             }
             self.phase = Phase::FixedHeader;
         } else {
-            self.lit_len = lit_len;
-            self.dist_len = dist_len;
-            self.clen_len = clen_len;
-            self.seq = seq_buf;
             build_codes(&self.lit_len, &mut self.lit_code);
             build_codes(&self.dist_len, &mut self.dist_code);
             build_codes(&self.clen_len, &mut self.clen_code);
-            self.fixed_tables = false;
+            self.fixed_codes = false;
             self.hlit = hlit as u16;
             self.hdist = hdist as u8;
             self.hclen = hclen as u8;
@@ -647,10 +633,11 @@ impl<const BUF: usize, const HASH: usize, S: Storage> Compressor<BUF, HASH, S> {
                     }
                 }
                 Phase::Lengths(i) => {
-                    let n = usize::from(self.hlit) + usize::from(self.hdist);
-                    let seq = self.seq.get(..n).unwrap_or_default();
-                    if i < n {
-                        let (sym, extra, extra_bits, covered) = rle_item(seq, i);
+                    let (hlit, hdist) = (usize::from(self.hlit), usize::from(self.hdist));
+                    if i < hlit + hdist {
+                        let lits = self.lit_len.get(..hlit).unwrap_or_default();
+                        let dists = self.dist_len.get(..hdist).unwrap_or_default();
+                        let (sym, extra, extra_bits, covered) = rle_item(lits, dists, i);
                         let code = self.clen_code.get(sym).copied().unwrap_or(0);
                         let len = self.clen_len.get(sym).copied().unwrap_or(0);
                         b.put(u32::from(code), u32::from(len));

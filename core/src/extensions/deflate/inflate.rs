@@ -158,6 +158,9 @@ impl<const WINDOW: usize, S: Storage> Inflater<WINDOW, S> {
     /// A fresh inflater. `no_context_takeover`: the peer resets its
     /// compressor after every message (so do we). `max_output`: the largest
     /// decompressed message accepted.
+    // Inlined, so that the optimizer can write the state where the caller
+    // keeps it rather than into a temporary that is then moved there.
+    #[inline(always)]
     pub fn new(no_context_takeover: bool, max_output: u64) -> Self {
         const {
             assert!(

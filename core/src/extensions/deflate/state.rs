@@ -112,6 +112,9 @@ impl<const IW: usize, const CB: usize, const CH: usize, S: Storage> Deflate<IW, 
     /// than the window the peer may use (negotiate with a
     /// [`DeflateConfig`] whose `max_window_bits` is at most the inflater's,
     /// e.g. [`Deflate::config`]).
+    // Inlined, so that the optimizer can write the state where the caller
+    // keeps it rather than into a temporary that is then moved there.
+    #[inline(always)]
     pub fn new(agreed: &Agreed, role: Role) -> Result<Self, WindowTooSmall> {
         let dirs = agreed.directions(role);
         if !Inflater::<IW, S>::supports(dirs.inflate_window_bits) {

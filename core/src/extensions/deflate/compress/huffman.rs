@@ -3,8 +3,8 @@
 //! fixed codes, the length and distance symbol tables, and the run-length
 //! coding of a dynamic block's code lengths.
 //!
-//! Nothing here allocates; the scratch arrays of [`build_lengths`] live on
-//! the stack for the duration of the call (a few KiB at most).
+//! Nothing here allocates; [`build_lengths`] needs one array of
+//! [`LIT_SYMBOLS`] words on the stack for the duration of the call.
 
 /// Literal/length symbols (0..=285; 286 and 287 are never used).
 pub(super) const LIT_SYMBOLS: usize = 286;
@@ -91,20 +91,40 @@ pub(super) const fn fixed_lit_len(symbol: usize) -> u8 {
     }
 }
 
+/// The fixed literal/length code of `symbol` (RFC 1951 §3.2.6: the
+/// canonical code of [`fixed_lit_len`] over all 288 symbols), bit-reversed
+/// like [`build_codes`]' output.
+pub(super) const fn fixed_lit_code(symbol: usize) -> u16 {
+    let (code, len) = match symbol {
+        0..=143 => (0x30 + symbol, 8),
+        144..=255 => (0x190 + symbol - 144, 9),
+        256..=279 => (symbol - 256, 7),
+        _ => (0xc0 + symbol - 280, 8),
+    };
+    (code as u16).reverse_bits() >> (16 - len)
+}
+
 /// Code lengths for `freq`, none longer than `limit`, written to `lens`
 /// (same length as `freq`, at most [`LIT_SYMBOLS`]); symbols with a zero
 /// count get length 0. At least two symbols always get a code (symbols 0
 /// and 1 are added with length `limit`-style codes if needed) so that every
 /// code is complete, which every inflater accepts.
-pub(super) fn build_lengths(freq: &[u32], lens: &mut [u8], limit: u32) {
+///
+/// One array of [`LIT_SYMBOLS`] words is all the scratch: the Huffman tree
+/// is built in place over the sorted leaves (Moffat and Katajainen's
+/// method), each word keeping its leaf's symbol in the low 9 bits while the
+/// high 23 hold a weight, then a parent index, then a depth.
+pub(super) fn build_lengths(freq: &[u16], lens: &mut [u8], limit: u32) {
     const N: usize = LIT_SYMBOLS;
-    // Leaves sorted by count: count << 9 | symbol (counts stay below 2^23).
-    let mut leaves = [0u32; N];
+    const SYM: u32 = 0x1ff;
+    const MAX: u32 = (1 << 23) - 1;
+    // Leaves sorted by count: count << 9 | symbol.
+    let mut a = [0u32; N];
     let mut n = 0;
     for (sym, &f) in freq.iter().enumerate().take(N) {
         if f > 0 {
-            if let Some(slot) = leaves.get_mut(n) {
-                *slot = (f.min((1 << 23) - 1) << 9) | sym as u32;
+            if let Some(slot) = a.get_mut(n) {
+                *slot = (u32::from(f) << 9) | sym as u32;
                 n += 1;
             }
         }
@@ -115,82 +135,79 @@ pub(super) fn build_lengths(freq: &[u32], lens: &mut [u8], limit: u32) {
     // Fewer than two used symbols: pad with symbols 0 and 1 (count 0).
     let mut pad = 0u32;
     while n < 2 && pad < 2 {
-        let taken = leaves.iter().take(n).any(|&v| v & 0x1ff == pad);
+        let taken = a.iter().take(n).any(|&v| v & SYM == pad);
         if !taken && (pad as usize) < lens.len() {
-            if let Some(slot) = leaves.get_mut(n) {
+            if let Some(slot) = a.get_mut(n) {
                 *slot = pad;
                 n += 1;
             }
         }
         pad += 1;
     }
-    let Some(leaves) = leaves.get_mut(..n) else {
+    let Some(a) = a.get_mut(..n) else {
         return;
     };
-    leaves.sort_unstable();
+    heapsort(a);
+    let high = |a: &[u32], i: usize| a.get(i).map_or(0, |&v| v >> 9);
+    let set = |a: &mut [u32], i: usize, v: u32| {
+        if let Some(slot) = a.get_mut(i) {
+            *slot = (v.min(MAX) << 9) | (*slot & SYM);
+        }
+    };
 
-    // Two-queue Huffman: leaves in order, internal nodes created in
-    // nondecreasing weight order. Node ids: leaves 0..n, internal n..2n-1.
-    let mut weight = [0u32; N];
-    let mut parent = [0u16; 2 * N];
-    let (mut li, mut ii) = (0usize, 0usize);
-    for k in 0..n.saturating_sub(1) {
-        let pick = |li: &mut usize, ii: &mut usize| -> (usize, u32) {
-            let leaf = leaves.get(*li).map(|&v| v >> 9);
-            let internal = if *ii < k {
-                weight.get(*ii).copied()
-            } else {
-                None
-            };
-            match (leaf, internal) {
-                (Some(l), Some(i)) if i < l => {
-                    *ii += 1;
-                    (n + *ii - 1, i)
-                }
-                (Some(l), _) => {
-                    *li += 1;
-                    (*li - 1, l)
-                }
-                (None, Some(i)) => {
-                    *ii += 1;
-                    (n + *ii - 1, i)
-                }
-                (None, None) => (0, 0),
-            }
-        };
-        let (a, wa) = pick(&mut li, &mut ii);
-        let (b, wb) = pick(&mut li, &mut ii);
-        if let Some(w) = weight.get_mut(k) {
-            *w = wa.saturating_add(wb);
-        }
-        for child in [a, b] {
-            if let Some(p) = parent.get_mut(child) {
-                *p = (n + k) as u16;
-            }
-        }
-    }
-    // Depths: the root (the last internal node) is at depth 0; parents
-    // always have larger ids than their children, so go downwards.
-    let mut depth = [0u8; 2 * N];
-    let root = 2 * n - 2;
-    for id in (0..root).rev() {
-        let p = parent.get(id).map_or(root, |&p| usize::from(p));
-        let d = depth.get(p).copied().unwrap_or(0).saturating_add(1);
-        if let Some(slot) = depth.get_mut(id) {
-            *slot = d;
-        }
-    }
-    // Count codes per length, clamping to the limit, then restore the
-    // Kraft sum: take a code from the longest level and split a shorter
-    // leaf into two until the code is exactly complete again.
     let limit = limit as usize;
     let mut count = [0u32; 16];
-    for id in 0..n {
-        let d = usize::from(depth.get(id).copied().unwrap_or(1)).clamp(1, limit);
-        if let Some(c) = count.get_mut(d) {
-            *c += 1;
+    if n < 2 {
+        if let Some(c) = count.get_mut(1) {
+            *c = n as u32;
+        }
+    } else {
+        // Weights: internal node k (created in nondecreasing weight order)
+        // goes to slot k, whose leaf is already merged; an internal node,
+        // once merged, keeps its parent's index instead. Ties go to the
+        // leaf.
+        let (mut root, mut leaf) = (0usize, 2usize);
+        set(a, 0, high(a, 0) + high(a, 1));
+        for next in 1..n - 1 {
+            let mut w = 0;
+            for _ in 0..2 {
+                if leaf >= n || (root < next && high(a, root) < high(a, leaf)) {
+                    w += high(a, root);
+                    set(a, root, next as u32);
+                    root += 1;
+                } else {
+                    w += high(a, leaf);
+                    leaf += 1;
+                }
+            }
+            set(a, next, w);
+        }
+        // Depths of the internal nodes: the root (the last one) is at 0,
+        // and a parent's index is above its children's.
+        set(a, n - 2, 0);
+        for next in (0..n - 2).rev() {
+            let parent = high(a, next) as usize;
+            set(a, next, high(a, parent) + 1);
+        }
+        // Leaves per depth, level by level from the root, each clamped to
+        // the limit.
+        let (mut avail, mut depth, mut internal) = (1usize, 0usize, n - 1);
+        while avail > 0 {
+            let mut used = 0;
+            while internal > 0 && high(a, internal - 1) as usize == depth {
+                used += 1;
+                internal -= 1;
+            }
+            if let Some(c) = count.get_mut(depth.clamp(1, limit)) {
+                *c += (avail - used) as u32;
+            }
+            avail = 2 * used;
+            depth += 1;
         }
     }
+    // Restore the Kraft sum after clamping: take a code from the longest
+    // level and split a shorter leaf into two until the code is exactly
+    // complete again.
     let full = 1u64 << limit;
     let mut kraft: u64 = (1..=limit)
         .map(|d| u64::from(count.get(d).copied().unwrap_or(0)) << (limit - d))
@@ -215,13 +232,13 @@ pub(super) fn build_lengths(freq: &[u32], lens: &mut [u8], limit: u32) {
     // Longest codes to the rarest symbols (the leaves are in count order).
     let mut d = limit;
     let mut left = count.get(d).copied().unwrap_or(0);
-    for &leaf in leaves.iter() {
+    for &leaf in a.iter() {
         while left == 0 && d > 1 {
             d -= 1;
             left = count.get(d).copied().unwrap_or(0);
         }
         left = left.saturating_sub(1);
-        if let Some(l) = lens.get_mut((leaf & 0x1ff) as usize) {
+        if let Some(l) = lens.get_mut((leaf & SYM) as usize) {
             *l = d as u8;
         }
     }
@@ -261,18 +278,59 @@ pub(super) fn build_codes(lens: &[u8], codes: &mut [u16]) {
     }
 }
 
+/// Sorts `a` ascending. A heap sort: a few dozen instructions and no
+/// recursion, where the slice's own sort brings in about 2.5 KiB of code
+/// and a deeper stack; the keys are distinct, so the order is the same.
+fn heapsort(a: &mut [u32]) {
+    let n = a.len();
+    for root in (0..n / 2).rev() {
+        sift_down(a, root, n);
+    }
+    for end in (1..n).rev() {
+        a.swap(0, end);
+        sift_down(a, 0, end);
+    }
+}
+
+/// Restores the max-heap below `root` within `a[..end]` (`end <= a.len()`).
+fn sift_down(a: &mut [u32], mut root: usize, end: usize) {
+    loop {
+        let mut child = 2 * root + 1;
+        if child >= end {
+            return;
+        }
+        if child + 1 < end && a.get(child) < a.get(child + 1) {
+            child += 1;
+        }
+        if a.get(root) >= a.get(child) {
+            return;
+        }
+        a.swap(root, child);
+        root = child;
+    }
+}
+
 /// One item of the run-length coded code lengths of a dynamic block
-/// header, starting at index `i` of `lens` (literal/length lengths then
-/// distance lengths, as one sequence): (code-length symbol, extra value,
-/// extra bits, lengths covered).
-pub(super) fn rle_item(lens: &[u8], i: usize) -> (usize, u32, u32, usize) {
-    let Some(&v) = lens.get(i) else {
+/// header, starting at index `i` of the sequence `lits` then `dists` (the
+/// literal/length lengths then the distance lengths, coded as one run
+/// across the two): (code-length symbol, extra value, extra bits, lengths
+/// covered).
+pub(super) fn rle_item(lits: &[u8], dists: &[u8], i: usize) -> (usize, u32, u32, usize) {
+    let at = |i: usize| match i.checked_sub(lits.len()) {
+        None => lits.get(i),
+        Some(j) => dists.get(j),
+    };
+    let Some(&v) = at(i) else {
         return (0, 0, 0, 1);
     };
-    let run = lens
-        .get(i..)
-        .unwrap_or_default()
+    let rest = match i.checked_sub(lits.len()) {
+        None => (lits.get(i..).unwrap_or_default(), dists),
+        Some(j) => (dists.get(j..).unwrap_or_default(), &[][..]),
+    };
+    let run = rest
+        .0
         .iter()
+        .chain(rest.1)
         .take(138)
         .take_while(|&&x| x == v)
         .count();
@@ -285,7 +343,7 @@ pub(super) fn rle_item(lens: &[u8], i: usize) -> (usize, u32, u32, usize) {
         }
         return (0, 0, 0, 1);
     }
-    let repeat = i > 0 && lens.get(i - 1) == Some(&v);
+    let repeat = i > 0 && at(i - 1) == Some(&v);
     if repeat && run >= 3 {
         let r = run.min(6);
         return (16, r as u32 - 3, 2, r);
@@ -299,7 +357,7 @@ mod tests {
     use std::vec::Vec;
 
     /// Plain Huffman cost and depth (no length limit) by repeated merging.
-    fn reference_cost(freq: &[u32]) -> (u64, u32) {
+    fn reference_cost(freq: &[u16]) -> (u64, u32) {
         let mut w: Vec<(u64, u32)> = freq
             .iter()
             .filter(|&&f| f > 0)
@@ -328,7 +386,7 @@ mod tests {
         let mut x = 12345u32;
         for round in 0..300 {
             let n = 2 + round % 285;
-            let freq: Vec<u32> = (0..n)
+            let freq: Vec<u16> = (0..n)
                 .map(|_| {
                     x ^= x << 13;
                     x ^= x >> 17;
@@ -336,7 +394,7 @@ mod tests {
                     if x % 5 == 0 {
                         0
                     } else {
-                        x % (1 + round as u32 * 37)
+                        (x % (1 + round as u32 * 37)) as u16
                     }
                 })
                 .collect();
@@ -365,8 +423,8 @@ mod tests {
     #[test]
     fn limited_lengths_stay_complete() {
         // Fibonacci counts make the unlimited code very deep.
-        let mut freq = std::vec![0u32; 30];
-        let (mut a, mut b) = (1u32, 1u32);
+        let mut freq = std::vec![0u16; 30];
+        let (mut a, mut b) = (1u16, 1u16);
         for f in freq.iter_mut() {
             *f = a;
             (a, b) = (b, a.saturating_add(b));
@@ -382,7 +440,7 @@ mod tests {
     #[test]
     fn one_or_no_symbol_still_gets_two_codes() {
         for used in [None, Some(0), Some(1), Some(7)] {
-            let mut freq = [0u32; 19];
+            let mut freq = [0u16; 19];
             if let Some(s) = used {
                 freq[s] = 9;
             }
@@ -436,7 +494,7 @@ mod tests {
         let mut i = 0;
         let mut items = Vec::new();
         while i < lens.len() {
-            let (s, e, b, n) = rle_item(&lens, i);
+            let (s, e, b, n) = rle_item(&lens, &[], i);
             items.push((s, e, b));
             i += n;
         }
@@ -452,5 +510,218 @@ mod tests {
                 (0, 0, 0)
             ]
         );
+    }
+    /// The earlier construction (a parent and a depth array beside the
+    /// leaves), kept to show the in-place one gives the same lengths.
+    #[allow(clippy::needless_range_loop)]
+    fn two_array_lengths(freq: &[u32], lens: &mut [u8], limit: u32) {
+        const N: usize = LIT_SYMBOLS;
+        // Leaves sorted by count: count << 9 | symbol (counts stay below 2^23).
+        let mut leaves = [0u32; N];
+        let mut n = 0;
+        for (sym, &f) in freq.iter().enumerate().take(N) {
+            if f > 0 {
+                if let Some(slot) = leaves.get_mut(n) {
+                    *slot = (f.min((1 << 23) - 1) << 9) | sym as u32;
+                    n += 1;
+                }
+            }
+        }
+        for l in lens.iter_mut() {
+            *l = 0;
+        }
+        // Fewer than two used symbols: pad with symbols 0 and 1 (count 0).
+        let mut pad = 0u32;
+        while n < 2 && pad < 2 {
+            let taken = leaves.iter().take(n).any(|&v| v & 0x1ff == pad);
+            if !taken && (pad as usize) < lens.len() {
+                if let Some(slot) = leaves.get_mut(n) {
+                    *slot = pad;
+                    n += 1;
+                }
+            }
+            pad += 1;
+        }
+        let Some(leaves) = leaves.get_mut(..n) else {
+            return;
+        };
+        leaves.sort_unstable();
+
+        // Two-queue Huffman: leaves in order, internal nodes created in
+        // nondecreasing weight order. Node ids: leaves 0..n, internal n..2n-1.
+        let mut weight = [0u32; N];
+        let mut parent = [0u16; 2 * N];
+        let (mut li, mut ii) = (0usize, 0usize);
+        for k in 0..n.saturating_sub(1) {
+            let pick = |li: &mut usize, ii: &mut usize| -> (usize, u32) {
+                let leaf = leaves.get(*li).map(|&v| v >> 9);
+                let internal = if *ii < k {
+                    weight.get(*ii).copied()
+                } else {
+                    None
+                };
+                match (leaf, internal) {
+                    (Some(l), Some(i)) if i < l => {
+                        *ii += 1;
+                        (n + *ii - 1, i)
+                    }
+                    (Some(l), _) => {
+                        *li += 1;
+                        (*li - 1, l)
+                    }
+                    (None, Some(i)) => {
+                        *ii += 1;
+                        (n + *ii - 1, i)
+                    }
+                    (None, None) => (0, 0),
+                }
+            };
+            let (a, wa) = pick(&mut li, &mut ii);
+            let (b, wb) = pick(&mut li, &mut ii);
+            if let Some(w) = weight.get_mut(k) {
+                *w = wa.saturating_add(wb);
+            }
+            for child in [a, b] {
+                if let Some(p) = parent.get_mut(child) {
+                    *p = (n + k) as u16;
+                }
+            }
+        }
+        // Depths: the root (the last internal node) is at depth 0; parents
+        // always have larger ids than their children, so go downwards.
+        let mut depth = [0u8; 2 * N];
+        let root = 2 * n - 2;
+        for id in (0..root).rev() {
+            let p = parent.get(id).map_or(root, |&p| usize::from(p));
+            let d = depth.get(p).copied().unwrap_or(0).saturating_add(1);
+            if let Some(slot) = depth.get_mut(id) {
+                *slot = d;
+            }
+        }
+        // Count codes per length, clamping to the limit, then restore the
+        // Kraft sum: take a code from the longest level and split a shorter
+        // leaf into two until the code is exactly complete again.
+        let limit = limit as usize;
+        let mut count = [0u32; 16];
+        for id in 0..n {
+            let d = usize::from(depth.get(id).copied().unwrap_or(1)).clamp(1, limit);
+            if let Some(c) = count.get_mut(d) {
+                *c += 1;
+            }
+        }
+        let full = 1u64 << limit;
+        let mut kraft: u64 = (1..=limit)
+            .map(|d| u64::from(count.get(d).copied().unwrap_or(0)) << (limit - d))
+            .sum();
+        while kraft > full {
+            if let Some(c) = count.get_mut(limit) {
+                *c = c.saturating_sub(1);
+            }
+            for d in (1..limit).rev() {
+                if count.get(d).copied().unwrap_or(0) > 0 {
+                    if let Some(c) = count.get_mut(d) {
+                        *c -= 1;
+                    }
+                    if let Some(c) = count.get_mut(d + 1) {
+                        *c += 2;
+                    }
+                    break;
+                }
+            }
+            kraft -= 1;
+        }
+        // Longest codes to the rarest symbols (the leaves are in count order).
+        let mut d = limit;
+        let mut left = count.get(d).copied().unwrap_or(0);
+        for &leaf in leaves.iter() {
+            while left == 0 && d > 1 {
+                d -= 1;
+                left = count.get(d).copied().unwrap_or(0);
+            }
+            left = left.saturating_sub(1);
+            if let Some(l) = lens.get_mut((leaf & 0x1ff) as usize) {
+                *l = d as u8;
+            }
+        }
+    }
+
+    #[test]
+    fn heapsort_sorts() {
+        let mut x = 77u32;
+        for n in 0..300 {
+            let mut v: Vec<u32> = (0..n)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 17;
+                    x ^= x << 5;
+                    x % 1000
+                })
+                .collect();
+            let mut want = v.clone();
+            want.sort_unstable();
+            heapsort(&mut v);
+            assert_eq!(v, want);
+        }
+    }
+
+    #[test]
+    fn fixed_codes_are_the_canonical_ones() {
+        // All 288 fixed codes count for the canonical order, even 286 and
+        // 287, which are never sent.
+        let lens: Vec<u8> = (0..288).map(fixed_lit_len).collect();
+        let mut codes = [0u16; 288];
+        build_codes(&lens, &mut codes);
+        for (s, &c) in codes.iter().enumerate() {
+            assert_eq!(fixed_lit_code(s), c, "symbol {s}");
+        }
+    }
+
+    #[test]
+    fn in_place_lengths_match_the_two_array_construction() {
+        let mut x = 0x2545_f491u32;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x
+        };
+        for round in 0..2000u32 {
+            let n = [19, 30, 286][round as usize % 3];
+            let zeros = next() % 4;
+            let scale = [2, 16, 300, 65535][next() as usize % 4];
+            let freq: Vec<u16> = (0..n)
+                .map(|_| {
+                    if next() % 4 < zeros {
+                        0
+                    } else {
+                        (next() % scale) as u16
+                    }
+                })
+                .collect();
+            let wide: Vec<u32> = freq.iter().map(|&f| u32::from(f)).collect();
+            for limit in [7, 15] {
+                let mut got = std::vec![0u8; n];
+                let mut want = std::vec![0u8; n];
+                build_lengths(&freq, &mut got, limit);
+                two_array_lengths(&wide, &mut want, limit);
+                assert_eq!(got, want, "{freq:?} limit {limit}");
+            }
+        }
+    }
+
+    #[test]
+    fn rle_runs_cross_from_literal_to_distance_lengths() {
+        let all = [
+            7u8, 7, 7, 7, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 3, 3, 3,
+        ];
+        for cut in 0..=all.len() {
+            let (lits, dists) = all.split_at(cut);
+            let mut i = 0;
+            while i < all.len() {
+                let whole = rle_item(&all, &[], i);
+                assert_eq!(rle_item(lits, dists, i), whole, "cut {cut} at {i}");
+                i += whole.3;
+            }
+        }
     }
 }
