@@ -5,21 +5,11 @@
 #[path = "../../fuzz/fuzz_targets/std_driver/harness.rs"]
 mod harness;
 
+#[path = "common/fuzz_inputs.rs"]
+mod common;
+
 fn fuzz_inputs(dir: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fuzz")
-        .join(dir)
-        .join("std_driver");
-    let mut inputs: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|entry| {
-            let path = entry.unwrap().path();
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            (name, std::fs::read(&path).unwrap())
-        })
-        .collect();
-    inputs.sort();
-    inputs
+    common::fuzz_inputs(dir, "std_driver")
 }
 
 /// Every seed of the fuzz corpus passes the harness's oracles.

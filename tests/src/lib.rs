@@ -3,6 +3,8 @@
 //! * [`TestRng`] — a deterministic RNG for client masking keys and handshake nonces.
 //! * [`Ev`] and [`Collector`] — owned events, with data chunks reassembled into
 //!   whole messages (and the chunk invariants of [`wsproto::Event`] checked).
+//! * [`chunk`] — owned events as delivered, chunk by chunk (`fin` kept), for
+//!   comparing two ways of receiving the same bytes.
 //! * [`receive_all`] — the documented receive loop: call `receive` until a call
 //!   consumes nothing and returns no event, keeping unconsumed bytes at the
 //!   front of the buffer for the next call.
@@ -760,5 +762,37 @@ pub fn handshake_pair(setup: &HandshakeSetup<'_>) -> Handshaken {
         response,
         path,
         protocol,
+    }
+}
+
+/// Owned events exactly as `receive` delivers them, one per chunk, `fin`
+/// kept: what tests comparing two receive paths compare.
+pub mod chunk {
+    use wsproto::Event;
+
+    /// One event, owned.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub enum Ev {
+        /// A text chunk and whether it ends the message.
+        Text(String, bool),
+        /// A binary chunk and whether it ends the message.
+        Binary(Vec<u8>, bool),
+        /// A ping and its payload.
+        Ping(Vec<u8>),
+        /// A pong and its payload.
+        Pong(Vec<u8>),
+        /// The peer's Close: code and reason.
+        Close(Option<u16>, String),
+    }
+
+    /// `e`, owned.
+    pub fn own(e: Event<'_>) -> Ev {
+        match e {
+            Event::Text { data, fin } => Ev::Text(data.to_owned(), fin),
+            Event::Binary { data, fin } => Ev::Binary(data.to_vec(), fin),
+            Event::Ping(p) => Ev::Ping(p.to_vec()),
+            Event::Pong(p) => Ev::Pong(p.to_vec()),
+            Event::Close { code, reason } => Ev::Close(code.map(|c| c.0), reason.to_owned()),
+        }
     }
 }

@@ -11,26 +11,9 @@
 use proptest::prelude::*;
 use std::ops::ControlFlow;
 use wsproto::frame::apply_mask;
-use wsproto::{Config, Connection, Error, Event, Limits, Role, State};
+use wsproto::{Config, Connection, Error, Limits, Role, State};
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Ev {
-    Text(String, bool),
-    Binary(Vec<u8>, bool),
-    Ping(Vec<u8>),
-    Pong(Vec<u8>),
-    Close(Option<u16>, String),
-}
-
-fn own(e: Event<'_>) -> Ev {
-    match e {
-        Event::Text { data, fin } => Ev::Text(data.to_owned(), fin),
-        Event::Binary { data, fin } => Ev::Binary(data.to_vec(), fin),
-        Event::Ping(p) => Ev::Ping(p.to_vec()),
-        Event::Pong(p) => Ev::Pong(p.to_vec()),
-        Event::Close { code, reason } => Ev::Close(code.map(|c| c.0), reason.to_owned()),
-    }
-}
+use wsproto_tests::chunk::{own, Ev};
 
 /// One frame as it goes on the wire, possibly broken.
 #[derive(Clone, Debug)]

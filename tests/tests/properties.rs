@@ -7,8 +7,7 @@ use proptest::sample::Index;
 use wsproto::frame::{apply_mask, FrameHeader, HeaderStatus, OpCode, MAX_HEADER_LEN};
 use wsproto::utf8::{validate_prefix, Utf8Status};
 use wsproto::{
-    CloseCode, Config, Connection, Error, Event, MessageKind, Role, State, Violation,
-    MIN_RECEIVE_BUFFER,
+    CloseCode, Config, Connection, Error, MessageKind, Role, State, Violation, MIN_RECEIVE_BUFFER,
 };
 
 // ----- helpers -----
@@ -74,24 +73,7 @@ fn seeded_text(len: usize, seed: u64) -> String {
     s
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Ev {
-    Text(String, bool),
-    Binary(Vec<u8>, bool),
-    Ping(Vec<u8>),
-    Pong(Vec<u8>),
-    Close(Option<u16>, String),
-}
-
-fn own(e: Event<'_>) -> Ev {
-    match e {
-        Event::Text { data, fin } => Ev::Text(data.to_owned(), fin),
-        Event::Binary { data, fin } => Ev::Binary(data.to_vec(), fin),
-        Event::Ping(p) => Ev::Ping(p.to_vec()),
-        Event::Pong(p) => Ev::Pong(p.to_vec()),
-        Event::Close { code, reason } => Ev::Close(code.map(|c| c.0), reason.to_owned()),
-    }
-}
+use wsproto_tests::chunk::{own, Ev};
 
 /// Joins data chunks into whole messages; control events stay in place.
 fn reassemble(events: &[Ev]) -> Vec<Ev> {

@@ -10,7 +10,7 @@
 //! one byte per read.
 
 use wsproto::frame::{FrameHeader, HeaderStatus, OpCode};
-use wsproto::{CloseCode, Config, Connection, Error, Event, Limits, Role, Side, State, Violation};
+use wsproto::{CloseCode, Config, Connection, Error, Limits, Role, Side, State, Violation};
 
 // ----- helpers -----
 
@@ -111,24 +111,7 @@ fn cat(parts: &[Vec<u8>]) -> Vec<u8> {
     parts.concat()
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Ev {
-    Text(String, bool),
-    Binary(Vec<u8>, bool),
-    Ping(Vec<u8>),
-    Pong(Vec<u8>),
-    Close(Option<u16>, String),
-}
-
-fn own(e: Event<'_>) -> Ev {
-    match e {
-        Event::Text { data, fin } => Ev::Text(data.to_owned(), fin),
-        Event::Binary { data, fin } => Ev::Binary(data.to_vec(), fin),
-        Event::Ping(p) => Ev::Ping(p.to_vec()),
-        Event::Pong(p) => Ev::Pong(p.to_vec()),
-        Event::Close { code, reason } => Ev::Close(code.map(|c| c.0), reason.to_owned()),
-    }
-}
+use wsproto_tests::chunk::{own, Ev};
 
 struct Fed {
     events: Vec<Ev>,
