@@ -182,7 +182,9 @@ impl<const IW: usize, const CB: usize, const CH: usize, S: Storage> sealed::Hook
     }
 
     fn inflate_pending(&self) -> bool {
-        self.inflater.pending() > 0 || self.inflater.has_deferred_error()
+        self.inflater.pending() > 0
+            || self.inflater.has_deferred_error()
+            || self.inflater.holds_undecoded()
     }
 
     fn compress_bound(&self, len: usize) -> usize {

@@ -7,15 +7,11 @@
 //! the way. An inline [`super::Deflate15`] is about 156 KiB, so boxing one
 //! takes several hundred KiB of stack. With `Heap` the windows, buffers and
 //! hash and symbol tables are allocated zeroed by `vec!` and never exist on
-//! the stack; only miniz_oxide's decompressor state (about 11 KiB) passes
-//! through it on its way into its box, and the [`super::Deflate`] value
-//! itself is under 2 KiB (mostly the compressor's Huffman code tables).
-//! Measured for a `HeapDeflate15`: under 16 KiB of stack
-//! optimized, about 44 KiB unoptimized (the decompressor is built and copied
-//! there a few times).
+//! the stack; the [`super::Deflate`] value itself is under 3 KiB (the
+//! compressor's Huffman code tables and the inflater's decoder, whose
+//! canonical code tables stay inline).
 
 use core::borrow::BorrowMut;
-use miniz_oxide::inflate::core::DecompressorOxide;
 
 mod sealed {
     pub trait Sealed {}
@@ -30,15 +26,11 @@ pub trait Storage: sealed::Sealed {
     type Bytes<const N: usize>: BorrowMut<[u8]> + Clone;
     /// `N` 16-bit words, zeroed.
     type Words<const N: usize>: BorrowMut<[u16]> + Clone;
-    /// miniz_oxide's decompressor state.
-    type Decompressor: BorrowMut<DecompressorOxide> + Clone;
 
     /// `N` zero bytes.
     fn bytes<const N: usize>() -> Self::Bytes<N>;
     /// `N` zero words.
     fn words<const N: usize>() -> Self::Words<N>;
-    /// A fresh decompressor.
-    fn decompressor() -> Self::Decompressor;
 }
 
 /// Arrays inside the state itself: no allocator, the size is the type's.
@@ -51,7 +43,6 @@ impl Storage for Inline {
     const HEAP: bool = false;
     type Bytes<const N: usize> = [u8; N];
     type Words<const N: usize> = [u16; N];
-    type Decompressor = DecompressorOxide;
 
     fn bytes<const N: usize>() -> [u8; N] {
         [0; N]
@@ -59,10 +50,6 @@ impl Storage for Inline {
 
     fn words<const N: usize>() -> [u16; N] {
         [0; N]
-    }
-
-    fn decompressor() -> DecompressorOxide {
-        DecompressorOxide::new()
     }
 }
 
@@ -81,7 +68,6 @@ impl Storage for Heap {
     const HEAP: bool = true;
     type Bytes<const N: usize> = alloc::boxed::Box<[u8]>;
     type Words<const N: usize> = alloc::boxed::Box<[u16]>;
-    type Decompressor = alloc::boxed::Box<DecompressorOxide>;
 
     fn bytes<const N: usize>() -> Self::Bytes<N> {
         alloc::vec![0u8; N].into_boxed_slice()
@@ -89,10 +75,6 @@ impl Storage for Heap {
 
     fn words<const N: usize>() -> Self::Words<N> {
         alloc::vec![0u16; N].into_boxed_slice()
-    }
-
-    fn decompressor() -> Self::Decompressor {
-        alloc::boxed::Box::new(DecompressorOxide::new())
     }
 }
 

@@ -1,16 +1,19 @@
-//! Streaming permessage-deflate decompression (RFC 7692 §7.2.2) over
-//! miniz_oxide's allocation-free `inflate::core`.
+//! Streaming permessage-deflate decompression (RFC 7692 §7.2.2) with the
+//! crate's own DEFLATE decoder (RFC 1951; `decoder.rs`, `huffman.rs`).
 //!
-//! The decompressor writes into a power-of-two window owned by the
-//! [`Inflater`] (it doubles as the LZ77 history), and bytes are copied from
-//! there into the caller's output as room allows. Input is the message
-//! payload, already unmasked, in chunks of any size; output buffers may be
-//! of any size, down to one byte.
+//! The decoder writes into a power-of-two window owned by the [`Inflater`]
+//! (it doubles as the LZ77 history), and bytes are copied from there into
+//! the caller's output as room allows. Input is the message payload, already
+//! unmasked, in chunks of any size; output buffers may be of any size, down
+//! to one byte. The decoder's state is about 1.1 KiB (Huffman codes kept as
+//! canonical tables of 16-bit words, no large lookup tables) and the whole
+//! inflater is built by a `const fn`, so it can live in a `static`.
 //!
 //! # Errors and close codes
 //!
 //! * [`InflateError::Corrupt`]: not a valid DEFLATE stream (bad block type,
-//!   bad Huffman code, a distance beyond the window). RFC 7692 §8 only says to _Fail the WebSocket Connection_; we
+//!   bad Huffman code, a distance further back than the history the window
+//!   holds). RFC 7692 §8 only says to _Fail the WebSocket Connection_; we
 //!   answer **1007** (invalid frame payload data), the code RFC 6455 §7.4.1
 //!   gives to "data within a message that was not consistent with the type
 //!   of the message".
@@ -26,10 +29,9 @@
 //!
 //! # What is not detected
 //!
-//! A peer that references data it promised not to use (context from a
-//! previous message under `no_context_takeover`) gets stale bytes from the
-//! window rather than an error; distances beyond the whole window are
-//! errors. Bytes after a final (BFINAL) block are skipped, as zlib-based
+//! Distances further back than the history are errors: beyond the window,
+//! before the first byte of the stream, or (under `no_context_takeover`)
+//! into a previous message. Bytes after a final (BFINAL) block are skipped, as zlib-based
 //! receivers do; the next message then starts a new DEFLATE stream.
 //!
 //! # Where a message must end
@@ -37,20 +39,19 @@
 //! A sender flushes each message to a block boundary and strips the four
 //! bytes of the empty stored block the flush ends with (RFC 7692 §7.2.1); the
 //! receiver appends them again (§7.2.2). So once the tail is in, the
-//! decompressor must stand exactly between two blocks (or past a final
+//! decoder must stand exactly between two blocks (or past a final
 //! block). If it stands inside a block instead — an empty compressed message,
 //! whose tail alone opens a stored block it cannot finish, or data that stops
 //! mid-block — the message is [`InflateError::Corrupt`], reported at once
 //! rather than left for the next message to trip over with the wrong state.
 
+mod decoder;
+mod huffman;
+
 use core::borrow::{Borrow, BorrowMut};
-use miniz_oxide::inflate::core::inflate_flags::{
-    TINFL_FLAG_HAS_MORE_INPUT, TINFL_FLAG_STOP_ON_BLOCK_BOUNDARY,
-};
-use miniz_oxide::inflate::core::{decompress, DecompressorOxide};
-use miniz_oxide::inflate::TINFLStatus;
 
 use super::storage::{Inline, Storage};
+use decoder::{Decoder, Status};
 
 use crate::CloseCode;
 
@@ -70,7 +71,7 @@ pub const fn window_size(bits: u8) -> usize {
     1 << bits
 }
 
-/// An inflater for windows of up to 2^9 bytes (~11.5 KiB in all).
+/// An inflater for windows of up to 2^9 bytes (about 1.7 KiB in all).
 pub type Inflater9 = Inflater<512>;
 /// An inflater for windows of up to 2^12 bytes.
 pub type Inflater12 = Inflater<4096>;
@@ -121,16 +122,19 @@ pub struct Inflated {
 /// `written` prefix of the output to the application.
 #[derive(Clone)]
 pub struct Inflater<const WINDOW: usize, S: Storage = Inline> {
-    state: S::Decompressor,
+    decoder: Decoder,
     window: S::Bytes<WINDOW>,
-    /// Where the decompressor writes next in `window`.
+    /// Where the decoder writes next in `window`.
     pos: usize,
     /// Decompressed bytes not yet delivered: `window[pos - pending..pos]`.
     pending: usize,
-    /// How much of [`TAIL`] the decompressor has taken this message.
+    /// How much of [`TAIL`] the decoder has taken this message.
     tail_fed: usize,
     /// The peer ended the DEFLATE stream (BFINAL) inside this message.
     stream_done: bool,
+    /// The decoder stopped for want of input: everything given to it so
+    /// far is decoded.
+    starved: bool,
     /// Decompressed bytes of the current message so far.
     message_len: u64,
     max_output: u64,
@@ -151,9 +155,38 @@ impl<const WINDOW: usize, S: Storage> core::fmt::Debug for Inflater<WINDOW, S> {
     }
 }
 
+impl<const WINDOW: usize> Inflater<WINDOW, Inline> {
+    /// [`Inflater::new`] as a `const fn`, for inline storage: an inflater
+    /// (or a whole connection) can then be a `static`, never built on the
+    /// stack.
+    pub const fn new_const(no_context_takeover: bool, max_output: u64) -> Self {
+        let () = Self::WINDOW_OK;
+        Self {
+            decoder: Decoder::new(),
+            window: [0; WINDOW],
+            pos: 0,
+            pending: 0,
+            tail_fed: 0,
+            stream_done: false,
+            starved: true,
+            message_len: 0,
+            max_output,
+            no_context_takeover,
+            failed: None,
+        }
+    }
+}
+
 impl<const WINDOW: usize, S: Storage> Inflater<WINDOW, S> {
     /// Base-2 log of `WINDOW`.
     pub const WINDOW_BITS: u8 = WINDOW.trailing_zeros() as u8;
+
+    /// Fails the build for a window that is not a power of two in
+    /// 512..=32768.
+    const WINDOW_OK: () = assert!(
+        WINDOW.is_power_of_two() && WINDOW >= 512 && WINDOW <= 32768,
+        "Inflater window must be a power of two in 512..=32768"
+    );
 
     /// A fresh inflater. `no_context_takeover`: the peer resets its
     /// compressor after every message (so do we). `max_output`: the largest
@@ -162,19 +195,15 @@ impl<const WINDOW: usize, S: Storage> Inflater<WINDOW, S> {
     // keeps it rather than into a temporary that is then moved there.
     #[inline(always)]
     pub fn new(no_context_takeover: bool, max_output: u64) -> Self {
-        const {
-            assert!(
-                WINDOW.is_power_of_two() && WINDOW >= 512 && WINDOW <= 32768,
-                "Inflater window must be a power of two in 512..=32768"
-            )
-        };
+        let () = Self::WINDOW_OK;
         Self {
-            state: S::decompressor(),
+            decoder: Decoder::new(),
             window: S::bytes::<WINDOW>(),
             pos: 0,
             pending: 0,
             tail_fed: 0,
             stream_done: false,
+            starved: true,
             message_len: 0,
             max_output,
             no_context_takeover,
@@ -186,7 +215,7 @@ impl<const WINDOW: usize, S: Storage> Inflater<WINDOW, S> {
     pub(crate) fn heap_bytes(&self) -> usize {
         if S::HEAP {
             let window: &[u8] = self.window.borrow();
-            window.len() + core::mem::size_of::<DecompressorOxide>()
+            window.len()
         } else {
             0
         }
@@ -212,15 +241,32 @@ impl<const WINDOW: usize, S: Storage> Inflater<WINDOW, S> {
         self.pending
     }
 
+    /// The decoder holds input it has not decoded yet (it stopped when the
+    /// output filled up): the next [`Self::inflate`] call, even without
+    /// input, has more to deliver.
+    pub fn holds_undecoded(&self) -> bool {
+        !self.starved && !self.stream_done
+    }
+
     /// An error was found behind bytes not yet delivered: the next
     /// [`Self::inflate`] call, with or without input, reports it.
     pub fn has_deferred_error(&self) -> bool {
         self.failed.is_some()
     }
 
+    /// Sets the agreement's takeover flag (`no_context_takeover`: the peer
+    /// resets its compressor after every message) and drops all state, in
+    /// place: for an inflater made by [`Self::new_const`] before the
+    /// handshake agreed on anything.
+    pub fn configure(&mut self, no_context_takeover: bool) {
+        self.no_context_takeover = no_context_takeover;
+        self.reset();
+    }
+
     /// Drops all state: the next byte starts a fresh stream and message.
     pub fn reset(&mut self) {
-        self.state.borrow_mut().init();
+        self.decoder.reset();
+        self.starved = true;
         self.pos = 0;
         self.pending = 0;
         self.tail_fed = 0;
@@ -256,8 +302,8 @@ impl<const WINDOW: usize, S: Storage> Inflater<WINDOW, S> {
                 self.pos = 0;
             }
             let rest = input.get(consumed..).unwrap_or_default();
-            let from_tail = rest.is_empty();
-            let src = if !from_tail {
+            let tail = TAIL.get(self.tail_fed..).unwrap_or_default();
+            let (src, from_tail) = if !rest.is_empty() {
                 if self.stream_done {
                     // Bytes after a final block are ignored, like zlib's
                     // `unused_data` (RFC 7692 §7.2.3.4 appends an empty
@@ -265,36 +311,27 @@ impl<const WINDOW: usize, S: Storage> Inflater<WINDOW, S> {
                     consumed = input.len();
                     continue;
                 }
-                rest
-            } else if fin && !self.stream_done {
-                match TAIL.get(self.tail_fed..) {
-                    Some(tail) if !tail.is_empty() => tail,
-                    _ => break,
-                }
+                (rest, false)
+            } else if self.stream_done {
+                break;
+            } else if !self.starved {
+                // Bits in the decoder's buffer, or a match, still to finish.
+                (rest, false)
+            } else if fin && !tail.is_empty() {
+                (tail, true)
             } else {
                 break;
             };
-            // The tail must finish exactly at a block boundary: stop there.
-            let flags = if from_tail {
-                TINFL_FLAG_HAS_MORE_INPUT | TINFL_FLAG_STOP_ON_BLOCK_BOUNDARY
-            } else {
-                TINFL_FLAG_HAS_MORE_INPUT
-            };
-            let (status, used, made) = decompress(
-                self.state.borrow_mut(),
-                src,
-                self.window.borrow_mut(),
-                self.pos,
-                flags,
-            );
+            let window: &mut [u8] = self.window.borrow_mut();
+            let step = self.decoder.decode(src, window, self.pos);
             if from_tail {
-                self.tail_fed += used;
+                self.tail_fed += step.used;
             } else {
-                consumed += used;
+                consumed += step.used;
             }
-            self.pos += made;
-            self.pending += made;
-            self.message_len = self.message_len.saturating_add(made as u64);
+            self.pos += step.made;
+            self.pending += step.made;
+            self.message_len = self.message_len.saturating_add(step.made as u64);
             if self.message_len > self.max_output {
                 // Deliver up to the limit, never past it.
                 let excess = self.message_len - self.max_output;
@@ -303,18 +340,22 @@ impl<const WINDOW: usize, S: Storage> Inflater<WINDOW, S> {
                 self.failed = Some(InflateError::TooBig);
                 continue;
             }
-            match status {
-                TINFLStatus::Done => self.stream_done = true,
-                TINFLStatus::BlockBoundary => {}
-                TINFLStatus::NeedsMoreInput | TINFLStatus::HasMoreOutput
-                    if used > 0 || made > 0 => {}
-                _ => self.failed = Some(InflateError::Corrupt),
+            self.starved = step.status == Status::NeedInput;
+            match step.status {
+                Status::Done => self.stream_done = true,
+                Status::Corrupt => self.failed = Some(InflateError::Corrupt),
+                // The decoder stops with room left only for want of input;
+                // a full stop that wrote nothing would loop for ever.
+                Status::OutputFull if step.made == 0 => self.failed = Some(InflateError::Corrupt),
+                Status::OutputFull | Status::NeedInput => {}
             }
-            if from_tail
-                && self.tail_fed == TAIL.len()
-                && !matches!(status, TINFLStatus::BlockBoundary | TINFLStatus::Done)
+            if self.tail_fed == TAIL.len()
+                && self.starved
+                && !self.stream_done
+                && !self.decoder.between_blocks()
             {
-                // The whole tail is in and the decompressor is inside a block.
+                // The whole tail is in, every bit of it decoded, and the
+                // decoder is inside a block.
                 self.failed = Some(InflateError::Corrupt);
             }
         }
@@ -322,7 +363,7 @@ impl<const WINDOW: usize, S: Storage> Inflater<WINDOW, S> {
             && self.failed.is_none()
             && consumed == input.len()
             && self.pending == 0
-            && (self.stream_done || self.tail_fed == TAIL.len());
+            && (self.stream_done || (self.tail_fed == TAIL.len() && self.starved));
         if done {
             self.end_message();
         }
@@ -354,10 +395,12 @@ impl<const WINDOW: usize, S: Storage> Inflater<WINDOW, S> {
         if self.stream_done || self.no_context_takeover {
             // A final block ends the DEFLATE stream: the next message starts a
             // new one (the window still serves as its history unless reset).
-            self.state.borrow_mut().init();
+            self.decoder.restart();
             self.stream_done = false;
+            self.starved = true;
         }
         if self.no_context_takeover {
+            self.decoder.reset();
             self.pos = 0;
         }
     }
@@ -489,10 +532,10 @@ mod tests {
         for _ in 0..3 {
             assert_eq!(run(&mut inf, &first, 4, 3).unwrap(), b"Hello");
         }
-        // A back-reference into the previous message finds no history (the
-        // stale window is not the previous message).
+        // A back-reference into the previous message finds no history: the
+        // window still holds it, but the peer promised not to use it.
         let second = hex("f2 00 11 00 00");
-        assert_ne!(run(&mut inf, &second, 0, 16).unwrap(), b"Hello");
+        assert_eq!(run(&mut inf, &second, 0, 16), Err(InflateError::Corrupt));
         // With takeover the same bytes are "Hello".
         let mut inf = Inflater15::new(false, 1 << 20);
         run(&mut inf, &first, 0, 16).unwrap();
