@@ -88,7 +88,7 @@ pub(super) struct Progress {
     pub status: Status,
 }
 
-/// A resumable DEFLATE decoder: about 1.1 KiB, `const`-constructible.
+/// A resumable DEFLATE decoder: about 2.1 KiB, `const`-constructible.
 #[derive(Clone, Debug)]
 pub(super) struct Decoder {
     /// Bits taken from the input and not yet used, first bit lowest; the
@@ -160,17 +160,31 @@ impl Decoder {
         let mut nbits = self.nbits;
         let mut used = 0;
         let mut out = pos;
-        // Takes input bytes into the bit buffer while it has room.
+        // Takes input bytes into the bit buffer while it has room: whole
+        // bytes only, so that the bits above `nbits` stay zero.
         macro_rules! refill {
             () => {
-                while nbits < REFILL_BELOW {
-                    match input.get(used) {
-                        Some(&b) => {
-                            bits |= u64::from(b) << nbits;
-                            nbits += 8;
-                            used += 1;
+                if nbits < REFILL_BELOW {
+                    if let Some(word) = input.get(used..used + 8) {
+                        // Eight bytes at once; keep those that fit.
+                        let mut le = [0u8; 8];
+                        le.copy_from_slice(word);
+                        let take = (63 - nbits) / 8;
+                        nbits += take * 8;
+                        bits = (bits | u64::from_le_bytes(le) << (nbits - take * 8))
+                            & ((1u64 << nbits) - 1);
+                        used += take as usize;
+                    } else {
+                        while nbits < REFILL_BELOW {
+                            match input.get(used) {
+                                Some(&b) => {
+                                    bits |= u64::from(b) << nbits;
+                                    nbits += 8;
+                                    used += 1;
+                                }
+                                None => break,
+                            }
                         }
-                        None => break,
                     }
                 }
             };
@@ -358,6 +372,7 @@ impl Decoder {
                         if nbits < 48 {
                             refill!();
                         }
+
                         let (symbol, len) = match self.litlen.decode(bits, nbits) {
                             Decoded::Symbol { symbol, len } => (symbol, len),
                             Decoded::NeedBits => break 'run Status::NeedInput,
@@ -489,11 +504,20 @@ fn copy_match(window: &mut [u8], out: &mut usize, len: u16, dist: usize, mask: u
     let at = *out;
     let n = usize::from(len).min(window.len().saturating_sub(at));
     let from = at.wrapping_sub(dist) & mask;
-    if from + n <= at {
-        // Behind the write position, no overlap: one block copy.
-        window.copy_within(from..from + n, at);
+    if from < at {
+        // The source starts behind the write position without wrapping:
+        // copy what is there, then repeat it (a match longer than its
+        // distance repeats its first `dist` bytes). Each step doubles the
+        // copied run, which stays a whole number of periods.
+        let mut done = n.min(dist);
+        window.copy_within(from..from + done, at);
+        while done < n {
+            let k = done.min(n - done);
+            window.copy_within(at..at + k, at + done);
+            done += k;
+        }
     } else {
-        // Overlapping (a run) or wrapping round the window: byte by byte.
+        // The source wraps round the end of the window: byte by byte.
         let mut src = from;
         for i in at..at + n {
             let byte = window.get(src).copied().unwrap_or(0);

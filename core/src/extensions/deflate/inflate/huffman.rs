@@ -2,10 +2,20 @@
 //! code length, the first code past its codes (left-justified to 15 bits)
 //! and where its symbols start in a list sorted by (length, symbol). A
 //! symbol is found by comparing the next 15 bits, bit-reversed, against at
-//! most 15 limits; no lookup table indexed by bit patterns.
+//! most 15 limits.
+//!
+//! In front of that, codes of up to [`FAST_BITS`] bits (the frequent
+//! symbols) are looked up directly in a 256-word table indexed by the next
+//! 8 bits, which is what keeps the decoder about as fast as table-driven
+//! ones (miniz_oxide's tables are 10-bit, four times as many entries, and
+//! a further tree for the longer codes).
 
 /// The longest code DEFLATE allows.
 pub(super) const MAX_BITS: usize = 15;
+/// Codes up to this long are decoded by one lookup in [`Table::fast`].
+pub(super) const FAST_BITS: usize = 8;
+/// Where the code length sits in a [`Table::fast`] entry (above the symbol).
+const FAST_LEN_SHIFT: u32 = 9;
 
 /// Why a set of code lengths cannot be a Huffman code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,7 +32,12 @@ pub(super) struct Table<const N: usize> {
     base: [u16; MAX_BITS + 1],
     /// Symbols sorted by code length, then value.
     symbols: [u16; N],
-    /// The shortest code length in use (1 when the table is empty).
+    /// Indexed by the next [`FAST_BITS`] bits as they arrive: the symbol,
+    /// with its code length above [`FAST_LEN_SHIFT`], for codes of up to
+    /// `FAST_BITS` bits; 0 where the code is longer (or invalid).
+    fast: [u16; 1 << FAST_BITS],
+    /// The shortest code length in use above `FAST_BITS` (where the
+    /// canonical search starts).
     min_len: u8,
 }
 
@@ -44,7 +59,8 @@ impl<const N: usize> Table<N> {
             limit: [0; MAX_BITS + 1],
             base: [0; MAX_BITS + 1],
             symbols: [0; N],
-            min_len: 1,
+            fast: [0; 1 << FAST_BITS],
+            min_len: 0,
         }
     }
 
@@ -99,6 +115,7 @@ impl<const N: usize> Table<N> {
         // `code`: the first code of `len` bits, canonical order.
         let mut code: u32 = 0;
         self.min_len = 0;
+        self.fast.fill(0);
         let rows = self.limit.iter_mut().zip(self.base.iter_mut());
         for (len, ((limit, base), (&c, &first))) in rows.zip(count.iter().zip(&offset)).enumerate()
         {
@@ -108,13 +125,28 @@ impl<const N: usize> Table<N> {
             let end = code + u32::from(c);
             *limit = (end << (MAX_BITS - len)) as u16;
             *base = first.wrapping_sub(code as u16);
-            if c > 0 && self.min_len == 0 {
+            if len <= FAST_BITS {
+                // Every 8-bit pattern that starts with one of these codes.
+                let symbols = self.symbols.get(usize::from(first)..).unwrap_or_default();
+                for (k, &symbol) in symbols.iter().take(usize::from(c)).enumerate() {
+                    let reversed = (code + k as u32).reverse_bits() >> (32 - len);
+                    let entry = symbol | (len as u16) << FAST_LEN_SHIFT;
+                    for slot in self
+                        .fast
+                        .iter_mut()
+                        .skip(reversed as usize)
+                        .step_by(1 << len)
+                    {
+                        *slot = entry;
+                    }
+                }
+            } else if c > 0 && self.min_len == 0 {
                 self.min_len = len as u8;
             }
             code = end << 1;
         }
         if self.min_len == 0 {
-            self.min_len = 1;
+            self.min_len = MAX_BITS as u8 + 1;
         }
         Ok(())
     }
@@ -123,16 +155,29 @@ impl<const N: usize> Table<N> {
     /// packs them), of which `avail` are real; the bits above are zero.
     #[inline(always)]
     pub(super) fn decode(&self, bits: u64, avail: u32) -> Decoded {
+        let entry = self
+            .fast
+            .get((bits & ((1 << FAST_BITS) - 1)) as usize)
+            .copied()
+            .unwrap_or(0);
+        if entry != 0 {
+            let len = u32::from(entry >> FAST_LEN_SHIFT);
+            if len > avail {
+                return Decoded::NeedBits;
+            }
+            return Decoded::Symbol {
+                symbol: entry & ((1 << FAST_LEN_SHIFT) - 1),
+                len,
+            };
+        }
         // The next 15 bits, first bit highest: codes compare as integers.
         let code = ((bits as u32).reverse_bits() >> (32 - MAX_BITS)) as u16;
-        let mut len = usize::from(self.min_len);
-        while len <= MAX_BITS {
-            let limit = self.limit.get(len).copied().unwrap_or(0);
+        let rows = self.limit.iter().zip(&self.base).enumerate();
+        for (len, (&limit, &base)) in rows.skip(usize::from(self.min_len)) {
             if code < limit {
                 if len as u32 > avail {
                     return Decoded::NeedBits;
                 }
-                let base = self.base.get(len).copied().unwrap_or(0);
                 let index = base.wrapping_add(code >> (MAX_BITS - len));
                 return match self.symbols.get(usize::from(index)) {
                     Some(&symbol) => Decoded::Symbol {
@@ -142,7 +187,6 @@ impl<const N: usize> Table<N> {
                     None => Decoded::Invalid,
                 };
             }
-            len += 1;
         }
         // Past every code, whatever the missing bits are.
         Decoded::Invalid
