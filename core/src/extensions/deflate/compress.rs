@@ -185,6 +185,22 @@ impl<const BUF: usize, const HASH: usize, S: Storage> core::fmt::Debug
     }
 }
 
+impl<const BUF: usize, const HASH: usize> Compressor<BUF, HASH, Inline> {
+    /// [`Compressor::new`] as a `const fn`, for inline storage: a compressor
+    /// (or a whole deflate state) can then be a `static`, never built on the
+    /// stack.
+    pub const fn new_const(window_bits: u8, no_context_takeover: bool) -> Self {
+        Self::with_arrays(
+            [0; BUF],
+            [0; HASH],
+            [0; HASH],
+            [0; HASH],
+            window_bits,
+            no_context_takeover,
+        )
+    }
+}
+
 impl<const BUF: usize, const HASH: usize, S: Storage> Compressor<BUF, HASH, S> {
     /// The largest window (base-2 log) this compressor can honour.
     pub const MAX_WINDOW_BITS: u8 = (BUF / 2).trailing_zeros() as u8;
@@ -204,22 +220,66 @@ impl<const BUF: usize, const HASH: usize, S: Storage> Compressor<BUF, HASH, S> {
     // keeps it rather than into a temporary that is then moved there.
     #[inline(always)]
     pub fn new(window_bits: u8, no_context_takeover: bool) -> Self {
-        const {
-            assert!(
-                BUF.is_power_of_two() && BUF >= 512 && BUF <= 65536,
-                "Compressor buffer must be a power of two in 512..=65536"
-            );
-            assert!(
-                HASH.is_power_of_two() && HASH >= 256 && HASH <= 65536,
-                "Compressor hash table must be a power of two in 256..=65536"
-            );
-        };
-        let bits = window_bits.clamp(8, Self::MAX_WINDOW_BITS);
+        Self::with_arrays(
+            S::bytes::<BUF>(),
+            S::words::<HASH>(),
+            S::words::<HASH>(),
+            S::words::<HASH>(),
+            window_bits,
+            no_context_takeover,
+        )
+    }
+
+    /// Sets the agreement (`window_bits`, `no_context_takeover`, as for
+    /// [`Self::new`]) and drops any history, in place: for a compressor
+    /// made by `new_const` before the handshake agreed on anything.
+    pub fn configure(&mut self, window_bits: u8, no_context_takeover: bool) {
+        self.max_dist = 1 << Self::clamp_bits(window_bits);
+        self.no_context_takeover = no_context_takeover;
+        self.reset();
+    }
+
+    /// `window_bits` within 8..=[`Self::MAX_WINDOW_BITS`].
+    const fn clamp_bits(window_bits: u8) -> u8 {
+        if window_bits < 8 {
+            8
+        } else if window_bits > Self::MAX_WINDOW_BITS {
+            Self::MAX_WINDOW_BITS
+        } else {
+            window_bits
+        }
+    }
+
+    /// Fails the build for sizes outside the documented ranges.
+    const SIZES_OK: () = {
+        assert!(
+            BUF.is_power_of_two() && BUF >= 512 && BUF <= 65536,
+            "Compressor buffer must be a power of two in 512..=65536"
+        );
+        assert!(
+            HASH.is_power_of_two() && HASH >= 256 && HASH <= 65536,
+            "Compressor hash table must be a power of two in 256..=65536"
+        );
+    };
+
+    /// The state around its arrays: the buffer, the hash heads, the chain
+    /// links and the symbols.
+    #[inline(always)]
+    const fn with_arrays(
+        buf: S::Bytes<BUF>,
+        head: S::Words<HASH>,
+        prev: S::Words<HASH>,
+        syms: S::Words<HASH>,
+        window_bits: u8,
+        no_context_takeover: bool,
+    ) -> Self {
+        let () = Self::SIZES_OK;
+        let bits = Self::clamp_bits(window_bits);
         Self {
-            buf: S::bytes::<BUF>(),
-            head: S::words::<HASH>(),
-            prev: S::words::<HASH>(),
-            syms: S::words::<HASH>(),
+            buf,
+            head,
+            prev,
+            syms,
             cur: 0,
             fill: 0,
             chunk_end: 0,

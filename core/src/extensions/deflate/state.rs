@@ -96,6 +96,38 @@ impl core::fmt::Display for WindowTooSmall {
 
 impl core::error::Error for WindowTooSmall {}
 
+impl<const IW: usize, const CB: usize, const CH: usize> Deflate<IW, CB, CH, Inline> {
+    /// A state agreed on nothing yet, built by a `const fn` so that it can
+    /// be a `static` (on a microcontroller, no stack has to hold it).
+    /// [`Deflate::configure`] sets the agreement in place once the
+    /// handshake is done; a connection borrows the state
+    /// (`Connection<R, &mut Deflate9>`) rather than holding it.
+    ///
+    /// ```
+    /// use std::sync::Mutex;
+    /// use wsproto::extensions::deflate::{accept_offer, Deflate9};
+    /// use wsproto::{Config, Connection, Role};
+    ///
+    /// static DEFLATE: Mutex<Deflate9> = Mutex::new(Deflate9::new_const());
+    ///
+    /// let offer = "permessage-deflate; client_max_window_bits";
+    /// let agreed = accept_offer(offer, &Deflate9::config()).expect("acceptable");
+    /// let mut state = DEFLATE.lock().unwrap();
+    /// state.configure(&agreed, Role::Server).expect("window fits");
+    /// let mut server = Connection::new(Role::Server, Config::default()).with_extension(&mut *state);
+    /// let mut input = [0xc1, 0x87, 0, 0, 0, 0, 0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
+    /// let mut scratch = [0u8; 64];
+    /// let received = server.receive_into(&mut input, &mut scratch).unwrap();
+    /// assert_eq!(received.event, Some(wsproto::Event::Text { data: "Hello", fin: true }));
+    /// ```
+    pub const fn new_const() -> Self {
+        Deflate {
+            inflater: Inflater::new_const(false, u64::MAX),
+            compressor: Compressor::new_const(15, false),
+        }
+    }
+}
+
 impl<const IW: usize, const CB: usize, const CH: usize, S: Storage> Deflate<IW, CB, CH, S> {
     /// The negotiation settings that fit this type: windows capped to the
     /// inflater's, context takeover both ways. Adjust the takeover flags
@@ -131,6 +163,24 @@ impl<const IW: usize, const CB: usize, const CH: usize, S: Storage> Deflate<IW, 
         })
     }
 
+    /// Sets the agreement for `role` in place (as [`Deflate::new`] would
+    /// build it) and drops any history in both directions. Fails, leaving
+    /// the state as it was, if the inflater is smaller than the window the
+    /// peer may use.
+    pub fn configure(&mut self, agreed: &Agreed, role: Role) -> Result<(), WindowTooSmall> {
+        let dirs = agreed.directions(role);
+        if !Inflater::<IW, S>::supports(dirs.inflate_window_bits) {
+            return Err(WindowTooSmall {
+                required_bits: dirs.inflate_window_bits,
+            });
+        }
+        self.inflater.configure(dirs.inflate_no_context_takeover);
+        self.inflater.set_max_output(u64::MAX);
+        self.compressor
+            .configure(dirs.compress_window_bits, dirs.compress_no_context_takeover);
+        Ok(())
+    }
+
     /// Bytes this state occupies: its own size, plus its allocations with
     /// heap storage ([`super::storage`]). Fixed once the type is chosen.
     pub fn memory(&self) -> usize {
@@ -151,6 +201,47 @@ impl<const IW: usize, const CB: usize, const CH: usize, S: Storage> Deflate<IW, 
 impl<const IW: usize, const CB: usize, const CH: usize, S: Storage> Extension
     for Deflate<IW, CB, CH, S>
 {
+}
+
+/// A connection may borrow its state rather than own it, so that the state
+/// can live elsewhere: in a `static` ([`Deflate::new_const`]), or reused by
+/// the next connection after [`Deflate::configure`].
+impl<const IW: usize, const CB: usize, const CH: usize, S: Storage> Extension
+    for &mut Deflate<IW, CB, CH, S>
+{
+}
+
+impl<const IW: usize, const CB: usize, const CH: usize, S: Storage> sealed::Hooks
+    for &mut Deflate<IW, CB, CH, S>
+{
+    fn owns_rsv1(&self) -> bool {
+        true
+    }
+
+    fn begin_inflate(&mut self, max_output: u64) {
+        sealed::Hooks::begin_inflate(&mut **self, max_output)
+    }
+
+    fn inflate(
+        &mut self,
+        input: &[u8],
+        out: &mut [u8],
+        fin: bool,
+    ) -> Result<sealed::Step, Violation> {
+        sealed::Hooks::inflate(&mut **self, input, out, fin)
+    }
+
+    fn inflate_pending(&self) -> bool {
+        sealed::Hooks::inflate_pending(&**self)
+    }
+
+    fn compress_bound(&self, len: usize) -> usize {
+        sealed::Hooks::compress_bound(&**self, len)
+    }
+
+    fn compress(&mut self, input: &[u8], out: &mut [u8], fin: bool) -> Option<usize> {
+        sealed::Hooks::compress(&mut **self, input, out, fin)
+    }
 }
 
 impl<const IW: usize, const CB: usize, const CH: usize, S: Storage> sealed::Hooks
@@ -209,5 +300,61 @@ impl<const IW: usize, const CB: usize, const CH: usize, S: Storage> sealed::Hook
                 return None;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connection::sealed::Hooks;
+    use crate::extensions::deflate::accept_offer;
+    use std::boxed::Box;
+    use std::vec::Vec;
+
+    /// Compresses each message whole with `state`'s hooks.
+    fn compress_all<E: Hooks>(state: &mut E, messages: &[&[u8]]) -> Vec<Vec<u8>> {
+        messages
+            .iter()
+            .map(|m| {
+                let mut out = std::vec![0u8; state.compress_bound(m.len())];
+                let n = state.compress(m, &mut out, true).unwrap();
+                out.truncate(n);
+                out
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_const_state_configured_in_place_matches_new() {
+        let messages: [&[u8]; 3] = [b"Hello, Hello, Hello", b"Hello again", b"Hello"];
+        for offer in [
+            "permessage-deflate; client_max_window_bits",
+            "permessage-deflate; client_max_window_bits; server_no_context_takeover",
+        ] {
+            let agreed = accept_offer(offer, &Deflate9::config()).unwrap();
+            for role in [Role::Server, Role::Client] {
+                let mut fresh = Box::new(Deflate9::new(&agreed, role).unwrap());
+                let mut reused = Box::new(Deflate9::new_const());
+                // Some history first, which configure must drop.
+                compress_all(&mut *reused, &messages);
+                reused.configure(&agreed, role).unwrap();
+                let expected = compress_all(&mut *fresh, &messages);
+                assert_eq!(compress_all(&mut *reused, &messages), expected);
+                // Borrowed, it behaves as owned.
+                let mut again = Box::new(Deflate9::new_const());
+                again.configure(&agreed, role).unwrap();
+                assert_eq!(compress_all(&mut &mut *again, &messages), expected);
+            }
+        }
+    }
+
+    #[test]
+    fn configure_refuses_a_window_the_inflater_cannot_hold() {
+        let agreed = accept_offer("permessage-deflate", &Deflate15::config()).unwrap();
+        let mut state = Box::new(Deflate9::new_const());
+        assert_eq!(
+            state.configure(&agreed, Role::Server),
+            Err(WindowTooSmall { required_bits: 15 })
+        );
     }
 }
