@@ -199,6 +199,16 @@ impl<const BUF: usize, const HASH: usize> Compressor<BUF, HASH, Inline> {
             no_context_takeover,
         )
     }
+
+    /// A compressor whose every byte is zero, to be configured in place
+    /// ([`Compressor::configure`]) before use: a `static` holding one then
+    /// takes no space in flash (`.bss`, not `.data`). Unconfigured, it
+    /// finds no matches (a window of 0).
+    pub(super) const fn unconfigured() -> Self {
+        let mut c = Self::new_const(15, false);
+        c.max_dist = 0;
+        c
+    }
 }
 
 impl<const BUF: usize, const HASH: usize, S: Storage> Compressor<BUF, HASH, S> {

@@ -121,9 +121,11 @@ impl<const IW: usize, const CB: usize, const CH: usize> Deflate<IW, CB, CH, Inli
     /// assert_eq!(received.event, Some(wsproto::Event::Text { data: "Hello", fin: true }));
     /// ```
     pub const fn new_const() -> Self {
+        // All zeros, so that a `static` holding it lands in `.bss`: the
+        // limits and windows come from `configure`.
         Deflate {
-            inflater: Inflater::new_const(false, u64::MAX),
-            compressor: Compressor::new_const(15, false),
+            inflater: Inflater::new_const(false, 0),
+            compressor: Compressor::unconfigured(),
         }
     }
 }

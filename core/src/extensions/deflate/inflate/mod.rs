@@ -98,6 +98,28 @@ impl InflateError {
     }
 }
 
+/// The error an inflater stopped at, if any. Its own type rather than an
+/// `Option<InflateError>` so that "none" is stored as zero: a state built
+/// by [`Inflater::new_const`] is then all zeros, and a `static` holding one
+/// takes no space in flash (`.bss`, not `.data`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Fault {
+    None = 0,
+    Corrupt,
+    TooBig,
+}
+
+impl Fault {
+    fn error(self) -> Option<InflateError> {
+        match self {
+            Fault::None => None,
+            Fault::Corrupt => Some(InflateError::Corrupt),
+            Fault::TooBig => Some(InflateError::TooBig),
+        }
+    }
+}
+
 /// Progress of one [`Inflater::inflate`] call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Inflated {
@@ -133,14 +155,14 @@ pub struct Inflater<const WINDOW: usize, S: Storage = Inline> {
     tail_fed: usize,
     /// The peer ended the DEFLATE stream (BFINAL) inside this message.
     stream_done: bool,
-    /// The decoder stopped for want of input: everything given to it so
-    /// far is decoded.
-    starved: bool,
+    /// The decoder stopped with input it has not decoded yet (its output
+    /// was full); false once it stops for want of input.
+    undecoded: bool,
     /// Decompressed bytes of the current message so far.
     message_len: u64,
     max_output: u64,
     no_context_takeover: bool,
-    failed: Option<InflateError>,
+    failed: Fault,
 }
 
 impl<const WINDOW: usize, S: Storage> core::fmt::Debug for Inflater<WINDOW, S> {
@@ -169,11 +191,11 @@ impl<const WINDOW: usize> Inflater<WINDOW, Inline> {
             pending: 0,
             tail_fed: 0,
             stream_done: false,
-            starved: true,
+            undecoded: false,
             message_len: 0,
             max_output,
             no_context_takeover,
-            failed: None,
+            failed: Fault::None,
         }
     }
 }
@@ -204,11 +226,11 @@ impl<const WINDOW: usize, S: Storage> Inflater<WINDOW, S> {
             pending: 0,
             tail_fed: 0,
             stream_done: false,
-            starved: true,
+            undecoded: false,
             message_len: 0,
             max_output,
             no_context_takeover,
-            failed: None,
+            failed: Fault::None,
         }
     }
 
@@ -246,13 +268,13 @@ impl<const WINDOW: usize, S: Storage> Inflater<WINDOW, S> {
     /// output filled up): the next [`Self::inflate`] call, even without
     /// input, has more to deliver.
     pub fn holds_undecoded(&self) -> bool {
-        !self.starved && !self.stream_done
+        self.undecoded && !self.stream_done
     }
 
     /// An error was found behind bytes not yet delivered: the next
     /// [`Self::inflate`] call, with or without input, reports it.
     pub fn has_deferred_error(&self) -> bool {
-        self.failed.is_some()
+        self.failed != Fault::None
     }
 
     /// Sets the agreement's takeover flag (`no_context_takeover`: the peer
@@ -267,13 +289,13 @@ impl<const WINDOW: usize, S: Storage> Inflater<WINDOW, S> {
     /// Drops all state: the next byte starts a fresh stream and message.
     pub fn reset(&mut self) {
         self.decoder.reset();
-        self.starved = true;
+        self.undecoded = false;
         self.pos = 0;
         self.pending = 0;
         self.tail_fed = 0;
         self.stream_done = false;
         self.message_len = 0;
-        self.failed = None;
+        self.failed = Fault::None;
     }
 
     /// Decompresses `input` (a chunk of the current message's payload) into
@@ -293,7 +315,7 @@ impl<const WINDOW: usize, S: Storage> Inflater<WINDOW, S> {
             if self.pending > 0 || written == output.len() && !output.is_empty() {
                 break; // output full; what is left waits in the window
             }
-            if let Some(e) = self.failed {
+            if let Some(e) = self.failed.error() {
                 if written == 0 {
                     return Err(e);
                 }
@@ -315,7 +337,7 @@ impl<const WINDOW: usize, S: Storage> Inflater<WINDOW, S> {
                 (rest, false)
             } else if self.stream_done {
                 break;
-            } else if !self.starved {
+            } else if self.undecoded {
                 // Bits in the decoder's buffer, or a match, still to finish.
                 (rest, false)
             } else if fin && !tail.is_empty() {
@@ -338,33 +360,33 @@ impl<const WINDOW: usize, S: Storage> Inflater<WINDOW, S> {
                 let excess = self.message_len - self.max_output;
                 let keep = (self.pending as u64).saturating_sub(excess);
                 self.pending = usize::try_from(keep).unwrap_or(0);
-                self.failed = Some(InflateError::TooBig);
+                self.failed = Fault::TooBig;
                 continue;
             }
-            self.starved = step.status == Status::NeedInput;
+            self.undecoded = step.status != Status::NeedInput;
             match step.status {
                 Status::Done => self.stream_done = true,
-                Status::Corrupt => self.failed = Some(InflateError::Corrupt),
+                Status::Corrupt => self.failed = Fault::Corrupt,
                 // The decoder stops with room left only for want of input;
                 // a full stop that wrote nothing would loop for ever.
-                Status::OutputFull if step.made == 0 => self.failed = Some(InflateError::Corrupt),
+                Status::OutputFull if step.made == 0 => self.failed = Fault::Corrupt,
                 Status::OutputFull | Status::NeedInput => {}
             }
             if self.tail_fed == TAIL.len()
-                && self.starved
+                && !self.undecoded
                 && !self.stream_done
                 && !self.decoder.between_blocks()
             {
                 // The whole tail is in, every bit of it decoded, and the
                 // decoder is inside a block.
-                self.failed = Some(InflateError::Corrupt);
+                self.failed = Fault::Corrupt;
             }
         }
         let done = fin
-            && self.failed.is_none()
+            && self.failed == Fault::None
             && consumed == input.len()
             && self.pending == 0
-            && (self.stream_done || (self.tail_fed == TAIL.len() && self.starved));
+            && (self.stream_done || (self.tail_fed == TAIL.len() && !self.undecoded));
         if done {
             self.end_message();
         }
@@ -398,7 +420,7 @@ impl<const WINDOW: usize, S: Storage> Inflater<WINDOW, S> {
             // new one (the window still serves as its history unless reset).
             self.decoder.restart();
             self.stream_done = false;
-            self.starved = true;
+            self.undecoded = false;
         }
         if self.no_context_takeover {
             self.decoder.reset();
