@@ -501,32 +501,34 @@ impl Decoder {
 /// `mask` the window size minus one.
 #[inline(always)]
 fn copy_match(window: &mut [u8], out: &mut usize, len: u16, dist: usize, mask: usize) -> u16 {
-    let at = *out;
-    let n = usize::from(len).min(window.len().saturating_sub(at));
-    let from = at.wrapping_sub(dist) & mask;
-    if from < at {
-        // The source starts behind the write position without wrapping:
+    let size = window.len();
+    let n = usize::from(len).min(size.saturating_sub(*out));
+    let mut at = *out;
+    let mut left = n;
+    let mut from = at.wrapping_sub(dist) & mask;
+    if from > at {
+        // The source lies in the window's previous lap, ahead of the write
+        // position: copy up to the window's end (a forward copy, so a move
+        // is the same), then go on from its start.
+        let k = left.min(size - from);
+        window.copy_within(from..from + k, at);
+        at += k;
+        left -= k;
+        from = 0;
+    }
+    if left > 0 {
+        // The source is the `dist` bytes right behind the write position:
         // copy what is there, then repeat it (a match longer than its
         // distance repeats its first `dist` bytes). Each step doubles the
         // copied run, which stays a whole number of periods.
-        let mut done = n.min(dist);
+        let mut done = left.min(dist);
         window.copy_within(from..from + done, at);
-        while done < n {
-            let k = done.min(n - done);
+        while done < left {
+            let k = done.min(left - done);
             window.copy_within(at..at + k, at + done);
             done += k;
         }
-    } else {
-        // The source wraps round the end of the window: byte by byte.
-        let mut src = from;
-        for i in at..at + n {
-            let byte = window.get(src).copied().unwrap_or(0);
-            if let Some(slot) = window.get_mut(i) {
-                *slot = byte;
-            }
-            src = (src + 1) & mask;
-        }
     }
-    *out = at + n;
+    *out += n;
     len - n as u16
 }
