@@ -58,7 +58,7 @@ pub struct Deflate<
     compressor: Compressor<COMPRESS_BUF, COMPRESS_HASH, S>,
 }
 
-/// 512-byte windows both ways (about 16 KiB in all).
+/// 512-byte windows both ways (about 7.7 KiB in all).
 pub type Deflate9 = Deflate<512, 1024, 512>;
 /// 4 KiB windows both ways.
 pub type Deflate12 = Deflate<4096, 8192, 2048>;
