@@ -97,8 +97,8 @@ if [[ -n "${COUNTS:-}" ]]; then
             $(server_cmd "$server") 2>/dev/null &
           VPID=$!
           wait_port
-          count_load "$N1"; callgrind_control -d "$VPID" > /dev/null
-          count_load "$N2"; callgrind_control -d "$VPID" > /dev/null
+          count_load "$N1"; callgrind_control -d "$VPID" > /dev/null 2>&1
+          count_load "$N2"; callgrind_control -d "$VPID" > /dev/null 2>&1
           kill "$VPID"; wait "$VPID" 2>/dev/null || true
           ir1=$(awk '/^summary:/ {print $2}' "$OUT_DIR/cg.$VPID.1")
           ir2=$(awk '/^summary:/ {print $2}' "$OUT_DIR/cg.$VPID.2")
