@@ -15,6 +15,15 @@
 # per connection and writes the messages for echoes that came back together
 # in one write, so the in-flight rows measure pipelining on both sides.
 # The machine is shared: compare servers with alternating runs, not one table.
+#
+# Counts instead of seconds (for a busy machine):
+#   COUNTS="20 120" SIZES=65536 CONNS=16 INFLIGHT=1 bash benches/echo.sh
+# runs `loadgen --count N` for each N of COUNTS (messages per connection)
+# and prints per echoed message the server's user-space instructions
+# (valgrind --tool=callgrind, the server dumped after each load) and its
+# syscalls (perf stat tracepoints, one server run per N). Each figure is the
+# difference between the two loads divided by the messages between them, so
+# start-up and handshakes cancel out. Needs valgrind and perf.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -53,6 +62,77 @@ cpu_ticks() { # utime + stime (fields 14 and 15; comm may contain spaces)
 }
 
 median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) print "nan"; else print a[int((NR+1)/2)]}'; }
+
+wait_port() {
+  for _ in $(seq 300); do
+    (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "server on port $PORT did not start" >&2
+  return 1
+}
+
+# One fixed load: COUNT messages per connection.
+count_load() {
+  taskset -c 0 "$BIN/loadgen" "127.0.0.1:$PORT" --conns "$conns" --inflight "$inflight" \
+    --size "$size" --count "$1" > /dev/null
+}
+
+if [[ -n "${COUNTS:-}" ]]; then
+  read -r N1 N2 <<<"$COUNTS"
+  EVENTS=raw_syscalls:sys_enter,syscalls:sys_enter_recvfrom,syscalls:sys_enter_read
+  EVENTS=$EVENTS,syscalls:sys_enter_sendto,syscalls:sys_enter_write,syscalls:sys_enter_writev
+  EVENTS=$EVENTS,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_setsockopt
+  echo "| server | size | conns | in flight | instructions/msg | syscalls/msg | recvfrom+read | sendto+write+writev | epoll_wait | setsockopt |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  for server in $SERVERS; do
+    for size in $SIZES; do
+      for conns in $CONNS; do
+        for inflight in $INFLIGHT; do
+          msgs=$((conns * (N2 - N1)))
+          # Instructions: one server under callgrind, dumped after each load.
+          PORT=$((PORT + 1))
+          # shellcheck disable=SC2046
+          taskset -c 1 valgrind --tool=callgrind --callgrind-out-file="$OUT_DIR/cg.%p" \
+            $(server_cmd "$server") 2>/dev/null &
+          VPID=$!
+          wait_port
+          count_load "$N1"; callgrind_control -d "$VPID" > /dev/null 2>&1
+          count_load "$N2"; callgrind_control -d "$VPID" > /dev/null 2>&1
+          kill "$VPID"; wait "$VPID" 2>/dev/null || true
+          ir1=$(awk '/^summary:/ {print $2}' "$OUT_DIR/cg.$VPID.1")
+          ir2=$(awk '/^summary:/ {print $2}' "$OUT_DIR/cg.$VPID.2")
+          rm -f "$OUT_DIR/cg.$VPID"*
+          # Syscalls: a server run under perf stat for each load.
+          for n in "$N1" "$N2"; do
+            PORT=$((PORT + 1))
+            # shellcheck disable=SC2046
+            taskset -c 1 perf stat -x, -e "$EVENTS" -o "$OUT_DIR/perf.$n" -- \
+              $(server_cmd "$server") 2>/dev/null &
+            PPID_=$!
+            wait_port
+            count_load "$n"
+            sleep 0.2
+            pkill -INT -P "$PPID_" || true
+            wait "$PPID_" 2>/dev/null || true
+          done
+          awk -F, -v n1="$OUT_DIR/perf.$N1" -v m="$msgs" -v ir=$((ir2 - ir1)) \
+            -v row="| $server | $size | $conns | $inflight" '
+            FILENAME == n1 && $1 ~ /^[0-9]/ { a[$3] = $1; next }
+            $1 ~ /^[0-9]/ { d[$3] = ($1 - a[$3]) / m }
+            END {
+              printf "%s | %.0f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", row, ir / m,
+                d["raw_syscalls:sys_enter"],
+                d["syscalls:sys_enter_recvfrom"] + d["syscalls:sys_enter_read"],
+                d["syscalls:sys_enter_sendto"] + d["syscalls:sys_enter_write"] + d["syscalls:sys_enter_writev"],
+                d["syscalls:sys_enter_epoll_wait"], d["syscalls:sys_enter_setsockopt"]
+            }' "$OUT_DIR/perf.$N1" "$OUT_DIR/perf.$N2"
+        done
+      done
+    done
+  done
+  exit 0
+fi
 
 echo "| server | size | conns | in flight | msg/s | p50 µs | p99 µs | server CPU µs/msg |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|"

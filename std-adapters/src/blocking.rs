@@ -102,8 +102,45 @@ pub struct WebSocket<S> {
     tcp: TimedOf<S>,
     /// The clock (the process clock, or a simulated one under the fuzzer).
     now: fn() -> wsproto::Instant,
-    read_timeout: Option<Option<Duration>>,
-    write_timeout: Option<Option<Duration>>,
+    read_timeout: SocketTimeout,
+    write_timeout: SocketTimeout,
+}
+
+/// The read or write timeout in force on a TCP stream, changed only when it
+/// would not do: each change is a `setsockopt`, and the driver's wait moves
+/// with every message (a timer armed while a message arrives, none
+/// between messages), which used to cost four of them per echo.
+#[derive(Default)]
+struct SocketTimeout {
+    /// What is set (`None`: not known yet).
+    set: Option<Option<Duration>>,
+    /// The last bounded call timed out since it was set.
+    expired: bool,
+}
+
+impl SocketTimeout {
+    /// What to set for a call that may wait `wanted` (`None`: as long as it
+    /// takes), or `None` to keep the timeout in force. Kept while it ends
+    /// the call no later than `wanted` would, or, with no timer armed,
+    /// until it has expired once (one early wake-up, then no timeout).
+    /// A new bound is three quarters of `wanted`, so the next message's
+    /// wait, a little shorter or a little longer, still finds it fitting;
+    /// a call that ends early only goes round the loop and asks again.
+    fn update(&mut self, wanted: Option<Duration>) -> Option<Option<Duration>> {
+        let keep = match (self.set, wanted) {
+            (Some(None), None) => true,
+            (Some(Some(_)), None) => !self.expired,
+            (Some(Some(set)), Some(wanted)) => !self.expired && set <= wanted,
+            _ => false,
+        };
+        if keep {
+            return None;
+        }
+        let new = wanted.map(|w| (w / 4 * 3).max(Duration::from_millis(1)).min(w));
+        self.set = Some(new);
+        self.expired = false;
+        Some(new)
+    }
 }
 
 /// An open connection over `stream` with no handshake, on a simulated clock:
@@ -269,8 +306,8 @@ impl<S: Read + Write> WebSocket<S> {
             driver,
             tcp,
             now: clock::now,
-            read_timeout: None,
-            write_timeout: None,
+            read_timeout: SocketTimeout::default(),
+            write_timeout: SocketTimeout::default(),
         }
     }
 
@@ -424,9 +461,11 @@ impl<S: Read + Write> WebSocket<S> {
             };
             let timed = (self.tcp)(&self.stream);
             if let Some(timed) = timed {
-                if self.write_timeout != Some(wait) {
-                    timed.set_write_timeout(wait)?;
-                    self.write_timeout = Some(wait);
+                if let Some(timeout) = self.write_timeout.update(wait) {
+                    if let Err(e) = timed.set_write_timeout(timeout) {
+                        self.write_timeout = SocketTimeout::default();
+                        return Err(e.into());
+                    }
                 }
             }
             let bounded = timed.is_some();
@@ -450,7 +489,7 @@ impl<S: Read + Write> WebSocket<S> {
                 Ok(n) => self.driver.advance(n),
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 // The timers run at the top of the loop.
-                Err(e) if bounded && is_timeout(&e) => {}
+                Err(e) if bounded && is_timeout(&e) => self.write_timeout.expired = true,
                 Err(e) if is_timeout(&e) => {
                     if let Err(timer) = self.driver.write_wait((self.now)()) {
                         self.shutdown();
@@ -474,9 +513,11 @@ impl<S: Read + Write> WebSocket<S> {
     fn fill(&mut self, wait: Option<Duration>) -> Result<(), Error> {
         let tcp = (self.tcp)(&self.stream);
         if let Some(tcp) = tcp {
-            if self.read_timeout != Some(wait) {
-                tcp.set_read_timeout(wait)?;
-                self.read_timeout = Some(wait);
+            if let Some(timeout) = self.read_timeout.update(wait) {
+                if let Err(e) = tcp.set_read_timeout(timeout) {
+                    self.read_timeout = SocketTimeout::default();
+                    return Err(e.into());
+                }
             }
         }
         let is_tcp = tcp.is_some();
@@ -484,7 +525,7 @@ impl<S: Read + Write> WebSocket<S> {
             Ok(0) => self.driver.on_eof(),
             Ok(n) => self.driver.on_read(n),
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) if is_tcp && is_timeout(&e) => {}
+            Err(e) if is_tcp && is_timeout(&e) => self.read_timeout.expired = true,
             Err(e) if is_timeout(&e) => return Err(e.into()),
             Err(e) => return self.driver.on_read_error(e),
         }

@@ -30,7 +30,7 @@
 //! (the delivered message plus the frame queued to send).
 //!
 //! Not charged, because they are fixed per connection and known up front: the
-//! 64 KiB receive window, the 32 KiB inflate scratch and the deflate state
+//! receive window (65 KiB at most), the 32 KiB inflate scratch and the deflate state
 //! (about 156 KiB at 15 window bits), and a message once the application has
 //! it and has read again. Count those as the per-connection overhead next to
 //! the budget when sizing a server.

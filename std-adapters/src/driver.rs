@@ -62,8 +62,12 @@ use wsproto::{
 
 /// The largest receive window. The core surfaces payload as it arrives, so
 /// only a frame header or a control frame (at most a few hundred bytes) is
-/// ever kept: the window's size only sets how much one read can take.
-const RX_BUFFER: usize = 64 * 1024;
+/// ever kept: the window's size only sets how much one read can take. A
+/// 64 KiB message with its header fits in one read, with room to spare: a
+/// read that does not fill the window tells the tokio driver that the
+/// socket is drained, so a window of exactly 64 KiB cost a second read for
+/// the last 14 bytes of every 64 KiB echo.
+const RX_BUFFER: usize = 64 * 1024 + 1024;
 /// The receive window of a connection that reads little at a time. An idle
 /// connection is blocked in a read that holds its window, so this is what
 /// each idle connection costs; reads that fill the window grow it (up to
@@ -101,6 +105,11 @@ enum Partial {
 pub(crate) struct Driver {
     conn: AnyConn,
     rx: Vec<u8>,
+    /// `rx[rx_start..rx_len]` is read and not yet consumed by the core. The
+    /// bytes after a message stay where they are until the next read needs
+    /// the room: moved to the front after every message, the rest of a
+    /// 64 KiB window of pipelined messages cost a large `memmove` per echo.
+    rx_start: usize,
     rx_len: usize,
     /// Reads in a row that took under half of [`RX_MIN`] (see there).
     small_reads: u8,
@@ -109,6 +118,13 @@ pub(crate) struct Driver {
     /// window (it holds nothing between calls to the core).
     scratch: Vec<u8>,
     tx: TxBuffer,
+    /// The core may hold queued control frames (pongs, pings, a Close) for
+    /// [`Driver::transmit`]: set by everything that can queue one (a received
+    /// control frame or failure, the timers, the control commands), cleared
+    /// once `poll_transmit` has nothing left. Most steps of a busy
+    /// connection queue nothing, and asking the core costs more than the
+    /// flag.
+    core_output: bool,
     /// A data frame written from the message's own bytes (see the module doc).
     verbatim: Option<Verbatim>,
     /// Owned messages from this size up go out in place ([`VECTORED_MIN`]).
@@ -171,10 +187,12 @@ impl Driver {
         Ok(Driver {
             conn,
             rx,
+            rx_start: 0,
             rx_len: leftover.len(),
             small_reads: 0,
             scratch: Vec::new(),
             tx: TxBuffer::default(),
+            core_output: true,
             verbatim: None,
             vectored_min: VECTORED_MIN,
             fragment_open: false,
@@ -364,15 +382,45 @@ impl Driver {
         false
     }
 
-    /// `bytes` were read into a shared buffer while the window was given
-    /// back ([`Driver::release_idle_window`]).
+    /// `bytes` were read into a shared buffer of `shared_len` bytes while the
+    /// window was given back ([`Driver::release_idle_window`]).
+    ///
+    /// A read that did not fill the shared buffer (the usual small message
+    /// of an idle connection) is decoded where it lies: only what the core
+    /// leaves unconsumed (a frame's first bytes, the messages after the
+    /// first) is copied into a window of its own, so a connection that reads
+    /// one small message at a time allocates no window at all. The control
+    /// frames the core answered are collected as [`Driver::take_buffered`]
+    /// does. A read that filled it goes through the window, which grows.
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
-    pub fn on_read_shared(&mut self, bytes: &[u8]) {
-        let spare = self.spare();
-        if let Some(to) = spare.get_mut(..bytes.len()) {
-            to.copy_from_slice(bytes);
-            self.on_read(bytes.len());
+    pub fn on_read_shared(&mut self, bytes: &mut [u8], shared_len: usize) {
+        let direct = self.rx.is_empty()
+            && bytes.len() < shared_len
+            && self.outcome.is_none()
+            && !self.finished
+            && !self.lingering();
+        if !direct {
+            let spare = self.spare();
+            if let Some(to) = spare.get_mut(..bytes.len()) {
+                to.copy_from_slice(bytes);
+                self.on_read(bytes.len());
+            }
+            return;
         }
+        self.note_read(bytes.len());
+        // The caller is back for more: the last message is its own now.
+        self.account
+            .shrink(core::mem::take(&mut self.delivered_charge));
+        let pos = self.process_input(bytes);
+        if let Some(rest) = bytes.get(pos..).filter(|r| !r.is_empty()) {
+            // Shorter than the shared buffer, so the window has room left.
+            self.rx = vec![0u8; RX_MIN.max(rest.len() + 1)];
+            if let Some(to) = self.rx.get_mut(..rest.len()) {
+                to.copy_from_slice(rest);
+                self.rx_len = rest.len();
+            }
+        }
+        self.transmit();
     }
 
     /// Where the next read goes.
@@ -380,6 +428,12 @@ impl Driver {
         if self.rx.is_empty() {
             // Given back while idle: a window again for this read.
             self.rx = vec![0u8; RX_MIN];
+        }
+        if self.rx_start > 0 {
+            // What the core left (a frame's first bytes) goes to the front.
+            self.rx.copy_within(self.rx_start..self.rx_len, 0);
+            self.rx_len -= self.rx_start;
+            self.rx_start = 0;
         }
         self.rx.get_mut(self.rx_len..).unwrap_or_default()
     }
@@ -391,25 +445,41 @@ impl Driver {
             return;
         }
         self.rx_len = (self.rx_len + n).min(self.rx.len());
+        self.note_read(n);
+        if self.rx_len == self.rx.len() && self.rx.len() < RX_BUFFER {
+            // The read filled the window: more is probably waiting. Four
+            // times larger, or the largest once that is near.
+            let next = self.rx.len() * 4;
+            self.resize_rx(if next * 2 > RX_BUFFER {
+                RX_BUFFER
+            } else {
+                next
+            });
+        }
+    }
+
+    /// Counts a read of `n` bytes towards shrinking the window (see [`RX_MIN`]).
+    fn note_read(&mut self, n: usize) {
         if n < RX_MIN / 2 {
             self.small_reads = self.small_reads.saturating_add(1);
         } else {
             self.small_reads = 0;
         }
-        if self.rx_len == self.rx.len() && self.rx.len() < RX_BUFFER {
-            // The read filled the window: more is probably waiting.
-            self.resize_rx((self.rx.len() * 4).min(RX_BUFFER));
-        }
     }
 
     /// Gives the receive window `len` bytes, keeping what it holds.
     fn resize_rx(&mut self, len: usize) {
-        let len = len.max(self.rx_len);
+        let kept = self.rx_len - self.rx_start;
+        let len = len.max(kept);
         let mut rx = vec![0u8; len];
-        if let (Some(to), Some(from)) = (rx.get_mut(..self.rx_len), self.rx.get(..self.rx_len)) {
+        if let (Some(to), Some(from)) =
+            (rx.get_mut(..kept), self.rx.get(self.rx_start..self.rx_len))
+        {
             to.copy_from_slice(from);
         }
         self.rx = rx;
+        self.rx_start = 0;
+        self.rx_len = kept;
     }
 
     /// The transport reached end of file.
@@ -464,6 +534,8 @@ impl Driver {
     /// Fires the timers due at `now` (and fixes the deadlines of new ones).
     fn run_timers(&mut self, now: Instant) -> Result<(), Error> {
         if self.conn.poll_timeout().is_some_and(|at| at <= now) {
+            // A keepalive ping or a Close may be queued now.
+            self.core_output = true;
             self.conn.handle_timeout(now)?;
         }
         Ok(())
@@ -610,6 +682,7 @@ impl Driver {
             return Step::Continue;
         }
         if self.eof {
+            self.core_output = true;
             let result = self.conn.receive_eof();
             self.finished = true;
             self.outcome = Some(Err(match result {
@@ -623,12 +696,12 @@ impl Driver {
             self.finished = true;
             return Step::Continue;
         }
-        if !self.rx.is_empty() && self.rx_len == self.rx.len() {
+        if !self.rx.is_empty() && self.rx_len - self.rx_start == self.rx.len() {
             // Never expected (the core keeps little unconsumed), but never read into nothing.
             self.resize_rx(self.rx.len() * 2);
         } else if self.small_reads >= RX_SHRINK_AFTER && self.rx.len() > RX_MIN {
             // The burst is over: an idle connection holds only the small window.
-            self.resize_rx(RX_MIN.max(self.rx_len + 1024));
+            self.resize_rx(RX_MIN.max(self.rx_len - self.rx_start + 1024));
             self.small_reads = 0;
         }
         if self.small_reads >= RX_SHRINK_AFTER
@@ -655,6 +728,7 @@ impl Driver {
         }
         // Whatever was buffered is as dead as what is still to come; the
         // peer may be sending megabytes, so drain with the whole window.
+        self.rx_start = 0;
         self.rx_len = 0;
         if self.rx.len() < RX_BUFFER {
             self.rx = vec![0u8; RX_BUFFER];
@@ -665,18 +739,46 @@ impl Driver {
     }
 
     /// Feeds the receive window to the core until a message completes or
-    /// nothing more can be consumed, then moves the unconsumed rest to the
-    /// front. The core decodes every frame the window holds in one call
+    /// nothing more can be consumed (see [`Driver::process_input`]); the
+    /// unconsumed rest stays where it is.
+    fn process(&mut self) {
+        if self.rx_len == 0 && !self.conn.compresses() {
+            // No input, no event (an inflater may still hold output, so a
+            // compressed connection is always asked).
+            return;
+        }
+        let mut rx = core::mem::take(&mut self.rx);
+        let len = self.rx_len.min(rx.len());
+        let start = self.rx_start.min(len);
+        let consumed = match rx.get_mut(start..len) {
+            Some(input) => self.process_input(input),
+            None => 0,
+        };
+        self.rx = rx;
+        // The rest stays in place for the next call (see `rx_start`).
+        let start = start + consumed;
+        if start >= len {
+            (self.rx_start, self.rx_len) = (0, 0);
+        } else {
+            (self.rx_start, self.rx_len) = (start, len);
+        }
+    }
+
+    /// Feeds `input` (what the receive window holds) to the core until a
+    /// message completes or nothing more can be consumed; returns the bytes
+    /// consumed. The core decodes every frame the input holds in one call
     /// (`receive_each`), handing the events to the loop body below; a
     /// complete message, the end of the wait after a refusal, or a refused
     /// charge stops it.
-    fn process(&mut self) {
+    fn process_input(&mut self, input: &mut [u8]) -> usize {
         let mut pos = 0;
-        if self.scratch.is_empty() && self.rx_len > 0 && self.conn.compresses() {
+        if self.scratch.is_empty() && !input.is_empty() && self.conn.compresses() {
             self.scratch = vec![0u8; INFLATE_SCRATCH];
         }
+        // A control frame (answered by the core: pong, Close echo) was seen.
+        let mut control = false;
         while self.outcome.is_none() {
-            let Some(input) = self.rx.get_mut(pos..self.rx_len) else {
+            let Some(input) = input.get_mut(pos..) else {
                 break;
             };
             let mut refused_now = None;
@@ -691,6 +793,9 @@ impl Driver {
             let result = self
                 .conn
                 .receive_each(input, &mut self.scratch, |event, remaining| {
+                    if !matches!(event, Event::Text { .. } | Event::Binary { .. }) {
+                        control = true;
+                    }
                     match event {
                         // Closing with 1013: the peer's Close ends the wait (as the
                         // budget error, see take_outcome); data is dropped.
@@ -723,7 +828,8 @@ impl Driver {
                 Ok(consumed) => pos += consumed,
                 Err(e) => {
                     // The core queued its Close and ignores further input.
-                    pos = self.rx_len;
+                    pos += input.len();
+                    control = true;
                     self.outcome = Some(Err(e.into()));
                     break;
                 }
@@ -735,8 +841,10 @@ impl Driver {
                 None => break,
             }
         }
-        self.rx.copy_within(pos..self.rx_len, 0);
-        self.rx_len -= pos;
+        if control {
+            self.core_output = true;
+        }
+        pos
     }
 
     /// The budget refused a charge: drops the partial message, gives its
@@ -748,6 +856,7 @@ impl Driver {
         self.account
             .shrink(core::mem::take(&mut self.partial_charge));
         self.refused = Some(refused);
+        self.core_output = true;
         let open = self.conn.state() == State::Open;
         if !open
             || self
@@ -761,12 +870,16 @@ impl Driver {
 
     /// Moves the core's queued control frames into the transmit buffer.
     fn transmit(&mut self) {
+        if !self.core_output {
+            return;
+        }
         // Encoded on the stack first, so a connection with nothing to send
         // does not grow its transmit buffer (most steps queue nothing).
         let mut out = [0u8; 3 * wsproto::MIN_TRANSMIT_BUFFER];
         loop {
             let n = self.conn.poll_transmit(&mut out).unwrap_or(0);
             let Some(frames) = out.get(..n).filter(|f| !f.is_empty()) else {
+                self.core_output = false;
                 break;
             };
             // Control frames are small and must go out: charged even when
@@ -800,7 +913,14 @@ impl Driver {
             return Ok(());
         }
         let room = self.tx.room(need);
-        let n = encode(&mut self.conn, room)?;
+        let n = match encode(&mut self.conn, room) {
+            Ok(n) => n,
+            Err(e) => {
+                // Whatever the core queued on the way out goes next.
+                self.core_output = true;
+                return Err(e.into());
+            }
+        };
         self.tx.commit(n);
         Ok(())
     }
@@ -835,6 +955,7 @@ impl Driver {
         if self.finished {
             return Err(Error::ConnectionClosed);
         }
+        self.core_output = true;
         command(&mut self.conn)?;
         self.transmit();
         Ok(())
@@ -896,6 +1017,7 @@ impl Driver {
             Ok(n) => n,
             Err(e) => {
                 self.account.shrink(charge);
+                self.core_output = true;
                 return Err(e.into());
             }
         };
@@ -1488,9 +1610,15 @@ mod tests {
             RX_MIN,
             "an idle connection holds the small window"
         );
-        let big = vec![0x5au8; 200_000];
-        let (messages, windows) = read_all(&mut d, &client_frames(&[&big]));
-        assert_eq!(messages, [Message::Binary(big)]);
+        // Many messages of 3,000 bytes (too short to be read in place).
+        let medium: Vec<Vec<u8>> = (0..100u8).map(|i| vec![i; 3000]).collect();
+        let refs: Vec<&[u8]> = medium.iter().map(|m| &m[..]).collect();
+        let (messages, windows) = read_all(&mut d, &client_frames(&refs));
+        assert_eq!(messages.len(), 100);
+        assert!(messages
+            .iter()
+            .zip(&medium)
+            .all(|(m, p)| *m == Message::Binary(p.clone())));
         // Each read that filled the window grew it, up to the largest.
         assert_eq!(windows[..4], [RX_MIN, 4 * RX_MIN, 16 * RX_MIN, RX_BUFFER]);
         assert_eq!(d.rx.len(), RX_BUFFER);
@@ -1505,6 +1633,165 @@ mod tests {
         assert_eq!(d.tx.capacity(), 0);
     }
 
+    /// Feeds `wire` to `d` at most `chunk` bytes per read, as a socket
+    /// would; returns the messages.
+    fn read_in_chunks(d: &mut Driver, mut wire: &[u8], chunk: usize) -> Vec<Message> {
+        let mut messages = Vec::new();
+        let now = Instant::from_secs(1);
+        loop {
+            loop {
+                let step = d.step(now);
+                let n = d.pending().len();
+                d.advance(n);
+                if let Some(outcome) = d.take_outcome() {
+                    messages.push(outcome.unwrap());
+                } else if let Step::Read(_) = step {
+                    break;
+                }
+            }
+            if wire.is_empty() {
+                return messages;
+            }
+            let spare = d.spare();
+            let n = spare.len().min(wire.len()).min(chunk);
+            spare[..n].copy_from_slice(&wire[..n]);
+            d.on_read(n);
+            wire = &wire[n..];
+        }
+    }
+
+    #[test]
+    fn a_large_frame_in_reads_of_any_size_is_one_message_and_the_next_follows() {
+        let big: Vec<u8> = (0..200_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
+        let wire = client_frames(&[&big, b"after"]);
+        for chunk in [usize::MAX, 5000, 777] {
+            let mut d = idle_server();
+            let messages = read_in_chunks(&mut d, &wire, chunk);
+            assert_eq!(
+                messages,
+                [
+                    Message::Binary(big.clone()),
+                    Message::Binary(b"after".to_vec())
+                ],
+                "chunk {chunk}"
+            );
+            assert!(d.partial.is_none() && d.rx_len == 0, "chunk {chunk}");
+        }
+    }
+
+    #[test]
+    fn fragments_in_reads_of_any_size_keep_a_ping_between_them() {
+        let mut client = wsproto::Connection::with_rng(
+            Role::Client,
+            Config::default(),
+            StdRng::from_seed([3; 32]),
+        );
+        let parts: Vec<Vec<u8>> = (0..3u8).map(|i| vec![i + 1; 30_000]).collect();
+        let mut wire = Vec::new();
+        let mut out = vec![0u8; 40_000];
+        for (i, part) in parts.iter().enumerate() {
+            let n = client
+                .send_fragment(MessageKind::Binary, part, i == 2, &mut out)
+                .unwrap();
+            wire.extend_from_slice(&out[..n]);
+            if i == 0 {
+                client.ping(b"p").unwrap();
+                let n = client.poll_transmit(&mut out).unwrap();
+                wire.extend_from_slice(&out[..n]);
+            }
+        }
+        for chunk in [usize::MAX, 4096, 1000] {
+            let mut d = idle_server();
+            let messages = read_in_chunks(&mut d, &wire, chunk);
+            assert_eq!(
+                messages,
+                [
+                    Message::Ping(b"p".to_vec()),
+                    Message::Binary(parts.concat())
+                ],
+                "chunk {chunk}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_rest_of_a_window_stays_in_place_until_a_read_needs_the_room() {
+        let payloads: Vec<Vec<u8>> = (0..3u8).map(|i| vec![i; 3000]).collect();
+        let refs: Vec<&[u8]> = payloads.iter().map(|p| &p[..]).collect();
+        let mut wire = client_frames(&refs);
+        let next = client_frames(&[b"next"]);
+        wire.extend_from_slice(&next[..3]); // the next frame's first bytes
+        let mut d = driver(Role::Server, wire.clone(), None);
+        for p in &payloads {
+            assert_eq!(d.take_buffered(true), Some(Message::Binary(p.clone())));
+            // Nothing moved: the window's rest is consumed from where it lies.
+            assert_eq!(d.rx_len, wire.len());
+        }
+        assert_eq!(d.take_buffered(true), None);
+        assert_eq!((d.rx_start, d.rx_len), (wire.len() - 3, wire.len()));
+        // The next read moves the three bytes to the front first.
+        let spare = d.spare();
+        spare[..next.len() - 3].copy_from_slice(&next[3..]);
+        d.on_read(next.len() - 3);
+        assert_eq!((d.rx_start, d.rx_len), (0, next.len()));
+        assert_eq!(
+            d.take_buffered(true),
+            Some(Message::Binary(b"next".to_vec()))
+        );
+        assert_eq!((d.rx_start, d.rx_len), (0, 0));
+    }
+
+    /// Pongs are queued only when a ping arrives: the flag that spares the
+    /// core's transmit queue a visit on every step must not lose one.
+    #[test]
+    fn a_pong_is_queued_for_every_ping_with_data_around_it() {
+        let mut client = wsproto::Connection::with_rng(
+            Role::Client,
+            Config::default(),
+            StdRng::from_seed([5; 32]),
+        );
+        let mut wire = Vec::new();
+        let mut out = vec![0u8; 256];
+        for i in 0..3u8 {
+            let n = client.send_binary(&[i; 20], &mut out).unwrap();
+            wire.extend_from_slice(&out[..n]);
+            client.ping(&[b'p', i]).unwrap();
+            let n = client.poll_transmit(&mut out).unwrap();
+            wire.extend_from_slice(&out[..n]);
+        }
+        let mut d = idle_server();
+        let now = Instant::from_secs(1);
+        let mut d_out = Vec::new();
+        let mut messages = Vec::new();
+        d.spare()[..wire.len()].copy_from_slice(&wire);
+        d.on_read(wire.len());
+        loop {
+            let step = d.step(now);
+            d_out.extend_from_slice(d.pending());
+            let n = d.pending().len();
+            d.advance(n);
+            match d.take_outcome() {
+                Some(outcome) => messages.push(outcome.unwrap()),
+                None if matches!(step, Step::Read(_)) => break,
+                None => {}
+            }
+        }
+        assert_eq!(messages.len(), 6);
+        // Three pongs, each echoing its ping, in order.
+        let mut pongs = Vec::new();
+        let mut rest = &d_out[..];
+        while let [0x8a, len, tail @ ..] = rest {
+            let len = usize::from(*len);
+            pongs.push(tail[..len].to_vec());
+            rest = &tail[len..];
+        }
+        assert!(rest.is_empty());
+        assert_eq!(
+            pongs,
+            [b"p\x00".to_vec(), b"p\x01".to_vec(), b"p\x02".to_vec()]
+        );
+    }
+
     #[test]
     fn an_idle_window_is_given_back_and_shared_reads_refill_it() {
         let mut d = idle_server();
@@ -1515,8 +1802,8 @@ mod tests {
         assert!(d.release_idle_window());
         assert!(d.rx.is_empty(), "an idle connection holds no window");
         // A read through a shared buffer: split mid-frame, then the rest.
-        let wire = client_frames(&[b"two", b"three"]);
-        d.on_read_shared(&wire[..5]);
+        let mut wire = client_frames(&[b"two", b"three"]);
+        d.on_read_shared(&mut wire[..5], RX_MIN);
         assert_eq!(d.rx.len(), RX_MIN);
         assert!(!d.release_idle_window(), "never while bytes are buffered");
         let (messages, _) = read_all(&mut d, &wire[5..]);

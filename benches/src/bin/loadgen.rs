@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! loadgen 127.0.0.1:9001 --conns 16 --inflight 16 --size 1024 --secs 3
+//! loadgen 127.0.0.1:9001 --conns 16 --inflight 1 --size 65536 --count 500
 //! ```
 //!
 //! Built on the wsproto core directly (client handshake + frames over tokio
@@ -10,6 +11,10 @@
 //! Each connection holds K messages in flight: a message goes out as soon as
 //! an echo comes back, and the messages for all the echoes that arrived in
 //! one read leave in one write (as pipelining clients send a burst).
+//! With `--count N` each connection sends exactly N messages and stops when
+//! their echoes are back, however long that takes: a fixed load, for
+//! counting the server's instructions or syscalls per message (under
+//! `valgrind` or `perf stat`) where seconds are too noisy.
 //! Prints one line of `key=value`: msgs, msg_per_s, p50_us, p99_us, errors.
 //! Exits non-zero if any echo was wrong or missing.
 
@@ -28,6 +33,8 @@ struct Args {
     inflight: usize,
     size: usize,
     secs: f64,
+    /// Messages per connection (`--count`); `None`: as many as `secs` allow.
+    count: Option<u64>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -37,6 +44,7 @@ fn parse_args() -> Result<Args, String> {
         inflight: 1,
         size: 16,
         secs: 3.0,
+        count: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -46,12 +54,13 @@ fn parse_args() -> Result<Args, String> {
             "--inflight" => args.inflight = value()?.parse().map_err(|e| format!("{e}"))?,
             "--size" => args.size = value()?.parse().map_err(|e| format!("{e}"))?,
             "--secs" => args.secs = value()?.parse().map_err(|e| format!("{e}"))?,
+            "--count" => args.count = Some(value()?.parse().map_err(|e| format!("{e}"))?),
             s if !s.starts_with("--") => args.addr = s.to_owned(),
             s => return Err(format!("unknown option {s}")),
         }
     }
-    if args.size < 8 || args.conns == 0 || args.inflight == 0 {
-        return Err("size must be >= 8, conns and inflight >= 1".into());
+    if args.size < 8 || args.conns == 0 || args.inflight == 0 || args.count == Some(0) {
+        return Err("size must be >= 8, conns, inflight and count >= 1".into());
     }
     Ok(args)
 }
@@ -85,6 +94,7 @@ async fn run_conn(
     let writer_credits = credits.clone();
     let writer_pattern = pattern.clone();
     let inflight = args.inflight;
+    let count = args.count.unwrap_or(u64::MAX);
     let writer = async move {
         tokio::time::sleep_until(start.into()).await;
         writer_credits.add_permits(inflight);
@@ -108,7 +118,7 @@ async fn run_conn(
             let mut len = 0;
             for _ in 0..=more {
                 let now = Instant::now();
-                if now >= deadline {
+                if now >= deadline || seq >= count {
                     break;
                 }
                 seq += 1;
@@ -124,7 +134,7 @@ async fn run_conn(
                     break 'run;
                 }
             }
-            if len == 0 || wr.write_all(&out[..len]).await.is_err() {
+            if len == 0 || wr.write_all(&out[..len]).await.is_err() || seq >= count {
                 break;
             }
         }
@@ -249,7 +259,13 @@ fn main() -> Result<(), BoxError> {
             conns.push((connect(&args.addr, seed).await?, seed));
         }
         let start = Instant::now() + Duration::from_millis(50);
-        let deadline = start + Duration::from_secs_f64(args.secs);
+        // A fixed count runs until it is done (the deadline only bounds a
+        // stuck server).
+        let secs = match args.count {
+            Some(_) => 86_400.0,
+            None => args.secs,
+        };
+        let deadline = start + Duration::from_secs_f64(secs);
         let mut tasks = Vec::with_capacity(args.conns);
         for ((stream, leftover), seed) in conns {
             tasks.push(tokio::spawn(run_conn(
@@ -270,7 +286,11 @@ fn main() -> Result<(), BoxError> {
             errors += r.errors;
             latencies.extend(r.latencies_ns);
         }
-        Ok::<_, BoxError>((msgs, latencies, errors, args.secs))
+        let secs = match args.count {
+            Some(_) => start.elapsed().as_secs_f64(),
+            None => args.secs,
+        };
+        Ok::<_, BoxError>((msgs, latencies, errors, secs))
     })?;
     latencies.sort_unstable();
     println!(

@@ -102,6 +102,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
             if pending <= keep && (keep > 0 || !self.unflushed) {
                 return Poll::Ready(Ok(()));
             }
+            if pending == 0 {
+                // Only the stream's flush is left (nothing at all on TCP):
+                // the timers are asked only if it cannot finish now.
+                if let Poll::Ready(result) = self.poll_write_once(&mut wcx) {
+                    result?;
+                    continue;
+                }
+            }
             let wait = match self.driver.write_wait(clock::now()) {
                 Ok(wait) => wait,
                 Err(e) => return Poll::Ready(Err(self.shut_now(write_waker, e))),
@@ -258,11 +266,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
             let mut buf = ReadBuf::new(&mut shared[..]);
             let read = Pin::new(&mut self.stream).poll_read(cx, &mut buf);
             if let Poll::Ready(Ok(())) = read {
-                let filled = buf.filled();
+                let filled = buf.filled_mut();
                 if filled.is_empty() {
                     self.driver.on_eof();
                 } else {
-                    self.driver.on_read_shared(filled);
+                    self.driver.on_read_shared(filled, RX_MIN);
                 }
             }
             Some(read)
