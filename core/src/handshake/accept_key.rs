@@ -15,9 +15,6 @@ pub const ACCEPT_LEN: usize = 28;
 /// Length of a `Sec-WebSocket-Key`: 16 bytes in base64.
 pub const KEY_LEN: usize = 24;
 
-/// The base64 alphabet (RFC 4648 §4).
-const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 /// Computes the accept value for a client's `Sec-WebSocket-Key` (as sent, base64).
 ///
 /// ```
@@ -63,6 +60,19 @@ fn sextet(b: u8) -> Option<u8> {
     }
 }
 
+/// The base64 symbol (RFC 4648 §4) of a 6-bit value, computed from the
+/// alphabet's four ranges rather than looked up: no 64-byte table in
+/// read-only data. The inverse of [`sextet`].
+fn symbol_of(v: u8) -> u8 {
+    match v {
+        0..=25 => b'A' + v,
+        26..=51 => b'a' + (v - 26),
+        52..=61 => b'0' + (v - 52),
+        62 => b'+',
+        _ => b'/',
+    }
+}
+
 /// Standard padded base64 of `src` into `out`, which the callers size as
 /// exactly `4 * ceil(len / 3)` bytes.
 fn encode(src: &[u8], out: &mut [u8]) {
@@ -74,10 +84,11 @@ fn encode(src: &[u8], out: &mut [u8]) {
         let [b0, b1, b2] = bytes;
         let bits = u32::from_be_bytes([0, b0, b1, b2]);
         for (i, d) in dst.iter_mut().enumerate() {
-            let symbol = ((bits >> (18 - 6 * i)) & 63) as usize;
-            *d = match ALPHABET.get(symbol) {
-                Some(&s) if i <= group.len() => s,
-                _ => b'=',
+            let symbol = ((bits >> (18 - 6 * i)) & 63) as u8;
+            *d = if i <= group.len() {
+                symbol_of(symbol)
+            } else {
+                b'='
             };
         }
     }
@@ -145,8 +156,10 @@ fn compact_sha1(parts: &[&[u8]]) -> [u8; 20] {
     out
 }
 
-/// One SHA-1 block. The message schedule is a window of 16 words that
-/// slides by one each round: `w[0]` is the round's word.
+/// One SHA-1 block. The message schedule lives in a ring of 16 words:
+/// round `t` reads (and, from round 16 on, first computes) `w[t % 16]`, so
+/// no word is ever moved (a sliding window costs a `memmove` per round and
+/// links the `memmove` routine on targets without one in hardware).
 #[cfg(any(test, not(feature = "fast-sha1")))]
 fn compress(state: &mut [u32; 5], block: &[u8; 64]) {
     let mut w = [0u32; 16];
@@ -155,10 +168,15 @@ fn compress(state: &mut [u32; 5], block: &[u8; 64]) {
     }
     let [mut a, mut b, mut c, mut d, mut e] = *state;
     for t in 0..80 {
-        let word = w[0];
-        let next = (w[13] ^ w[8] ^ w[2] ^ w[0]).rotate_left(1);
-        w.copy_within(1.., 0);
-        w[15] = next;
+        // Indices masked to the ring: always in bounds, so the checks fold.
+        if t >= 16 {
+            let back = |n: usize| w.get((t - n) & 15).copied().unwrap_or(0);
+            let next = (back(3) ^ back(8) ^ back(14) ^ back(16)).rotate_left(1);
+            if let Some(slot) = w.get_mut(t & 15) {
+                *slot = next;
+            }
+        }
+        let word = w.get(t & 15).copied().unwrap_or(0);
         let (f, k) = match t / 20 {
             0 => ((b & c) | (!b & d), 0x5a82_7999),
             1 => (b ^ c ^ d, 0x6ed9_eba1),
@@ -213,6 +231,18 @@ mod tests {
             &encode_key(*b"the sample nonce"),
             b"dGhlIHNhbXBsZSBub25jZQ=="
         );
+    }
+
+    #[test]
+    fn computed_alphabet_is_rfc4648_and_inverts_sextet() {
+        let alphabet: std::vec::Vec<u8> = (0..64).map(symbol_of).collect();
+        assert_eq!(
+            &alphabet[..],
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+        );
+        for v in 0..64 {
+            assert_eq!(sextet(symbol_of(v)), Some(v));
+        }
     }
 
     fn hex(digest: [u8; 20]) -> std::string::String {
