@@ -2,6 +2,7 @@
 
 use super::accept_key::{accept_key, is_valid_key};
 use super::headers::{check_extra, has_token, single, trim, values, write_head};
+use super::parse::{parse_request, HeadError};
 use super::{write_error_response, HeadScanner};
 use crate::config::Config;
 use crate::error::{HandshakeError, Misuse};
@@ -47,20 +48,13 @@ impl ServerHandshake {
             return Ok(None);
         };
         let head = buf.get(..head_len).unwrap_or_default();
-        let mut req = httparse::Request::new(headers);
-        match req.parse(head) {
-            // httparse also ends a head at a bare-LF empty line (`\r\n\n`); the
-            // scanner only at `\r\n\r\n`. A head that httparse ends early would
-            // leave unparsed bytes inside `head_len`: refuse it.
-            Ok(httparse::Status::Complete(n)) if n == head_len => {}
-            Err(httparse::Error::TooManyHeaders) => return Err(HandshakeError::TooManyHeaders),
-            _ => return Err(HandshakeError::Malformed),
-        }
-        let (Some(method), Some(path), Some(version)) = (req.method, req.path, req.version) else {
-            return Err(HandshakeError::Malformed);
-        };
-        let headers: &'a [Header<'a>] = req.headers;
-        Request::validate(method, path, version, headers, head_len).map(Some)
+        // The parser must end the head exactly at `head_len`: one that ends it
+        // early (at a bare-LF empty line) would leave unparsed bytes inside it.
+        let req = parse_request(head, headers).map_err(|e| match e {
+            HeadError::TooManyHeaders => HandshakeError::TooManyHeaders,
+            HeadError::Malformed => HandshakeError::Malformed,
+        })?;
+        Request::validate(req.method, req.target, req.version, req.headers, head_len).map(Some)
     }
 
     /// The handshake deadline.
