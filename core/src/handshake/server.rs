@@ -332,7 +332,10 @@ impl<'a> Request<'a> {
 /// an absolute URI with a query but no path (its origin form, `/?query`, is
 /// not a slice of the target).
 fn split_target(target: &str) -> Result<(&str, Option<&str>), HandshakeError> {
-    if target.contains('#') {
+    // Byte loops rather than `str`'s char searches, which link core's
+    // `memchr` (about 200 bytes) into small firmware for a one-off scan.
+    let has = |s: &str, b: u8| s.bytes().any(|x| x == b);
+    if has(target, b'#') {
         return Err(HandshakeError::InvalidTarget);
     }
     if target.starts_with('/') {
@@ -340,7 +343,10 @@ fn split_target(target: &str) -> Result<(&str, Option<&str>), HandshakeError> {
     }
     // The scheme ends at the first ':' (RFC 3986 §3.1); a byte search keeps
     // the general substring search out of small firmware.
-    let colon = target.find(':').ok_or(HandshakeError::InvalidTarget)?;
+    let colon = target
+        .bytes()
+        .position(|b| b == b':')
+        .ok_or(HandshakeError::InvalidTarget)?;
     // Checked splits (both points follow an ASCII byte): no panic path.
     let (scheme, rest) = target
         .split_at_checked(colon)
@@ -354,11 +360,14 @@ fn split_target(target: &str) -> Result<(&str, Option<&str>), HandshakeError> {
     {
         return Err(HandshakeError::InvalidTarget);
     }
-    let split = rest.find(['/', '?']).unwrap_or(rest.len());
+    let split = rest
+        .bytes()
+        .position(|b| b == b'/' || b == b'?')
+        .unwrap_or(rest.len());
     let (authority, path) = rest
         .split_at_checked(split)
         .ok_or(HandshakeError::InvalidTarget)?;
-    if authority.is_empty() || authority.contains('@') || path.starts_with('?') {
+    if authority.is_empty() || has(authority, b'@') || path.starts_with('?') {
         return Err(HandshakeError::InvalidTarget);
     }
     Ok((if path.is_empty() { "/" } else { path }, Some(authority)))
