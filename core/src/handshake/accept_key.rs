@@ -109,49 +109,58 @@ fn sha1_of(parts: &[&[u8]]) -> [u8; 20] {
 use self::compact_sha1 as sha1_of;
 
 /// SHA-1 (FIPS 180-4) of the concatenation of `parts`, one block at a time
-/// through a 64-byte buffer, the 80 rounds as one loop. Compiled for tests
-/// in every build, to be checked against the `sha1` crate.
+/// through a 64-byte buffer, the 80 rounds as one loop. The padding goes
+/// through the same byte path as the message, which keeps the code small.
+/// Compiled for tests in every build, to be checked against the `sha1` crate.
 #[cfg(any(test, not(feature = "fast-sha1")))]
 fn compact_sha1(parts: &[&[u8]]) -> [u8; 20] {
-    let mut state: [u32; 5] = [
-        0x6745_2301,
-        0xefcd_ab89,
-        0x98ba_dcfe,
-        0x1032_5476,
-        0xc3d2_e1f0,
-    ];
-    let mut block = [0u8; 64];
-    let mut fill = 0usize;
+    struct Blocks {
+        state: [u32; 5],
+        block: [u8; 64],
+        fill: usize,
+    }
+    impl Blocks {
+        fn push(&mut self, b: u8) {
+            if let Some(slot) = self.block.get_mut(self.fill) {
+                *slot = b;
+            }
+            self.fill += 1;
+            if self.fill == 64 {
+                compress(&mut self.state, &self.block);
+                self.fill = 0;
+            }
+        }
+    }
+    let mut sha = Blocks {
+        state: [
+            0x6745_2301,
+            0xefcd_ab89,
+            0x98ba_dcfe,
+            0x1032_5476,
+            0xc3d2_e1f0,
+        ],
+        block: [0; 64],
+        fill: 0,
+    };
     let mut total: u64 = 0;
-    for &b in parts.iter().flat_map(|p| p.iter()) {
-        if let Some(slot) = block.get_mut(fill) {
-            *slot = b;
+    for part in parts {
+        for &b in part.iter() {
+            sha.push(b);
         }
-        fill += 1;
-        total = total.wrapping_add(1);
-        if fill == 64 {
-            compress(&mut state, &block);
-            fill = 0;
-        }
+        total = total.wrapping_add(part.len() as u64);
     }
-    // Padding: 0x80, zeros, then the length in bits as 64-bit big endian.
-    if let Some((first, rest)) = block.get_mut(fill..).and_then(|t| t.split_first_mut()) {
-        *first = 0x80;
-        rest.fill(0);
+    // Padding: 0x80, zeros up to 56 mod 64, the length in bits (64-bit BE).
+    sha.push(0x80);
+    while sha.fill != 56 {
+        sha.push(0);
     }
-    if fill >= 56 {
-        compress(&mut state, &block);
-        block.fill(0);
+    for b in total.wrapping_mul(8).to_be_bytes() {
+        sha.push(b);
     }
-    let [.., l0, l1, l2, l3, l4, l5, l6, l7] = &mut block;
-    let bits = total.wrapping_mul(8).to_be_bytes();
-    for (dst, src) in [l0, l1, l2, l3, l4, l5, l6, l7].into_iter().zip(bits) {
-        *dst = src;
-    }
-    compress(&mut state, &block);
     let mut out = [0u8; 20];
-    for (dst, word) in out.chunks_exact_mut(4).zip(state) {
-        dst.copy_from_slice(&word.to_be_bytes());
+    for (i, byte) in out.iter_mut().enumerate() {
+        let word = sha.state.get(i / 4).copied().unwrap_or(0);
+        *byte = (word >> (24 - 8 * (i % 4))) as u8;
     }
     out
 }
