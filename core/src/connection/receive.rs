@@ -83,12 +83,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
         self.bytes_received = self
             .bytes_received
             .wrapping_add(len.saturating_sub(self.unconsumed) as u64);
-        // Small whole messages are taken inline, in the caller's loop; all
-        // else goes through the general steps, kept out of line.
-        let received = match self.single_frame_shape(input) {
-            Some(shape) => self.single_frame_message(input, shape),
-            None => self.receive_steps(input, scratch),
-        };
+        let received = self.step(input, scratch);
         self.unconsumed = match &received {
             Ok(r) => len.saturating_sub(r.consumed),
             Err(_) => 0,
@@ -189,6 +184,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
         loop {
             // Runs of whole single-frame messages go through the tight loop
             // (`shortcut.rs`); it stops at the first frame it does not take.
+            #[cfg(feature = "fast-receive")]
             if self.takes_whole_frames() {
                 match self.whole_frames(input, &mut pos, &mut on_event) {
                     Ok(ControlFlow::Continue(())) => {}
@@ -200,10 +196,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
                 }
             }
             let rest = input.get_mut(pos..).unwrap_or_default();
-            let step = match self.single_frame_shape(rest) {
-                Some(shape) => self.single_frame_message(rest, shape),
-                None => self.receive_steps(rest, &mut *scratch),
-            };
+            let step = self.step(rest, &mut *scratch);
             let received = match step {
                 Ok(received) => received,
                 Err(e) => {
@@ -222,6 +215,22 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
         }
         self.unconsumed = len.saturating_sub(pos);
         Ok(pos)
+    }
+
+    /// One call's worth of input: small whole messages are taken inline, in
+    /// the caller's loop (with the `fast-receive` feature); all else goes
+    /// through the general steps, kept out of line.
+    #[inline(always)]
+    fn step<'a>(
+        &mut self,
+        input: &'a mut [u8],
+        scratch: &'a mut [u8],
+    ) -> Result<Received<'a>, Error> {
+        #[cfg(feature = "fast-receive")]
+        if let Some(shape) = self.single_frame_shape(input) {
+            return self.single_frame_message(input, shape);
+        }
+        self.receive_steps(input, scratch)
     }
 
     /// [`Connection::receive_into`] for everything but the inline shortcut.

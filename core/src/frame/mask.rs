@@ -45,6 +45,8 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
 /// anything is written and written last, so the bytes it shares with the
 /// others get the same, once-masked value. From 64 bytes on it is
 /// `apply_mask` itself.
+// Only the one-frame shortcut (feature `fast-receive`) calls it.
+#[cfg_attr(not(feature = "fast-receive"), allow(dead_code))]
 #[inline(always)]
 pub(crate) fn unmask_whole(buf: &mut [u8], key: [u8; 4]) {
     let len = buf.len();
@@ -97,12 +99,14 @@ pub(crate) fn unmask_whole(buf: &mut [u8], key: [u8; 4]) {
 }
 
 /// The `N` bytes of `buf` at `at`, if they are all there.
+#[cfg_attr(not(feature = "fast-receive"), allow(dead_code))]
 #[inline(always)]
 fn word<const N: usize>(buf: &[u8], at: usize) -> Option<[u8; N]> {
     buf.get(at..)?.first_chunk::<N>().copied()
 }
 
 /// Writes `bytes` into `buf` at `at`, if they fit.
+#[cfg_attr(not(feature = "fast-receive"), allow(dead_code))]
 #[inline(always)]
 fn put<const N: usize>(buf: &mut [u8], at: usize, bytes: [u8; N]) {
     if let Some(dst) = buf.get_mut(at..).and_then(|b| b.first_chunk_mut::<N>()) {
