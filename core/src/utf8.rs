@@ -86,6 +86,8 @@ pub(crate) fn whole_str(bytes: &[u8]) -> Option<&str> {
 /// [`whole_str`], with short slices (under 64 bytes, the small frames of
 /// `receive_each`) going straight to core's validator: the SIMD one hands
 /// those to it anyway, after a dispatch through a function pointer.
+// Only the one-frame shortcut (feature `fast-receive`) calls it.
+#[cfg_attr(not(feature = "fast-receive"), allow(dead_code))]
 #[inline]
 pub(crate) fn short_or_whole_str(bytes: &[u8]) -> Option<&str> {
     if bytes.len() < 64 {

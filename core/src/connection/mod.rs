@@ -33,7 +33,7 @@
 //!
 //! | file | step |
 //! |---|---|
-//! | `shortcut.rs` | a whole small message in one frame, taken inline |
+//! | `shortcut.rs` | a whole small message in one frame, taken inline (feature `fast-receive`) |
 //! | `receive.rs` | the entry points and the step loop: frame headers, then dispatch |
 //! | `located.rs` | `receive_at`: the event's payload as a range of the input |
 //! | `payload.rs` | uncompressed data payload: unmask, surface, UTF-8 |
@@ -53,6 +53,7 @@ mod outbox;
 mod payload;
 mod receive;
 mod send;
+#[cfg(feature = "fast-receive")]
 mod shortcut;
 mod state;
 mod timers;

@@ -1,19 +1,20 @@
 //! Control frames waiting to be written: at most one pong (the latest ping
 //! wins, RFC 6455 §5.5.3), one ping and one close, written in that order.
 //!
-//! The three payloads share one fixed buffer, packed in writing order
-//! (`pong | ping | close`), with a byte of length each. A close that fails
-//! the connection carries a static reason, kept by reference rather than
-//! copied. The buffer holds two full control payloads: a pong and a ping,
-//! or a pong and a close, always fit. Only when all three are queued and
-//! together exceed it is the unsent ping dropped, since a close (which ends
-//! the connection) or a pong (which RFC 6455 §5.5.2 requires) comes first.
+//! The three payloads live in one fixed buffer of two halves, each payload
+//! at a fixed place, so nothing is ever moved: the pong fills the front of
+//! the first half; the ping the front of the second, the close its back. A
+//! close that fails the connection carries a static reason, kept by
+//! reference rather than copied. A pong always fits beside the others; the
+//! ping and the close share their half, and when a close arrives that does
+//! not fit beside the unsent ping, the ping is dropped, since the close
+//! (which ends the connection) comes first.
 
 use crate::close::CloseCode;
 use crate::frame::{OpCode, MAX_CONTROL_PAYLOAD};
 
-/// Bytes shared by the three payloads: room for any two of them.
-const CAPACITY: usize = 2 * MAX_CONTROL_PAYLOAD;
+/// Bytes of each half: one whole control payload.
+const HALF: usize = MAX_CONTROL_PAYLOAD;
 
 const PONG: u8 = 1;
 const PING: u8 = 2;
@@ -22,19 +23,19 @@ const CLOSE_WRITTEN: u8 = 8;
 /// The queued close carries a code (`close_code`).
 const CLOSE_CODE: u8 = 16;
 
-/// Packed for small targets: byte counts are `u8` (the buffer is under 256
+/// Packed for small targets: byte counts are `u8` (a payload is at most 125
 /// bytes), the close code is a bare `u16` beside a flag, and the static
 /// reason exists only with the `close-reasons` feature (without it every
 /// static reason is empty).
 #[derive(Clone, Debug)]
 pub(crate) struct Outbox {
-    /// `pong | ping | close` payloads, back to back in `buf[..used]`; the
-    /// close's bytes (its code, then a copied reason) are those after the
-    /// pong and the ping.
-    buf: [u8; CAPACITY],
-    used: u8,
+    /// `pong` at `buf[..pong_len]`; `ping` at `buf[HALF..HALF + ping_len]`;
+    /// the close's bytes (its code, then a copied reason) at the end,
+    /// `buf[2 * HALF - close_len..]`.
+    buf: [u8; 2 * HALF],
     pong_len: u8,
     ping_len: u8,
+    close_len: u8,
     /// `PONG`, `PING`, `CLOSE` (queued), `CLOSE_WRITTEN` and `CLOSE_CODE` bits.
     flags: u8,
     /// The code of the queued close (with `CLOSE_CODE`), for the state
@@ -48,10 +49,10 @@ pub(crate) struct Outbox {
 impl Default for Outbox {
     fn default() -> Self {
         Outbox {
-            buf: [0; CAPACITY],
-            used: 0,
+            buf: [0; 2 * HALF],
             pong_len: 0,
             ping_len: 0,
+            close_len: 0,
             flags: 0,
             close_code: 0,
             #[cfg(feature = "close-reasons")]
@@ -66,34 +67,11 @@ fn stored_len(len: usize) -> u8 {
 }
 
 impl Outbox {
-    fn used(&self) -> usize {
-        usize::from(self.used)
-    }
-
-    /// Replaces the bytes of one slot, starting at `at` and `old` long, with
-    /// `new`, moving the slots behind it. The caller has checked the room.
-    fn splice(&mut self, at: usize, old: usize, new: &[u8]) {
-        let used = self.used();
-        let end = (at + old).min(used);
-        let dest = at + new.len();
-        let new_len = dest + (used - end);
-        let Ok(stored) = u8::try_from(new_len) else {
-            return;
-        };
-        if new_len > CAPACITY || end < at {
-            return;
+    /// Copies `bytes` into `buf[at..]` (callers keep it within the buffer).
+    fn put(&mut self, at: usize, bytes: &[u8]) {
+        if let Some(slot) = self.buf.get_mut(at..at + bytes.len()) {
+            slot.copy_from_slice(bytes);
         }
-        self.buf.copy_within(end..used, dest);
-        if let Some(slot) = self.buf.get_mut(at..dest) {
-            slot.copy_from_slice(new);
-        }
-        self.used = stored;
-    }
-
-    /// Appends `bytes` (the caller has checked the room).
-    fn push(&mut self, bytes: &[u8]) {
-        let used = self.used();
-        self.splice(used, 0, bytes);
     }
 
     /// The static reason of the queued close.
@@ -117,25 +95,12 @@ impl Outbox {
         let _ = reason;
     }
 
-    /// Drops a queued ping, freeing its bytes.
-    fn drop_ping(&mut self) {
-        if self.flags & PING != 0 {
-            self.splice(usize::from(self.pong_len), usize::from(self.ping_len), &[]);
-            self.ping_len = 0;
-            self.flags &= !PING;
-        }
-    }
-
     /// Replaces any queued pong (callers check the 125-byte limit). Allowed
     /// after our Close too: RFC 6455 forbids only data frames then (§5.5.1),
     /// and a Ping received before the peer's Close is answered (§5.5.2).
     pub(crate) fn queue_pong(&mut self, payload: &[u8]) {
         let len = stored_len(payload.len());
-        let payload = payload.get(..usize::from(len)).unwrap_or_default();
-        if self.used() - usize::from(self.pong_len) + payload.len() > CAPACITY {
-            self.drop_ping();
-        }
-        self.splice(0, usize::from(self.pong_len), payload);
+        self.put(0, payload.get(..usize::from(len)).unwrap_or_default());
         self.pong_len = len;
         self.flags |= PONG;
     }
@@ -144,14 +109,9 @@ impl Outbox {
         if self.close_queued() {
             return;
         }
-        // No close is queued, so a pong and a ping always fit.
+        // No close is queued: the ping has its half to itself.
         let len = stored_len(payload.len());
-        let payload = payload.get(..usize::from(len)).unwrap_or_default();
-        self.splice(
-            usize::from(self.pong_len),
-            usize::from(self.ping_len),
-            payload,
-        );
+        self.put(HALF, payload.get(..usize::from(len)).unwrap_or_default());
         self.ping_len = len;
         self.flags |= PING;
     }
@@ -166,16 +126,19 @@ impl Outbox {
             .get(..reason.len().min(MAX_CONTROL_PAYLOAD - 2))
             .unwrap_or_default();
         let len = if code.is_some() { 2 + reason.len() } else { 0 };
-        if self.used() + len > CAPACITY {
-            self.drop_ping();
+        if usize::from(self.ping_len) + len > HALF {
+            // Too long beside the unsent ping: the close wins.
+            self.ping_len = 0;
+            self.flags &= !PING;
         }
         if let Some(code) = code {
-            // Room was made above: a close fits beside a pong.
-            self.push(&code.0.to_be_bytes());
-            self.push(reason);
+            let at = 2 * HALF - len;
+            self.put(at, &code.0.to_be_bytes());
+            self.put(at + 2, reason);
             self.close_code = code.0;
             self.flags |= CLOSE_CODE;
         }
+        self.close_len = stored_len(len);
         self.set_close_static("");
         self.flags |= CLOSE;
     }
@@ -199,15 +162,13 @@ impl Outbox {
     /// Copies the next frame's payload (pongs first, the close last) into
     /// `dst` and returns its opcode and length.
     pub(crate) fn peek(&self, dst: &mut [u8; MAX_CONTROL_PAYLOAD]) -> Option<(OpCode, usize)> {
-        let pong = usize::from(self.pong_len);
-        let ping = usize::from(self.ping_len);
         let (opcode, range, tail) = if self.flags & PONG != 0 {
-            (OpCode::Pong, 0..pong, "")
+            (OpCode::Pong, 0..usize::from(self.pong_len), "")
         } else if self.flags & PING != 0 {
-            (OpCode::Ping, pong..pong + ping, "")
+            (OpCode::Ping, HALF..HALF + usize::from(self.ping_len), "")
         } else if self.flags & CLOSE != 0 {
-            let at = pong + ping;
-            (OpCode::Close, at..self.used(), self.close_static())
+            let at = 2 * HALF - usize::from(self.close_len);
+            (OpCode::Close, at..2 * HALF, self.close_static())
         } else {
             return None;
         };
@@ -225,13 +186,13 @@ impl Outbox {
     /// Drops the frame `peek` returned, once written.
     pub(crate) fn pop(&mut self) {
         if self.flags & PONG != 0 {
-            self.splice(0, usize::from(self.pong_len), &[]);
             self.pong_len = 0;
             self.flags &= !PONG;
         } else if self.flags & PING != 0 {
-            self.drop_ping();
+            self.ping_len = 0;
+            self.flags &= !PING;
         } else if self.flags & CLOSE != 0 {
-            self.used = 0;
+            self.close_len = 0;
             self.set_close_static("");
             self.flags = (self.flags & !CLOSE) | CLOSE_WRITTEN;
         }
@@ -334,7 +295,8 @@ mod tests {
             ]
         );
 
-        // Small payloads: all three stay, and a replaced pong shifts the rest.
+        // Small payloads: all three stay, and a replaced pong leaves the
+        // others as they were.
         let mut o = Outbox::default();
         o.queue_pong(&[1; 100]);
         o.queue_ping(&[2; 40]);
@@ -347,6 +309,30 @@ mod tests {
                 (OpCode::Ping, std::vec![2; 40]),
                 (OpCode::Close, std::vec![0x03, 0xe8, b'o', b'k']),
             ]
+        );
+    }
+    #[test]
+    fn the_ping_shares_its_half_with_the_close_only() {
+        // A full pong never crowds out the ping or the close.
+        let mut o = Outbox::default();
+        o.queue_pong(&[1; 125]);
+        o.queue_ping(&[2; 100]);
+        o.queue_close(Some(CloseCode::NORMAL), "twenty-three bytes long");
+        assert_eq!(
+            drain(&mut o),
+            [
+                (OpCode::Pong, std::vec![1; 125]),
+                (OpCode::Ping, std::vec![2; 100]),
+                (OpCode::Close, b"\x03\xe8twenty-three bytes long".to_vec()),
+            ]
+        );
+        // One byte more than their half holds: the ping gives way.
+        let mut o = Outbox::default();
+        o.queue_ping(&[2; 100]);
+        o.queue_close(Some(CloseCode::NORMAL), "twenty-four bytes long!!");
+        assert_eq!(
+            drain(&mut o),
+            [(OpCode::Close, b"\x03\xe8twenty-four bytes long!!".to_vec())]
         );
     }
 }
@@ -363,6 +349,6 @@ mod size {
         let outbox = core::mem::size_of::<Outbox>();
         let connection = core::mem::size_of::<Connection>();
         std::println!("size_of: Outbox = {outbox} B, Connection = {connection} B");
-        assert!(outbox <= super::CAPACITY + 4 * core::mem::size_of::<usize>() + 8);
+        assert!(outbox <= 2 * super::HALF + 4 * core::mem::size_of::<usize>() + 8);
     }
 }

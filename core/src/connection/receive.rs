@@ -83,12 +83,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
         self.bytes_received = self
             .bytes_received
             .wrapping_add(len.saturating_sub(self.unconsumed) as u64);
-        // Small whole messages are taken inline, in the caller's loop; all
-        // else goes through the general steps, kept out of line.
-        let received = match self.single_frame_shape(input) {
-            Some(shape) => self.single_frame_message(input, shape),
-            None => self.receive_steps(input, scratch),
-        };
+        let received = self.step(input, scratch);
         self.unconsumed = match &received {
             Ok(r) => len.saturating_sub(r.consumed),
             Err(_) => 0,
@@ -189,6 +184,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
         loop {
             // Runs of whole single-frame messages go through the tight loop
             // (`shortcut.rs`); it stops at the first frame it does not take.
+            #[cfg(feature = "fast-receive")]
             if self.takes_whole_frames() {
                 match self.whole_frames(input, &mut pos, &mut on_event) {
                     Ok(ControlFlow::Continue(())) => {}
@@ -200,10 +196,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
                 }
             }
             let rest = input.get_mut(pos..).unwrap_or_default();
-            let step = match self.single_frame_shape(rest) {
-                Some(shape) => self.single_frame_message(rest, shape),
-                None => self.receive_steps(rest, &mut *scratch),
-            };
+            let step = self.step(rest, &mut *scratch);
             let received = match step {
                 Ok(received) => received,
                 Err(e) => {
@@ -222,6 +215,22 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
         }
         self.unconsumed = len.saturating_sub(pos);
         Ok(pos)
+    }
+
+    /// One call's worth of input: small whole messages are taken inline, in
+    /// the caller's loop (with the `fast-receive` feature); all else goes
+    /// through the general steps, kept out of line.
+    #[inline(always)]
+    fn step<'a>(
+        &mut self,
+        input: &'a mut [u8],
+        scratch: &'a mut [u8],
+    ) -> Result<Received<'a>, Error> {
+        #[cfg(feature = "fast-receive")]
+        if let Some(shape) = self.single_frame_shape(input) {
+            return self.single_frame_message(input, shape);
+        }
+        self.receive_steps(input, scratch)
     }
 
     /// [`Connection::receive_into`] for everything but the inline shortcut.
@@ -343,7 +352,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
             };
             if carry > 0 {
                 // Surface the control frame whole, ahead of the carried text bytes.
-                region.rotate_left(carry);
+                rotate_left(region, carry);
             }
             return Ok(Step::Control {
                 header_len,
@@ -373,7 +382,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
         }
         if let Some(region) = input.get_mut(..carry + header_len).filter(|_| carry > 0) {
             // Put the header first so the carried bytes touch the new payload.
-            region.rotate_left(carry);
+            rotate_left(region, carry);
         }
         self.frame = Some(IncomingFrame {
             kind,
@@ -384,5 +393,34 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
             compressed,
         });
         Ok(Step::Payload { start: header_len })
+    }
+}
+
+/// `region.rotate_left(n)` by three reversals: only swaps, no overlapping
+/// copy. The carried bytes are at most three and the region a header or a
+/// control frame, so this is never hot; core's rotation would link the
+/// `memmove` routine (about 660 bytes on Cortex-M) for it.
+fn rotate_left(region: &mut [u8], n: usize) {
+    if let Some((front, back)) = region.split_at_mut_checked(n) {
+        front.reverse();
+        back.reverse();
+        region.reverse();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rotate_left_agrees_with_core() {
+        let bytes: [u8; 9] = [1, 2, 3, 4, 5, 6, 7, 8, 9];
+        for len in 0..=bytes.len() {
+            for n in 0..=len {
+                let mut ours = bytes;
+                let mut core = bytes;
+                super::rotate_left(&mut ours[..len], n);
+                core[..len].rotate_left(n);
+                assert_eq!(ours, core, "len {len}, n {n}");
+            }
+        }
     }
 }

@@ -32,15 +32,44 @@ const TIMERS: [Timer; 5] = [
     Timer::Progress,
 ];
 
+impl Timer {
+    /// Where the timer's deadline and mark are kept. `Close` shares `Idle`'s
+    /// place: the close timer is armed only once closing starts, which stops
+    /// the idle timer for good (it is re-armed only while open), so the two
+    /// are never armed together. Arming either disarms the other.
+    const fn slot(self) -> usize {
+        match self {
+            Timer::Close | Timer::Idle => 0,
+            Timer::Keepalive => 1,
+            Timer::Pong => 2,
+            Timer::Progress => 3,
+        }
+    }
+
+    const fn bit(self) -> u8 {
+        1 << self as u8
+    }
+
+    /// The timer that shares this one's slot, if any.
+    const fn slot_mate(self) -> Option<Timer> {
+        match self {
+            Timer::Close => Some(Timer::Idle),
+            Timer::Idle => Some(Timer::Close),
+            _ => None,
+        }
+    }
+}
+
 /// One deadline per timer, plus the peer-activity count seen when it was
 /// armed (for `Progress`: the data bytes received). Packed for small
-/// targets: a timer's `at` is a deadline's nanoseconds, or the duration to
-/// count from the next `handle_timeout` while its `pending` bit is set; it
-/// is off while its `armed` bit is clear.
+/// targets: four places for five timers (see [`Timer::slot`]); a timer's
+/// `at` is a deadline's nanoseconds, or the duration to count from the next
+/// `handle_timeout` while its `pending` bit is set; it is off while its
+/// `armed` bit is clear.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Timers {
-    at: [u64; 5],
-    marks: [u64; 5],
+    at: [u64; 4],
+    marks: [u64; 4],
     armed: u8,
     pending: u8,
     /// A message was in progress when `Progress` was last armed: the
@@ -51,8 +80,8 @@ pub(crate) struct Timers {
 impl Timers {
     pub(crate) const fn new() -> Self {
         Timers {
-            at: [0; 5],
-            marks: [0; 5],
+            at: [0; 4],
+            marks: [0; 4],
             armed: 0,
             pending: 0,
             progress_open: false,
@@ -70,15 +99,18 @@ impl Timers {
     }
 
     pub(crate) fn stop(&mut self, timer: Timer) {
-        self.set(timer, 0, 0, false);
-        self.armed &= !(1 << timer as u8);
+        self.armed &= !timer.bit();
+        self.pending &= !timer.bit();
     }
 
     fn set(&mut self, timer: Timer, value: u64, activity: u64, pending: bool) {
-        let bit = 1 << timer as u8;
+        if let Some(mate) = timer.slot_mate() {
+            self.stop(mate);
+        }
+        let bit = timer.bit();
         if let (Some(at), Some(m)) = (
-            self.at.get_mut(timer as usize),
-            self.marks.get_mut(timer as usize),
+            self.at.get_mut(timer.slot()),
+            self.marks.get_mut(timer.slot()),
         ) {
             *at = value;
             *m = activity;
@@ -93,21 +125,21 @@ impl Timers {
 
     /// Whether `timer` is counting (or waits to start counting).
     pub(crate) fn is_armed(&self, timer: Timer) -> bool {
-        self.armed & (1 << timer as u8) != 0
+        self.armed & timer.bit() != 0
     }
 
     /// The peer-activity count when `timer` was armed.
     pub(crate) fn mark(&self, timer: Timer) -> u64 {
-        self.marks.get(timer as usize).copied().unwrap_or(0)
+        self.marks.get(timer.slot()).copied().unwrap_or(0)
     }
 
     /// The armed timers' deadlines (`Instant::ZERO` for a pending one).
     fn deadlines(&self) -> impl Iterator<Item = (Timer, Instant)> + '_ {
-        TIMERS.into_iter().zip(self.at).filter_map(|(t, at)| {
-            let bit = 1 << t as u8;
-            if self.armed & bit == 0 {
+        TIMERS.into_iter().filter_map(|t| {
+            let at = self.at.get(t.slot()).copied().unwrap_or(0);
+            if self.armed & t.bit() == 0 {
                 None
-            } else if self.pending & bit != 0 {
+            } else if self.pending & t.bit() != 0 {
                 Some((t, Instant::ZERO))
             } else {
                 Some((t, Instant::from_nanos(at)))
@@ -123,14 +155,16 @@ impl Timers {
     /// Fixes pending deadlines at `now`, then stops and returns the first
     /// timer due at `now`, if any. Call until it returns `None`.
     pub(crate) fn pop_expired(&mut self, now: Instant) -> Option<Timer> {
-        for (i, at) in self.at.iter_mut().enumerate() {
-            if self.pending & (1 << i) != 0 {
-                *at = (now + Duration::from_nanos(*at)).as_nanos();
+        for t in TIMERS {
+            if self.pending & t.bit() != 0 {
+                if let Some(at) = self.at.get_mut(t.slot()) {
+                    *at = (now + Duration::from_nanos(*at)).as_nanos();
+                }
             }
         }
         self.pending = 0;
         let (due, _) = self.deadlines().find(|&(_, at)| at <= now)?;
-        self.armed &= !(1 << due as u8);
+        self.armed &= !due.bit();
         Some(due)
     }
 }
@@ -259,6 +293,28 @@ mod tests {
         assert_eq!(t.pop_expired(Instant::from_secs(15)), Some(Timer::Close));
         assert_eq!(t.pop_expired(Instant::from_secs(15)), None);
         assert_eq!(t.mark(Timer::Close), 7);
+    }
+
+    #[test]
+    fn close_and_idle_share_a_place_and_arming_one_stops_the_other() {
+        let mut t = Timers::new();
+        t.arm_at(Timer::Idle, Instant::from_secs(30), 1);
+        t.arm_at(Timer::Keepalive, Instant::from_secs(20), 2);
+        t.arm_at(Timer::Close, Instant::from_secs(5), 3);
+        assert!(!t.is_armed(Timer::Idle));
+        assert_eq!(t.mark(Timer::Close), 3);
+        assert_eq!(t.mark(Timer::Keepalive), 2);
+        assert_eq!(t.next(), Some(Instant::from_secs(5)));
+        assert_eq!(t.pop_expired(Instant::from_secs(40)), Some(Timer::Close));
+        assert_eq!(
+            t.pop_expired(Instant::from_secs(40)),
+            Some(Timer::Keepalive)
+        );
+        assert_eq!(t.pop_expired(Instant::from_secs(40)), None);
+        t.arm(Timer::Idle, Duration::from_secs(1), 4);
+        assert!(!t.is_armed(Timer::Close));
+        assert_eq!(t.pop_expired(Instant::from_secs(50)), None);
+        assert_eq!(t.pop_expired(Instant::from_secs(51)), Some(Timer::Idle));
     }
 
     #[test]

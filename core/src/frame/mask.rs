@@ -1,8 +1,10 @@
-//! Payload masking (RFC 6455 §5.3), in place and a word at a time.
+//! Payload masking (RFC 6455 §5.3), in place and, with the `fast-mask`
+//! feature, a word at a time.
 //!
 //! Masking is XOR with a four-byte key repeated, so it is its own inverse. The
-//! body works on 8-byte words of a key rotated to the payload offset; the
-//! compiler turns the loop into vector code, with no `unsafe`.
+//! fast body works on 8-byte words of a key rotated to the payload offset; the
+//! compiler turns the loop into vector code, with no `unsafe`. Without the
+//! feature a byte loop does the same in a fraction of the code.
 
 /// XORs `buf` with `key`, as if `buf` started `offset` bytes into the payload.
 ///
@@ -20,6 +22,29 @@
 /// ```
 #[inline]
 pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
+    #[cfg(feature = "fast-mask")]
+    mask_words(buf, key, offset);
+    #[cfg(not(feature = "fast-mask"))]
+    mask_bytes(buf, key, offset);
+}
+
+/// [`apply_mask`] a byte at a time: the small form, for builds without the
+/// `fast-mask` feature (microcontrollers, where payloads are short).
+#[cfg_attr(feature = "fast-mask", allow(dead_code))]
+fn mask_bytes(buf: &mut [u8], key: [u8; 4], offset: usize) {
+    let mut at = offset;
+    for byte in buf {
+        if let Some(k) = key.get(at % 4) {
+            *byte ^= k;
+        }
+        at = at.wrapping_add(1);
+    }
+}
+
+/// [`apply_mask`] eight bytes at a time (feature `fast-mask`).
+#[cfg_attr(not(feature = "fast-mask"), allow(dead_code))]
+#[inline]
+fn mask_words(buf: &mut [u8], key: [u8; 4], offset: usize) {
     // Byte i of `buf` takes key[(offset + i) % 4]: in little-endian word
     // order that is the key word rotated right by whole bytes.
     let key = u32::from_le_bytes(key).rotate_right(8 * (offset % 4) as u32);
@@ -45,6 +70,8 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
 /// anything is written and written last, so the bytes it shares with the
 /// others get the same, once-masked value. From 64 bytes on it is
 /// `apply_mask` itself.
+// Only the one-frame shortcut (feature `fast-receive`) calls it.
+#[cfg_attr(not(feature = "fast-receive"), allow(dead_code))]
 #[inline(always)]
 pub(crate) fn unmask_whole(buf: &mut [u8], key: [u8; 4]) {
     let len = buf.len();
@@ -97,12 +124,14 @@ pub(crate) fn unmask_whole(buf: &mut [u8], key: [u8; 4]) {
 }
 
 /// The `N` bytes of `buf` at `at`, if they are all there.
+#[cfg_attr(not(feature = "fast-receive"), allow(dead_code))]
 #[inline(always)]
 fn word<const N: usize>(buf: &[u8], at: usize) -> Option<[u8; N]> {
     buf.get(at..)?.first_chunk::<N>().copied()
 }
 
 /// Writes `bytes` into `buf` at `at`, if they fit.
+#[cfg_attr(not(feature = "fast-receive"), allow(dead_code))]
 #[inline(always)]
 fn put<const N: usize>(buf: &mut [u8], at: usize, bytes: [u8; N]) {
     if let Some(dst) = buf.get_mut(at..).and_then(|b| b.first_chunk_mut::<N>()) {
@@ -118,6 +147,7 @@ fn key_word(key: u32) -> u64 {
 
 /// XORs every whole 8-byte word of `buf` with `word`; returns the bytes after
 /// the last whole word.
+#[cfg_attr(not(feature = "fast-mask"), allow(dead_code))]
 #[inline(always)]
 fn xor_words(buf: &mut [u8], word: u64) -> &mut [u8] {
     let mut chunks = buf.chunks_exact_mut(8);
@@ -134,6 +164,24 @@ fn xor_words(buf: &mut [u8], word: u64) -> &mut [u8] {
 /// two slices is written.
 #[inline]
 pub(crate) fn copy_masked(dst: &mut [u8], src: &[u8], key: [u8; 4]) {
+    #[cfg(feature = "fast-mask")]
+    copy_masked_words(dst, src, key);
+    #[cfg(not(feature = "fast-mask"))]
+    copy_masked_bytes(dst, src, key);
+}
+
+/// [`copy_masked`] a byte at a time (without the `fast-mask` feature).
+#[cfg_attr(feature = "fast-mask", allow(dead_code))]
+fn copy_masked_bytes(dst: &mut [u8], src: &[u8], key: [u8; 4]) {
+    for ((d, s), k) in dst.iter_mut().zip(src).zip(key.iter().cycle()) {
+        *d = s ^ k;
+    }
+}
+
+/// [`copy_masked`] eight bytes at a time (feature `fast-mask`).
+#[cfg_attr(not(feature = "fast-mask"), allow(dead_code))]
+#[inline]
+fn copy_masked_words(dst: &mut [u8], src: &[u8], key: [u8; 4]) {
     let word = key_word(u32::from_le_bytes(key));
     let mut dst_blocks = dst.chunks_exact_mut(64);
     let mut src_blocks = src.chunks_exact(64);
@@ -153,6 +201,7 @@ pub(crate) fn copy_masked(dst: &mut [u8], src: &[u8], key: [u8; 4]) {
 
 /// `dst` word = `src` word XOR `word`, for every whole 8-byte word both have;
 /// returns the bytes done.
+#[cfg_attr(not(feature = "fast-mask"), allow(dead_code))]
 #[inline(always)]
 fn xor_words_into(dst: &mut [u8], src: &[u8], word: u64) -> usize {
     let mut done = 0;
@@ -183,9 +232,19 @@ mod tests {
             for offset in 0..8 {
                 let mut fast: heapless::Vec<u8, 256> = (0..len as u8).collect();
                 let mut slow = fast.clone();
+                let mut bytes = fast.clone();
                 apply_mask(&mut fast, key, offset);
                 reference(&mut slow, key, offset);
                 assert_eq!(fast, slow, "len {len} offset {offset}");
+                // Both forms, whichever the build's features pick.
+                let mut words = bytes.clone();
+                mask_words(&mut words, key, offset);
+                mask_bytes(&mut bytes, key, offset);
+                assert_eq!(
+                    (&words, &bytes),
+                    (&slow, &slow),
+                    "len {len} offset {offset}"
+                );
             }
         }
     }
@@ -212,6 +271,13 @@ mod tests {
             let mut dst = [0u8; 256];
             copy_masked(&mut dst[..len], &src, key);
             assert_eq!(&dst[..len], &expected[..], "len {len}");
+            let (mut words, mut bytes) = ([0u8; 256], [0u8; 256]);
+            copy_masked_words(&mut words[..len], &src, key);
+            copy_masked_bytes(&mut bytes[..len], &src, key);
+            assert_eq!(
+                (&words[..len], &bytes[..len]),
+                (&expected[..], &expected[..])
+            );
         }
     }
 

@@ -15,9 +15,6 @@ pub const ACCEPT_LEN: usize = 28;
 /// Length of a `Sec-WebSocket-Key`: 16 bytes in base64.
 pub const KEY_LEN: usize = 24;
 
-/// The base64 alphabet (RFC 4648 §4).
-const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 /// Computes the accept value for a client's `Sec-WebSocket-Key` (as sent, base64).
 ///
 /// ```
@@ -63,6 +60,19 @@ fn sextet(b: u8) -> Option<u8> {
     }
 }
 
+/// The base64 symbol (RFC 4648 §4) of a 6-bit value, computed from the
+/// alphabet's four ranges rather than looked up: no 64-byte table in
+/// read-only data. The inverse of [`sextet`].
+fn symbol_of(v: u8) -> u8 {
+    match v {
+        0..=25 => b'A' + v,
+        26..=51 => b'a' + (v - 26),
+        52..=61 => b'0' + (v - 52),
+        62 => b'+',
+        _ => b'/',
+    }
+}
+
 /// Standard padded base64 of `src` into `out`, which the callers size as
 /// exactly `4 * ceil(len / 3)` bytes.
 fn encode(src: &[u8], out: &mut [u8]) {
@@ -74,10 +84,11 @@ fn encode(src: &[u8], out: &mut [u8]) {
         let [b0, b1, b2] = bytes;
         let bits = u32::from_be_bytes([0, b0, b1, b2]);
         for (i, d) in dst.iter_mut().enumerate() {
-            let symbol = ((bits >> (18 - 6 * i)) & 63) as usize;
-            *d = match ALPHABET.get(symbol) {
-                Some(&s) if i <= group.len() => s,
-                _ => b'=',
+            let symbol = ((bits >> (18 - 6 * i)) & 63) as u8;
+            *d = if i <= group.len() {
+                symbol_of(symbol)
+            } else {
+                b'='
             };
         }
     }
@@ -98,55 +109,66 @@ fn sha1_of(parts: &[&[u8]]) -> [u8; 20] {
 use self::compact_sha1 as sha1_of;
 
 /// SHA-1 (FIPS 180-4) of the concatenation of `parts`, one block at a time
-/// through a 64-byte buffer, the 80 rounds as one loop. Compiled for tests
-/// in every build, to be checked against the `sha1` crate.
+/// through a 64-byte buffer, the 80 rounds as one loop. The padding goes
+/// through the same byte path as the message, which keeps the code small.
+/// Compiled for tests in every build, to be checked against the `sha1` crate.
 #[cfg(any(test, not(feature = "fast-sha1")))]
 fn compact_sha1(parts: &[&[u8]]) -> [u8; 20] {
-    let mut state: [u32; 5] = [
-        0x6745_2301,
-        0xefcd_ab89,
-        0x98ba_dcfe,
-        0x1032_5476,
-        0xc3d2_e1f0,
-    ];
-    let mut block = [0u8; 64];
-    let mut fill = 0usize;
+    struct Blocks {
+        state: [u32; 5],
+        block: [u8; 64],
+        fill: usize,
+    }
+    impl Blocks {
+        fn push(&mut self, b: u8) {
+            if let Some(slot) = self.block.get_mut(self.fill) {
+                *slot = b;
+            }
+            self.fill += 1;
+            if self.fill == 64 {
+                compress(&mut self.state, &self.block);
+                self.fill = 0;
+            }
+        }
+    }
+    let mut sha = Blocks {
+        state: [
+            0x6745_2301,
+            0xefcd_ab89,
+            0x98ba_dcfe,
+            0x1032_5476,
+            0xc3d2_e1f0,
+        ],
+        block: [0; 64],
+        fill: 0,
+    };
     let mut total: u64 = 0;
-    for &b in parts.iter().flat_map(|p| p.iter()) {
-        if let Some(slot) = block.get_mut(fill) {
-            *slot = b;
+    for part in parts {
+        for &b in part.iter() {
+            sha.push(b);
         }
-        fill += 1;
-        total = total.wrapping_add(1);
-        if fill == 64 {
-            compress(&mut state, &block);
-            fill = 0;
-        }
+        total = total.wrapping_add(part.len() as u64);
     }
-    // Padding: 0x80, zeros, then the length in bits as 64-bit big endian.
-    if let Some((first, rest)) = block.get_mut(fill..).and_then(|t| t.split_first_mut()) {
-        *first = 0x80;
-        rest.fill(0);
+    // Padding: 0x80, zeros up to 56 mod 64, the length in bits (64-bit BE).
+    sha.push(0x80);
+    while sha.fill != 56 {
+        sha.push(0);
     }
-    if fill >= 56 {
-        compress(&mut state, &block);
-        block.fill(0);
+    for b in total.wrapping_mul(8).to_be_bytes() {
+        sha.push(b);
     }
-    let [.., l0, l1, l2, l3, l4, l5, l6, l7] = &mut block;
-    let bits = total.wrapping_mul(8).to_be_bytes();
-    for (dst, src) in [l0, l1, l2, l3, l4, l5, l6, l7].into_iter().zip(bits) {
-        *dst = src;
-    }
-    compress(&mut state, &block);
     let mut out = [0u8; 20];
-    for (dst, word) in out.chunks_exact_mut(4).zip(state) {
-        dst.copy_from_slice(&word.to_be_bytes());
+    for (i, byte) in out.iter_mut().enumerate() {
+        let word = sha.state.get(i / 4).copied().unwrap_or(0);
+        *byte = (word >> (24 - 8 * (i % 4))) as u8;
     }
     out
 }
 
-/// One SHA-1 block. The message schedule is a window of 16 words that
-/// slides by one each round: `w[0]` is the round's word.
+/// One SHA-1 block. The message schedule lives in a ring of 16 words:
+/// round `t` reads (and, from round 16 on, first computes) `w[t % 16]`, so
+/// no word is ever moved (a sliding window costs a `memmove` per round and
+/// links the `memmove` routine on targets without one in hardware).
 #[cfg(any(test, not(feature = "fast-sha1")))]
 fn compress(state: &mut [u32; 5], block: &[u8; 64]) {
     let mut w = [0u32; 16];
@@ -155,10 +177,15 @@ fn compress(state: &mut [u32; 5], block: &[u8; 64]) {
     }
     let [mut a, mut b, mut c, mut d, mut e] = *state;
     for t in 0..80 {
-        let word = w[0];
-        let next = (w[13] ^ w[8] ^ w[2] ^ w[0]).rotate_left(1);
-        w.copy_within(1.., 0);
-        w[15] = next;
+        // Indices masked to the ring: always in bounds, so the checks fold.
+        if t >= 16 {
+            let back = |n: usize| w.get((t - n) & 15).copied().unwrap_or(0);
+            let next = (back(3) ^ back(8) ^ back(14) ^ back(16)).rotate_left(1);
+            if let Some(slot) = w.get_mut(t & 15) {
+                *slot = next;
+            }
+        }
+        let word = w.get(t & 15).copied().unwrap_or(0);
         let (f, k) = match t / 20 {
             0 => ((b & c) | (!b & d), 0x5a82_7999),
             1 => (b ^ c ^ d, 0x6ed9_eba1),
@@ -213,6 +240,18 @@ mod tests {
             &encode_key(*b"the sample nonce"),
             b"dGhlIHNhbXBsZSBub25jZQ=="
         );
+    }
+
+    #[test]
+    fn computed_alphabet_is_rfc4648_and_inverts_sextet() {
+        let alphabet: std::vec::Vec<u8> = (0..64).map(symbol_of).collect();
+        assert_eq!(
+            &alphabet[..],
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+        );
+        for v in 0..64 {
+            assert_eq!(sextet(symbol_of(v)), Some(v));
+        }
     }
 
     fn hex(digest: [u8; 20]) -> std::string::String {

@@ -34,6 +34,7 @@ mod accept_key;
 mod client;
 mod h2;
 mod headers;
+mod parse;
 mod server;
 
 pub use accept_key::{accept_key, encode_key, is_valid_key, ACCEPT_LEN, KEY_LEN, WEBSOCKET_GUID};

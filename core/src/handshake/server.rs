@@ -1,7 +1,8 @@
 //! The server side: validate a client's upgrade request, then accept or reject.
 
 use super::accept_key::{accept_key, is_valid_key};
-use super::headers::{check_extra, has_token, single, trim, values, write_head};
+use super::headers::{check_extra, list_items, trim, values, write_head};
+use super::parse::{parse_request, HeadError};
 use super::{write_error_response, HeadScanner};
 use crate::config::Config;
 use crate::error::{HandshakeError, Misuse};
@@ -47,20 +48,13 @@ impl ServerHandshake {
             return Ok(None);
         };
         let head = buf.get(..head_len).unwrap_or_default();
-        let mut req = httparse::Request::new(headers);
-        match req.parse(head) {
-            // httparse also ends a head at a bare-LF empty line (`\r\n\n`); the
-            // scanner only at `\r\n\r\n`. A head that httparse ends early would
-            // leave unparsed bytes inside `head_len`: refuse it.
-            Ok(httparse::Status::Complete(n)) if n == head_len => {}
-            Err(httparse::Error::TooManyHeaders) => return Err(HandshakeError::TooManyHeaders),
-            _ => return Err(HandshakeError::Malformed),
-        }
-        let (Some(method), Some(path), Some(version)) = (req.method, req.path, req.version) else {
-            return Err(HandshakeError::Malformed);
-        };
-        let headers: &'a [Header<'a>] = req.headers;
-        Request::validate(method, path, version, headers, head_len).map(Some)
+        // The parser must end the head exactly at `head_len`: one that ends it
+        // early (at a bare-LF empty line) would leave unparsed bytes inside it.
+        let req = parse_request(head, headers).map_err(|e| match e {
+            HeadError::TooManyHeaders => HandshakeError::TooManyHeaders,
+            HeadError::Malformed => HandshakeError::Malformed,
+        })?;
+        Request::validate(req.method, req.target, req.version, req.headers, head_len).map(Some)
     }
 
     /// The handshake deadline.
@@ -138,7 +132,8 @@ impl<'a> Request<'a> {
         if version < 1 {
             return Err(HandshakeError::HttpVersion);
         }
-        let host_header = match single(headers, "Host") {
+        let found = Found::scan(headers);
+        let host_header = match found.single(HOST) {
             Ok(Some(host)) if !trim(host).is_empty() => trim(host),
             _ => return Err(HandshakeError::MissingHost),
         };
@@ -146,23 +141,21 @@ impl<'a> Request<'a> {
         // RFC 9112 §3.2.2: with the absolute form, the target's authority is
         // the host and the Host header is ignored.
         let host = authority.map_or(host_header, str::as_bytes);
-        if values(headers, "Transfer-Encoding").next().is_some()
-            || values(headers, "Content-Length").any(|v| trim(v) != b"0")
-        {
+        if found.count(TRANSFER_ENCODING) > 0 || found.flagged(CONTENT_LENGTH) {
             return Err(HandshakeError::RequestBody);
         }
-        if !has_token(headers, "Upgrade", "websocket") {
+        if !found.flagged(UPGRADE) {
             return Err(HandshakeError::MissingUpgrade);
         }
-        if !has_token(headers, "Connection", "upgrade") {
+        if !found.flagged(CONNECTION) {
             return Err(HandshakeError::MissingConnectionUpgrade);
         }
-        match single(headers, "Sec-WebSocket-Version") {
+        match found.single(VERSION) {
             Ok(None) => return Err(HandshakeError::MissingVersion),
             Ok(Some(v)) if trim(v) == b"13" => {}
             _ => return Err(HandshakeError::UnsupportedVersion),
         }
-        let key = match single(headers, "Sec-WebSocket-Key") {
+        let key = match found.single(KEY) {
             Ok(Some(key)) if is_valid_key(trim(key)) => trim(key),
             _ => return Err(HandshakeError::InvalidKey),
         };
@@ -330,6 +323,98 @@ impl<'a> Request<'a> {
     }
 }
 
+/// The request headers [`Request::validate`] checks, found in one pass over
+/// the header lines (names compared case-insensitively), in the order of
+/// [`CHECKED`].
+const CHECKED: [&str; 7] = [
+    "Host",
+    "Transfer-Encoding",
+    "Content-Length",
+    "Upgrade",
+    "Connection",
+    "Sec-WebSocket-Version",
+    "Sec-WebSocket-Key",
+];
+const HOST: usize = 0;
+const TRANSFER_ENCODING: usize = 1;
+const CONTENT_LENGTH: usize = 2;
+const UPGRADE: usize = 3;
+const CONNECTION: usize = 4;
+const VERSION: usize = 5;
+const KEY: usize = 6;
+
+/// What one pass over the header lines found of each [`CHECKED`] name: how
+/// often it came, its first value, and whether any of its values is flagged
+/// (a `Content-Length` other than 0; an `Upgrade` listing `websocket`; a
+/// `Connection` listing `upgrade`). One pass instead of one per name keeps
+/// the validation small for microcontrollers; the checks are the same.
+struct Found<'b> {
+    count: [u8; CHECKED.len()],
+    first: [&'b [u8]; CHECKED.len()],
+    flagged: [bool; CHECKED.len()],
+}
+
+impl<'b> Found<'b> {
+    fn scan(headers: &[Header<'b>]) -> Self {
+        let mut found = Found {
+            count: [0; CHECKED.len()],
+            first: [&[]; CHECKED.len()],
+            flagged: [false; CHECKED.len()],
+        };
+        for header in headers {
+            let Some(i) = CHECKED
+                .iter()
+                .position(|name| header.name.eq_ignore_ascii_case(name))
+            else {
+                continue;
+            };
+            let value = header.value;
+            let token: &[u8] = match i {
+                UPGRADE => b"websocket",
+                CONNECTION => b"upgrade",
+                _ => b"",
+            };
+            let flag = match i {
+                CONTENT_LENGTH => trim(value) != b"0",
+                UPGRADE | CONNECTION => {
+                    list_items(value).any(|item| item.eq_ignore_ascii_case(token))
+                }
+                _ => false,
+            };
+            if let (Some(count), Some(first), Some(flagged)) = (
+                found.count.get_mut(i),
+                found.first.get_mut(i),
+                found.flagged.get_mut(i),
+            ) {
+                if *count == 0 {
+                    *first = value;
+                }
+                *count = count.saturating_add(1);
+                *flagged |= flag;
+            }
+        }
+        found
+    }
+
+    fn count(&self, i: usize) -> u8 {
+        self.count.get(i).copied().unwrap_or(0)
+    }
+
+    fn flagged(&self, i: usize) -> bool {
+        self.flagged.get(i).copied().unwrap_or(false)
+    }
+
+    /// The only value of name `i`: `Ok(None)` when absent, `Err(())` when
+    /// repeated (as `headers::single`).
+    fn single(&self, i: usize) -> Result<Option<&'b [u8]>, ()> {
+        match self.count(i) {
+            0 => Ok(None),
+            1 => Ok(self.first.get(i).copied()),
+            _ => Err(()),
+        }
+    }
+}
+
 /// Splits a request target into the path the application sees and, for the
 /// absolute form, the authority (RFC 9112 §3.2). Accepted: the origin form
 /// (`/path?query`), and `http`, `https`, `ws` or `wss` URIs with a non-empty
@@ -338,7 +423,10 @@ impl<'a> Request<'a> {
 /// an absolute URI with a query but no path (its origin form, `/?query`, is
 /// not a slice of the target).
 fn split_target(target: &str) -> Result<(&str, Option<&str>), HandshakeError> {
-    if target.contains('#') {
+    // Byte loops rather than `str`'s char searches, which link core's
+    // `memchr` (about 200 bytes) into small firmware for a one-off scan.
+    let has = |s: &str, b: u8| s.bytes().any(|x| x == b);
+    if has(target, b'#') {
         return Err(HandshakeError::InvalidTarget);
     }
     if target.starts_with('/') {
@@ -346,7 +434,10 @@ fn split_target(target: &str) -> Result<(&str, Option<&str>), HandshakeError> {
     }
     // The scheme ends at the first ':' (RFC 3986 §3.1); a byte search keeps
     // the general substring search out of small firmware.
-    let colon = target.find(':').ok_or(HandshakeError::InvalidTarget)?;
+    let colon = target
+        .bytes()
+        .position(|b| b == b':')
+        .ok_or(HandshakeError::InvalidTarget)?;
     // Checked splits (both points follow an ASCII byte): no panic path.
     let (scheme, rest) = target
         .split_at_checked(colon)
@@ -360,11 +451,14 @@ fn split_target(target: &str) -> Result<(&str, Option<&str>), HandshakeError> {
     {
         return Err(HandshakeError::InvalidTarget);
     }
-    let split = rest.find(['/', '?']).unwrap_or(rest.len());
+    let split = rest
+        .bytes()
+        .position(|b| b == b'/' || b == b'?')
+        .unwrap_or(rest.len());
     let (authority, path) = rest
         .split_at_checked(split)
         .ok_or(HandshakeError::InvalidTarget)?;
-    if authority.is_empty() || authority.contains('@') || path.starts_with('?') {
+    if authority.is_empty() || has(authority, b'@') || path.starts_with('?') {
         return Err(HandshakeError::InvalidTarget);
     }
     Ok((if path.is_empty() { "/" } else { path }, Some(authority)))
