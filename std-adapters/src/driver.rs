@@ -252,7 +252,8 @@ impl Driver {
         }
     }
 
-    /// How many bytes wait to be written.
+    /// How many bytes wait to be written (the tokio driver's back-pressure).
+    #[cfg(any(feature = "tokio", test))]
     pub fn pending_len(&self) -> usize {
         self.tx.pending().len() + self.verbatim.as_ref().map_or(0, Verbatim::left)
     }
@@ -1561,30 +1562,10 @@ mod tests {
     /// Reads `wire` into the driver as a socket would (as much as the window
     /// takes per read) and runs it until it asks for more; returns the
     /// messages and how large the window was at each read.
-    fn read_all(d: &mut Driver, mut wire: &[u8]) -> (Vec<Message>, Vec<usize>) {
-        let (mut messages, mut windows) = (Vec::new(), Vec::new());
-        let now = Instant::from_secs(1);
-        loop {
-            loop {
-                let step = d.step(now);
-                let n = d.pending().len();
-                d.advance(n);
-                if let Some(outcome) = d.take_outcome() {
-                    messages.push(outcome.unwrap());
-                } else if let Step::Read(_) = step {
-                    break;
-                }
-            }
-            if wire.is_empty() {
-                return (messages, windows);
-            }
-            windows.push(d.rx.len());
-            let spare = d.spare();
-            let n = spare.len().min(wire.len());
-            spare[..n].copy_from_slice(&wire[..n]);
-            d.on_read(n);
-            wire = &wire[n..];
-        }
+    fn read_all(d: &mut Driver, wire: &[u8]) -> (Vec<Message>, Vec<usize>) {
+        let mut windows = Vec::new();
+        let messages = feed_in_chunks(d, wire, usize::MAX, &mut windows);
+        (messages, windows)
     }
 
     fn client_frames(payloads: &[&[u8]]) -> Vec<u8> {
@@ -1635,7 +1616,19 @@ mod tests {
 
     /// Feeds `wire` to `d` at most `chunk` bytes per read, as a socket
     /// would; returns the messages.
-    fn read_in_chunks(d: &mut Driver, mut wire: &[u8], chunk: usize) -> Vec<Message> {
+    fn read_in_chunks(d: &mut Driver, wire: &[u8], chunk: usize) -> Vec<Message> {
+        feed_in_chunks(d, wire, chunk, &mut Vec::new())
+    }
+
+    /// Runs `d` until it asks for more, then reads at most `chunk` bytes of
+    /// `wire` into its window, until `wire` is used up; records the window's
+    /// size at each read in `windows` and returns the messages.
+    fn feed_in_chunks(
+        d: &mut Driver,
+        mut wire: &[u8],
+        chunk: usize,
+        windows: &mut Vec<usize>,
+    ) -> Vec<Message> {
         let mut messages = Vec::new();
         let now = Instant::from_secs(1);
         loop {
@@ -1652,6 +1645,7 @@ mod tests {
             if wire.is_empty() {
                 return messages;
             }
+            windows.push(d.rx.len());
             let spare = d.spare();
             let n = spare.len().min(wire.len()).min(chunk);
             spare[..n].copy_from_slice(&wire[..n]);

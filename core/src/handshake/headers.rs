@@ -87,10 +87,7 @@ pub(crate) fn trim(bytes: &[u8]) -> &[u8] {
 
 /// Whether `name` is an HTTP token (RFC 9110 §5.6.2).
 pub(crate) fn is_token(name: &[u8]) -> bool {
-    !name.is_empty()
-        && name
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b))
+    !name.is_empty() && name.iter().all(|&b| super::parse::is_tchar(b))
 }
 
 /// Whether `value` can be sent as a header value: no control bytes but tab.

@@ -40,6 +40,8 @@ mod server;
 pub use accept_key::{accept_key, encode_key, is_valid_key, ACCEPT_LEN, KEY_LEN, WEBSOCKET_GUID};
 pub use client::{ClientHandshake, ClientRequest, Response};
 pub use h2::{ClientConnect, ConnectAccepted, ConnectResponse, ExtendedConnect, PseudoHeaders};
+/// The HTTP token rule, for the extension parameters (RFC 7692 §5).
+pub(crate) use headers::is_token;
 pub use server::{Accept, Request, ServerHandshake};
 
 use crate::error::{HandshakeError, Misuse};

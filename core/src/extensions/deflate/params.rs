@@ -380,27 +380,7 @@ fn is_ows(c: char) -> bool {
 
 /// RFC 7230 `token`: one or more tchar.
 fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes().all(|b| {
-            b.is_ascii_alphanumeric()
-                || matches!(
-                    b,
-                    b'!' | b'#'
-                        | b'$'
-                        | b'%'
-                        | b'&'
-                        | b'\''
-                        | b'*'
-                        | b'+'
-                        | b'-'
-                        | b'.'
-                        | b'^'
-                        | b'_'
-                        | b'`'
-                        | b'|'
-                        | b'~'
-                )
-        })
+    crate::handshake::is_token(s.as_bytes())
 }
 
 /// RFC 7692 §7.1.2: `"8"`..`"15"`, no leading zeros.

@@ -183,20 +183,7 @@ impl<const WINDOW: usize> Inflater<WINDOW, Inline> {
     /// (or a whole connection) can then be a `static`, never built on the
     /// stack.
     pub const fn new_const(no_context_takeover: bool, max_output: u64) -> Self {
-        let () = Self::WINDOW_OK;
-        Self {
-            decoder: Decoder::new(),
-            window: [0; WINDOW],
-            pos: 0,
-            pending: 0,
-            tail_fed: 0,
-            stream_done: false,
-            undecoded: false,
-            message_len: 0,
-            max_output,
-            no_context_takeover,
-            failed: Fault::None,
-        }
+        Self::with_window([0; WINDOW], no_context_takeover, max_output)
     }
 }
 
@@ -218,10 +205,21 @@ impl<const WINDOW: usize, S: Storage> Inflater<WINDOW, S> {
     // keeps it rather than into a temporary that is then moved there.
     #[inline(always)]
     pub fn new(no_context_takeover: bool, max_output: u64) -> Self {
+        Self::with_window(S::bytes::<WINDOW>(), no_context_takeover, max_output)
+    }
+
+    /// A fresh inflater around `window`: the one constructor behind `new`
+    /// and `new_const`.
+    #[inline(always)]
+    const fn with_window(
+        window: S::Bytes<WINDOW>,
+        no_context_takeover: bool,
+        max_output: u64,
+    ) -> Self {
         let () = Self::WINDOW_OK;
         Self {
             decoder: Decoder::new(),
-            window: S::bytes::<WINDOW>(),
+            window,
             pos: 0,
             pending: 0,
             tail_fed: 0,
