@@ -21,6 +21,9 @@
 //! * `deflate_inflate` (feature `deflate`) — arbitrary compressed payloads
 //!   (or whole frames) into a client with permessage-deflate, in arbitrary
 //!   chunks and scratch sizes, compared with the whole-buffer feed.
+//! * `inflate_differential` (feature `deflate`) — arbitrary bytes as a raw
+//!   DEFLATE message into the [`Inflater`](crate::extensions::deflate::Inflater),
+//!   compared with a reference decoder passed in by the fuzz target.
 
 #![allow(
     clippy::unwrap_used,
@@ -77,6 +80,8 @@ mod client;
 mod decoder;
 #[cfg(feature = "deflate")]
 mod deflate;
+#[cfg(feature = "deflate")]
+mod inflate;
 mod pair;
 mod server;
 
@@ -84,6 +89,8 @@ pub use client::{client_handshake, ClientOutcome};
 pub use decoder::frame_decoder;
 #[cfg(feature = "deflate")]
 pub use deflate::deflate_inflate;
+#[cfg(feature = "deflate")]
+pub use inflate::{inflate_differential, reference_stream, Oracle, MAX_INPUT};
 pub use pair::{connection, connection_bytes, ConnectionInput, Op};
 pub use server::{server_handshake, ServerOutcome};
 
