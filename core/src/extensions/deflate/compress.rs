@@ -449,10 +449,17 @@ impl<const BUF: usize, const HASH: usize, S: Storage> Compressor<BUF, HASH, S> {
         self.block_start = self.block_start.saturating_sub(by);
         self.inserted = self.inserted.saturating_sub(by);
         self.base = self.base.wrapping_add(by);
+        // `by` is below `BUF`, so at most 2^16 - 1: one 16-bit saturating
+        // subtraction per slot, which the compiler turns into vector code
+        // when each table has its own loop.
+        let by = by.min(usize::from(u16::MAX)) as u16;
         let head: &mut [u16] = self.head.borrow_mut();
+        for slot in head.iter_mut() {
+            *slot = slot.saturating_sub(by);
+        }
         let prev: &mut [u16] = self.prev.borrow_mut();
-        for slot in head.iter_mut().chain(prev.iter_mut()) {
-            *slot = usize::from(*slot).saturating_sub(by) as u16;
+        for slot in prev.iter_mut() {
+            *slot = slot.saturating_sub(by);
         }
     }
 
