@@ -481,9 +481,17 @@ impl<const BUF: usize, const HASH: usize, S: Storage> Compressor<BUF, HASH, S> {
     fn match_chunk(&mut self) {
         let end = self.chunk_end;
         let buf: &[u8] = self.buf.borrow();
-        let mut t = Tables {
-            head: self.head.borrow_mut(),
-            prev: self.prev.borrow_mut(),
+        let head: &mut [u16] = self.head.borrow_mut();
+        let prev: &mut [u16] = self.prev.borrow_mut();
+        let (Ok(head), Ok(prev)) = (
+            <&mut [u16; HASH]>::try_from(head),
+            <&mut [u16; HASH]>::try_from(prev),
+        ) else {
+            return;
+        };
+        let mut t = Tables::<HASH> {
+            head,
+            prev,
             base: self.base,
             inserted: self.inserted,
         };
@@ -496,7 +504,7 @@ impl<const BUF: usize, const HASH: usize, S: Storage> Compressor<BUF, HASH, S> {
             let (len, dist) = if lazy.0 > 0 {
                 core::mem::take(&mut lazy)
             } else {
-                t.find::<HASH>(buf, p, end, max_dist, MAX_CHAIN)
+                t.find(buf, p, end, max_dist, MAX_CHAIN)
             };
             if len >= MIN_MATCH {
                 if len < LAZY_MATCH && p + 1 < end {
@@ -505,7 +513,7 @@ impl<const BUF: usize, const HASH: usize, S: Storage> Compressor<BUF, HASH, S> {
                     } else {
                         MAX_CHAIN
                     };
-                    let next = t.find::<HASH>(buf, p + 1, end, max_dist, chain);
+                    let next = t.find(buf, p + 1, end, max_dist, chain);
                     if next.0 > len {
                         if let Some(s) = syms.get_mut(n) {
                             *s = u16::from(buf.get(p).copied().unwrap_or(0));
@@ -521,9 +529,7 @@ impl<const BUF: usize, const HASH: usize, S: Storage> Compressor<BUF, HASH, S> {
                 }
                 n += 2;
                 let stop = (p + len).min(end.saturating_sub(HASHED - 1));
-                for q in t.inserted.max(p + 1)..stop {
-                    t.insert::<HASH>(buf, q);
-                }
+                t.insert_range(buf, t.inserted.max(p + 1), stop);
                 p += len;
             } else {
                 if let Some(s) = syms.get_mut(n) {
@@ -821,27 +827,35 @@ impl<const BUF: usize, const HASH: usize, S: Storage> Compressor<BUF, HASH, S> {
     }
 }
 
-/// The hash heads and links while a chunk is matched.
-struct Tables<'a> {
-    head: &'a mut [u16],
-    prev: &'a mut [u16],
+/// The hash heads and links while a chunk is matched, as fixed-size
+/// arrays so that masked indices need no bounds checks.
+struct Tables<'a, const HASH: usize> {
+    head: &'a mut [u16; HASH],
+    prev: &'a mut [u16; HASH],
     base: usize,
     inserted: usize,
 }
 
-impl Tables<'_> {
+impl<const HASH: usize> Tables<'_, HASH> {
     /// The hash of the 4 bytes at `p` (callers keep them inside the
     /// chunk).
-    #[inline]
-    fn hash<const HASH: usize>(buf: &[u8], p: usize) -> Option<usize> {
+    #[inline(always)]
+    fn hash(buf: &[u8], p: usize) -> Option<usize> {
         let key = read_u32(buf, p)?;
-        Some((key.wrapping_mul(0x9e37_79b1) >> (32 - HASH.trailing_zeros())) as usize)
+        Some(Self::hash_key(key))
+    }
+
+    /// The hash slot of a 4-byte key.
+    #[inline(always)]
+    fn hash_key(key: u32) -> usize {
+        (key.wrapping_mul(0x9e37_79b1) >> (32 - HASH.trailing_zeros())) as usize & (HASH - 1)
     }
 
     /// Records position `p` (its 4 bytes must be inside the chunk); returns
     /// the previous head of its chain.
-    fn insert<const HASH: usize>(&mut self, buf: &[u8], p: usize) -> Option<usize> {
-        let h = Self::hash::<HASH>(buf, p)?;
+    #[inline(always)]
+    fn insert(&mut self, buf: &[u8], p: usize) -> Option<usize> {
+        let h = Self::hash(buf, p)?;
         let slot = self.head.get_mut(h)?;
         let cand = usize::from(core::mem::replace(slot, p as u16));
         if let Some(link) = self.prev.get_mut(p.wrapping_add(self.base) & (HASH - 1)) {
@@ -851,10 +865,41 @@ impl Tables<'_> {
         Some(cand)
     }
 
+    /// Records positions `from..to` (the 4 bytes at each inside the
+    /// chunk), in order: the loop behind every match.
+    #[inline(always)]
+    fn insert_range(&mut self, buf: &[u8], from: usize, to: usize) {
+        if from >= to {
+            return;
+        }
+        // Every key read below lies in `buf[from..to + 3]`.
+        let Some(bytes) = buf.get(from..to + HASHED - 1) else {
+            return;
+        };
+        for (i, w) in bytes.windows(HASHED).enumerate() {
+            let key = u32::from_le_bytes([
+                w.first().copied().unwrap_or(0),
+                w.get(1).copied().unwrap_or(0),
+                w.get(2).copied().unwrap_or(0),
+                w.get(3).copied().unwrap_or(0),
+            ]);
+            let q = from + i;
+            let h = Self::hash_key(key);
+            if let Some(slot) = self.head.get_mut(h) {
+                let cand = core::mem::replace(slot, q as u16);
+                if let Some(link) = self.prev.get_mut(q.wrapping_add(self.base) & (HASH - 1)) {
+                    *link = cand;
+                }
+            }
+        }
+        self.inserted = to;
+    }
+
     /// The longest match for `p` within `buf[..end]`, at most `max_dist`
     /// back, following at most `chain` links: (length, distance), length 0
     /// if there is none worth taking. Inserts `p` if it is not yet.
-    fn find<const HASH: usize>(
+    #[inline(always)]
+    fn find(
         &mut self,
         buf: &[u8],
         p: usize,
@@ -866,9 +911,9 @@ impl Tables<'_> {
             return (0, 0);
         }
         let cand = if p >= self.inserted {
-            self.insert::<HASH>(buf, p)
+            self.insert(buf, p)
         } else {
-            Self::hash::<HASH>(buf, p)
+            Self::hash(buf, p)
                 .and_then(|h| self.head.get(h))
                 .map(|&c| usize::from(c))
         };
@@ -886,39 +931,49 @@ impl Tables<'_> {
         let Some(here) = buf.get(p..p + limit) else {
             return (0, 0);
         };
+        // Candidates lie in `lo..p`; a link is followed only from a
+        // candidate at or above `link_lo`, whose slot cannot have been
+        // reused since.
+        let lo = p.saturating_sub(max_dist);
+        let link_lo = p.saturating_sub(HASH - 1);
+        if c >= p || c < lo {
+            return (0, 0);
+        }
         let mut best = (HASHED - 1, 0);
         let mut left = chain;
         // Only a candidate that agrees with `here` on the four bytes
         // ending at the one that would make it longer than `best` can beat
-        // it (while `best` is shorter than 3, on that byte alone).
-        let mut probe = best.0.wrapping_sub(3);
-        let mut want = best.0.checked_sub(3).and_then(|at| read_u32(here, at));
-        while c < p && p - c <= max_dist {
-            let there = buf.get(c..c + limit).unwrap_or_default();
-            let hopeful = match want {
-                Some(w) => read_u32(there, probe) == Some(w),
-                None => there.get(best.0) == here.get(best.0),
-            };
-            if hopeful {
+        // it.
+        let mut probe = best.0 - 3;
+        let Some(mut want) = read_u32(here, probe) else {
+            return (0, 0);
+        };
+        loop {
+            // `c + probe + 4 <= c + limit < p + limit <= end`: in the chunk.
+            if read_u32(buf, c + probe) == Some(want) {
+                let there = buf.get(c..c + limit).unwrap_or_default();
                 let l = common_prefix(there, here);
                 if l > best.0 {
                     best = (l, p - c);
                     if l >= NICE_MATCH || l == limit {
                         break;
                     }
-                    probe = best.0 - 3;
-                    want = read_u32(here, probe);
+                    probe = l - 3;
+                    want = match read_u32(here, probe) {
+                        Some(w) => w,
+                        None => break,
+                    };
                 }
             }
             left -= 1;
-            if left == 0 || p - c >= HASH {
+            if left == 0 || c < link_lo {
                 break; // out of effort, or `c`'s link slot may be reused
             }
             let next = match self.prev.get(c.wrapping_add(self.base) & (HASH - 1)) {
                 Some(&l) => usize::from(l),
                 None => break,
             };
-            if next >= c {
+            if next >= c || next < lo {
                 break;
             }
             c = next;
