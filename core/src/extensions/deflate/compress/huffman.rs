@@ -316,24 +316,17 @@ fn sift_down(a: &mut [u32], mut root: usize, end: usize) {
 /// across the two): (code-length symbol, extra value, extra bits, lengths
 /// covered).
 pub(super) fn rle_item(lits: &[u8], dists: &[u8], i: usize) -> (usize, u32, u32, usize) {
-    let at = |i: usize| match i.checked_sub(lits.len()) {
-        None => lits.get(i),
-        Some(j) => dists.get(j),
-    };
-    let Some(&v) = at(i) else {
-        return (0, 0, 0, 1);
-    };
-    let rest = match i.checked_sub(lits.len()) {
+    let (first, second) = match i.checked_sub(lits.len()) {
         None => (lits.get(i..).unwrap_or_default(), dists),
         Some(j) => (dists.get(j..).unwrap_or_default(), &[][..]),
     };
-    let run = rest
-        .0
-        .iter()
-        .chain(rest.1)
-        .take(138)
-        .take_while(|&&x| x == v)
-        .count();
+    let Some(&v) = first.first() else {
+        return (0, 0, 0, 1);
+    };
+    let mut run = run_of(first, v, 138);
+    if run == first.len() {
+        run += run_of(second, v, 138 - run);
+    }
     if v == 0 {
         if run >= 11 {
             return (18, run as u32 - 11, 7, run);
@@ -343,12 +336,30 @@ pub(super) fn rle_item(lits: &[u8], dists: &[u8], i: usize) -> (usize, u32, u32,
         }
         return (0, 0, 0, 1);
     }
-    let repeat = i > 0 && at(i - 1) == Some(&v);
+    let previous = match i.checked_sub(1) {
+        Some(k) if k < lits.len() => lits.get(k),
+        Some(k) => dists.get(k - lits.len()),
+        None => None,
+    };
+    let repeat = previous == Some(&v);
     if repeat && run >= 3 {
         let r = run.min(6);
         return (16, r as u32 - 3, 2, r);
     }
     (usize::from(v), 0, 0, 1)
+}
+
+/// How many of the first `max` bytes of `s` equal `v`, from the start.
+#[inline]
+fn run_of(s: &[u8], v: u8, max: usize) -> usize {
+    let mut n = 0;
+    while n < max {
+        match s.get(n) {
+            Some(&x) if x == v => n += 1,
+            _ => break,
+        }
+    }
+    n
 }
 
 #[cfg(test)]
