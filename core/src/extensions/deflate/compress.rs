@@ -4,9 +4,10 @@
 //! LZ77 with hash chains and one step of lazy matching, over a buffer of
 //! `BUF` bytes (half history, half lookahead), with `HASH` hash heads and
 //! `HASH` chain links. Matches are collected as symbols in a buffer of
-//! `HASH` 16-bit words; when it is full, or a chunk of input (half the
-//! buffer, or the end of the message) has been matched, they become one
-//! block, written as whichever of stored, fixed-Huffman and dynamic-Huffman
+//! `HASH` 16-bit words; when it is full, or two chunks of input (each half
+//! the buffer; one chunk with the 64 KiB buffer), or the message, have been
+//! matched, they become one block, written as whichever of stored,
+//! fixed-Huffman and dynamic-Huffman
 //! (length-limited codes built for the block) costs the fewest bits. Each
 //! message ends with a sync flush (an empty stored block) whose trailing
 //! `00 00 ff ff` is left out, as RFC 7692 §7.2.1 requires; the output of a
@@ -136,6 +137,9 @@ pub struct Compressor<const BUF: usize, const HASH: usize, S: Storage = Inline> 
     chunk_end: usize,
     /// First byte of the block whose symbols are in `syms`.
     block_start: usize,
+    /// The open block has passed the end of one chunk already: it ends at
+    /// the next (see [`Self::SPAN_CHUNKS`]).
+    spanning: bool,
     /// Words used in `syms`.
     nsyms: usize,
     /// Positions below this are in the hash tables.
@@ -214,6 +218,14 @@ impl<const BUF: usize, const HASH: usize> Compressor<BUF, HASH, Inline> {
 impl<const BUF: usize, const HASH: usize, S: Storage> Compressor<BUF, HASH, S> {
     /// The largest window (base-2 log) this compressor can honour.
     pub const MAX_WINDOW_BITS: u8 = (BUF / 2).trailing_zeros() as u8;
+    /// Whether a block may cover the ends of two chunks (so twice as many
+    /// bytes, for half the code construction per byte, where the symbol
+    /// buffer allows). Its bytes stay in the buffer, where a stored block
+    /// is written from: a block starts at or after the start of its first
+    /// chunk, and the slide before the next chunk moves the buffer by at
+    /// most that chunk's length. Not for a 64 KiB buffer, whose two chunks
+    /// would be longer than a stored block can be.
+    const SPAN_CHUNKS: bool = BUF < 65536;
     /// Input bytes a block covers at least, unless its chunk ends first:
     /// a full symbol buffer holds at least `HASH - 1` words, each covering
     /// at least one byte.
@@ -294,6 +306,7 @@ impl<const BUF: usize, const HASH: usize, S: Storage> Compressor<BUF, HASH, S> {
             fill: 0,
             chunk_end: 0,
             block_start: 0,
+            spanning: false,
             nsyms: 0,
             inserted: 0,
             lazy_len: 0,
@@ -334,10 +347,9 @@ impl<const BUF: usize, const HASH: usize, S: Storage> Compressor<BUF, HASH, S> {
     /// taken but not yet written out (from earlier calls of this message)
     /// count as input too.
     pub fn max_output_len(&self, len: usize) -> usize {
-        let from = match self.phase {
-            Phase::Idle | Phase::Flush | Phase::FlushDone => self.cur,
-            _ => self.block_start,
-        };
+        // Bytes of the block being written, or of the open one, are not
+        // out yet (between blocks `block_start` is `cur`).
+        let from = self.block_start;
         let buffered = self.fill - from.min(self.fill);
         Self::max_compressed_len(buffered.saturating_add(len)).saturating_add(8)
     }
@@ -360,6 +372,7 @@ impl<const BUF: usize, const HASH: usize, S: Storage> Compressor<BUF, HASH, S> {
         self.fill = 0;
         self.chunk_end = 0;
         self.block_start = 0;
+        self.spanning = false;
         self.nsyms = 0;
         self.inserted = 0;
         self.lazy_len = 0;
@@ -400,7 +413,13 @@ impl<const BUF: usize, const HASH: usize, S: Storage> Compressor<BUF, HASH, S> {
             }
             if self.cur < self.chunk_end {
                 self.match_chunk();
-                self.start_block();
+                if Self::SPAN_CHUNKS && self.cur == self.chunk_end && !self.spanning {
+                    // The block stays open into the next chunk: its bytes
+                    // are still in the buffer after the next slide.
+                    self.spanning = true;
+                } else {
+                    self.start_block();
+                }
                 continue;
             }
             if self.fill == BUF && self.cur > half {
@@ -429,6 +448,11 @@ impl<const BUF: usize, const HASH: usize, S: Storage> Compressor<BUF, HASH, S> {
             if !fin {
                 break;
             }
+            if self.block_start < self.cur {
+                // The message ends inside an open block: close it first.
+                self.start_block();
+                continue;
+            }
             self.phase = Phase::Flush;
         }
         Compressed {
@@ -441,6 +465,9 @@ impl<const BUF: usize, const HASH: usize, S: Storage> Compressor<BUF, HASH, S> {
     /// Moves the buffer `by` bytes down, keeping the last `BUF/2` of
     /// history.
     fn slide(&mut self, by: usize) {
+        // An open block spans at most the chunk before this slide, so its
+        // bytes stay in the buffer.
+        debug_assert!(by <= self.block_start);
         let fill = self.fill;
         self.buf_mut().copy_within(by..fill, 0);
         self.cur -= by;
@@ -779,6 +806,7 @@ impl<const BUF: usize, const HASH: usize, S: Storage> Compressor<BUF, HASH, S> {
     /// The block is written: its symbols are dropped.
     fn end_block(&mut self) {
         self.block_start = self.cur;
+        self.spanning = false;
         self.nsyms = 0;
         self.phase = Phase::Idle;
     }
@@ -1159,6 +1187,40 @@ mod tests {
         let r = c.compress(b"", &mut [0u8; 1], true);
         assert_eq!((r.consumed, r.written, r.done), (0, 1, true));
         assert_eq!(compress_msg(&mut c, b"", 1, 8), [0x00]);
+    }
+
+    #[test]
+    fn a_block_spans_two_chunks_even_across_a_slide() {
+        // 1024 random bytes are two 512-byte chunks of a 1 KiB buffer: with
+        // room for 2048 symbols, one stored block holds both, written from
+        // the buffer. After a first
+        // message of 300 bytes, the chunks sit at 300 and 812, so the
+        // buffer slides between them while the block is open.
+        let mut x = 0x0bad_5eedu32;
+        let random: Vec<u8> = (0..1024)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x as u8
+            })
+            .collect();
+        let first = &sample_messages()[0][..300];
+        for steps in [(usize::MAX, 1 << 16), (1, 1), (100, 7)] {
+            let mut c = Compressor::<1024, 2048>::new(9, false);
+            let a = compress_msg(&mut c, first, steps.0, steps.1);
+            let b = compress_msg(&mut c, &random, steps.0, steps.1);
+            // Header byte (BTYPE 00, not final), then LEN and NLEN.
+            assert_eq!(first_block_type(&b), 0);
+            assert_eq!(b.get(1..5), Some(&[0x00, 0x04, 0xff, 0xfb][..]));
+            assert_eq!(b.get(5..1029), Some(&random[..]));
+            let mut stream = with_tail(&a);
+            stream.extend_from_slice(&with_tail(&b));
+            assert_eq!(
+                reference_inflate(&stream, 1324),
+                [first, &random[..]].concat()
+            );
+        }
     }
 
     #[test]
