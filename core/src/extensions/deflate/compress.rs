@@ -611,18 +611,29 @@ impl<const BUF: usize, const HASH: usize, S: Storage> Compressor<BUF, HASH, S> {
         if let Some(f) = lit_freq.get_mut(END_OF_BLOCK) {
             *f = 1;
         }
-        let weigh = |freq: &[u16], lens: &mut dyn Iterator<Item = u64>| -> u64 {
-            freq.iter().zip(lens).map(|(&f, l)| u64::from(f) * l).sum()
-        };
-
-        // Fixed codes.
+        // Fixed codes: 8 bits for literals 0..=143, 9 for 144..=255, 7 for
+        // symbols 256..=279 and 8 above, 5 for every distance.
+        let total = |freq: &[u16]| freq.iter().map(|&f| u32::from(f)).sum::<u32>();
+        let sum_lit = |from: usize, to: usize| total(lit_freq.get(from..to).unwrap_or_default());
         let fixed_bits = 3
             + extra_bits
-            + weigh(
-                &lit_freq,
-                &mut (0..LIT_SYMBOLS).map(|s| u64::from(fixed_lit_len(s))),
-            )
-            + 5 * dist_freq.iter().map(|&f| u64::from(f)).sum::<u64>();
+            + u64::from(
+                8 * sum_lit(0, 144)
+                    + 9 * sum_lit(144, 256)
+                    + 7 * sum_lit(256, 280)
+                    + 8 * sum_lit(280, LIT_SYMBOLS)
+                    + 5 * total(&dist_freq),
+            );
+        debug_assert_eq!(
+            fixed_bits,
+            3 + extra_bits
+                + lit_freq
+                    .iter()
+                    .enumerate()
+                    .map(|(s, &f)| u64::from(f) * u64::from(fixed_lit_len(s)))
+                    .sum::<u64>()
+                + 5 * dist_freq.iter().map(|&f| u64::from(f)).sum::<u64>()
+        );
 
         // Dynamic code lengths, into the tables (a fixed block refills
         // them).
@@ -669,10 +680,10 @@ impl<const BUF: usize, const HASH: usize, S: Storage> Compressor<BUF, HASH, S> {
             + 14
             + 3 * hclen as u64
             + rle_extra
-            + weigh(&clen_freq, &mut self.clen_len.iter().map(|&l| u64::from(l)))
+            + weigh(&clen_freq, &self.clen_len)
             + extra_bits
-            + weigh(&lit_freq, &mut self.lit_len.iter().map(|&l| u64::from(l)))
-            + weigh(&dist_freq, &mut self.dist_len.iter().map(|&l| u64::from(l)));
+            + weigh(&lit_freq, &self.lit_len)
+            + weigh(&dist_freq, &self.dist_len);
 
         // Stored: header, padding to a byte, LEN and NLEN, the bytes.
         let len = self.cur - self.block_start;
@@ -1011,6 +1022,18 @@ impl<const HASH: usize> Tables<'_, HASH> {
         }
         best
     }
+}
+
+/// The bits of the symbols counted in `freq` coded with lengths `lens`
+/// (without extra bits). Counts are below 2^16 and lengths below 16, so a
+/// 32-bit sum of at most 286 products does not overflow.
+fn weigh(freq: &[u16], lens: &[u8]) -> u64 {
+    let bits: u32 = freq
+        .iter()
+        .zip(lens)
+        .map(|(&f, &l)| u32::from(f) * u32::from(l))
+        .sum();
+    u64::from(bits)
 }
 
 /// The little-endian word at `buf[at..at + 4]`, if it is all there.
