@@ -531,7 +531,7 @@ impl<const BUF: usize, const HASH: usize, S: Storage> Compressor<BUF, HASH, S> {
             let (len, dist) = if lazy.0 > 0 {
                 core::mem::take(&mut lazy)
             } else {
-                t.find(buf, p, end, max_dist, MAX_CHAIN)
+                t.find(buf, p, end, max_dist, MAX_CHAIN, HASHED - 1)
             };
             if len >= MIN_MATCH {
                 if len < LAZY_MATCH && p + 1 < end {
@@ -540,7 +540,9 @@ impl<const BUF: usize, const HASH: usize, S: Storage> Compressor<BUF, HASH, S> {
                     } else {
                         MAX_CHAIN
                     };
-                    let next = t.find(buf, p + 1, end, max_dist, chain);
+                    // Only a longer match matters: the search skips the
+                    // candidates that cannot beat `len`.
+                    let next = t.find(buf, p + 1, end, max_dist, chain, len);
                     if next.0 > len {
                         if let Some(s) = syms.get_mut(n) {
                             *s = u16::from(buf.get(p).copied().unwrap_or(0));
@@ -936,7 +938,8 @@ impl<const HASH: usize> Tables<'_, HASH> {
 
     /// The longest match for `p` within `buf[..end]`, at most `max_dist`
     /// back, following at most `chain` links: (length, distance), length 0
-    /// if there is none worth taking. Inserts `p` if it is not yet.
+    /// if there is none longer than `longer_than` (at least `HASHED - 1`).
+    /// Inserts `p` if it is not yet.
     #[inline(always)]
     fn find(
         &mut self,
@@ -945,6 +948,7 @@ impl<const HASH: usize> Tables<'_, HASH> {
         end: usize,
         max_dist: usize,
         chain: u32,
+        longer_than: usize,
     ) -> (usize, usize) {
         if p + HASHED > end {
             return (0, 0);
@@ -978,7 +982,11 @@ impl<const HASH: usize> Tables<'_, HASH> {
         if c >= p || c < lo {
             return (0, 0);
         }
-        let mut best = (HASHED - 1, 0);
+        // `limit > longer_than` keeps `want` inside `here`.
+        if limit <= longer_than {
+            return (0, 0);
+        }
+        let mut best = (longer_than.max(HASHED - 1), 0);
         let mut left = chain;
         // Only a candidate that agrees with `here` on the four bytes
         // ending at the one that would make it longer than `best` can beat
@@ -1017,7 +1025,7 @@ impl<const HASH: usize> Tables<'_, HASH> {
             }
             c = next;
         }
-        if best.0 < HASHED {
+        if best.1 == 0 {
             return (0, 0);
         }
         best
