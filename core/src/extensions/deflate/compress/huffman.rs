@@ -118,17 +118,43 @@ pub(super) fn build_lengths(freq: &[u16], lens: &mut [u8], limit: u32) {
     const N: usize = LIT_SYMBOLS;
     const SYM: u32 = 0x1ff;
     const MAX: u32 = (1 << 23) - 1;
-    // Leaves sorted by count: count << 9 | symbol.
-    let mut a = [0u32; N];
-    let mut n = 0;
-    for (sym, &f) in freq.iter().enumerate().take(N) {
-        if f > 0 {
-            if let Some(slot) = a.get_mut(n) {
-                *slot = (u32::from(f) << 9) | sym as u32;
-                n += 1;
-            }
+    // Leaves sorted by count: count << 9 | symbol. Counts below `SMALL`
+    // (most symbols of a block) are placed in order by a counting sort,
+    // symbols ascending within a count; the rest, after them, are sorted
+    // by the heap sort below.
+    const SMALL: usize = 32;
+    let mut start = [0u16; SMALL];
+    let mut large = 0u16;
+    for &f in freq.iter().take(N) {
+        match start.get_mut(usize::from(f)) {
+            Some(c) => *c += 1,
+            None => large += 1,
         }
     }
+    // Counts of each small count, then where its run starts.
+    let mut at = 0u16;
+    for c in start.iter_mut().skip(1) {
+        let k = *c;
+        *c = at;
+        at += k;
+    }
+    let sorted = usize::from(at);
+    let mut next_large = at;
+    let mut a = [0u32; N];
+    for (sym, &f) in freq.iter().enumerate().take(N) {
+        if f == 0 {
+            continue;
+        }
+        let slot = match start.get_mut(usize::from(f)) {
+            Some(c) => c,
+            None => &mut next_large,
+        };
+        if let Some(v) = a.get_mut(usize::from(*slot)) {
+            *v = (u32::from(f) << 9) | sym as u32;
+        }
+        *slot += 1;
+    }
+    let mut n = sorted + usize::from(large);
     for l in lens.iter_mut() {
         *l = 0;
     }
@@ -147,7 +173,13 @@ pub(super) fn build_lengths(freq: &[u16], lens: &mut [u8], limit: u32) {
     let Some(a) = a.get_mut(..n) else {
         return;
     };
-    heapsort(a);
+    // Padding (fewer than two symbols) puts count-0 leaves last: sort all.
+    let from = if n > sorted + usize::from(large) {
+        0
+    } else {
+        sorted
+    };
+    heapsort(a.get_mut(from..).unwrap_or_default());
     let high = |a: &[u32], i: usize| a.get(i).map_or(0, |&v| v >> 9);
     let set = |a: &mut [u32], i: usize, v: u32| {
         if let Some(slot) = a.get_mut(i) {
