@@ -392,7 +392,6 @@ impl<const BUF: usize, const HASH: usize, S: Storage> Compressor<BUF, HASH, S> {
     /// until `done` (with `fin`) or all input is consumed (without). The
     /// bytes produced do not depend on how `input` or `out` is split.
     pub fn compress(&mut self, input: &[u8], out: &mut [u8], fin: bool) -> Compressed {
-        let half = BUF / 2;
         let mut consumed = 0;
         let mut written = 0;
         loop {
@@ -417,49 +416,66 @@ impl<const BUF: usize, const HASH: usize, S: Storage> Compressor<BUF, HASH, S> {
                     // The block stays open into the next chunk: its bytes
                     // are still in the buffer after the next slide.
                     self.spanning = true;
-                } else {
-                    self.start_block();
+                    continue;
                 }
-                continue;
+            } else {
+                match self.take_input(input, &mut consumed, fin) {
+                    None => break,
+                    Some(false) => continue,
+                    Some(true) => {}
+                }
             }
-            if self.fill == BUF && self.cur > half {
-                self.slide(self.cur - half);
-            }
-            let rest = input.get(consumed..).unwrap_or_default();
-            let fill = self.fill;
-            let space = self.buf_mut().get_mut(fill..).unwrap_or_default();
-            let n = space.len().min(rest.len());
-            if let (Some(dst), Some(src)) = (space.get_mut(..n), rest.get(..n)) {
-                dst.copy_from_slice(src);
-                self.fill += n;
-                consumed += n;
-            }
-            let input_done = consumed == input.len();
-            let pending = self.fill - self.cur;
-            if pending >= half || (fin && input_done && pending > 0) {
-                self.chunk_end = self.cur + pending.min(half);
-                continue;
-            }
-            if !input_done {
-                // The buffer is full with less than a chunk pending, so
-                // `cur > half`: the next turn slides and takes more.
-                continue;
-            }
-            if !fin {
-                break;
-            }
-            if self.block_start < self.cur {
-                // The message ends inside an open block: close it first.
-                self.start_block();
-                continue;
-            }
-            self.phase = Phase::Flush;
+            // The chunk is matched (or the message ends inside an open
+            // block): the block is complete. One call site, so that its
+            // frame can be merged into the caller's.
+            self.start_block();
         }
         Compressed {
             consumed,
             written,
             done: false,
         }
+    }
+
+    /// Takes input into the buffer (sliding it first if full) and decides
+    /// what comes next: a chunk to match (`chunk_end` moves), more input
+    /// (the buffer was full), or at the end of the message the final
+    /// flush. `None`: the call must return for more input; `Some(true)`:
+    /// the message ends inside an open block, which the caller closes
+    /// first.
+    fn take_input(&mut self, input: &[u8], consumed: &mut usize, fin: bool) -> Option<bool> {
+        let half = BUF / 2;
+        if self.fill == BUF && self.cur > half {
+            self.slide(self.cur - half);
+        }
+        let rest = input.get(*consumed..).unwrap_or_default();
+        let fill = self.fill;
+        let space = self.buf_mut().get_mut(fill..).unwrap_or_default();
+        let n = space.len().min(rest.len());
+        if let (Some(dst), Some(src)) = (space.get_mut(..n), rest.get(..n)) {
+            dst.copy_from_slice(src);
+            self.fill += n;
+            *consumed += n;
+        }
+        let input_done = *consumed == input.len();
+        let pending = self.fill - self.cur;
+        if pending >= half || (fin && input_done && pending > 0) {
+            self.chunk_end = self.cur + pending.min(half);
+            return Some(false);
+        }
+        if !input_done {
+            // The buffer is full with less than a chunk pending, so
+            // `cur > half`: the next turn slides and takes more.
+            return Some(false);
+        }
+        if !fin {
+            return None;
+        }
+        if self.block_start < self.cur {
+            return Some(true);
+        }
+        self.phase = Phase::Flush;
+        Some(false)
     }
 
     /// Moves the buffer `by` bytes down, keeping the last `BUF/2` of
