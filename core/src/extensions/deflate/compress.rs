@@ -335,9 +335,10 @@ impl<const BUF: usize, const HASH: usize, S: Storage> Compressor<BUF, HASH, S> {
     /// however its input and output are chunked (the output does not depend
     /// on the chunking): an `out` this large finishes it in one call.
     pub const fn max_compressed_len(len: usize) -> usize {
-        // Every block is at most its stored form; blocks end at chunk ends
-        // (every `BUF / 2` bytes) and when the symbol buffer is full (after
-        // at least `MIN_BLOCK` bytes).
+        // Every block is at most its stored form; blocks end at no more
+        // than every chunk end (every `BUF / 2` bytes; with
+        // `SPAN_CHUNKS`, every other one) and when the symbol buffer is
+        // full (after at least `MIN_BLOCK` bytes).
         let blocks = len / Self::MIN_BLOCK + len / (BUF / 2) + 2;
         len + blocks * STORED_OVERHEAD + FLUSH_MAX
     }
