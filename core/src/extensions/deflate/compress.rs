@@ -1271,6 +1271,44 @@ mod tests {
         }
     }
 
+    /// Compresses `msgs` in fragments of `frag` bytes, each call given
+    /// exactly [`Compressor::max_output_len`] for its input: every call
+    /// must take all its input (and finish the message with `fin`).
+    fn fragments_within_bound<const B: usize, const H: usize>(msgs: &[Vec<u8>], frag: usize) {
+        let mut c = Compressor::<B, H>::new(9, false);
+        let mut stream = Vec::new();
+        for m in msgs {
+            let pieces: Vec<&[u8]> = if m.is_empty() {
+                std::vec![&m[..]]
+            } else {
+                m.chunks(frag).collect()
+            };
+            for (i, piece) in pieces.iter().enumerate() {
+                let fin = i + 1 == pieces.len();
+                let mut out = std::vec![0u8; c.max_output_len(piece.len())];
+                let r = c.compress(piece, &mut out, fin);
+                assert_eq!(r.consumed, piece.len(), "fragments of {frag}");
+                assert_eq!(r.done, fin, "fragments of {frag}");
+                stream.extend_from_slice(&out[..r.written]);
+            }
+            stream.extend_from_slice(&TAIL);
+        }
+        let all: Vec<u8> = msgs.concat();
+        assert_eq!(reference_inflate(&stream, all.len()), all);
+    }
+
+    #[test]
+    fn max_output_len_bounds_every_fragment() {
+        // Bytes of a block left open by an earlier fragment count too: with
+        // room for 2048 symbols, random bytes make stored blocks of two
+        // chunks, written by the fragment that completes the second.
+        let msgs = sample_messages();
+        for frag in [1usize, 100, 511, 512, 513, 700, 1500, 5000] {
+            fragments_within_bound::<1024, 512>(&msgs, frag);
+            fragments_within_bound::<1024, 2048>(&msgs, frag);
+        }
+    }
+
     #[test]
     fn incompressible_data_uses_stored_blocks() {
         let mut x = 0x1234_5678u32;
