@@ -423,7 +423,63 @@ fn compress_only(c: &mut Criterion) {
     group.finish();
 }
 
+/// `DEFLATE_ROUNDS=BITS,N` (BITS 0 for plain, 9 or 15): runs N round trips
+/// of the 16 KiB chat messages and exits, for instruction counts (run it
+/// under `valgrind --tool=callgrind` with two values of N and take the
+/// difference, so setup cancels out).
+fn count_rounds(spec: &str) {
+    let mut parts = spec.split(',');
+    let bits: u8 = parts.next().and_then(|b| b.parse().ok()).expect("BITS");
+    let n: usize = parts.next().and_then(|n| n.parse().ok()).expect("N");
+    let size = 16 << 10;
+    let texts: Vec<String> = (1..=16).map(|seed| chat_text(size, seed)).collect();
+    let mut next = 0;
+    let mut wire = vec![0u8; 2 * size + 4096];
+    let mut scratch = vec![0u8; 64 << 10];
+    let mut total = 0;
+    let a = agreed(bits.max(9));
+    match bits {
+        0 => {
+            let mut c = Connection::with_rng(Role::Client, config(), Counter(1));
+            let mut s = Connection::new(Role::Server, config());
+            for _ in 0..n {
+                let text = cycle(&texts, &mut next);
+                total += round_trip(&mut c, &mut s, text, &mut wire, &mut scratch);
+            }
+        }
+        9 => {
+            let mut c = Connection::with_rng(Role::Client, config(), Counter(1))
+                .with_extension(Deflate9::new(&a, Role::Client).expect("fits"));
+            let mut s = Connection::new(Role::Server, config())
+                .with_extension(Deflate9::new(&a, Role::Server).expect("fits"));
+            for _ in 0..n {
+                let text = cycle(&texts, &mut next);
+                total += round_trip(&mut c, &mut s, text, &mut wire, &mut scratch);
+            }
+        }
+        _ => {
+            let mut c = Box::new(
+                Connection::with_rng(Role::Client, config(), Counter(1))
+                    .with_extension(Deflate15::new(&a, Role::Client).expect("fits")),
+            );
+            let mut s = Box::new(
+                Connection::new(Role::Server, config())
+                    .with_extension(Deflate15::new(&a, Role::Server).expect("fits")),
+            );
+            for _ in 0..n {
+                let text = cycle(&texts, &mut next);
+                total += round_trip(&mut c, &mut s, text, &mut wire, &mut scratch);
+            }
+        }
+    }
+    println!("ROUNDS bits {bits}: {n} round trips, {total} wire bytes");
+}
+
 fn deflate(c: &mut Criterion) {
+    if let Ok(spec) = std::env::var("DEFLATE_ROUNDS") {
+        count_rounds(&spec);
+        std::process::exit(0);
+    }
     print_ratios();
     compress_only(c);
     let mut group = c.benchmark_group("deflate_roundtrip");

@@ -4,9 +4,10 @@
 //! LZ77 with hash chains and one step of lazy matching, over a buffer of
 //! `BUF` bytes (half history, half lookahead), with `HASH` hash heads and
 //! `HASH` chain links. Matches are collected as symbols in a buffer of
-//! `HASH` 16-bit words; when it is full, or a chunk of input (half the
-//! buffer, or the end of the message) has been matched, they become one
-//! block, written as whichever of stored, fixed-Huffman and dynamic-Huffman
+//! `HASH` 16-bit words; when it is full, or two chunks of input (each half
+//! the buffer; one chunk with the 64 KiB buffer), or the message, have been
+//! matched, they become one block, written as whichever of stored,
+//! fixed-Huffman and dynamic-Huffman
 //! (length-limited codes built for the block) costs the fewest bits. Each
 //! message ends with a sync flush (an empty stored block) whose trailing
 //! `00 00 ff ff` is left out, as RFC 7692 §7.2.1 requires; the output of a
@@ -136,6 +137,9 @@ pub struct Compressor<const BUF: usize, const HASH: usize, S: Storage = Inline> 
     chunk_end: usize,
     /// First byte of the block whose symbols are in `syms`.
     block_start: usize,
+    /// The open block has passed the end of one chunk already: it ends at
+    /// the next (see [`Self::SPAN_CHUNKS`]).
+    spanning: bool,
     /// Words used in `syms`.
     nsyms: usize,
     /// Positions below this are in the hash tables.
@@ -214,6 +218,14 @@ impl<const BUF: usize, const HASH: usize> Compressor<BUF, HASH, Inline> {
 impl<const BUF: usize, const HASH: usize, S: Storage> Compressor<BUF, HASH, S> {
     /// The largest window (base-2 log) this compressor can honour.
     pub const MAX_WINDOW_BITS: u8 = (BUF / 2).trailing_zeros() as u8;
+    /// Whether a block may cover the ends of two chunks (so twice as many
+    /// bytes, for half the code construction per byte, where the symbol
+    /// buffer allows). Its bytes stay in the buffer, where a stored block
+    /// is written from: a block starts at or after the start of its first
+    /// chunk, and the slide before the next chunk moves the buffer by at
+    /// most that chunk's length. Not for a 64 KiB buffer, whose two chunks
+    /// would be longer than a stored block can be.
+    const SPAN_CHUNKS: bool = BUF < 65536;
     /// Input bytes a block covers at least, unless its chunk ends first:
     /// a full symbol buffer holds at least `HASH - 1` words, each covering
     /// at least one byte.
@@ -294,6 +306,7 @@ impl<const BUF: usize, const HASH: usize, S: Storage> Compressor<BUF, HASH, S> {
             fill: 0,
             chunk_end: 0,
             block_start: 0,
+            spanning: false,
             nsyms: 0,
             inserted: 0,
             lazy_len: 0,
@@ -322,9 +335,10 @@ impl<const BUF: usize, const HASH: usize, S: Storage> Compressor<BUF, HASH, S> {
     /// however its input and output are chunked (the output does not depend
     /// on the chunking): an `out` this large finishes it in one call.
     pub const fn max_compressed_len(len: usize) -> usize {
-        // Every block is at most its stored form; blocks end at chunk ends
-        // (every `BUF / 2` bytes) and when the symbol buffer is full (after
-        // at least `MIN_BLOCK` bytes).
+        // Every block is at most its stored form; blocks end at no more
+        // than every chunk end (every `BUF / 2` bytes; with
+        // `SPAN_CHUNKS`, every other one) and when the symbol buffer is
+        // full (after at least `MIN_BLOCK` bytes).
         let blocks = len / Self::MIN_BLOCK + len / (BUF / 2) + 2;
         len + blocks * STORED_OVERHEAD + FLUSH_MAX
     }
@@ -334,10 +348,9 @@ impl<const BUF: usize, const HASH: usize, S: Storage> Compressor<BUF, HASH, S> {
     /// taken but not yet written out (from earlier calls of this message)
     /// count as input too.
     pub fn max_output_len(&self, len: usize) -> usize {
-        let from = match self.phase {
-            Phase::Idle | Phase::Flush | Phase::FlushDone => self.cur,
-            _ => self.block_start,
-        };
+        // Bytes of the block being written, or of the open one, are not
+        // out yet (between blocks `block_start` is `cur`).
+        let from = self.block_start;
         let buffered = self.fill - from.min(self.fill);
         Self::max_compressed_len(buffered.saturating_add(len)).saturating_add(8)
     }
@@ -360,6 +373,7 @@ impl<const BUF: usize, const HASH: usize, S: Storage> Compressor<BUF, HASH, S> {
         self.fill = 0;
         self.chunk_end = 0;
         self.block_start = 0;
+        self.spanning = false;
         self.nsyms = 0;
         self.inserted = 0;
         self.lazy_len = 0;
@@ -379,7 +393,6 @@ impl<const BUF: usize, const HASH: usize, S: Storage> Compressor<BUF, HASH, S> {
     /// until `done` (with `fin`) or all input is consumed (without). The
     /// bytes produced do not depend on how `input` or `out` is split.
     pub fn compress(&mut self, input: &[u8], out: &mut [u8], fin: bool) -> Compressed {
-        let half = BUF / 2;
         let mut consumed = 0;
         let mut written = 0;
         loop {
@@ -400,36 +413,23 @@ impl<const BUF: usize, const HASH: usize, S: Storage> Compressor<BUF, HASH, S> {
             }
             if self.cur < self.chunk_end {
                 self.match_chunk();
-                self.start_block();
-                continue;
+                if Self::SPAN_CHUNKS && self.cur == self.chunk_end && !self.spanning {
+                    // The block stays open into the next chunk: its bytes
+                    // are still in the buffer after the next slide.
+                    self.spanning = true;
+                    continue;
+                }
+            } else {
+                match self.take_input(input, &mut consumed, fin) {
+                    None => break,
+                    Some(false) => continue,
+                    Some(true) => {}
+                }
             }
-            if self.fill == BUF && self.cur > half {
-                self.slide(self.cur - half);
-            }
-            let rest = input.get(consumed..).unwrap_or_default();
-            let fill = self.fill;
-            let space = self.buf_mut().get_mut(fill..).unwrap_or_default();
-            let n = space.len().min(rest.len());
-            if let (Some(dst), Some(src)) = (space.get_mut(..n), rest.get(..n)) {
-                dst.copy_from_slice(src);
-                self.fill += n;
-                consumed += n;
-            }
-            let input_done = consumed == input.len();
-            let pending = self.fill - self.cur;
-            if pending >= half || (fin && input_done && pending > 0) {
-                self.chunk_end = self.cur + pending.min(half);
-                continue;
-            }
-            if !input_done {
-                // The buffer is full with less than a chunk pending, so
-                // `cur > half`: the next turn slides and takes more.
-                continue;
-            }
-            if !fin {
-                break;
-            }
-            self.phase = Phase::Flush;
+            // The chunk is matched (or the message ends inside an open
+            // block): the block is complete. One call site, so that its
+            // frame can be merged into the caller's.
+            self.start_block();
         }
         Compressed {
             consumed,
@@ -438,9 +438,53 @@ impl<const BUF: usize, const HASH: usize, S: Storage> Compressor<BUF, HASH, S> {
         }
     }
 
+    /// Takes input into the buffer (sliding it first if full) and decides
+    /// what comes next: a chunk to match (`chunk_end` moves), more input
+    /// (the buffer was full), or at the end of the message the final
+    /// flush. `None`: the call must return for more input; `Some(true)`:
+    /// the message ends inside an open block, which the caller closes
+    /// first.
+    fn take_input(&mut self, input: &[u8], consumed: &mut usize, fin: bool) -> Option<bool> {
+        let half = BUF / 2;
+        if self.fill == BUF && self.cur > half {
+            self.slide(self.cur - half);
+        }
+        let rest = input.get(*consumed..).unwrap_or_default();
+        let fill = self.fill;
+        let space = self.buf_mut().get_mut(fill..).unwrap_or_default();
+        let n = space.len().min(rest.len());
+        if let (Some(dst), Some(src)) = (space.get_mut(..n), rest.get(..n)) {
+            dst.copy_from_slice(src);
+            self.fill += n;
+            *consumed += n;
+        }
+        let input_done = *consumed == input.len();
+        let pending = self.fill - self.cur;
+        if pending >= half || (fin && input_done && pending > 0) {
+            self.chunk_end = self.cur + pending.min(half);
+            return Some(false);
+        }
+        if !input_done {
+            // The buffer is full with less than a chunk pending, so
+            // `cur > half`: the next turn slides and takes more.
+            return Some(false);
+        }
+        if !fin {
+            return None;
+        }
+        if self.block_start < self.cur {
+            return Some(true);
+        }
+        self.phase = Phase::Flush;
+        Some(false)
+    }
+
     /// Moves the buffer `by` bytes down, keeping the last `BUF/2` of
     /// history.
     fn slide(&mut self, by: usize) {
+        // An open block spans at most the chunk before this slide, so its
+        // bytes stay in the buffer.
+        debug_assert!(by <= self.block_start);
         let fill = self.fill;
         self.buf_mut().copy_within(by..fill, 0);
         self.cur -= by;
@@ -449,10 +493,17 @@ impl<const BUF: usize, const HASH: usize, S: Storage> Compressor<BUF, HASH, S> {
         self.block_start = self.block_start.saturating_sub(by);
         self.inserted = self.inserted.saturating_sub(by);
         self.base = self.base.wrapping_add(by);
+        // `by` is below `BUF`, so at most 2^16 - 1: one 16-bit saturating
+        // subtraction per slot, which the compiler turns into vector code
+        // when each table has its own loop.
+        let by = by.min(usize::from(u16::MAX)) as u16;
         let head: &mut [u16] = self.head.borrow_mut();
+        for slot in head.iter_mut() {
+            *slot = slot.saturating_sub(by);
+        }
         let prev: &mut [u16] = self.prev.borrow_mut();
-        for slot in head.iter_mut().chain(prev.iter_mut()) {
-            *slot = usize::from(*slot).saturating_sub(by) as u16;
+        for slot in prev.iter_mut() {
+            *slot = slot.saturating_sub(by);
         }
     }
 
@@ -474,9 +525,17 @@ impl<const BUF: usize, const HASH: usize, S: Storage> Compressor<BUF, HASH, S> {
     fn match_chunk(&mut self) {
         let end = self.chunk_end;
         let buf: &[u8] = self.buf.borrow();
-        let mut t = Tables {
-            head: self.head.borrow_mut(),
-            prev: self.prev.borrow_mut(),
+        let head: &mut [u16] = self.head.borrow_mut();
+        let prev: &mut [u16] = self.prev.borrow_mut();
+        let (Ok(head), Ok(prev)) = (
+            <&mut [u16; HASH]>::try_from(head),
+            <&mut [u16; HASH]>::try_from(prev),
+        ) else {
+            return;
+        };
+        let mut t = Tables::<HASH> {
+            head,
+            prev,
             base: self.base,
             inserted: self.inserted,
         };
@@ -489,7 +548,7 @@ impl<const BUF: usize, const HASH: usize, S: Storage> Compressor<BUF, HASH, S> {
             let (len, dist) = if lazy.0 > 0 {
                 core::mem::take(&mut lazy)
             } else {
-                t.find::<HASH>(buf, p, end, max_dist, MAX_CHAIN)
+                t.find(buf, p, end, max_dist, MAX_CHAIN, HASHED - 1)
             };
             if len >= MIN_MATCH {
                 if len < LAZY_MATCH && p + 1 < end {
@@ -498,7 +557,9 @@ impl<const BUF: usize, const HASH: usize, S: Storage> Compressor<BUF, HASH, S> {
                     } else {
                         MAX_CHAIN
                     };
-                    let next = t.find::<HASH>(buf, p + 1, end, max_dist, chain);
+                    // Only a longer match matters: the search skips the
+                    // candidates that cannot beat `len`.
+                    let next = t.find(buf, p + 1, end, max_dist, chain, len);
                     if next.0 > len {
                         if let Some(s) = syms.get_mut(n) {
                             *s = u16::from(buf.get(p).copied().unwrap_or(0));
@@ -514,9 +575,7 @@ impl<const BUF: usize, const HASH: usize, S: Storage> Compressor<BUF, HASH, S> {
                 }
                 n += 2;
                 let stop = (p + len).min(end.saturating_sub(HASHED - 1));
-                for q in t.inserted.max(p + 1)..stop {
-                    t.insert::<HASH>(buf, q);
-                }
+                t.insert_range(buf, t.inserted.max(p + 1), stop);
                 p += len;
             } else {
                 if let Some(s) = syms.get_mut(n) {
@@ -571,18 +630,29 @@ impl<const BUF: usize, const HASH: usize, S: Storage> Compressor<BUF, HASH, S> {
         if let Some(f) = lit_freq.get_mut(END_OF_BLOCK) {
             *f = 1;
         }
-        let weigh = |freq: &[u16], lens: &mut dyn Iterator<Item = u64>| -> u64 {
-            freq.iter().zip(lens).map(|(&f, l)| u64::from(f) * l).sum()
-        };
-
-        // Fixed codes.
+        // Fixed codes: 8 bits for literals 0..=143, 9 for 144..=255, 7 for
+        // symbols 256..=279 and 8 above, 5 for every distance.
+        let total = |freq: &[u16]| freq.iter().map(|&f| u32::from(f)).sum::<u32>();
+        let sum_lit = |from: usize, to: usize| total(lit_freq.get(from..to).unwrap_or_default());
         let fixed_bits = 3
             + extra_bits
-            + weigh(
-                &lit_freq,
-                &mut (0..LIT_SYMBOLS).map(|s| u64::from(fixed_lit_len(s))),
-            )
-            + 5 * dist_freq.iter().map(|&f| u64::from(f)).sum::<u64>();
+            + u64::from(
+                8 * sum_lit(0, 144)
+                    + 9 * sum_lit(144, 256)
+                    + 7 * sum_lit(256, 280)
+                    + 8 * sum_lit(280, LIT_SYMBOLS)
+                    + 5 * total(&dist_freq),
+            );
+        debug_assert_eq!(
+            fixed_bits,
+            3 + extra_bits
+                + lit_freq
+                    .iter()
+                    .enumerate()
+                    .map(|(s, &f)| u64::from(f) * u64::from(fixed_lit_len(s)))
+                    .sum::<u64>()
+                + 5 * dist_freq.iter().map(|&f| u64::from(f)).sum::<u64>()
+        );
 
         // Dynamic code lengths, into the tables (a fixed block refills
         // them).
@@ -629,10 +699,10 @@ impl<const BUF: usize, const HASH: usize, S: Storage> Compressor<BUF, HASH, S> {
             + 14
             + 3 * hclen as u64
             + rle_extra
-            + weigh(&clen_freq, &mut self.clen_len.iter().map(|&l| u64::from(l)))
+            + weigh(&clen_freq, &self.clen_len)
             + extra_bits
-            + weigh(&lit_freq, &mut self.lit_len.iter().map(|&l| u64::from(l)))
-            + weigh(&dist_freq, &mut self.dist_len.iter().map(|&l| u64::from(l)));
+            + weigh(&lit_freq, &self.lit_len)
+            + weigh(&dist_freq, &self.dist_len);
 
         // Stored: header, padding to a byte, LEN and NLEN, the bytes.
         let len = self.cur - self.block_start;
@@ -766,6 +836,7 @@ impl<const BUF: usize, const HASH: usize, S: Storage> Compressor<BUF, HASH, S> {
     /// The block is written: its symbols are dropped.
     fn end_block(&mut self) {
         self.block_start = self.cur;
+        self.spanning = false;
         self.nsyms = 0;
         self.phase = Phase::Idle;
     }
@@ -814,27 +885,35 @@ impl<const BUF: usize, const HASH: usize, S: Storage> Compressor<BUF, HASH, S> {
     }
 }
 
-/// The hash heads and links while a chunk is matched.
-struct Tables<'a> {
-    head: &'a mut [u16],
-    prev: &'a mut [u16],
+/// The hash heads and links while a chunk is matched, as fixed-size
+/// arrays so that masked indices need no bounds checks.
+struct Tables<'a, const HASH: usize> {
+    head: &'a mut [u16; HASH],
+    prev: &'a mut [u16; HASH],
     base: usize,
     inserted: usize,
 }
 
-impl Tables<'_> {
+impl<const HASH: usize> Tables<'_, HASH> {
     /// The hash of the 4 bytes at `p` (callers keep them inside the
     /// chunk).
-    #[inline]
-    fn hash<const HASH: usize>(buf: &[u8], p: usize) -> Option<usize> {
+    #[inline(always)]
+    fn hash(buf: &[u8], p: usize) -> Option<usize> {
         let key = read_u32(buf, p)?;
-        Some((key.wrapping_mul(0x9e37_79b1) >> (32 - HASH.trailing_zeros())) as usize)
+        Some(Self::hash_key(key))
+    }
+
+    /// The hash slot of a 4-byte key.
+    #[inline(always)]
+    fn hash_key(key: u32) -> usize {
+        (key.wrapping_mul(0x9e37_79b1) >> (32 - HASH.trailing_zeros())) as usize & (HASH - 1)
     }
 
     /// Records position `p` (its 4 bytes must be inside the chunk); returns
     /// the previous head of its chain.
-    fn insert<const HASH: usize>(&mut self, buf: &[u8], p: usize) -> Option<usize> {
-        let h = Self::hash::<HASH>(buf, p)?;
+    #[inline(always)]
+    fn insert(&mut self, buf: &[u8], p: usize) -> Option<usize> {
+        let h = Self::hash(buf, p)?;
         let slot = self.head.get_mut(h)?;
         let cand = usize::from(core::mem::replace(slot, p as u16));
         if let Some(link) = self.prev.get_mut(p.wrapping_add(self.base) & (HASH - 1)) {
@@ -844,24 +923,57 @@ impl Tables<'_> {
         Some(cand)
     }
 
+    /// Records positions `from..to` (the 4 bytes at each inside the
+    /// chunk), in order: the loop behind every match.
+    #[inline(always)]
+    fn insert_range(&mut self, buf: &[u8], from: usize, to: usize) {
+        if from >= to {
+            return;
+        }
+        // Every key read below lies in `buf[from..to + 3]`.
+        let Some(bytes) = buf.get(from..to + HASHED - 1) else {
+            return;
+        };
+        for (i, w) in bytes.windows(HASHED).enumerate() {
+            let key = u32::from_le_bytes([
+                w.first().copied().unwrap_or(0),
+                w.get(1).copied().unwrap_or(0),
+                w.get(2).copied().unwrap_or(0),
+                w.get(3).copied().unwrap_or(0),
+            ]);
+            let q = from + i;
+            let h = Self::hash_key(key);
+            if let Some(slot) = self.head.get_mut(h) {
+                let cand = core::mem::replace(slot, q as u16);
+                if let Some(link) = self.prev.get_mut(q.wrapping_add(self.base) & (HASH - 1)) {
+                    *link = cand;
+                }
+            }
+        }
+        self.inserted = to;
+    }
+
     /// The longest match for `p` within `buf[..end]`, at most `max_dist`
     /// back, following at most `chain` links: (length, distance), length 0
-    /// if there is none worth taking. Inserts `p` if it is not yet.
-    fn find<const HASH: usize>(
+    /// if there is none longer than `longer_than` (at least `HASHED - 1`).
+    /// Inserts `p` if it is not yet.
+    #[inline(always)]
+    fn find(
         &mut self,
         buf: &[u8],
         p: usize,
         end: usize,
         max_dist: usize,
         chain: u32,
+        longer_than: usize,
     ) -> (usize, usize) {
         if p + HASHED > end {
             return (0, 0);
         }
         let cand = if p >= self.inserted {
-            self.insert::<HASH>(buf, p)
+            self.insert(buf, p)
         } else {
-            Self::hash::<HASH>(buf, p)
+            Self::hash(buf, p)
                 .and_then(|h| self.head.get(h))
                 .map(|&c| usize::from(c))
         };
@@ -879,48 +991,74 @@ impl Tables<'_> {
         let Some(here) = buf.get(p..p + limit) else {
             return (0, 0);
         };
-        let mut best = (HASHED - 1, 0);
+        // Candidates lie in `lo..p`; a link is followed only from a
+        // candidate at or above `link_lo`, whose slot cannot have been
+        // reused since.
+        let lo = p.saturating_sub(max_dist);
+        let link_lo = p.saturating_sub(HASH - 1);
+        if c >= p || c < lo {
+            return (0, 0);
+        }
+        // `limit > longer_than` keeps `want` inside `here`.
+        if limit <= longer_than {
+            return (0, 0);
+        }
+        let mut best = (longer_than.max(HASHED - 1), 0);
         let mut left = chain;
         // Only a candidate that agrees with `here` on the four bytes
         // ending at the one that would make it longer than `best` can beat
-        // it (while `best` is shorter than 3, on that byte alone).
-        let mut probe = best.0.wrapping_sub(3);
-        let mut want = best.0.checked_sub(3).and_then(|at| read_u32(here, at));
-        while c < p && p - c <= max_dist {
-            let there = buf.get(c..c + limit).unwrap_or_default();
-            let hopeful = match want {
-                Some(w) => read_u32(there, probe) == Some(w),
-                None => there.get(best.0) == here.get(best.0),
-            };
-            if hopeful {
+        // it.
+        let mut probe = best.0 - 3;
+        let Some(mut want) = read_u32(here, probe) else {
+            return (0, 0);
+        };
+        loop {
+            // `c + probe + 4 <= c + limit < p + limit <= end`: in the chunk.
+            if read_u32(buf, c + probe) == Some(want) {
+                let there = buf.get(c..c + limit).unwrap_or_default();
                 let l = common_prefix(there, here);
                 if l > best.0 {
                     best = (l, p - c);
                     if l >= NICE_MATCH || l == limit {
                         break;
                     }
-                    probe = best.0 - 3;
-                    want = read_u32(here, probe);
+                    probe = l - 3;
+                    want = match read_u32(here, probe) {
+                        Some(w) => w,
+                        None => break,
+                    };
                 }
             }
             left -= 1;
-            if left == 0 || p - c >= HASH {
+            if left == 0 || c < link_lo {
                 break; // out of effort, or `c`'s link slot may be reused
             }
             let next = match self.prev.get(c.wrapping_add(self.base) & (HASH - 1)) {
                 Some(&l) => usize::from(l),
                 None => break,
             };
-            if next >= c {
+            if next >= c || next < lo {
                 break;
             }
             c = next;
         }
-        if best.0 < HASHED {
+        if best.1 == 0 {
             return (0, 0);
         }
         best
     }
+}
+
+/// The bits of the symbols counted in `freq` coded with lengths `lens`
+/// (without extra bits). Counts are below 2^16 and lengths below 16, so a
+/// 32-bit sum of at most 286 products does not overflow.
+fn weigh(freq: &[u16], lens: &[u8]) -> u64 {
+    let bits: u32 = freq
+        .iter()
+        .zip(lens)
+        .map(|(&f, &l)| u32::from(f) * u32::from(l))
+        .sum();
+    u64::from(bits)
 }
 
 /// The little-endian word at `buf[at..at + 4]`, if it is all there.
@@ -1097,6 +1235,78 @@ mod tests {
         let r = c.compress(b"", &mut [0u8; 1], true);
         assert_eq!((r.consumed, r.written, r.done), (0, 1, true));
         assert_eq!(compress_msg(&mut c, b"", 1, 8), [0x00]);
+    }
+
+    #[test]
+    fn a_block_spans_two_chunks_even_across_a_slide() {
+        // 1024 random bytes are two 512-byte chunks of a 1 KiB buffer: with
+        // room for 2048 symbols, one stored block holds both, written from
+        // the buffer. After a first
+        // message of 300 bytes, the chunks sit at 300 and 812, so the
+        // buffer slides between them while the block is open.
+        let mut x = 0x0bad_5eedu32;
+        let random: Vec<u8> = (0..1024)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x as u8
+            })
+            .collect();
+        let first = &sample_messages()[0][..300];
+        for steps in [(usize::MAX, 1 << 16), (1, 1), (100, 7)] {
+            let mut c = Compressor::<1024, 2048>::new(9, false);
+            let a = compress_msg(&mut c, first, steps.0, steps.1);
+            let b = compress_msg(&mut c, &random, steps.0, steps.1);
+            // Header byte (BTYPE 00, not final), then LEN and NLEN.
+            assert_eq!(first_block_type(&b), 0);
+            assert_eq!(b.get(1..5), Some(&[0x00, 0x04, 0xff, 0xfb][..]));
+            assert_eq!(b.get(5..1029), Some(&random[..]));
+            let mut stream = with_tail(&a);
+            stream.extend_from_slice(&with_tail(&b));
+            assert_eq!(
+                reference_inflate(&stream, 1324),
+                [first, &random[..]].concat()
+            );
+        }
+    }
+
+    /// Compresses `msgs` in fragments of `frag` bytes, each call given
+    /// exactly [`Compressor::max_output_len`] for its input: every call
+    /// must take all its input (and finish the message with `fin`).
+    fn fragments_within_bound<const B: usize, const H: usize>(msgs: &[Vec<u8>], frag: usize) {
+        let mut c = Compressor::<B, H>::new(9, false);
+        let mut stream = Vec::new();
+        for m in msgs {
+            let pieces: Vec<&[u8]> = if m.is_empty() {
+                std::vec![&m[..]]
+            } else {
+                m.chunks(frag).collect()
+            };
+            for (i, piece) in pieces.iter().enumerate() {
+                let fin = i + 1 == pieces.len();
+                let mut out = std::vec![0u8; c.max_output_len(piece.len())];
+                let r = c.compress(piece, &mut out, fin);
+                assert_eq!(r.consumed, piece.len(), "fragments of {frag}");
+                assert_eq!(r.done, fin, "fragments of {frag}");
+                stream.extend_from_slice(&out[..r.written]);
+            }
+            stream.extend_from_slice(&TAIL);
+        }
+        let all: Vec<u8> = msgs.concat();
+        assert_eq!(reference_inflate(&stream, all.len()), all);
+    }
+
+    #[test]
+    fn max_output_len_bounds_every_fragment() {
+        // Bytes of a block left open by an earlier fragment count too: with
+        // room for 2048 symbols, random bytes make stored blocks of two
+        // chunks, written by the fragment that completes the second.
+        let msgs = sample_messages();
+        for frag in [1usize, 100, 511, 512, 513, 700, 1500, 5000] {
+            fragments_within_bound::<1024, 512>(&msgs, frag);
+            fragments_within_bound::<1024, 2048>(&msgs, frag);
+        }
     }
 
     #[test]

@@ -118,17 +118,43 @@ pub(super) fn build_lengths(freq: &[u16], lens: &mut [u8], limit: u32) {
     const N: usize = LIT_SYMBOLS;
     const SYM: u32 = 0x1ff;
     const MAX: u32 = (1 << 23) - 1;
-    // Leaves sorted by count: count << 9 | symbol.
-    let mut a = [0u32; N];
-    let mut n = 0;
-    for (sym, &f) in freq.iter().enumerate().take(N) {
-        if f > 0 {
-            if let Some(slot) = a.get_mut(n) {
-                *slot = (u32::from(f) << 9) | sym as u32;
-                n += 1;
-            }
+    // Leaves sorted by count: count << 9 | symbol. Counts below `SMALL`
+    // (most symbols of a block) are placed in order by a counting sort,
+    // symbols ascending within a count; the rest, after them, are sorted
+    // by the heap sort below.
+    const SMALL: usize = 32;
+    let mut start = [0u16; SMALL];
+    let mut large = 0u16;
+    for &f in freq.iter().take(N) {
+        match start.get_mut(usize::from(f)) {
+            Some(c) => *c += 1,
+            None => large += 1,
         }
     }
+    // Counts of each small count, then where its run starts.
+    let mut at = 0u16;
+    for c in start.iter_mut().skip(1) {
+        let k = *c;
+        *c = at;
+        at += k;
+    }
+    let sorted = usize::from(at);
+    let mut next_large = at;
+    let mut a = [0u32; N];
+    for (sym, &f) in freq.iter().enumerate().take(N) {
+        if f == 0 {
+            continue;
+        }
+        let slot = match start.get_mut(usize::from(f)) {
+            Some(c) => c,
+            None => &mut next_large,
+        };
+        if let Some(v) = a.get_mut(usize::from(*slot)) {
+            *v = (u32::from(f) << 9) | sym as u32;
+        }
+        *slot += 1;
+    }
+    let mut n = sorted + usize::from(large);
     for l in lens.iter_mut() {
         *l = 0;
     }
@@ -147,7 +173,13 @@ pub(super) fn build_lengths(freq: &[u16], lens: &mut [u8], limit: u32) {
     let Some(a) = a.get_mut(..n) else {
         return;
     };
-    heapsort(a);
+    // Padding (fewer than two symbols) puts count-0 leaves last: sort all.
+    let from = if n > sorted + usize::from(large) {
+        0
+    } else {
+        sorted
+    };
+    heapsort(a.get_mut(from..).unwrap_or_default());
     let high = |a: &[u32], i: usize| a.get(i).map_or(0, |&v| v >> 9);
     let set = |a: &mut [u32], i: usize, v: u32| {
         if let Some(slot) = a.get_mut(i) {
@@ -316,24 +348,17 @@ fn sift_down(a: &mut [u32], mut root: usize, end: usize) {
 /// across the two): (code-length symbol, extra value, extra bits, lengths
 /// covered).
 pub(super) fn rle_item(lits: &[u8], dists: &[u8], i: usize) -> (usize, u32, u32, usize) {
-    let at = |i: usize| match i.checked_sub(lits.len()) {
-        None => lits.get(i),
-        Some(j) => dists.get(j),
-    };
-    let Some(&v) = at(i) else {
-        return (0, 0, 0, 1);
-    };
-    let rest = match i.checked_sub(lits.len()) {
+    let (first, second) = match i.checked_sub(lits.len()) {
         None => (lits.get(i..).unwrap_or_default(), dists),
         Some(j) => (dists.get(j..).unwrap_or_default(), &[][..]),
     };
-    let run = rest
-        .0
-        .iter()
-        .chain(rest.1)
-        .take(138)
-        .take_while(|&&x| x == v)
-        .count();
+    let Some(&v) = first.first() else {
+        return (0, 0, 0, 1);
+    };
+    let mut run = run_of(first, v, 138);
+    if run == first.len() {
+        run += run_of(second, v, 138 - run);
+    }
     if v == 0 {
         if run >= 11 {
             return (18, run as u32 - 11, 7, run);
@@ -343,12 +368,30 @@ pub(super) fn rle_item(lits: &[u8], dists: &[u8], i: usize) -> (usize, u32, u32,
         }
         return (0, 0, 0, 1);
     }
-    let repeat = i > 0 && at(i - 1) == Some(&v);
+    let previous = match i.checked_sub(1) {
+        Some(k) if k < lits.len() => lits.get(k),
+        Some(k) => dists.get(k - lits.len()),
+        None => None,
+    };
+    let repeat = previous == Some(&v);
     if repeat && run >= 3 {
         let r = run.min(6);
         return (16, r as u32 - 3, 2, r);
     }
     (usize::from(v), 0, 0, 1)
+}
+
+/// How many of the first `max` bytes of `s` equal `v`, from the start.
+#[inline]
+fn run_of(s: &[u8], v: u8, max: usize) -> usize {
+    let mut n = 0;
+    while n < max {
+        match s.get(n) {
+            Some(&x) if x == v => n += 1,
+            _ => break,
+        }
+    }
+    n
 }
 
 #[cfg(test)]

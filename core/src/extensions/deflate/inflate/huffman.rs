@@ -128,16 +128,17 @@ impl<const N: usize> Table<N> {
             if len <= FAST_BITS {
                 // Every 8-bit pattern that starts with one of these codes.
                 let symbols = self.symbols.get(usize::from(first)..).unwrap_or_default();
+                let step = 1usize << len;
                 for (k, &symbol) in symbols.iter().take(usize::from(c)).enumerate() {
-                    let reversed = (code + k as u32).reverse_bits() >> (32 - len);
+                    // At most 8 bits: an 8-bit reversal is enough (and
+                    // cheaper than a 32-bit one where there is no
+                    // instruction for it).
+                    let reversed = ((code + k as u32) as u8).reverse_bits() >> (FAST_BITS - len);
                     let entry = symbol | (len as u16) << FAST_LEN_SHIFT;
-                    for slot in self
-                        .fast
-                        .iter_mut()
-                        .skip(reversed as usize)
-                        .step_by(1 << len)
-                    {
+                    let mut i = usize::from(reversed);
+                    while let Some(slot) = self.fast.get_mut(i) {
                         *slot = entry;
+                        i += step;
                     }
                 }
             } else if c > 0 && self.min_len == 0 {
