@@ -46,6 +46,16 @@ impl Duration {
     pub const fn as_millis(self) -> u64 {
         self.0 / 1_000_000
     }
+    /// Whole milliseconds, rounded up (a timer never fires early), and at
+    /// most `cap`: how a connection keeps its timer durations.
+    pub(crate) const fn as_millis_ceil(self, cap: u32) -> u32 {
+        let ms = self.0.div_ceil(1_000_000);
+        if ms < cap as u64 {
+            ms as u32
+        } else {
+            cap
+        }
+    }
 }
 
 impl Add for Duration {
@@ -125,5 +135,15 @@ mod tests {
         assert_eq!(far + Duration::from_secs(5), Instant::from_nanos(u64::MAX));
         assert_eq!(Instant::ZERO - far, Duration::ZERO);
         assert_eq!(Duration::from_secs(u64::MAX), Duration::MAX);
+    }
+
+    #[test]
+    fn millis_round_up_and_stop_at_the_cap() {
+        assert_eq!(Duration::ZERO.as_millis_ceil(9), 0);
+        assert_eq!(Duration::from_nanos(1).as_millis_ceil(9), 1);
+        assert_eq!(Duration::from_millis(3).as_millis_ceil(9), 3);
+        assert_eq!(Duration::from_micros(3_001).as_millis_ceil(9), 4);
+        assert_eq!(Duration::from_millis(10).as_millis_ceil(9), 9);
+        assert_eq!(Duration::MAX.as_millis_ceil(u32::MAX - 1), u32::MAX - 1);
     }
 }

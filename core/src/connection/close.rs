@@ -75,8 +75,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
         self.timers.stop(Timer::Pong);
         self.timers.stop(Timer::Idle);
         self.timers.stop(Timer::Progress);
-        self.timers
-            .arm(Timer::Close, self.config.close_timeout, self.bytes_received);
+        self.timers.arm(Timer::Close, self.config.close_timeout);
     }
 
     /// The one place the state changes.

@@ -20,7 +20,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
             OpCode::Ping => {
                 // Answered until a Close is received (§5.5.2), which ends reading
                 // (`ignores_input`); our own Close forbids only data (§5.5.1).
-                if self.config.auto_pong() {
+                if self.auto_pong {
                     self.outbox.queue_pong(payload);
                 }
                 Ok(Some(Event::Ping(payload)))

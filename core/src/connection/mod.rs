@@ -178,13 +178,12 @@ pub struct Connection<R = NoRng, E = NoExtension> {
     outgoing: Option<MessageKind>,
     outbox: Outbox,
     timers: Timers,
-    /// Bytes received so far, each counted once however often it is handed
-    /// back unconsumed; the timers compare it to see peer activity (a peer in
-    /// the middle of a long frame cannot send a Pong, RFC 6455 §5.4).
-    bytes_received: u64,
     /// Bytes the last `receive` call left unconsumed: the front of the next
-    /// input, not new.
+    /// input, not new. Any byte past them is peer activity for the timers (a
+    /// peer in the middle of a long frame cannot send a Pong, RFC 6455 §5.4).
     unconsumed: usize,
+    /// Answer pings (`Config::auto_pong`).
+    auto_pong: bool,
     /// Close the transport once the outbox is written.
     close_transport: bool,
     /// The extension owning RSV1, if any (a zero-sized no-op by default).
@@ -235,19 +234,20 @@ impl<R: RngCore> Connection<R> {
 
 impl<R: RngCore, E: Extension> Connection<R, E> {
     fn build(role: Role, config: Config, rng: Option<R>, ext: E) -> Self {
+        let settings = Settings::new(&config);
         let mut timers = Timers::new();
-        if let Some(keepalive) = config.keepalive {
-            timers.arm(Timer::Keepalive, keepalive.interval, 0);
+        if let Some((interval, _)) = settings.keepalive() {
+            timers.arm(Timer::Keepalive, interval);
         }
-        if let Some(idle) = config.idle_timeout {
-            timers.arm(Timer::Idle, idle, 0);
+        if let Some(idle) = settings.idle_timeout() {
+            timers.arm(Timer::Idle, idle);
         }
-        if let Some(rule) = config.min_progress {
-            timers.arm(Timer::Progress, rule.interval, 0);
+        if let Some((_, interval)) = settings.min_progress() {
+            timers.arm(Timer::Progress, interval);
         }
         Connection {
             role,
-            config: Settings::new(&config),
+            config: settings,
             state: State::Open,
             rng,
             frame: None,
@@ -256,8 +256,8 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
             outgoing: None,
             outbox: Outbox::default(),
             timers,
-            bytes_received: 0,
             unconsumed: 0,
+            auto_pong: config.auto_pong,
             close_transport: false,
             ext,
             inflating: false,
@@ -286,8 +286,8 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
             outgoing: self.outgoing,
             outbox: self.outbox,
             timers: self.timers,
-            bytes_received: self.bytes_received,
             unconsumed: self.unconsumed,
+            auto_pong: self.auto_pong,
             close_transport: self.close_transport,
             ext,
             inflating: false,
@@ -314,10 +314,12 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
         self.state
     }
 
-    /// The configuration the connection was built with (kept packed inside
-    /// the connection, so returned by value).
+    /// The configuration the connection was built with, as it keeps it
+    /// (packed, so returned by value): every duration in whole milliseconds,
+    /// rounded up and at most [`Config::MAX_TIMER`] (see [`Config`]); all
+    /// else as given.
     pub fn config(&self) -> Config {
-        self.config.config()
+        self.config.config(self.auto_pong)
     }
 
     /// Payload bytes of the data frame under way that have not arrived yet,
