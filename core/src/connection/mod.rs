@@ -171,8 +171,8 @@ pub struct Connection<R = NoRng, E = NoExtension> {
     /// The frame whose payload is arriving, if any.
     frame: Option<IncomingFrame>,
     /// Text bytes at the front of the next input: an unfinished code point,
-    /// already unmasked and counted, not yet surfaced.
-    carry: usize,
+    /// already unmasked and counted, not yet surfaced (at most 3 bytes).
+    carry: u8,
     incoming: IncomingMessage,
     /// The kind of the fragmented message being sent, if one is open.
     outgoing: Option<MessageKind>,

@@ -324,7 +324,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
 
     /// is whole, a data frame's payload begins, or bytes run out.
     fn header_step(&mut self, input: &mut [u8], scratch_len: usize) -> Result<Step, Violation> {
-        let carry = self.carry;
+        let carry = usize::from(self.carry);
         let after_carry = input.get(carry..).unwrap_or_default();
         let (header, header_len) = match FrameHeader::parse(after_carry)? {
             HeaderStatus::Partial => return Ok(Step::NeedMore),

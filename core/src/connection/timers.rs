@@ -63,6 +63,22 @@ impl Timer {
 /// Nanoseconds in a millisecond, the unit of the timer table.
 const MS: u64 = 1_000_000;
 
+/// A `u64` kept as two `u32` halves: the table then needs only 4-byte
+/// alignment, and packs without padding beside its flag bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct U64Halves([u32; 2]);
+
+impl U64Halves {
+    const fn new(value: u64) -> Self {
+        U64Halves([value as u32, (value >> 32) as u32])
+    }
+
+    const fn get(self) -> u64 {
+        let [low, high] = self.0;
+        (high as u64) << 32 | low as u64
+    }
+}
+
 /// One deadline per timer, in whole milliseconds after one base instant,
 /// and whether the peer sent anything since the timer was armed. Packed for
 /// small targets: four places for five timers (see [`Timer::slot`]); a
@@ -80,10 +96,10 @@ const MS: u64 = 1_000_000;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Timers {
     /// The instant the offsets count from, in nanoseconds.
-    base: u64,
+    base: U64Halves,
     at: [u32; 4],
     /// The data payload bytes received when `Progress` was last armed.
-    pub(crate) progress_mark: u64,
+    progress_mark: U64Halves,
     armed: u8,
     pending: u8,
     /// Per place: the peer sent bytes since its timer was armed.
@@ -96,9 +112,9 @@ pub(crate) struct Timers {
 impl Timers {
     pub(crate) const fn new() -> Self {
         Timers {
-            base: 0,
+            base: U64Halves::new(0),
             at: [0; 4],
-            progress_mark: 0,
+            progress_mark: U64Halves::new(0),
             armed: 0,
             pending: 0,
             active: 0,
@@ -116,7 +132,7 @@ impl Timers {
     /// handled (rounded up to a whole millisecond after the base).
     pub(crate) fn arm_at(&mut self, timer: Timer, now: Instant, after_ms: u32) {
         self.rebase(now.as_nanos());
-        let lag = now.as_nanos().saturating_sub(self.base).div_ceil(MS);
+        let lag = now.as_nanos().saturating_sub(self.base.get()).div_ceil(MS);
         let at = u64::from(after_ms).saturating_add(lag);
         self.set(timer, u32::try_from(at).unwrap_or(u32::MAX), false);
     }
@@ -154,18 +170,19 @@ impl Timers {
             }
         }
         // A clock that went backwards moves nothing.
-        let Some(elapsed) = now.checked_sub(self.base) else {
+        let base = self.base.get();
+        let Some(elapsed) = now.checked_sub(base) else {
             return;
         };
         let step = elapsed / MS;
         if step >= u64::from(latest) {
             // Every deadline is at or before `now` (or none counts).
-            self.base = now;
+            self.base = U64Halves::new(now);
             self.shift(counting, latest);
         } else {
             // `step` is below an offset, so fits in one.
             let step = step as u32;
-            self.base += u64::from(step) * MS;
+            self.base = U64Halves::new(base + u64::from(step) * MS);
             self.shift(counting, step);
         }
     }
@@ -207,7 +224,7 @@ impl Timers {
             } else {
                 Some((
                     t,
-                    Instant::from_nanos(self.base.saturating_add(u64::from(at) * MS)),
+                    Instant::from_nanos(self.base.get().saturating_add(u64::from(at) * MS)),
                 ))
             }
         })
@@ -309,12 +326,12 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
                         let open = self.frame.is_some() || self.incoming.is_open();
                         // Judged only over a whole interval of one unfinished
                         // message (or of messages that finished within it).
-                        let moved = received.wrapping_sub(self.timers.progress_mark);
+                        let moved = received.wrapping_sub(self.timers.progress_mark.get());
                         if open && self.timers.progress_open && moved < bytes {
                             return Err(self.fail(Violation::TooSlow));
                         }
                         self.timers.arm_at(Timer::Progress, now, interval.max(1));
-                        self.timers.progress_mark = received;
+                        self.timers.progress_mark = U64Halves::new(received);
                         self.timers.progress_open = open;
                     }
                 }
@@ -346,6 +363,13 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
 mod tests {
     use super::*;
     use crate::time::Duration;
+
+    #[test]
+    fn halves_keep_every_bit() {
+        for v in [0, 1, u64::from(u32::MAX), 1 << 32, u64::MAX - 1, u64::MAX] {
+            assert_eq!(U64Halves::new(v).get(), v);
+        }
+    }
 
     #[test]
     fn pending_then_fires_once() {
