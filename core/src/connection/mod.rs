@@ -167,7 +167,11 @@ pub struct Connection<R = NoRng, E = NoExtension> {
     /// The configuration, packed.
     config: Settings,
     state: State,
-    rng: Option<R>,
+    /// Masking keys, if `has_rng` (otherwise a placeholder: `NoRng`). Kept
+    /// apart from its flag, not as `Option<R>`, whose tag an RNG without a
+    /// niche would pad to its alignment.
+    rng: R,
+    has_rng: bool,
     /// The frame whose payload is arriving, if any.
     frame: Option<IncomingFrame>,
     /// Text bytes at the front of the next input: an unfinished code point,
@@ -206,7 +210,7 @@ impl Connection<NoRng> {
     /// [`crate::handshake`], HTTP/2 extended CONNECT, a proxy). A client built
     /// this way cannot send until it has an RNG: use [`Connection::with_rng`].
     pub fn new(role: Role, config: Config) -> Self {
-        Connection::build(role, config, None, NoExtension)
+        Connection::build(role, config, NoRng, false, NoExtension)
     }
 }
 
@@ -228,12 +232,12 @@ impl<R: RngCore> Connection<R> {
     /// assert_eq!(n, 2 + 4 + 2); // header, masking key, payload
     /// ```
     pub fn with_rng(role: Role, config: Config, rng: R) -> Self {
-        Connection::build(role, config, Some(rng), NoExtension)
+        Connection::build(role, config, rng, true, NoExtension)
     }
 }
 
 impl<R: RngCore, E: Extension> Connection<R, E> {
-    fn build(role: Role, config: Config, rng: Option<R>, ext: E) -> Self {
+    fn build(role: Role, config: Config, rng: R, has_rng: bool, ext: E) -> Self {
         let settings = Settings::new(&config);
         let mut timers = Timers::new();
         if let Some((interval, _)) = settings.keepalive() {
@@ -250,6 +254,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
             config: settings,
             state: State::Open,
             rng,
+            has_rng,
             frame: None,
             carry: 0,
             incoming: IncomingMessage::default(),
@@ -280,6 +285,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
             config: self.config,
             state: self.state,
             rng: self.rng,
+            has_rng: self.has_rng,
             frame: self.frame,
             carry: self.carry,
             incoming: self.incoming,

@@ -222,10 +222,10 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
 
     /// A masking key for a client's frame; `None` for a server.
     pub(super) fn next_mask(&mut self) -> Result<Option<[u8; 4]>, Error> {
-        match (self.role, self.rng.as_mut()) {
+        match (self.role, self.has_rng) {
             (Role::Server, _) => Ok(None),
-            (Role::Client, Some(rng)) => Ok(Some(rng.next_u32().to_ne_bytes())),
-            (Role::Client, None) => Err(Misuse::NoEntropy.into()),
+            (Role::Client, true) => Ok(Some(self.rng.next_u32().to_ne_bytes())),
+            (Role::Client, false) => Err(Misuse::NoEntropy.into()),
         }
     }
 
