@@ -482,6 +482,36 @@ mod tests {
         assert_eq!(t.pop_expired(next), Some(Timer::Keepalive));
     }
 
+    /// A connection's durations are whole milliseconds, rounded up: an idle
+    /// timeout of 2.5 ms fires 3 ms after the instant that armed it, and
+    /// not a nanosecond before.
+    #[test]
+    fn a_sub_millisecond_duration_fires_at_the_next_whole_millisecond() {
+        use crate::connection::{Connection, Role};
+        use crate::{CloseCode, Config};
+        let config = Config {
+            idle_timeout: Some(Duration::from_micros(2_500)),
+            ..Config::default()
+        };
+        let mut server = Connection::new(Role::Server, config);
+        let start = Instant::from_nanos(250_000);
+        assert_eq!(server.handle_timeout(start), Ok(()));
+        let due = Instant::from_nanos(3_250_000);
+        assert_eq!(server.poll_timeout(), Some(due));
+        let just_before = Instant::from_nanos(due.as_nanos() - 1);
+        assert_eq!(server.handle_timeout(just_before), Ok(()));
+        assert_eq!(server.state(), State::Open);
+        assert_eq!(server.handle_timeout(due), Ok(()));
+        let mut out = [0u8; 64];
+        let n = server.poll_transmit(&mut out).unwrap();
+        // The idle close: 1001, going away.
+        assert!(n >= 4 && out[0] == 0x88);
+        assert_eq!(
+            u16::from_be_bytes([out[2], out[3]]),
+            CloseCode::GOING_AWAY.0
+        );
+    }
+
     #[test]
     fn a_keepalive_interval_shorter_than_the_timeout_still_times_out() {
         use crate::connection::{Connection, Role};
