@@ -6,7 +6,7 @@
 use super::{Connection, Extension, State, Transition};
 use crate::close::CloseCode;
 use crate::error::{Error, TimeoutKind, Violation};
-use crate::time::Instant;
+use crate::time::{millis_of, Instant, NANOS_PER_MILLI};
 use rand_core::RngCore;
 
 /// The connection's timers.
@@ -61,7 +61,7 @@ impl Timer {
 }
 
 /// Nanoseconds in a millisecond, the unit of the timer table.
-const MS: u64 = 1_000_000;
+const MS: u64 = NANOS_PER_MILLI;
 
 /// A `u64` kept as two `u32` halves: the table then needs only 4-byte
 /// alignment, and packs without padding beside its flag bytes.
@@ -132,7 +132,8 @@ impl Timers {
     /// handled (rounded up to a whole millisecond after the base).
     pub(crate) fn arm_at(&mut self, timer: Timer, now: Instant, after_ms: u32) {
         self.rebase(now.as_nanos());
-        let lag = now.as_nanos().saturating_sub(self.base.get()).div_ceil(MS);
+        let behind = now.as_nanos().saturating_sub(self.base.get());
+        let lag = millis_of(behind.saturating_add(MS - 1));
         let at = u64::from(after_ms).saturating_add(lag);
         self.set(timer, u32::try_from(at).unwrap_or(u32::MAX), false);
     }
@@ -174,7 +175,7 @@ impl Timers {
         let Some(elapsed) = now.checked_sub(base) else {
             return;
         };
-        let step = elapsed / MS;
+        let step = millis_of(elapsed);
         if step >= u64::from(latest) {
             // Every deadline is at or before `now` (or none counts).
             self.base = U64Halves::new(now);
