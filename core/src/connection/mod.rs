@@ -142,6 +142,63 @@ struct IncomingFrame {
     compressed: bool,
 }
 
+/// A connection's one-bit state in one byte (separate `bool`s and an
+/// `Option<MessageKind>` would take a byte each).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Flags(u8);
+
+impl Flags {
+    /// The connection has an RNG for masking keys.
+    const HAS_RNG: u8 = 1;
+    /// Answer pings (`Config::auto_pong`).
+    const AUTO_PONG: u8 = 2;
+    /// Close the transport once the outbox is written.
+    const CLOSE_TRANSPORT: u8 = 4;
+    /// A fragmented Text message is being sent.
+    const OUT_TEXT: u8 = 8;
+    /// A fragmented Binary message is being sent.
+    const OUT_BINARY: u8 = 16;
+
+    const fn new(has_rng: bool, auto_pong: bool) -> Flags {
+        let mut bits = 0;
+        if has_rng {
+            bits |= Flags::HAS_RNG;
+        }
+        if auto_pong {
+            bits |= Flags::AUTO_PONG;
+        }
+        Flags(bits)
+    }
+
+    const fn has(self, bit: u8) -> bool {
+        self.0 & bit != 0
+    }
+
+    fn insert(&mut self, bit: u8) {
+        self.0 |= bit;
+    }
+
+    /// The kind of the fragmented message being sent, if one is open.
+    const fn outgoing(self) -> Option<MessageKind> {
+        if self.has(Flags::OUT_TEXT) {
+            Some(MessageKind::Text)
+        } else if self.has(Flags::OUT_BINARY) {
+            Some(MessageKind::Binary)
+        } else {
+            None
+        }
+    }
+
+    fn set_outgoing(&mut self, kind: Option<MessageKind>) {
+        self.0 &= !(Flags::OUT_TEXT | Flags::OUT_BINARY);
+        self.0 |= match kind {
+            Some(MessageKind::Text) => Flags::OUT_TEXT,
+            Some(MessageKind::Binary) => Flags::OUT_BINARY,
+            None => 0,
+        };
+    }
+}
+
 /// One WebSocket connection after the opening handshake, as a state machine.
 ///
 /// `R` supplies client masking keys; servers use the default [`NoRng`].
@@ -167,29 +224,24 @@ pub struct Connection<R = NoRng, E = NoExtension> {
     /// The configuration, packed.
     config: Settings,
     state: State,
-    /// Masking keys, if `has_rng` (otherwise a placeholder: `NoRng`). Kept
-    /// apart from its flag, not as `Option<R>`, whose tag an RNG without a
-    /// niche would pad to its alignment.
+    /// Masking keys, with `Flags::HAS_RNG` (otherwise a placeholder:
+    /// `NoRng`). Kept apart from its flag, not as `Option<R>`, whose tag an
+    /// RNG without a niche would pad to its alignment.
     rng: R,
-    has_rng: bool,
     /// The frame whose payload is arriving, if any.
     frame: Option<IncomingFrame>,
     /// Text bytes at the front of the next input: an unfinished code point,
     /// already unmasked and counted, not yet surfaced (at most 3 bytes).
     carry: u8,
     incoming: IncomingMessage,
-    /// The kind of the fragmented message being sent, if one is open.
-    outgoing: Option<MessageKind>,
     outbox: Outbox,
     timers: Timers,
     /// Bytes the last `receive` call left unconsumed: the front of the next
     /// input, not new. Any byte past them is peer activity for the timers (a
     /// peer in the middle of a long frame cannot send a Pong, RFC 6455 §5.4).
     unconsumed: usize,
-    /// Answer pings (`Config::auto_pong`).
-    auto_pong: bool,
-    /// Close the transport once the outbox is written.
-    close_transport: bool,
+    /// One-bit state, packed in a byte.
+    flags: Flags,
     /// The extension owning RSV1, if any (a zero-sized no-op by default).
     ext: E,
     /// The message being received is compressed (RSV1 on its first frame).
@@ -254,16 +306,13 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
             config: settings,
             state: State::Open,
             rng,
-            has_rng,
             frame: None,
             carry: 0,
             incoming: IncomingMessage::default(),
-            outgoing: None,
             outbox: Outbox::default(),
             timers,
             unconsumed: 0,
-            auto_pong: config.auto_pong,
-            close_transport: false,
+            flags: Flags::new(has_rng, config.auto_pong),
             ext,
             inflating: false,
             inflate_carry: [0; 3],
@@ -285,16 +334,13 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
             config: self.config,
             state: self.state,
             rng: self.rng,
-            has_rng: self.has_rng,
             frame: self.frame,
             carry: self.carry,
             incoming: self.incoming,
-            outgoing: self.outgoing,
             outbox: self.outbox,
             timers: self.timers,
             unconsumed: self.unconsumed,
-            auto_pong: self.auto_pong,
-            close_transport: self.close_transport,
+            flags: self.flags,
             ext,
             inflating: false,
             inflate_carry: [0; 3],
@@ -325,7 +371,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
     /// rounded up and at most [`Config::MAX_TIMER`] (see [`Config`]); all
     /// else as given.
     pub fn config(&self) -> Config {
-        self.config.config(self.auto_pong)
+        self.config.config(self.flags.has(Flags::AUTO_PONG))
     }
 
     /// Payload bytes of the data frame under way that have not arrived yet,

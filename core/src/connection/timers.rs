@@ -3,7 +3,7 @@
 //! Deadlines are armed relative to the next `now` the caller passes in, so
 //! commands never need a clock.
 
-use super::{Connection, Extension, State, Transition};
+use super::{Connection, Extension, Flags, State, Transition};
 use crate::close::CloseCode;
 use crate::error::{Error, TimeoutKind, Violation};
 use crate::time::{millis_of, Instant, NANOS_PER_MILLI};
@@ -275,7 +275,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
             let quiet = self.timers.quiet(timer);
             match timer {
                 Timer::Close => {
-                    self.close_transport = true;
+                    self.flags.insert(Flags::CLOSE_TRANSPORT);
                     if !matches!(self.state, State::Closed { .. }) {
                         self.transition(Transition::Abnormal);
                         return Err(Error::Timeout(TimeoutKind::Close));
@@ -305,7 +305,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
                 }
                 Timer::Pong => {
                     if quiet && self.state == State::Open {
-                        self.close_transport = true;
+                        self.flags.insert(Flags::CLOSE_TRANSPORT);
                         self.transition(Transition::Abnormal);
                         return Err(Error::Timeout(TimeoutKind::Pong));
                     }
@@ -353,7 +353,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
     /// When `handle_timeout` should next be called. `Instant::ZERO` means
     /// "now": a timer is waiting for the current time to be armed.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if self.close_transport && self.outbox.is_empty() {
+        if self.flags.has(Flags::CLOSE_TRANSPORT) && self.outbox.is_empty() {
             return None;
         }
         self.timers.next()
