@@ -64,7 +64,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
     /// code, stop surfacing data, ignore further input, close the transport.
     #[cold]
     pub(super) fn fail(&mut self, v: Violation) -> Error {
-        self.outbox.queue_close_violation(v);
+        self.outbox.queue_close_violation(v.close_code(), v);
         self.flags.insert(Flags::CLOSE_TRANSPORT);
         self.transition(Transition::Fail(v.close_code()));
         Error::Protocol(v)
