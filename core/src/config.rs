@@ -234,7 +234,7 @@ pub struct MinProgress {
     pub bytes: u64,
     /// The length of one interval. Also how often the connection asks to be
     /// woken ([`crate::Connection::poll_timeout`]); a zero interval is taken
-    /// as 1 ns.
+    /// as 1 ms (see [`Config`] on how durations are kept).
     pub interval: Duration,
 }
 
@@ -263,6 +263,23 @@ impl Default for MinProgress {
 /// };
 /// assert!(config.auto_pong);
 /// ```
+///
+/// # Durations
+///
+/// A [`crate::Connection`] keeps its durations in whole milliseconds, so
+/// that its timers fit in a few words: each is rounded up to the next
+/// millisecond (a timer never fires before its duration has passed) and
+/// capped at [`Config::MAX_TIMER`], about 49.7 days. Its timers fire at
+/// most 1 ms after the exact instant when the caller's instants are not
+/// whole milliseconds apart, and exactly on time when they are.
+/// [`crate::Connection::config`] returns the durations so kept.
+///
+/// ```
+/// use wsproto::{Config, Connection, Duration, Role};
+/// let config = Config { close_timeout: Duration::from_micros(2_500), ..Config::default() };
+/// let server = Connection::new(Role::Server, config);
+/// assert_eq!(server.config().close_timeout, Duration::from_millis(3));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Config {
     /// Size limits. Default [`Limits::DEFAULT`].
@@ -286,6 +303,11 @@ pub struct Config {
 }
 
 impl Config {
+    /// The longest duration a connection's timer keeps: `u32::MAX - 1`
+    /// milliseconds (49 days, 17 h, 2 min and 47.294 s). A longer duration
+    /// in a `Config` is taken as this one.
+    pub const MAX_TIMER: Duration = Duration::from_millis(u32::MAX as u64 - 1);
+
     /// The documented defaults, usable in `const` context.
     pub const DEFAULT: Config = Config {
         limits: Limits::DEFAULT,
@@ -304,113 +326,114 @@ impl Default for Config {
     }
 }
 
-/// What a connection keeps of its [`Config`], packed: the options become
-/// bits and the durations lose their `Option` tags (16 bytes less than a
-/// whole `Config` on 32-bit targets, more on 64-bit). [`Settings::config`]
-/// gives the `Config` back, field for field.
+/// What a connection keeps of its [`Config`], packed: every duration in
+/// whole milliseconds (rounded up, at most [`Config::MAX_TIMER`]) in a
+/// `u32`, an option that is off marked by [`Settings::OFF`] in its
+/// duration. `auto_pong` is kept by the connection itself, beside its other
+/// flags. [`Settings::config`] gives the `Config` back with its durations
+/// so rounded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Settings {
     pub(crate) limits: Limits,
-    pub(crate) handshake_timeout: Duration,
-    pub(crate) close_timeout: Duration,
-    keepalive_interval: Duration,
-    keepalive_timeout: Duration,
-    idle_timeout: Duration,
-    progress_interval: Duration,
     progress_bytes: u64,
-    /// `AUTO_PONG`, `KEEPALIVE`, `IDLE` and `PROGRESS` bits.
-    flags: u8,
+    handshake_timeout: u32,
+    pub(crate) close_timeout: u32,
+    keepalive_interval: u32,
+    keepalive_timeout: u32,
+    idle_timeout: u32,
+    progress_interval: u32,
+}
+
+/// Milliseconds of a duration, as a connection keeps it.
+const fn millis(d: Duration) -> u32 {
+    d.as_millis_ceil(Settings::OFF - 1)
 }
 
 impl Settings {
-    const AUTO_PONG: u8 = 1;
-    const KEEPALIVE: u8 = 2;
-    const IDLE: u8 = 4;
-    const PROGRESS: u8 = 8;
+    /// In an option's duration: the option is off (`None`).
+    const OFF: u32 = u32::MAX;
 
     pub(crate) const fn new(config: &Config) -> Settings {
-        let mut flags = 0;
-        if config.auto_pong {
-            flags |= Settings::AUTO_PONG;
-        }
         let (keepalive_interval, keepalive_timeout) = match config.keepalive {
-            Some(k) => {
-                flags |= Settings::KEEPALIVE;
-                (k.interval, k.timeout)
-            }
-            None => (Duration::ZERO, Duration::ZERO),
+            Some(k) => (millis(k.interval), millis(k.timeout)),
+            None => (Settings::OFF, 0),
         };
         let idle_timeout = match config.idle_timeout {
-            Some(idle) => {
-                flags |= Settings::IDLE;
-                idle
-            }
-            None => Duration::ZERO,
+            Some(idle) => millis(idle),
+            None => Settings::OFF,
         };
         let (progress_interval, progress_bytes) = match config.min_progress {
-            Some(rule) => {
-                flags |= Settings::PROGRESS;
-                (rule.interval, rule.bytes)
-            }
-            None => (Duration::ZERO, 0),
+            Some(rule) => (millis(rule.interval), rule.bytes),
+            None => (Settings::OFF, 0),
         };
         Settings {
             limits: config.limits,
-            handshake_timeout: config.handshake_timeout,
-            close_timeout: config.close_timeout,
+            progress_bytes,
+            handshake_timeout: millis(config.handshake_timeout),
+            close_timeout: millis(config.close_timeout),
             keepalive_interval,
             keepalive_timeout,
             idle_timeout,
             progress_interval,
-            progress_bytes,
-            flags,
         }
     }
 
-    pub(crate) const fn auto_pong(&self) -> bool {
-        self.flags & Settings::AUTO_PONG != 0
-    }
-
-    pub(crate) const fn keepalive(&self) -> Option<Keepalive> {
-        if self.flags & Settings::KEEPALIVE != 0 {
-            Some(Keepalive {
-                interval: self.keepalive_interval,
-                timeout: self.keepalive_timeout,
-            })
-        } else {
+    /// The keepalive interval and pong timeout, in milliseconds.
+    pub(crate) const fn keepalive(&self) -> Option<(u32, u32)> {
+        if self.keepalive_interval == Settings::OFF {
             None
+        } else {
+            Some((self.keepalive_interval, self.keepalive_timeout))
         }
     }
 
-    pub(crate) const fn idle_timeout(&self) -> Option<Duration> {
-        if self.flags & Settings::IDLE != 0 {
+    /// The idle timeout, in milliseconds.
+    pub(crate) const fn idle_timeout(&self) -> Option<u32> {
+        if self.idle_timeout == Settings::OFF {
+            None
+        } else {
             Some(self.idle_timeout)
-        } else {
-            None
         }
     }
 
-    pub(crate) const fn min_progress(&self) -> Option<MinProgress> {
-        if self.flags & Settings::PROGRESS != 0 {
-            Some(MinProgress {
-                bytes: self.progress_bytes,
-                interval: self.progress_interval,
-            })
-        } else {
+    /// The minimum progress: bytes per interval in milliseconds.
+    pub(crate) const fn min_progress(&self) -> Option<(u64, u32)> {
+        if self.progress_interval == Settings::OFF {
             None
+        } else {
+            Some((self.progress_bytes, self.progress_interval))
         }
     }
 
-    /// The configuration these settings were made from.
-    pub(crate) const fn config(&self) -> Config {
+    /// The configuration these settings were made from, its durations in
+    /// whole milliseconds as kept.
+    pub(crate) const fn config(&self, auto_pong: bool) -> Config {
+        const fn back(ms: u32) -> Duration {
+            Duration::from_millis(ms as u64)
+        }
         Config {
             limits: self.limits,
-            auto_pong: self.auto_pong(),
-            handshake_timeout: self.handshake_timeout,
-            close_timeout: self.close_timeout,
-            keepalive: self.keepalive(),
-            idle_timeout: self.idle_timeout(),
-            min_progress: self.min_progress(),
+            auto_pong,
+            handshake_timeout: back(self.handshake_timeout),
+            close_timeout: back(self.close_timeout),
+            keepalive: match self.keepalive() {
+                Some((interval, timeout)) => Some(Keepalive {
+                    interval: back(interval),
+                    timeout: back(timeout),
+                }),
+                None => None,
+            },
+            idle_timeout: match self.idle_timeout() {
+                Some(idle) => Some(back(idle)),
+                None => None,
+            },
+            min_progress: match self.min_progress() {
+                Some((bytes, interval)) => Some(MinProgress {
+                    bytes,
+                    interval: back(interval),
+                }),
+                None => None,
+            },
         }
     }
 }
@@ -423,7 +446,7 @@ mod tests {
     fn settings_give_the_config_back() {
         let keepalive = Some(Keepalive {
             interval: Duration::from_secs(30),
-            timeout: Duration::from_nanos(1),
+            timeout: Duration::from_millis(1),
         });
         for config in [
             Config::DEFAULT,
@@ -440,19 +463,43 @@ mod tests {
                     interval: Duration::ZERO,
                     timeout: Duration::ZERO,
                 }),
+                idle_timeout: Some(Config::MAX_TIMER),
                 min_progress: None,
                 ..Config::DEFAULT
             },
             Config {
                 min_progress: Some(MinProgress {
-                    bytes: 1,
+                    bytes: u64::MAX,
                     interval: Duration::from_millis(7),
                 }),
                 ..Config::DEFAULT
             },
         ] {
-            assert_eq!(Settings::new(&config).config(), config);
+            assert_eq!(Settings::new(&config).config(config.auto_pong), config);
         }
         assert!(core::mem::size_of::<Settings>() < core::mem::size_of::<Config>());
+    }
+
+    #[test]
+    fn durations_are_kept_in_whole_milliseconds_rounded_up_and_capped() {
+        let config = Config {
+            close_timeout: Duration::from_nanos(1),
+            handshake_timeout: Duration::from_micros(2_500),
+            keepalive: Some(Keepalive {
+                interval: Duration::MAX,
+                timeout: Duration::from_millis(u32::MAX.into()),
+            }),
+            idle_timeout: Some(Config::MAX_TIMER + Duration::from_nanos(1)),
+            ..Config::DEFAULT
+        };
+        let kept = Settings::new(&config).config(true);
+        assert_eq!(kept.close_timeout, Duration::from_millis(1));
+        assert_eq!(kept.handshake_timeout, Duration::from_millis(3));
+        let keepalive = kept.keepalive.unwrap();
+        assert_eq!(keepalive.interval, Config::MAX_TIMER);
+        assert_eq!(keepalive.timeout, Config::MAX_TIMER);
+        assert_eq!(kept.idle_timeout, Some(Config::MAX_TIMER));
+        // About 49.7 days.
+        assert_eq!(Config::MAX_TIMER.as_millis(), 4_294_967_294);
     }
 }

@@ -3,7 +3,7 @@
 //! place the lifecycle state changes.
 
 use super::timers::Timer;
-use super::{Connection, Extension, Role, Side, State, Transition};
+use super::{Connection, Extension, Flags, Role, Side, State, Transition};
 use crate::close::{CloseCode, MAX_CLOSE_REASON};
 use crate::error::{Error, Misuse, Violation};
 use rand_core::RngCore;
@@ -12,7 +12,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
     /// The transport reached end of file. Fine after the close handshake;
     /// otherwise the connection ends abnormally (1006).
     pub fn receive_eof(&mut self) -> Result<(), Error> {
-        self.close_transport = true;
+        self.flags.insert(Flags::CLOSE_TRANSPORT);
         if matches!(self.state, State::Closed { .. }) {
             return Ok(());
         }
@@ -57,15 +57,15 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
     /// server after the close handshake, either side after failing the
     /// connection or a timeout, once `poll_transmit` has nothing left.
     pub fn should_close_transport(&self) -> bool {
-        self.close_transport && self.outbox.is_empty()
+        self.flags.has(Flags::CLOSE_TRANSPORT) && self.outbox.is_empty()
     }
 
     /// Fails the connection (§7.1.7): queue the Close with the violation's
     /// code, stop surfacing data, ignore further input, close the transport.
     #[cold]
     pub(super) fn fail(&mut self, v: Violation) -> Error {
-        self.outbox.queue_close_static(v.close_code(), v.reason());
-        self.close_transport = true;
+        self.outbox.queue_close_violation(v.close_code(), v);
+        self.flags.insert(Flags::CLOSE_TRANSPORT);
         self.transition(Transition::Fail(v.close_code()));
         Error::Protocol(v)
     }
@@ -75,8 +75,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
         self.timers.stop(Timer::Pong);
         self.timers.stop(Timer::Idle);
         self.timers.stop(Timer::Progress);
-        self.timers
-            .arm(Timer::Close, self.config.close_timeout, self.bytes_received);
+        self.timers.arm(Timer::Close, self.config.close_timeout);
     }
 
     /// The one place the state changes.
@@ -84,7 +83,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
         self.state = self.state.next(t);
         if matches!(self.state, State::Closed { .. }) && self.role == Role::Server {
             // The server closes the TCP connection first (§7.1.1).
-            self.close_transport = true;
+            self.flags.insert(Flags::CLOSE_TRANSPORT);
         }
     }
 

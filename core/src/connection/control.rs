@@ -2,7 +2,7 @@
 //! or Close is answered (pong, close echo) and surfaced. Also the rules for a
 //! received Close payload (RFC 6455 §5.5.1, §7.4).
 
-use super::{Connection, Extension, State, Transition};
+use super::{Connection, Extension, Flags, State, Transition};
 use crate::close::CloseCode;
 use crate::error::{Error, Violation};
 use crate::event::Event;
@@ -20,7 +20,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
             OpCode::Ping => {
                 // Answered until a Close is received (§5.5.2), which ends reading
                 // (`ignores_input`); our own Close forbids only data (§5.5.1).
-                if self.config.auto_pong() {
+                if self.flags.has(Flags::AUTO_PONG) {
                     self.outbox.queue_pong(payload);
                 }
                 Ok(Some(Event::Ping(payload)))

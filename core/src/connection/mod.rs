@@ -142,6 +142,63 @@ struct IncomingFrame {
     compressed: bool,
 }
 
+/// A connection's one-bit state in one byte (separate `bool`s and an
+/// `Option<MessageKind>` would take a byte each).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Flags(u8);
+
+impl Flags {
+    /// The connection has an RNG for masking keys.
+    const HAS_RNG: u8 = 1;
+    /// Answer pings (`Config::auto_pong`).
+    const AUTO_PONG: u8 = 2;
+    /// Close the transport once the outbox is written.
+    const CLOSE_TRANSPORT: u8 = 4;
+    /// A fragmented Text message is being sent.
+    const OUT_TEXT: u8 = 8;
+    /// A fragmented Binary message is being sent.
+    const OUT_BINARY: u8 = 16;
+
+    const fn new(has_rng: bool, auto_pong: bool) -> Flags {
+        let mut bits = 0;
+        if has_rng {
+            bits |= Flags::HAS_RNG;
+        }
+        if auto_pong {
+            bits |= Flags::AUTO_PONG;
+        }
+        Flags(bits)
+    }
+
+    const fn has(self, bit: u8) -> bool {
+        self.0 & bit != 0
+    }
+
+    fn insert(&mut self, bit: u8) {
+        self.0 |= bit;
+    }
+
+    /// The kind of the fragmented message being sent, if one is open.
+    const fn outgoing(self) -> Option<MessageKind> {
+        if self.has(Flags::OUT_TEXT) {
+            Some(MessageKind::Text)
+        } else if self.has(Flags::OUT_BINARY) {
+            Some(MessageKind::Binary)
+        } else {
+            None
+        }
+    }
+
+    fn set_outgoing(&mut self, kind: Option<MessageKind>) {
+        self.0 &= !(Flags::OUT_TEXT | Flags::OUT_BINARY);
+        self.0 |= match kind {
+            Some(MessageKind::Text) => Flags::OUT_TEXT,
+            Some(MessageKind::Binary) => Flags::OUT_BINARY,
+            None => 0,
+        };
+    }
+}
+
 /// One WebSocket connection after the opening handshake, as a state machine.
 ///
 /// `R` supplies client masking keys; servers use the default [`NoRng`].
@@ -167,26 +224,24 @@ pub struct Connection<R = NoRng, E = NoExtension> {
     /// The configuration, packed.
     config: Settings,
     state: State,
-    rng: Option<R>,
+    /// Masking keys, with `Flags::HAS_RNG` (otherwise a placeholder:
+    /// `NoRng`). Kept apart from its flag, not as `Option<R>`, whose tag an
+    /// RNG without a niche would pad to its alignment.
+    rng: R,
     /// The frame whose payload is arriving, if any.
     frame: Option<IncomingFrame>,
     /// Text bytes at the front of the next input: an unfinished code point,
-    /// already unmasked and counted, not yet surfaced.
-    carry: usize,
+    /// already unmasked and counted, not yet surfaced (at most 3 bytes).
+    carry: u8,
     incoming: IncomingMessage,
-    /// The kind of the fragmented message being sent, if one is open.
-    outgoing: Option<MessageKind>,
     outbox: Outbox,
     timers: Timers,
-    /// Bytes received so far, each counted once however often it is handed
-    /// back unconsumed; the timers compare it to see peer activity (a peer in
-    /// the middle of a long frame cannot send a Pong, RFC 6455 §5.4).
-    bytes_received: u64,
     /// Bytes the last `receive` call left unconsumed: the front of the next
-    /// input, not new.
+    /// input, not new. Any byte past them is peer activity for the timers (a
+    /// peer in the middle of a long frame cannot send a Pong, RFC 6455 §5.4).
     unconsumed: usize,
-    /// Close the transport once the outbox is written.
-    close_transport: bool,
+    /// One-bit state, packed in a byte.
+    flags: Flags,
     /// The extension owning RSV1, if any (a zero-sized no-op by default).
     ext: E,
     /// The message being received is compressed (RSV1 on its first frame).
@@ -207,7 +262,7 @@ impl Connection<NoRng> {
     /// [`crate::handshake`], HTTP/2 extended CONNECT, a proxy). A client built
     /// this way cannot send until it has an RNG: use [`Connection::with_rng`].
     pub fn new(role: Role, config: Config) -> Self {
-        Connection::build(role, config, None, NoExtension)
+        Connection::build(role, config, NoRng, false, NoExtension)
     }
 }
 
@@ -229,36 +284,35 @@ impl<R: RngCore> Connection<R> {
     /// assert_eq!(n, 2 + 4 + 2); // header, masking key, payload
     /// ```
     pub fn with_rng(role: Role, config: Config, rng: R) -> Self {
-        Connection::build(role, config, Some(rng), NoExtension)
+        Connection::build(role, config, rng, true, NoExtension)
     }
 }
 
 impl<R: RngCore, E: Extension> Connection<R, E> {
-    fn build(role: Role, config: Config, rng: Option<R>, ext: E) -> Self {
+    fn build(role: Role, config: Config, rng: R, has_rng: bool, ext: E) -> Self {
+        let settings = Settings::new(&config);
         let mut timers = Timers::new();
-        if let Some(keepalive) = config.keepalive {
-            timers.arm(Timer::Keepalive, keepalive.interval, 0);
+        if let Some((interval, _)) = settings.keepalive() {
+            timers.arm(Timer::Keepalive, interval);
         }
-        if let Some(idle) = config.idle_timeout {
-            timers.arm(Timer::Idle, idle, 0);
+        if let Some(idle) = settings.idle_timeout() {
+            timers.arm(Timer::Idle, idle);
         }
-        if let Some(rule) = config.min_progress {
-            timers.arm(Timer::Progress, rule.interval, 0);
+        if let Some((_, interval)) = settings.min_progress() {
+            timers.arm(Timer::Progress, interval);
         }
         Connection {
             role,
-            config: Settings::new(&config),
+            config: settings,
             state: State::Open,
             rng,
             frame: None,
             carry: 0,
             incoming: IncomingMessage::default(),
-            outgoing: None,
             outbox: Outbox::default(),
             timers,
-            bytes_received: 0,
             unconsumed: 0,
-            close_transport: false,
+            flags: Flags::new(has_rng, config.auto_pong),
             ext,
             inflating: false,
             inflate_carry: [0; 3],
@@ -283,12 +337,10 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
             frame: self.frame,
             carry: self.carry,
             incoming: self.incoming,
-            outgoing: self.outgoing,
             outbox: self.outbox,
             timers: self.timers,
-            bytes_received: self.bytes_received,
             unconsumed: self.unconsumed,
-            close_transport: self.close_transport,
+            flags: self.flags,
             ext,
             inflating: false,
             inflate_carry: [0; 3],
@@ -314,10 +366,12 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
         self.state
     }
 
-    /// The configuration the connection was built with (kept packed inside
-    /// the connection, so returned by value).
+    /// The configuration the connection was built with, as it keeps it
+    /// (packed, so returned by value): every duration in whole milliseconds,
+    /// rounded up and at most [`Config::MAX_TIMER`] (see [`Config`]); all
+    /// else as given.
     pub fn config(&self) -> Config {
-        self.config.config()
+        self.config.config(self.flags.has(Flags::AUTO_PONG))
     }
 
     /// Payload bytes of the data frame under way that have not arrived yet,

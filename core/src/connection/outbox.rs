@@ -4,13 +4,14 @@
 //! The three payloads live in one fixed buffer of two halves, each payload
 //! at a fixed place, so nothing is ever moved: the pong fills the front of
 //! the first half; the ping the front of the second, the close its back. A
-//! close that fails the connection carries a static reason, kept by
-//! reference rather than copied. A pong always fits beside the others; the
+//! close that fails the connection carries its violation's static reason,
+//! kept as the violation (one byte) rather than copied. A pong always fits beside the others; the
 //! ping and the close share their half, and when a close arrives that does
 //! not fit beside the unsent ping, the ping is dropped, since the close
 //! (which ends the connection) comes first.
 
 use crate::close::CloseCode;
+use crate::error::Violation;
 use crate::frame::{OpCode, MAX_CONTROL_PAYLOAD};
 
 /// Bytes of each half: one whole control payload.
@@ -20,30 +21,27 @@ const PONG: u8 = 1;
 const PING: u8 = 2;
 const CLOSE: u8 = 4;
 const CLOSE_WRITTEN: u8 = 8;
-/// The queued close carries a code (`close_code`).
-const CLOSE_CODE: u8 = 16;
 
 /// Packed for small targets: byte counts are `u8` (a payload is at most 125
-/// bytes), the close code is a bare `u16` beside a flag, and the static
-/// reason exists only with the `close-reasons` feature (without it every
-/// static reason is empty).
+/// bytes), the close code is read back from the close's bytes (kept after
+/// it is written), and the static reason exists only with the
+/// `close-reasons` feature (without it every static reason is empty).
 #[derive(Clone, Debug)]
 pub(crate) struct Outbox {
     /// `pong` at `buf[..pong_len]`; `ping` at `buf[HALF..HALF + ping_len]`;
     /// the close's bytes (its code, then a copied reason) at the end,
-    /// `buf[2 * HALF - close_len..]`.
+    /// `buf[2 * HALF - close_len..]`, still there once written (nothing is
+    /// queued in their place after a close), for the state change.
     buf: [u8; 2 * HALF],
     pong_len: u8,
     ping_len: u8,
+    /// 0 for a close without a code, otherwise at least 2.
     close_len: u8,
-    /// `PONG`, `PING`, `CLOSE` (queued), `CLOSE_WRITTEN` and `CLOSE_CODE` bits.
+    /// `PONG`, `PING`, `CLOSE` (queued) and `CLOSE_WRITTEN` bits.
     flags: u8,
-    /// The code of the queued close (with `CLOSE_CODE`), for the state
-    /// change once it is written.
-    close_code: u16,
-    /// A static reason sent after the close's bytes in `buf`.
+    /// The violation whose static reason is sent after the close's bytes.
     #[cfg(feature = "close-reasons")]
-    close_static: &'static str,
+    close_static: Option<Violation>,
 }
 
 impl Default for Outbox {
@@ -54,9 +52,8 @@ impl Default for Outbox {
             ping_len: 0,
             close_len: 0,
             flags: 0,
-            close_code: 0,
             #[cfg(feature = "close-reasons")]
-            close_static: "",
+            close_static: None,
         }
     }
 }
@@ -78,21 +75,12 @@ impl Outbox {
     fn close_static(&self) -> &'static str {
         #[cfg(feature = "close-reasons")]
         {
-            self.close_static
+            self.close_static.map_or("", |v| v.reason())
         }
         #[cfg(not(feature = "close-reasons"))]
         {
             ""
         }
-    }
-
-    fn set_close_static(&mut self, reason: &'static str) {
-        #[cfg(feature = "close-reasons")]
-        {
-            self.close_static = reason;
-        }
-        #[cfg(not(feature = "close-reasons"))]
-        let _ = reason;
     }
 
     /// Replaces any queued pong (callers check the 125-byte limit). Allowed
@@ -135,24 +123,25 @@ impl Outbox {
             let at = 2 * HALF - len;
             self.put(at, &code.0.to_be_bytes());
             self.put(at + 2, reason);
-            self.close_code = code.0;
-            self.flags |= CLOSE_CODE;
         }
         self.close_len = stored_len(len);
-        self.set_close_static("");
         self.flags |= CLOSE;
     }
 
-    /// Queues the one Close frame with `code` and a static `reason`, which
-    /// is kept by reference (failing the connection).
-    pub(crate) fn queue_close_static(&mut self, code: CloseCode, reason: &'static str) {
+    /// Queues the one Close frame with `code`, the code of `v` (failing
+    /// the connection), and, with the `close-reasons` feature, the static
+    /// reason of `v`, kept as `v` itself.
+    pub(crate) fn queue_close_violation(&mut self, code: CloseCode, v: Violation) {
         if self.close_queued() {
             return;
         }
         self.queue_close(Some(code), "");
-        if reason.len() <= MAX_CONTROL_PAYLOAD - 2 {
-            self.set_close_static(reason);
+        #[cfg(feature = "close-reasons")]
+        if v.reason().len() <= MAX_CONTROL_PAYLOAD - 2 {
+            self.close_static = Some(v);
         }
+        #[cfg(not(feature = "close-reasons"))]
+        let _ = v;
     }
 
     pub(crate) fn close_queued(&self) -> bool {
@@ -192,8 +181,7 @@ impl Outbox {
             self.ping_len = 0;
             self.flags &= !PING;
         } else if self.flags & CLOSE != 0 {
-            self.close_len = 0;
-            self.set_close_static("");
+            // `close_len` and the bytes stay, for `queued_close_code`.
             self.flags = (self.flags & !CLOSE) | CLOSE_WRITTEN;
         }
     }
@@ -202,8 +190,16 @@ impl Outbox {
         self.flags & (PONG | PING | CLOSE) == 0
     }
 
+    /// The code of the close queued or written, if it carries one.
     pub(crate) fn queued_close_code(&self) -> Option<CloseCode> {
-        (self.flags & CLOSE_CODE != 0).then_some(CloseCode(self.close_code))
+        if !self.close_queued() || self.close_len < 2 {
+            return None;
+        }
+        let at = 2 * HALF - usize::from(self.close_len);
+        match self.buf.get(at..at + 2) {
+            Some(&[hi, lo]) => Some(CloseCode(u16::from_be_bytes([hi, lo]))),
+            _ => None,
+        }
     }
 }
 
@@ -259,14 +255,18 @@ mod tests {
     fn static_reason_follows_the_code() {
         let mut o = Outbox::default();
         o.queue_pong(&[7; 125]);
-        o.queue_close_static(CloseCode::PROTOCOL_ERROR, "reserved bits set");
+        o.queue_close_violation(CloseCode::PROTOCOL_ERROR, Violation::ReservedBits);
+        assert_eq!(o.queued_close_code(), Some(CloseCode::PROTOCOL_ERROR));
         let frames = drain(&mut o);
+        assert_eq!(o.queued_close_code(), Some(CloseCode::PROTOCOL_ERROR));
         assert_eq!(frames[0], (OpCode::Pong, std::vec![7; 125]));
         let mut close = std::vec![0x03, 0xea];
         // Static reasons are kept only with the feature that has them.
-        if cfg!(feature = "close-reasons") {
-            close.extend_from_slice(b"reserved bits set");
-        }
+        close.extend_from_slice(Violation::ReservedBits.reason().as_bytes());
+        assert_eq!(
+            Violation::ReservedBits.reason().is_empty(),
+            !cfg!(feature = "close-reasons")
+        );
         assert_eq!(frames[1], (OpCode::Close, close));
     }
 
@@ -350,5 +350,9 @@ mod size {
         let connection = core::mem::size_of::<Connection>();
         std::println!("size_of: Outbox = {outbox} B, Connection = {connection} B");
         assert!(outbox <= 2 * super::HALF + 4 * core::mem::size_of::<usize>() + 8);
+        // The whole connection: 440 B on 64-bit targets (the firmware's
+        // budget holds it on 32-bit ones, 432 B).
+        #[cfg(target_pointer_width = "64")]
+        assert!(connection <= 440, "{connection} B");
     }
 }

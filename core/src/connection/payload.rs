@@ -21,7 +21,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
         let Some(frame) = self.frame else {
             return false;
         };
-        let carry = self.carry;
+        let carry = usize::from(self.carry);
         let Ok(take) = usize::try_from(frame.remaining) else {
             return false;
         };
@@ -47,7 +47,8 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
         if let Some(fresh) = input.get_mut(carry..end) {
             fresh.copy_from_slice(tail.get(carry..end).unwrap_or_default());
         }
-        self.carry = end;
+        // `end` is at most 3 (checked above).
+        self.carry = end as u8;
         self.frame = None;
         true
     }
@@ -65,7 +66,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
                 event: None,
             });
         };
-        let carry = self.carry;
+        let carry = usize::from(self.carry);
         let region = input.get_mut(start..).unwrap_or_default();
         let on_wire = region.len().saturating_sub(carry);
         let take = usize::try_from(frame.remaining).map_or(on_wire, |r| r.min(on_wire));
@@ -96,7 +97,8 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
             }
             MessageKind::Text => match validate_prefix(chunk) {
                 Utf8Status::Prefix { valid, incomplete } if !(message_done && incomplete > 0) => {
-                    self.carry = incomplete;
+                    // An unfinished code point: at most 3 bytes.
+                    self.carry = incomplete.min(3) as u8;
                     let event = (!valid.is_empty() || message_done).then_some(Event::Text {
                         data: valid,
                         fin: message_done,

@@ -80,9 +80,9 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
         // Every byte past the ones handed back from the last call is new:
         // peer activity for the keepalive and idle timers.
         let len = input.len();
-        self.bytes_received = self
-            .bytes_received
-            .wrapping_add(len.saturating_sub(self.unconsumed) as u64);
+        if len > self.unconsumed {
+            self.timers.saw_activity();
+        }
         let received = self.step(input, scratch);
         self.unconsumed = match &received {
             Ok(r) => len.saturating_sub(r.consumed),
@@ -177,9 +177,9 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
         mut on_event: impl FnMut(Event<'_>, u64) -> ControlFlow<()>,
     ) -> Result<usize, Error> {
         let len = input.len();
-        self.bytes_received = self
-            .bytes_received
-            .wrapping_add(len.saturating_sub(self.unconsumed) as u64);
+        if len > self.unconsumed {
+            self.timers.saw_activity();
+        }
         let mut pos = 0;
         loop {
             // Runs of whole single-frame messages go through the tight loop
@@ -324,7 +324,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
 
     /// is whole, a data frame's payload begins, or bytes run out.
     fn header_step(&mut self, input: &mut [u8], scratch_len: usize) -> Result<Step, Violation> {
-        let carry = self.carry;
+        let carry = usize::from(self.carry);
         let after_carry = input.get(carry..).unwrap_or_default();
         let (header, header_len) = match FrameHeader::parse(after_carry)? {
             HeaderStatus::Partial => return Ok(Step::NeedMore),

@@ -2,7 +2,7 @@
 //! (compressed when an extension owns RSV1), control frames queued in the
 //! outbox and drained by `poll_transmit`.
 
-use super::{Connection, Extension, Role, State, Transition, RSV1};
+use super::{Connection, Extension, Flags, Role, State, Transition, RSV1};
 use crate::close::CloseCode;
 use crate::error::{Error, Misuse};
 use crate::event::MessageKind;
@@ -30,7 +30,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
         data: &[u8],
         out: &mut [u8],
     ) -> Result<usize, Error> {
-        if self.outgoing.is_some() {
+        if self.flags.outgoing().is_some() {
             return Err(Misuse::MessageInProgress.into());
         }
         self.send_fragment(kind, data, true, out)
@@ -66,7 +66,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
         } else {
             self.write_frame(opcode, fin, data, out)?
         };
-        self.outgoing = if fin { None } else { Some(kind) };
+        self.flags.set_outgoing(if fin { None } else { Some(kind) });
         Ok(n)
     }
 
@@ -111,7 +111,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
             payload_len: len as u64,
         };
         let n = header.emit(out)?;
-        self.outgoing = if fin { None } else { Some(kind) };
+        self.flags.set_outgoing(if fin { None } else { Some(kind) });
         Ok(n)
     }
 
@@ -193,7 +193,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
     /// The opcode of the next data frame of `kind`: a new message's, or a
     /// continuation of the open one (which must be of the same kind).
     fn next_data_opcode(&self, kind: MessageKind) -> Result<OpCode, Error> {
-        match (self.outgoing, kind) {
+        match (self.flags.outgoing(), kind) {
             (Some(open), _) if open != kind => Err(Misuse::MessageInProgress.into()),
             (Some(_), _) => Ok(OpCode::Continuation),
             (None, MessageKind::Text) => Ok(OpCode::Text),
@@ -222,10 +222,10 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
 
     /// A masking key for a client's frame; `None` for a server.
     pub(super) fn next_mask(&mut self) -> Result<Option<[u8; 4]>, Error> {
-        match (self.role, self.rng.as_mut()) {
+        match (self.role, self.flags.has(Flags::HAS_RNG)) {
             (Role::Server, _) => Ok(None),
-            (Role::Client, Some(rng)) => Ok(Some(rng.next_u32().to_ne_bytes())),
-            (Role::Client, None) => Err(Misuse::NoEntropy.into()),
+            (Role::Client, true) => Ok(Some(self.rng.next_u32().to_ne_bytes())),
+            (Role::Client, false) => Err(Misuse::NoEntropy.into()),
         }
     }
 

@@ -3,10 +3,10 @@
 //! Deadlines are armed relative to the next `now` the caller passes in, so
 //! commands never need a clock.
 
-use super::{Connection, Extension, State, Transition};
+use super::{Connection, Extension, Flags, State, Transition};
 use crate::close::CloseCode;
 use crate::error::{Error, TimeoutKind, Violation};
-use crate::time::{Duration, Instant};
+use crate::time::{millis_of, Instant, NANOS_PER_MILLI};
 use rand_core::RngCore;
 
 /// The connection's timers.
@@ -60,18 +60,50 @@ impl Timer {
     }
 }
 
-/// One deadline per timer, plus the peer-activity count seen when it was
-/// armed (for `Progress`: the data bytes received). Packed for small
-/// targets: four places for five timers (see [`Timer::slot`]); a timer's
-/// `at` is a deadline's nanoseconds, or the duration to count from the next
-/// `handle_timeout` while its `pending` bit is set; it is off while its
-/// `armed` bit is clear.
+/// Nanoseconds in a millisecond, the unit of the timer table.
+const MS: u64 = NANOS_PER_MILLI;
+
+/// A `u64` kept as two `u32` halves: the table then needs only 4-byte
+/// alignment, and packs without padding beside its flag bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct U64Halves([u32; 2]);
+
+impl U64Halves {
+    const fn new(value: u64) -> Self {
+        U64Halves([value as u32, (value >> 32) as u32])
+    }
+
+    const fn get(self) -> u64 {
+        let [low, high] = self.0;
+        (high as u64) << 32 | low as u64
+    }
+}
+
+/// One deadline per timer, in whole milliseconds after one base instant,
+/// and whether the peer sent anything since the timer was armed. Packed for
+/// small targets: four places for five timers (see [`Timer::slot`]); a
+/// timer's `at` is its deadline's offset from `base`, or the duration to
+/// count from the next `handle_timeout` while its `pending` bit is set; it
+/// is off while its `armed` bit is clear.
+///
+/// The offsets cannot wrap around: `base` only moves forward to an instant
+/// the caller reported, and by whole milliseconds while a deadline counts
+/// from it, each offset shortened by as much, so every deadline stays where
+/// it was (a deadline already due stays due). When every deadline is due,
+/// `base` moves to `now` itself. After a move, `now` is less than 1 ms past
+/// `base`, so a deadline `now + d` (`d` at most [`crate::Config::MAX_TIMER`])
+/// always fits, rounded up to the next whole millisecond after `base`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Timers {
-    at: [u64; 4],
-    marks: [u64; 4],
+    /// The instant the offsets count from, in nanoseconds.
+    base: U64Halves,
+    at: [u32; 4],
+    /// The data payload bytes received when `Progress` was last armed.
+    progress_mark: U64Halves,
     armed: u8,
     pending: u8,
+    /// Per place: the peer sent bytes since its timer was armed.
+    active: u8,
     /// A message was in progress when `Progress` was last armed: the
     /// interval now counting started mid-message.
     progress_open: bool,
@@ -80,22 +112,30 @@ pub(crate) struct Timers {
 impl Timers {
     pub(crate) const fn new() -> Self {
         Timers {
+            base: U64Halves::new(0),
             at: [0; 4],
-            marks: [0; 4],
+            progress_mark: U64Halves::new(0),
             armed: 0,
             pending: 0,
+            active: 0,
             progress_open: false,
         }
     }
 
-    /// Arms `timer` to fire `after` the next instant the caller reports.
-    pub(crate) fn arm(&mut self, timer: Timer, after: Duration, activity: u64) {
-        self.set(timer, after.as_nanos(), activity, true);
+    /// Arms `timer` to fire `after_ms` after the next instant the caller
+    /// reports.
+    pub(crate) fn arm(&mut self, timer: Timer, after_ms: u32) {
+        self.set(timer, after_ms, true);
     }
 
-    /// Arms `timer` to fire at `at`.
-    pub(crate) fn arm_at(&mut self, timer: Timer, at: Instant, activity: u64) {
-        self.set(timer, at.as_nanos(), activity, false);
+    /// Arms `timer` to fire `after_ms` after `now`, the instant being
+    /// handled (rounded up to a whole millisecond after the base).
+    pub(crate) fn arm_at(&mut self, timer: Timer, now: Instant, after_ms: u32) {
+        self.rebase(now.as_nanos());
+        let behind = now.as_nanos().saturating_sub(self.base.get());
+        let lag = millis_of(behind.saturating_add(MS - 1));
+        let at = u64::from(after_ms).saturating_add(lag);
+        self.set(timer, u32::try_from(at).unwrap_or(u32::MAX), false);
     }
 
     pub(crate) fn stop(&mut self, timer: Timer) {
@@ -103,17 +143,14 @@ impl Timers {
         self.pending &= !timer.bit();
     }
 
-    fn set(&mut self, timer: Timer, value: u64, activity: u64, pending: bool) {
+    fn set(&mut self, timer: Timer, value: u32, pending: bool) {
         if let Some(mate) = timer.slot_mate() {
             self.stop(mate);
         }
         let bit = timer.bit();
-        if let (Some(at), Some(m)) = (
-            self.at.get_mut(timer.slot()),
-            self.marks.get_mut(timer.slot()),
-        ) {
+        if let Some(at) = self.at.get_mut(timer.slot()) {
             *at = value;
-            *m = activity;
+            self.active &= !(1 << timer.slot());
             self.armed |= bit;
             if pending {
                 self.pending |= bit;
@@ -123,14 +160,58 @@ impl Timers {
         }
     }
 
+    /// Moves `base` forward towards `now` without moving any deadline:
+    /// by whole milliseconds, or to `now` itself when every deadline is due.
+    fn rebase(&mut self, now: u64) {
+        let counting = self.armed & !self.pending;
+        let mut latest = 0;
+        for t in TIMERS {
+            if counting & t.bit() != 0 {
+                latest = latest.max(self.at.get(t.slot()).copied().unwrap_or(0));
+            }
+        }
+        // A clock that went backwards moves nothing.
+        let base = self.base.get();
+        let Some(elapsed) = now.checked_sub(base) else {
+            return;
+        };
+        let step = millis_of(elapsed);
+        if step >= u64::from(latest) {
+            // Every deadline is at or before `now` (or none counts).
+            self.base = U64Halves::new(now);
+            self.shift(counting, latest);
+        } else {
+            // `step` is below an offset, so fits in one.
+            let step = step as u32;
+            self.base = U64Halves::new(base + u64::from(step) * MS);
+            self.shift(counting, step);
+        }
+    }
+
+    /// Shortens the offsets of the `counting` timers by `ms`.
+    fn shift(&mut self, counting: u8, ms: u32) {
+        for t in TIMERS {
+            if counting & t.bit() != 0 {
+                if let Some(at) = self.at.get_mut(t.slot()) {
+                    *at = at.saturating_sub(ms);
+                }
+            }
+        }
+    }
+
     /// Whether `timer` is counting (or waits to start counting).
     pub(crate) fn is_armed(&self, timer: Timer) -> bool {
         self.armed & timer.bit() != 0
     }
 
-    /// The peer-activity count when `timer` was armed.
-    pub(crate) fn mark(&self, timer: Timer) -> u64 {
-        self.marks.get(timer.slot()).copied().unwrap_or(0)
+    /// Records that the peer sent bytes: every armed timer saw activity.
+    pub(crate) fn saw_activity(&mut self) {
+        self.active = 0b1111;
+    }
+
+    /// The peer sent nothing since `timer` was armed.
+    pub(crate) fn quiet(&self, timer: Timer) -> bool {
+        self.active & (1 << timer.slot()) == 0
     }
 
     /// The armed timers' deadlines (`Instant::ZERO` for a pending one).
@@ -142,7 +223,10 @@ impl Timers {
             } else if self.pending & t.bit() != 0 {
                 Some((t, Instant::ZERO))
             } else {
-                Some((t, Instant::from_nanos(at)))
+                Some((
+                    t,
+                    Instant::from_nanos(self.base.get().saturating_add(u64::from(at) * MS)),
+                ))
             }
         })
     }
@@ -155,14 +239,21 @@ impl Timers {
     /// Fixes pending deadlines at `now`, then stops and returns the first
     /// timer due at `now`, if any. Call until it returns `None`.
     pub(crate) fn pop_expired(&mut self, now: Instant) -> Option<Timer> {
-        for t in TIMERS {
-            if self.pending & t.bit() != 0 {
-                if let Some(at) = self.at.get_mut(t.slot()) {
-                    *at = (now + Duration::from_nanos(*at)).as_nanos();
+        let pending = self.pending;
+        if pending != 0 {
+            // Not counting yet: the rebase in `arm_at` leaves them alone.
+            // Bytes that came since they were armed still count.
+            self.pending = 0;
+            self.armed &= !pending;
+            let active = self.active;
+            for t in TIMERS {
+                if pending & t.bit() != 0 {
+                    let after = self.at.get(t.slot()).copied().unwrap_or(0);
+                    self.arm_at(t, now, after);
                 }
             }
+            self.active = active;
         }
-        self.pending = 0;
         let (due, _) = self.deadlines().find(|&(_, at)| at <= now)?;
         self.armed &= !due.bit();
         Some(due)
@@ -181,17 +272,19 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
     /// queued for `poll_transmit`, then the transport should be closed).
     pub fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
         while let Some(timer) = self.timers.pop_expired(now) {
-            let quiet = self.timers.mark(timer) == self.bytes_received;
+            let quiet = self.timers.quiet(timer);
             match timer {
                 Timer::Close => {
-                    self.close_transport = true;
+                    self.flags.insert(Flags::CLOSE_TRANSPORT);
                     if !matches!(self.state, State::Closed { .. }) {
                         self.transition(Transition::Abnormal);
                         return Err(Error::Timeout(TimeoutKind::Close));
                     }
                 }
                 Timer::Keepalive => {
-                    if let (Some(keepalive), State::Open) = (self.config.keepalive(), self.state) {
+                    if let (Some((interval, timeout)), State::Open) =
+                        (self.config.keepalive(), self.state)
+                    {
                         if quiet {
                             self.outbox.queue_ping(&[]);
                             // The first unanswered ping keeps its deadline:
@@ -200,27 +293,19 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
                             // armed before the peer's latest bytes belongs to
                             // a ping those bytes answered: this ping starts
                             // its own.
-                            let answered = self.timers.mark(Timer::Pong) != self.bytes_received;
+                            let answered = !self.timers.quiet(Timer::Pong);
                             if !self.timers.is_armed(Timer::Pong) || answered {
-                                self.timers.arm_at(
-                                    Timer::Pong,
-                                    now + keepalive.timeout,
-                                    self.bytes_received,
-                                );
+                                self.timers.arm_at(Timer::Pong, now, timeout);
                             }
                         }
-                        // At least 1 ns later: a zero interval must not
+                        // At least 1 ms later: a zero interval must not
                         // fire again within this call, forever.
-                        self.timers.arm_at(
-                            Timer::Keepalive,
-                            now + keepalive.interval.max(Duration::from_nanos(1)),
-                            self.bytes_received,
-                        );
+                        self.timers.arm_at(Timer::Keepalive, now, interval.max(1));
                     }
                 }
                 Timer::Pong => {
                     if quiet && self.state == State::Open {
-                        self.close_transport = true;
+                        self.flags.insert(Flags::CLOSE_TRANSPORT);
                         self.transition(Transition::Abnormal);
                         return Err(Error::Timeout(TimeoutKind::Pong));
                     }
@@ -230,26 +315,24 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
                         if quiet {
                             self.begin_close(Some(CloseCode::GOING_AWAY), "idle timeout");
                         } else {
-                            self.timers
-                                .arm_at(Timer::Idle, now + idle, self.bytes_received);
+                            self.timers.arm_at(Timer::Idle, now, idle);
                         }
                     }
                 }
                 Timer::Progress => {
-                    if let (Some(rule), State::Open) = (self.config.min_progress(), self.state) {
+                    if let (Some((bytes, interval)), State::Open) =
+                        (self.config.min_progress(), self.state)
+                    {
                         let received = self.data_received();
                         let open = self.frame.is_some() || self.incoming.is_open();
                         // Judged only over a whole interval of one unfinished
                         // message (or of messages that finished within it).
-                        let moved = received.wrapping_sub(self.timers.mark(Timer::Progress));
-                        if open && self.timers.progress_open && moved < rule.bytes {
+                        let moved = received.wrapping_sub(self.timers.progress_mark.get());
+                        if open && self.timers.progress_open && moved < bytes {
                             return Err(self.fail(Violation::TooSlow));
                         }
-                        self.timers.arm_at(
-                            Timer::Progress,
-                            now + rule.interval.max(Duration::from_nanos(1)),
-                            received,
-                        );
+                        self.timers.arm_at(Timer::Progress, now, interval.max(1));
+                        self.timers.progress_mark = U64Halves::new(received);
                         self.timers.progress_open = open;
                     }
                 }
@@ -270,7 +353,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
     /// When `handle_timeout` should next be called. `Instant::ZERO` means
     /// "now": a timer is waiting for the current time to be armed.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if self.close_transport && self.outbox.is_empty() {
+        if self.flags.has(Flags::CLOSE_TRANSPORT) && self.outbox.is_empty() {
             return None;
         }
         self.timers.next()
@@ -280,30 +363,41 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::time::Duration;
+
+    #[test]
+    fn halves_keep_every_bit() {
+        for v in [0, 1, u64::from(u32::MAX), 1 << 32, u64::MAX - 1, u64::MAX] {
+            assert_eq!(U64Halves::new(v).get(), v);
+        }
+    }
 
     #[test]
     fn pending_then_fires_once() {
         let mut t = Timers::new();
         assert_eq!(t.next(), None);
-        t.arm(Timer::Close, Duration::from_secs(5), 7);
+        t.arm(Timer::Close, 5_000);
         assert_eq!(t.next(), Some(Instant::ZERO));
         assert_eq!(t.pop_expired(Instant::from_secs(10)), None);
         assert_eq!(t.next(), Some(Instant::from_secs(15)));
         assert_eq!(t.pop_expired(Instant::from_secs(14)), None);
         assert_eq!(t.pop_expired(Instant::from_secs(15)), Some(Timer::Close));
         assert_eq!(t.pop_expired(Instant::from_secs(15)), None);
-        assert_eq!(t.mark(Timer::Close), 7);
+        assert!(t.quiet(Timer::Close));
     }
 
     #[test]
     fn close_and_idle_share_a_place_and_arming_one_stops_the_other() {
         let mut t = Timers::new();
-        t.arm_at(Timer::Idle, Instant::from_secs(30), 1);
-        t.arm_at(Timer::Keepalive, Instant::from_secs(20), 2);
-        t.arm_at(Timer::Close, Instant::from_secs(5), 3);
+        let now = Instant::from_secs(1);
+        t.arm_at(Timer::Idle, now, 29_000);
+        t.saw_activity();
+        t.arm_at(Timer::Keepalive, now, 19_000);
+        t.arm_at(Timer::Close, now, 4_000);
         assert!(!t.is_armed(Timer::Idle));
-        assert_eq!(t.mark(Timer::Close), 3);
-        assert_eq!(t.mark(Timer::Keepalive), 2);
+        assert!(t.quiet(Timer::Close));
+        assert!(t.quiet(Timer::Keepalive));
+        assert!(!t.quiet(Timer::Pong));
         assert_eq!(t.next(), Some(Instant::from_secs(5)));
         assert_eq!(t.pop_expired(Instant::from_secs(40)), Some(Timer::Close));
         assert_eq!(
@@ -311,10 +405,112 @@ mod tests {
             Some(Timer::Keepalive)
         );
         assert_eq!(t.pop_expired(Instant::from_secs(40)), None);
-        t.arm(Timer::Idle, Duration::from_secs(1), 4);
+        t.arm(Timer::Idle, 1_000);
         assert!(!t.is_armed(Timer::Close));
         assert_eq!(t.pop_expired(Instant::from_secs(50)), None);
         assert_eq!(t.pop_expired(Instant::from_secs(51)), Some(Timer::Idle));
+    }
+
+    /// Activity seen between arming a timer and the instant that fixes its
+    /// deadline still counts for it.
+    #[test]
+    fn bytes_before_a_pending_deadline_is_fixed_count() {
+        let mut t = Timers::new();
+        t.arm(Timer::Idle, 1_000);
+        t.saw_activity();
+        assert_eq!(t.pop_expired(Instant::from_secs(3)), None);
+        assert!(!t.quiet(Timer::Idle));
+        assert_eq!(t.next(), Some(Instant::from_secs(4)));
+    }
+
+    /// Instants that are not whole milliseconds apart: a deadline is never
+    /// early, and late by less than 1 ms.
+    #[test]
+    fn deadlines_between_milliseconds_round_up() {
+        let mut t = Timers::new();
+        let start = Instant::from_nanos(2_500_000);
+        t.arm_at(Timer::Keepalive, start, 10);
+        assert_eq!(t.next(), Some(Instant::from_nanos(12_500_000)));
+        // Half a millisecond later, from the same base: 10 ms after it,
+        // rounded up to the base's next whole millisecond.
+        let later = Instant::from_nanos(3_000_000);
+        t.arm_at(Timer::Pong, later, 10);
+        assert_eq!(t.pop_expired(Instant::from_nanos(12_499_999)), None);
+        assert_eq!(
+            t.pop_expired(Instant::from_nanos(12_500_000)),
+            Some(Timer::Keepalive)
+        );
+        assert_eq!(t.next(), Some(Instant::from_nanos(13_500_000)));
+        assert_eq!(t.pop_expired(Instant::from_nanos(13_499_999)), None);
+        assert_eq!(
+            t.pop_expired(Instant::from_nanos(13_500_000)),
+            Some(Timer::Pong)
+        );
+    }
+
+    /// A caller silent for far longer than an offset can count: deadlines
+    /// neither wrap around into the future nor fire early afterwards.
+    #[test]
+    fn a_long_silence_neither_loses_nor_advances_a_deadline() {
+        let year = 365 * 24 * 3_600;
+        let mut t = Timers::new();
+        let max = u32::MAX - 1;
+        t.arm_at(Timer::Idle, Instant::from_secs(7), max);
+        t.arm_at(Timer::Keepalive, Instant::from_secs(7), 1_000);
+        let idle_at = Instant::from_secs(7) + Duration::from_millis(max.into());
+        assert_eq!(t.next(), Some(Instant::from_secs(8)));
+        // Keepalive re-armed 40 days in: the idle deadline stays put.
+        let day40 = Instant::from_secs(40 * 24 * 3_600);
+        assert_eq!(t.pop_expired(day40), Some(Timer::Keepalive));
+        t.arm_at(Timer::Keepalive, day40, max);
+        assert_eq!(t.next(), Some(idle_at));
+        assert_eq!(
+            t.pop_expired(Instant::from_nanos(idle_at.as_nanos() - 1)),
+            None
+        );
+        // Ten years pass without a call: both are due, once each.
+        let later = Instant::from_secs(10 * year);
+        assert_eq!(t.pop_expired(later), Some(Timer::Keepalive));
+        t.arm_at(Timer::Keepalive, later, max);
+        assert_eq!(t.pop_expired(later), Some(Timer::Idle));
+        assert_eq!(t.pop_expired(later), None);
+        let next = later + Duration::from_millis(max.into());
+        assert_eq!(t.next(), Some(next));
+        assert_eq!(
+            t.pop_expired(Instant::from_nanos(next.as_nanos() - 1)),
+            None
+        );
+        assert_eq!(t.pop_expired(next), Some(Timer::Keepalive));
+    }
+
+    /// A connection's durations are whole milliseconds, rounded up: an idle
+    /// timeout of 2.5 ms fires 3 ms after the instant that armed it, and
+    /// not a nanosecond before.
+    #[test]
+    fn a_sub_millisecond_duration_fires_at_the_next_whole_millisecond() {
+        use crate::connection::{Connection, Role};
+        use crate::{CloseCode, Config};
+        let config = Config {
+            idle_timeout: Some(Duration::from_micros(2_500)),
+            ..Config::default()
+        };
+        let mut server = Connection::new(Role::Server, config);
+        let start = Instant::from_nanos(250_000);
+        assert_eq!(server.handle_timeout(start), Ok(()));
+        let due = Instant::from_nanos(3_250_000);
+        assert_eq!(server.poll_timeout(), Some(due));
+        let just_before = Instant::from_nanos(due.as_nanos() - 1);
+        assert_eq!(server.handle_timeout(just_before), Ok(()));
+        assert_eq!(server.state(), State::Open);
+        assert_eq!(server.handle_timeout(due), Ok(()));
+        let mut out = [0u8; 64];
+        let n = server.poll_transmit(&mut out).unwrap();
+        // The idle close: 1001, going away.
+        assert!(n >= 4 && out[0] == 0x88);
+        assert_eq!(
+            u16::from_be_bytes([out[2], out[3]]),
+            CloseCode::GOING_AWAY.0
+        );
     }
 
     #[test]
