@@ -41,6 +41,7 @@ pub use accept_key::{accept_key, encode_key, is_valid_key, ACCEPT_LEN, KEY_LEN, 
 pub use client::{ClientHandshake, ClientRequest, Response};
 pub use h2::{ClientConnect, ConnectAccepted, ConnectResponse, ExtendedConnect, PseudoHeaders};
 /// The HTTP token rule, for the extension parameters (RFC 7692 §5).
+#[cfg(feature = "deflate")]
 pub(crate) use headers::is_token;
 pub use server::{Accept, Request, ServerHandshake};
 
