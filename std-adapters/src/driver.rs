@@ -80,6 +80,10 @@ const RX_SHRINK_AFTER: u8 = 4;
 /// copied into the transmit buffer (see the module doc). Below it, the copy
 /// costs less than the extra bookkeeping and keeps small replies in one write.
 pub(crate) const VECTORED_MIN: usize = 16 * 1024;
+/// Spare capacity a small whole message is received with: room for the
+/// header of its frame if it is sent back ([`Driver::send_owned`] then
+/// writes it from the message's own allocation).
+const SEND_ROOM: usize = MAX_HEADER_LEN;
 /// Transmit buffers above this are shrunk back once written.
 const TX_KEEP: usize = 256 * 1024;
 /// Decompressed bytes per chunk of a compressed message (allocated only when
@@ -533,13 +537,18 @@ impl Driver {
     }
 
     /// Fires the timers due at `now` (and fixes the deadlines of new ones).
-    fn run_timers(&mut self, now: Instant) -> Result<(), Error> {
-        if self.conn.poll_timeout().is_some_and(|at| at <= now) {
+    /// Returns the next deadline when none was due (so the caller need not
+    /// ask the core again while nothing else reaches it), `None` after
+    /// firing.
+    fn run_timers(&mut self, now: Instant) -> Result<Option<Option<Instant>>, Error> {
+        let next = self.conn.poll_timeout();
+        if next.is_some_and(|at| at <= now) {
             // A keepalive ping or a Close may be queued now.
             self.core_output = true;
             self.conn.handle_timeout(now)?;
+            return Ok(None);
         }
-        Ok(())
+        Ok(Some(next))
     }
 
     /// How long the next write may block before the timers must run
@@ -554,12 +563,18 @@ impl Driver {
         if self.finished {
             return Ok(None);
         }
-        if let Err(e) = self.run_timers(now) {
-            return Err(self.give_up(Some(e)));
-        }
+        let next = match self.run_timers(now) {
+            // Output the core gives may move its timers (our Close arms one).
+            Ok(next) => next.filter(|_| !self.core_output),
+            Err(e) => return Err(self.give_up(Some(e))),
+        };
         // A keepalive ping (or idle Close) the timers queued goes out next.
         self.transmit();
-        if let Some(wait) = self.wait(now) {
+        let wait = match next {
+            Some(next) => wait_until(next, now),
+            None => self.wait(now),
+        };
+        if let Some(wait) = wait {
             return Ok(Some(wait));
         }
         if self.conn.state() == State::Open || self.pending().is_empty() {
@@ -596,10 +611,7 @@ impl Driver {
 
     /// Time until the next timer, at least 1 ms (`None`: none armed).
     fn wait(&self, now: Instant) -> Option<std::time::Duration> {
-        self.conn.poll_timeout().map(|at| {
-            std::time::Duration::from_nanos(at.saturating_duration_since(now).as_nanos())
-                .max(std::time::Duration::from_millis(1))
-        })
+        wait_until(self.conn.poll_timeout(), now)
     }
 
     /// A message decoded from bytes already read, handed out before any
@@ -667,8 +679,16 @@ impl Driver {
         if self.lingering() {
             return self.drain(now);
         }
-        if let Err(e) = self.run_timers(now) {
-            self.outcome = Some(Err(e));
+        let mut next = match self.run_timers(now) {
+            Ok(next) => next,
+            Err(e) => {
+                self.outcome = Some(Err(e));
+                None
+            }
+        };
+        if self.rx_len > 0 || self.core_output || self.conn.compresses() {
+            // The core may see input or give output: its timers may move.
+            next = None;
         }
         if self.outcome.is_none() {
             self.process();
@@ -713,7 +733,10 @@ impl Driver {
             // A large one stays through a burst, as the receive window does.
             self.tx.release(&mut self.account);
         }
-        Step::Read(self.wait(now))
+        Step::Read(match next {
+            Some(next) => wait_until(next, now),
+            None => self.wait(now),
+        })
     }
 
     /// One round of the lingering close: read and discard until end of file
@@ -989,14 +1012,21 @@ impl Driver {
             Message::Binary(b) => (MessageKind::Binary, b.len()),
             _ => return self.send(&message),
         };
-        if len < self.vectored_min
-            || self.verbatim.is_some()
-            || self.fragment_open
-            || self.finished
-            || self.conn.role() != Role::Server
-            || self.conn.compresses()
-        {
+        let untouched = !self.fragment_open
+            && !self.finished
+            && self.conn.role() == Role::Server
+            && !self.conn.compresses();
+        if !untouched || (len >= self.vectored_min && self.verbatim.is_some()) {
             return self.send(&message);
+        }
+        if len < self.vectored_min {
+            // Control frames the core holds go out before this frame.
+            self.transmit();
+            if self.tx.capacity() > 0 {
+                // Copied into the room the buffer already has.
+                return self.send(&message);
+            }
+            return self.send_adopted(kind, message);
         }
         let payload = match message {
             Message::Text(t) => t.into_bytes(),
@@ -1033,6 +1063,40 @@ impl Driver {
         Ok(())
     }
 
+    /// Queues a small text or binary message on a connection whose transmit
+    /// buffer was given back: the message's own allocation becomes the
+    /// buffer, its payload moved up behind the header, so an echo of a small
+    /// message allocates once (the message), not twice. Received messages
+    /// carry the room for the header ([`SEND_ROOM`]).
+    fn send_adopted(&mut self, kind: MessageKind, message: Message) -> Result<(), Error> {
+        let mut frame = match message {
+            Message::Text(t) => t.into_bytes(),
+            Message::Binary(b) => b,
+            other => return self.send(&other),
+        };
+        let len = frame.len();
+        frame.reserve(MAX_HEADER_LEN);
+        let charge = frame.capacity();
+        if let Err(refused) = self.account.grow(charge) {
+            // As for a copied message (see send_with).
+            self.refuse(refused);
+            self.transmit();
+            return Ok(());
+        }
+        let mut header = [0u8; MAX_HEADER_LEN];
+        let header_len = match self.conn.send_header(kind, len, true, &mut header) {
+            Ok(n) => n,
+            Err(e) => {
+                self.account.shrink(charge);
+                self.core_output = true;
+                return Err(e.into());
+            }
+        };
+        frame.splice(0..0, header.iter().take(header_len).copied());
+        self.tx.adopt(frame, charge, &mut self.account);
+        Ok(())
+    }
+
     /// Queues `message` (a Close starts the close handshake; `None` sends 1000).
     pub fn send(&mut self, message: &Message) -> Result<(), Error> {
         match message {
@@ -1051,6 +1115,14 @@ impl Driver {
             }
         }
     }
+}
+
+/// Time from `now` until the deadline `at`, at least 1 ms (`None`: no deadline).
+fn wait_until(at: Option<Instant>, now: Instant) -> Option<std::time::Duration> {
+    at.map(|at| {
+        std::time::Duration::from_nanos(at.saturating_duration_since(now).as_nanos())
+            .max(std::time::Duration::from_millis(1))
+    })
 }
 
 /// A data frame written from its message's own bytes: the header the core
@@ -1120,6 +1192,16 @@ impl TxBuffer {
     /// Bytes allocated.
     fn capacity(&self) -> usize {
         self.buf.capacity()
+    }
+
+    /// Takes `frame` as the buffer, all of it queued, with `charged` bytes
+    /// already charged for it; only when the buffer holds no allocation.
+    fn adopt(&mut self, frame: Vec<u8>, charged: usize, account: &mut Account) {
+        self.buf = frame;
+        self.start = 0;
+        self.end = self.buf.len();
+        self.charged += charged;
+        self.settle(account);
     }
 
     /// Frees the buffer; only when nothing is queued.
@@ -1221,12 +1303,24 @@ fn on_event(
         let expected = usize::try_from(frame_remaining).map_or(RX_BUFFER, |r| r.min(RX_BUFFER));
         len + expected
     };
+    // A message in one chunk: small ones with room for a header to echo them.
+    let whole = |len: usize| {
+        if len < VECTORED_MIN {
+            len + SEND_ROOM
+        } else {
+            len
+        }
+    };
     Ok(match event {
         Event::Text { data, fin } => {
             let mut s = match partial.take() {
                 Some(Partial::Text(s)) => s,
                 _ => {
-                    let cap = if fin { data.len() } else { room(data.len()) };
+                    let cap = if fin {
+                        whole(data.len())
+                    } else {
+                        room(data.len())
+                    };
                     charge.to(cap)?;
                     String::with_capacity(cap)
                 }
@@ -1247,7 +1341,11 @@ fn on_event(
             let mut b = match partial.take() {
                 Some(Partial::Binary(b)) => b,
                 _ => {
-                    let cap = if fin { data.len() } else { room(data.len()) };
+                    let cap = if fin {
+                        whole(data.len())
+                    } else {
+                        room(data.len())
+                    };
                     charge.to(cap)?;
                     Vec::with_capacity(cap)
                 }
