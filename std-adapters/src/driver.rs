@@ -1299,17 +1299,18 @@ fn on_event(
     frame_remaining: u64,
     charge: &mut Charge<'_>,
 ) -> Result<Option<Message>, BudgetExceeded> {
-    let room = |len: usize| {
-        let expected = usize::try_from(frame_remaining).map_or(RX_BUFFER, |r| r.min(RX_BUFFER));
-        len + expected
-    };
-    // A message in one chunk: small ones with room for a header to echo them.
-    let whole = |len: usize| {
+    // Small messages get room for a header, to be sent back from their own
+    // allocation (see `Driver::send_owned`).
+    let with_header = |len: usize| {
         if len < VECTORED_MIN {
             len + SEND_ROOM
         } else {
             len
         }
+    };
+    let room = |len: usize| {
+        let expected = usize::try_from(frame_remaining).map_or(RX_BUFFER, |r| r.min(RX_BUFFER));
+        with_header(len + expected)
     };
     Ok(match event {
         Event::Text { data, fin } => {
@@ -1317,7 +1318,7 @@ fn on_event(
                 Some(Partial::Text(s)) => s,
                 _ => {
                     let cap = if fin {
-                        whole(data.len())
+                        with_header(data.len())
                     } else {
                         room(data.len())
                     };
@@ -1342,7 +1343,7 @@ fn on_event(
                 Some(Partial::Binary(b)) => b,
                 _ => {
                     let cap = if fin {
-                        whole(data.len())
+                        with_header(data.len())
                     } else {
                         room(data.len())
                     };
@@ -2212,6 +2213,70 @@ mod tests {
         let mut expected = copied_frame(MessageKind::Binary, &a);
         expected.extend(copied_frame(MessageKind::Binary, &b));
         assert_eq!(drain_with(&mut d, |i| 1000 + i), expected);
+    }
+
+    #[test]
+    fn a_small_received_message_sent_back_becomes_the_transmit_buffer() {
+        let budget = crate::MemoryBudget::new(1 << 20);
+        for (len, kind) in [
+            (0, MessageKind::Binary),
+            (16, MessageKind::Binary),
+            (125, MessageKind::Text),
+            (126, MessageKind::Binary),
+            (VECTORED_MIN - 1, MessageKind::Text),
+        ] {
+            let mut d = vectored_server(VECTORED_MIN, Some(budget.clone()));
+            let payload = pattern(len)
+                .iter()
+                .map(|b| b'a' + b % 26)
+                .collect::<Vec<u8>>();
+            let opcode = if kind == MessageKind::Text {
+                0x81
+            } else {
+                0x82
+            };
+            let wire = client_frame_with(opcode, &payload);
+            let (mut messages, _) = read_all(&mut d, &wire);
+            let message = messages.pop().expect("the message");
+            let addr = match &message {
+                Message::Text(t) => t.as_ptr() as usize,
+                Message::Binary(b) => b.as_ptr() as usize,
+                _ => 0,
+            };
+            d.tx.release(&mut d.account);
+            assert_eq!(d.tx.capacity(), 0);
+            d.send_owned(message).unwrap();
+            assert!(d.verbatim.is_none(), "{len}");
+            assert_eq!(
+                d.tx.buf.as_ptr() as usize,
+                addr,
+                "{len}: the message's own allocation"
+            );
+            assert_eq!(d.account.held(), d.tx.charged + d.delivered_charge);
+            let out = drain_with(&mut d, |i| 3 + i);
+            assert_eq!(out, copied_frame(kind, &payload), "{len}");
+            // A pong the core holds goes first, and the echo is copied behind it.
+            d.pong(b"p").unwrap();
+            d.send_owned(Message::Binary(payload.clone())).unwrap();
+            let mut expected = vec![0x8a, 1, b'p'];
+            expected.extend(copied_frame(MessageKind::Binary, &payload));
+            assert_eq!(drain_with(&mut d, |_| usize::MAX), expected, "{len}");
+        }
+    }
+
+    /// One masked client frame (zero key) with `opcode` and `payload`.
+    fn client_frame_with(opcode: u8, payload: &[u8]) -> Vec<u8> {
+        let mut wire = vec![opcode];
+        match payload.len() {
+            n @ 0..=125 => wire.push(0x80 | n as u8),
+            n => {
+                wire.push(0x80 | 126);
+                wire.extend((n as u16).to_be_bytes());
+            }
+        }
+        wire.extend([0; 4]);
+        wire.extend(payload);
+        wire
     }
 
     #[test]
