@@ -99,10 +99,15 @@ pub(crate) enum Step {
     Read(Option<std::time::Duration>),
 }
 
-/// A message being reassembled.
+/// A message being reassembled, or room for the next one.
 enum Partial {
     Text(String),
     Binary(Vec<u8>),
+    /// The allocation of the last large message written in place
+    /// ([`Verbatim`]), emptied and still charged: the next large message is
+    /// reassembled into it, so a connection echoing large messages does not
+    /// allocate and free one per message. Dropped once reads get small.
+    Spare(Vec<u8>),
 }
 
 /// One connection's state between I/O calls.
@@ -299,14 +304,37 @@ impl Driver {
                 n -= own;
             }
             if v.left() == 0 {
-                self.account.shrink(v.charge);
-                self.verbatim = None;
+                if let Some(v) = self.verbatim.take() {
+                    self.keep_spare(v.payload, v.charge);
+                }
             }
         }
         if self.verbatim.is_none() {
             self.tx.advance(n);
         }
         self.tx.settle(&mut self.account);
+    }
+
+    /// Keeps `payload` (written, `charge` bytes charged) as room for the
+    /// next message ([`Partial::Spare`]) while no message is under way and
+    /// it is no larger than a receive window; gives it back otherwise.
+    fn keep_spare(&mut self, mut payload: Vec<u8>, charge: usize) {
+        if self.partial.is_none() && payload.capacity() <= RX_BUFFER {
+            payload.clear();
+            self.partial = Some(Partial::Spare(payload));
+            self.partial_charge = charge;
+        } else {
+            self.account.shrink(charge);
+        }
+    }
+
+    /// Gives back the room kept for the next message, if any.
+    fn drop_spare(&mut self) {
+        if matches!(self.partial, Some(Partial::Spare(_))) {
+            self.partial = None;
+            self.account
+                .shrink(core::mem::take(&mut self.partial_charge));
+        }
     }
 
     /// Drops all unwritten output (the peer will never read it).
@@ -382,6 +410,7 @@ impl Driver {
         {
             self.rx = Vec::new();
             self.scratch = Vec::new();
+            self.drop_spare();
             return true;
         }
         false
@@ -732,6 +761,7 @@ impl Driver {
             // the transmit buffer goes too, and comes back with the next send.
             // A large one stays through a burst, as the receive window does.
             self.tx.release(&mut self.account);
+            self.drop_spare();
         }
         Step::Read(match next {
             Some(next) => wait_until(next, now),
@@ -1316,14 +1346,15 @@ fn on_event(
         Event::Text { data, fin } => {
             let mut s = match partial.take() {
                 Some(Partial::Text(s)) => s,
-                _ => {
+                other => {
                     let cap = if fin {
                         with_header(data.len())
                     } else {
                         room(data.len())
                     };
                     charge.to(cap)?;
-                    String::with_capacity(cap)
+                    // Empty, so always UTF-8.
+                    String::from_utf8(start(other, cap)).unwrap_or_default()
                 }
             };
             // Refused: the partial message is dropped with the connection.
@@ -1341,14 +1372,14 @@ fn on_event(
         Event::Binary { data, fin } => {
             let mut b = match partial.take() {
                 Some(Partial::Binary(b)) => b,
-                _ => {
+                other => {
                     let cap = if fin {
                         with_header(data.len())
                     } else {
                         room(data.len())
                     };
                     charge.to(cap)?;
-                    Vec::with_capacity(cap)
+                    start(other, cap)
                 }
             };
             // Refused: the partial message is dropped with the connection.
@@ -1370,6 +1401,17 @@ fn on_event(
             reason: reason.to_owned(),
         }))),
     })
+}
+
+/// The buffer a new message of about `cap` bytes starts in: the spare room
+/// in `partial` if the message is large (a small one would keep a large
+/// allocation alive), else a new one. The charge is already `cap`; the
+/// caller settles it to the real capacity.
+fn start(partial: Option<Partial>, cap: usize) -> Vec<u8> {
+    match partial {
+        Some(Partial::Spare(b)) if cap >= VECTORED_MIN => b,
+        _ => Vec::with_capacity(cap),
+    }
 }
 
 /// The budget charge of the message being reassembled.
@@ -2262,6 +2304,45 @@ mod tests {
             expected.extend(copied_frame(MessageKind::Binary, &payload));
             assert_eq!(drain_with(&mut d, |_| usize::MAX), expected, "{len}");
         }
+    }
+
+    #[test]
+    fn a_large_message_written_in_place_leaves_its_room_for_the_next_large_one() {
+        let budget = crate::MemoryBudget::new(1 << 20);
+        let mut d = vectored_server(VECTORED_MIN, Some(budget.clone()));
+        let balanced =
+            |d: &Driver| d.account.held() == d.partial_charge + d.tx.charged + d.delivered_charge;
+        let (mut messages, _) = read_all(&mut d, &client_frame_with(0x82, &pattern(40_000)));
+        d.send_owned(messages.pop().expect("the first message"))
+            .unwrap();
+        let addr = d.verbatim.as_ref().map(|v| v.payload.as_ptr() as usize);
+        let wire = drain_with(&mut d, |i| 5000 + i);
+        assert_eq!(wire, copied_frame(MessageKind::Binary, &pattern(40_000)));
+        assert!(matches!(d.partial, Some(Partial::Spare(_))));
+        assert!(balanced(&d));
+        // The next large message is reassembled into it, text too.
+        let text = "ab".repeat(15_000);
+        let (mut messages, _) = read_all(&mut d, &client_frame_with(0x81, text.as_bytes()));
+        let Some(Message::Text(got)) = messages.pop() else {
+            panic!("expected the text message");
+        };
+        assert_eq!(
+            (got.as_ptr() as usize, got.as_str()),
+            (addr.unwrap(), &text[..])
+        );
+        assert!(d.partial.is_none() && balanced(&d));
+        d.send_owned(Message::Text(got)).unwrap();
+        drain_with(&mut d, |_| usize::MAX);
+        assert!(matches!(d.partial, Some(Partial::Spare(_))));
+        // A small message does not take it (it would keep the large
+        // allocation alive), and the room is given back.
+        let (mut messages, _) = read_all(&mut d, &client_frame_with(0x82, b"hi"));
+        let Some(Message::Binary(small)) = messages.pop() else {
+            panic!("expected the small message");
+        };
+        assert_eq!(small, b"hi");
+        assert!(small.capacity() < 100);
+        assert!(d.partial.is_none() && balanced(&d));
     }
 
     /// One masked client frame (zero key) with `opcode` and `payload`.
