@@ -80,6 +80,10 @@ const RX_SHRINK_AFTER: u8 = 4;
 /// copied into the transmit buffer (see the module doc). Below it, the copy
 /// costs less than the extra bookkeeping and keeps small replies in one write.
 pub(crate) const VECTORED_MIN: usize = 16 * 1024;
+/// Spare capacity a small whole message is received with: room for the
+/// header of its frame if it is sent back ([`Driver::send_owned`] then
+/// writes it from the message's own allocation).
+const SEND_ROOM: usize = MAX_HEADER_LEN;
 /// Transmit buffers above this are shrunk back once written.
 const TX_KEEP: usize = 256 * 1024;
 /// Decompressed bytes per chunk of a compressed message (allocated only when
@@ -95,10 +99,15 @@ pub(crate) enum Step {
     Read(Option<std::time::Duration>),
 }
 
-/// A message being reassembled.
+/// A message being reassembled, or room for the next one.
 enum Partial {
     Text(String),
     Binary(Vec<u8>),
+    /// The allocation of the last large message written in place
+    /// ([`Verbatim`]), emptied and still charged: the next large message is
+    /// reassembled into it, so a connection echoing large messages does not
+    /// allocate and free one per message. Dropped once reads get small.
+    Spare(Vec<u8>),
 }
 
 /// One connection's state between I/O calls.
@@ -295,14 +304,37 @@ impl Driver {
                 n -= own;
             }
             if v.left() == 0 {
-                self.account.shrink(v.charge);
-                self.verbatim = None;
+                if let Some(v) = self.verbatim.take() {
+                    self.keep_spare(v.payload, v.charge);
+                }
             }
         }
         if self.verbatim.is_none() {
             self.tx.advance(n);
         }
         self.tx.settle(&mut self.account);
+    }
+
+    /// Keeps `payload` (written, `charge` bytes charged) as room for the
+    /// next message ([`Partial::Spare`]) while no message is under way and
+    /// it is no larger than a receive window; gives it back otherwise.
+    fn keep_spare(&mut self, mut payload: Vec<u8>, charge: usize) {
+        if self.partial.is_none() && payload.capacity() <= RX_BUFFER {
+            payload.clear();
+            self.partial = Some(Partial::Spare(payload));
+            self.partial_charge = charge;
+        } else {
+            self.account.shrink(charge);
+        }
+    }
+
+    /// Gives back the room kept for the next message, if any.
+    fn drop_spare(&mut self) {
+        if matches!(self.partial, Some(Partial::Spare(_))) {
+            self.partial = None;
+            self.account
+                .shrink(core::mem::take(&mut self.partial_charge));
+        }
     }
 
     /// Drops all unwritten output (the peer will never read it).
@@ -378,6 +410,7 @@ impl Driver {
         {
             self.rx = Vec::new();
             self.scratch = Vec::new();
+            self.drop_spare();
             return true;
         }
         false
@@ -533,13 +566,18 @@ impl Driver {
     }
 
     /// Fires the timers due at `now` (and fixes the deadlines of new ones).
-    fn run_timers(&mut self, now: Instant) -> Result<(), Error> {
-        if self.conn.poll_timeout().is_some_and(|at| at <= now) {
+    /// Returns the next deadline when none was due (so the caller need not
+    /// ask the core again while nothing else reaches it), `None` after
+    /// firing.
+    fn run_timers(&mut self, now: Instant) -> Result<Option<Option<Instant>>, Error> {
+        let next = self.conn.poll_timeout();
+        if next.is_some_and(|at| at <= now) {
             // A keepalive ping or a Close may be queued now.
             self.core_output = true;
             self.conn.handle_timeout(now)?;
+            return Ok(None);
         }
-        Ok(())
+        Ok(Some(next))
     }
 
     /// How long the next write may block before the timers must run
@@ -554,12 +592,18 @@ impl Driver {
         if self.finished {
             return Ok(None);
         }
-        if let Err(e) = self.run_timers(now) {
-            return Err(self.give_up(Some(e)));
-        }
+        let next = match self.run_timers(now) {
+            // Output the core gives may move its timers (our Close arms one).
+            Ok(next) => next.filter(|_| !self.core_output),
+            Err(e) => return Err(self.give_up(Some(e))),
+        };
         // A keepalive ping (or idle Close) the timers queued goes out next.
         self.transmit();
-        if let Some(wait) = self.wait(now) {
+        let wait = match next {
+            Some(next) => wait_until(next, now),
+            None => self.wait(now),
+        };
+        if let Some(wait) = wait {
             return Ok(Some(wait));
         }
         if self.conn.state() == State::Open || self.pending().is_empty() {
@@ -596,10 +640,7 @@ impl Driver {
 
     /// Time until the next timer, at least 1 ms (`None`: none armed).
     fn wait(&self, now: Instant) -> Option<std::time::Duration> {
-        self.conn.poll_timeout().map(|at| {
-            std::time::Duration::from_nanos(at.saturating_duration_since(now).as_nanos())
-                .max(std::time::Duration::from_millis(1))
-        })
+        wait_until(self.conn.poll_timeout(), now)
     }
 
     /// A message decoded from bytes already read, handed out before any
@@ -667,8 +708,16 @@ impl Driver {
         if self.lingering() {
             return self.drain(now);
         }
-        if let Err(e) = self.run_timers(now) {
-            self.outcome = Some(Err(e));
+        let mut next = match self.run_timers(now) {
+            Ok(next) => next,
+            Err(e) => {
+                self.outcome = Some(Err(e));
+                None
+            }
+        };
+        if self.rx_len > 0 || self.core_output || self.conn.compresses() {
+            // The core may see input or give output: its timers may move.
+            next = None;
         }
         if self.outcome.is_none() {
             self.process();
@@ -712,8 +761,12 @@ impl Driver {
             // the transmit buffer goes too, and comes back with the next send.
             // A large one stays through a burst, as the receive window does.
             self.tx.release(&mut self.account);
+            self.drop_spare();
         }
-        Step::Read(self.wait(now))
+        Step::Read(match next {
+            Some(next) => wait_until(next, now),
+            None => self.wait(now),
+        })
     }
 
     /// One round of the lingering close: read and discard until end of file
@@ -989,14 +1042,21 @@ impl Driver {
             Message::Binary(b) => (MessageKind::Binary, b.len()),
             _ => return self.send(&message),
         };
-        if len < self.vectored_min
-            || self.verbatim.is_some()
-            || self.fragment_open
-            || self.finished
-            || self.conn.role() != Role::Server
-            || self.conn.compresses()
-        {
+        let untouched = !self.fragment_open
+            && !self.finished
+            && self.conn.role() == Role::Server
+            && !self.conn.compresses();
+        if !untouched || (len >= self.vectored_min && self.verbatim.is_some()) {
             return self.send(&message);
+        }
+        if len < self.vectored_min {
+            // Control frames the core holds go out before this frame.
+            self.transmit();
+            if self.tx.capacity() > 0 {
+                // Copied into the room the buffer already has.
+                return self.send(&message);
+            }
+            return self.send_adopted(kind, message);
         }
         let payload = match message {
             Message::Text(t) => t.into_bytes(),
@@ -1033,6 +1093,40 @@ impl Driver {
         Ok(())
     }
 
+    /// Queues a small text or binary message on a connection whose transmit
+    /// buffer was given back: the message's own allocation becomes the
+    /// buffer, its payload moved up behind the header, so an echo of a small
+    /// message allocates once (the message), not twice. Received messages
+    /// carry the room for the header ([`SEND_ROOM`]).
+    fn send_adopted(&mut self, kind: MessageKind, message: Message) -> Result<(), Error> {
+        let mut frame = match message {
+            Message::Text(t) => t.into_bytes(),
+            Message::Binary(b) => b,
+            other => return self.send(&other),
+        };
+        let len = frame.len();
+        frame.reserve(MAX_HEADER_LEN);
+        let charge = frame.capacity();
+        if let Err(refused) = self.account.grow(charge) {
+            // As for a copied message (see send_with).
+            self.refuse(refused);
+            self.transmit();
+            return Ok(());
+        }
+        let mut header = [0u8; MAX_HEADER_LEN];
+        let header_len = match self.conn.send_header(kind, len, true, &mut header) {
+            Ok(n) => n,
+            Err(e) => {
+                self.account.shrink(charge);
+                self.core_output = true;
+                return Err(e.into());
+            }
+        };
+        frame.splice(0..0, header.iter().take(header_len).copied());
+        self.tx.adopt(frame, charge, &mut self.account);
+        Ok(())
+    }
+
     /// Queues `message` (a Close starts the close handshake; `None` sends 1000).
     pub fn send(&mut self, message: &Message) -> Result<(), Error> {
         match message {
@@ -1051,6 +1145,14 @@ impl Driver {
             }
         }
     }
+}
+
+/// Time from `now` until the deadline `at`, at least 1 ms (`None`: no deadline).
+fn wait_until(at: Option<Instant>, now: Instant) -> Option<std::time::Duration> {
+    at.map(|at| {
+        std::time::Duration::from_nanos(at.saturating_duration_since(now).as_nanos())
+            .max(std::time::Duration::from_millis(1))
+    })
 }
 
 /// A data frame written from its message's own bytes: the header the core
@@ -1120,6 +1222,16 @@ impl TxBuffer {
     /// Bytes allocated.
     fn capacity(&self) -> usize {
         self.buf.capacity()
+    }
+
+    /// Takes `frame` as the buffer, all of it queued, with `charged` bytes
+    /// already charged for it; only when the buffer holds no allocation.
+    fn adopt(&mut self, frame: Vec<u8>, charged: usize, account: &mut Account) {
+        self.buf = frame;
+        self.start = 0;
+        self.end = self.buf.len();
+        self.charged += charged;
+        self.settle(account);
     }
 
     /// Frees the buffer; only when nothing is queued.
@@ -1217,18 +1329,32 @@ fn on_event(
     frame_remaining: u64,
     charge: &mut Charge<'_>,
 ) -> Result<Option<Message>, BudgetExceeded> {
+    // Small messages get room for a header, to be sent back from their own
+    // allocation (see `Driver::send_owned`).
+    let with_header = |len: usize| {
+        if len < VECTORED_MIN {
+            len + SEND_ROOM
+        } else {
+            len
+        }
+    };
     let room = |len: usize| {
         let expected = usize::try_from(frame_remaining).map_or(RX_BUFFER, |r| r.min(RX_BUFFER));
-        len + expected
+        with_header(len + expected)
     };
     Ok(match event {
         Event::Text { data, fin } => {
             let mut s = match partial.take() {
                 Some(Partial::Text(s)) => s,
-                _ => {
-                    let cap = if fin { data.len() } else { room(data.len()) };
+                other => {
+                    let cap = if fin {
+                        with_header(data.len())
+                    } else {
+                        room(data.len())
+                    };
                     charge.to(cap)?;
-                    String::with_capacity(cap)
+                    // Empty, so always UTF-8.
+                    String::from_utf8(start(other, cap)).unwrap_or_default()
                 }
             };
             // Refused: the partial message is dropped with the connection.
@@ -1246,10 +1372,14 @@ fn on_event(
         Event::Binary { data, fin } => {
             let mut b = match partial.take() {
                 Some(Partial::Binary(b)) => b,
-                _ => {
-                    let cap = if fin { data.len() } else { room(data.len()) };
+                other => {
+                    let cap = if fin {
+                        with_header(data.len())
+                    } else {
+                        room(data.len())
+                    };
                     charge.to(cap)?;
-                    Vec::with_capacity(cap)
+                    start(other, cap)
                 }
             };
             // Refused: the partial message is dropped with the connection.
@@ -1271,6 +1401,17 @@ fn on_event(
             reason: reason.to_owned(),
         }))),
     })
+}
+
+/// The buffer a new message of about `cap` bytes starts in: the spare room
+/// in `partial` if the message is large (a small one would keep a large
+/// allocation alive), else a new one. The charge is already `cap`; the
+/// caller settles it to the real capacity.
+fn start(partial: Option<Partial>, cap: usize) -> Vec<u8> {
+    match partial {
+        Some(Partial::Spare(b)) if cap >= VECTORED_MIN => b,
+        _ => Vec::with_capacity(cap),
+    }
 }
 
 /// The budget charge of the message being reassembled.
@@ -2114,6 +2255,109 @@ mod tests {
         let mut expected = copied_frame(MessageKind::Binary, &a);
         expected.extend(copied_frame(MessageKind::Binary, &b));
         assert_eq!(drain_with(&mut d, |i| 1000 + i), expected);
+    }
+
+    #[test]
+    fn a_small_received_message_sent_back_becomes_the_transmit_buffer() {
+        let budget = crate::MemoryBudget::new(1 << 20);
+        for (len, kind) in [
+            (0, MessageKind::Binary),
+            (16, MessageKind::Binary),
+            (125, MessageKind::Text),
+            (126, MessageKind::Binary),
+            (VECTORED_MIN - 1, MessageKind::Text),
+        ] {
+            let mut d = vectored_server(VECTORED_MIN, Some(budget.clone()));
+            let payload = pattern(len)
+                .iter()
+                .map(|b| b'a' + b % 26)
+                .collect::<Vec<u8>>();
+            let opcode = if kind == MessageKind::Text {
+                0x81
+            } else {
+                0x82
+            };
+            let wire = client_frame_with(opcode, &payload);
+            let (mut messages, _) = read_all(&mut d, &wire);
+            let message = messages.pop().expect("the message");
+            let addr = match &message {
+                Message::Text(t) => t.as_ptr() as usize,
+                Message::Binary(b) => b.as_ptr() as usize,
+                _ => 0,
+            };
+            d.tx.release(&mut d.account);
+            assert_eq!(d.tx.capacity(), 0);
+            d.send_owned(message).unwrap();
+            assert!(d.verbatim.is_none(), "{len}");
+            assert_eq!(
+                d.tx.buf.as_ptr() as usize,
+                addr,
+                "{len}: the message's own allocation"
+            );
+            assert_eq!(d.account.held(), d.tx.charged + d.delivered_charge);
+            let out = drain_with(&mut d, |i| 3 + i);
+            assert_eq!(out, copied_frame(kind, &payload), "{len}");
+            // A pong the core holds goes first, and the echo is copied behind it.
+            d.pong(b"p").unwrap();
+            d.send_owned(Message::Binary(payload.clone())).unwrap();
+            let mut expected = vec![0x8a, 1, b'p'];
+            expected.extend(copied_frame(MessageKind::Binary, &payload));
+            assert_eq!(drain_with(&mut d, |_| usize::MAX), expected, "{len}");
+        }
+    }
+
+    #[test]
+    fn a_large_message_written_in_place_leaves_its_room_for_the_next_large_one() {
+        let budget = crate::MemoryBudget::new(1 << 20);
+        let mut d = vectored_server(VECTORED_MIN, Some(budget.clone()));
+        let balanced =
+            |d: &Driver| d.account.held() == d.partial_charge + d.tx.charged + d.delivered_charge;
+        let (mut messages, _) = read_all(&mut d, &client_frame_with(0x82, &pattern(40_000)));
+        d.send_owned(messages.pop().expect("the first message"))
+            .unwrap();
+        let addr = d.verbatim.as_ref().map(|v| v.payload.as_ptr() as usize);
+        let wire = drain_with(&mut d, |i| 5000 + i);
+        assert_eq!(wire, copied_frame(MessageKind::Binary, &pattern(40_000)));
+        assert!(matches!(d.partial, Some(Partial::Spare(_))));
+        assert!(balanced(&d));
+        // The next large message is reassembled into it, text too.
+        let text = "ab".repeat(15_000);
+        let (mut messages, _) = read_all(&mut d, &client_frame_with(0x81, text.as_bytes()));
+        let Some(Message::Text(got)) = messages.pop() else {
+            panic!("expected the text message");
+        };
+        assert_eq!(
+            (got.as_ptr() as usize, got.as_str()),
+            (addr.unwrap(), &text[..])
+        );
+        assert!(d.partial.is_none() && balanced(&d));
+        d.send_owned(Message::Text(got)).unwrap();
+        drain_with(&mut d, |_| usize::MAX);
+        assert!(matches!(d.partial, Some(Partial::Spare(_))));
+        // A small message does not take it (it would keep the large
+        // allocation alive), and the room is given back.
+        let (mut messages, _) = read_all(&mut d, &client_frame_with(0x82, b"hi"));
+        let Some(Message::Binary(small)) = messages.pop() else {
+            panic!("expected the small message");
+        };
+        assert_eq!(small, b"hi");
+        assert!(small.capacity() < 100);
+        assert!(d.partial.is_none() && balanced(&d));
+    }
+
+    /// One masked client frame (zero key) with `opcode` and `payload`.
+    fn client_frame_with(opcode: u8, payload: &[u8]) -> Vec<u8> {
+        let mut wire = vec![opcode];
+        match payload.len() {
+            n @ 0..=125 => wire.push(0x80 | n as u8),
+            n => {
+                wire.push(0x80 | 126);
+                wire.extend((n as u16).to_be_bytes());
+            }
+        }
+        wire.extend([0; 4]);
+        wire.extend(payload);
+        wire
     }
 
     #[test]

@@ -49,10 +49,17 @@ fn mask_words(buf: &mut [u8], key: [u8; 4], offset: usize) {
     // order that is the key word rotated right by whole bytes.
     let key = u32::from_le_bytes(key).rotate_right(8 * (offset % 4) as u32);
     let word = key_word(key);
-    // 64-byte blocks first: with the block length known, the compiler
-    // unrolls the words into four 16-byte vector XORs (1.1–1.2x memcpy on
-    // the bench machine, against 0.65x for the word loop alone).
-    let mut blocks = buf.chunks_exact_mut(64);
+    // Fixed-length blocks first: with the block length known, the compiler
+    // unrolls the words into 16-byte vector XORs (1.1–1.2x memcpy on the
+    // bench machine, against 0.65x for the word loop alone). 256-byte
+    // blocks pay the loop's own count, compare and branch once per sixteen
+    // XORs instead of once per four: a fifth fewer instructions for a
+    // large payload. 64-byte blocks take what is left of it.
+    let mut large = buf.chunks_exact_mut(256);
+    for block in &mut large {
+        xor_words(block, word);
+    }
+    let mut blocks = large.into_remainder().chunks_exact_mut(64);
     for block in &mut blocks {
         xor_words(block, word);
     }
@@ -227,10 +234,10 @@ mod tests {
     #[test]
     fn matches_bytewise_reference_at_every_offset_and_length() {
         let key = [0x12, 0x34, 0x56, 0x78];
-        // Past 64 bytes: whole 64-byte blocks, 16-byte lanes and a tail.
-        for len in 0..200 {
+        // Past 256 and 64 bytes: whole blocks of each, 16-byte lanes and a tail.
+        for len in 0..700 {
             for offset in 0..8 {
-                let mut fast: heapless::Vec<u8, 256> = (0..len as u8).collect();
+                let mut fast: heapless::Vec<u8, 1024> = (0..len).map(|i| i as u8).collect();
                 let mut slow = fast.clone();
                 let mut bytes = fast.clone();
                 apply_mask(&mut fast, key, offset);

@@ -89,6 +89,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
     /// most until the next timer; when a timer ends the connection, the
     /// output is dropped, the transport shut (one attempt) and the timer's
     /// error returned. Writes register `write_waker`, the timer `cx`.
+    ///
+    /// The timers run only once a write cannot go on: a write the stream
+    /// takes at once waits for nothing, and the next step runs the timers
+    /// anyway. That spares the clock and the core's timer table on every
+    /// echo of a busy connection.
     pub(crate) fn poll_write_out(
         &mut self,
         cx: &mut Context<'_>,
@@ -102,26 +107,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
             if pending <= keep && (keep > 0 || !self.unflushed) {
                 return Poll::Ready(Ok(()));
             }
-            if pending == 0 {
-                // Only the stream's flush is left (nothing at all on TCP):
-                // the timers are asked only if it cannot finish now.
-                if let Poll::Ready(result) = self.poll_write_once(&mut wcx) {
-                    result?;
-                    continue;
-                }
+            if let Poll::Ready(result) = self.poll_write_once(&mut wcx) {
+                result?;
+                continue;
             }
+            // Blocked: the timers bound the wait, and one may end the
+            // connection (a peer that stopped reading).
             let wait = match self.driver.write_wait(clock::now()) {
                 Ok(wait) => wait,
                 Err(e) => return Poll::Ready(Err(self.shut_now(write_waker, e))),
             };
-            match self.poll_write_once(&mut wcx) {
-                Poll::Ready(Ok(())) => {}
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => match wait {
-                    // The timers run at the top of the loop.
-                    Some(wait) if timer.poll_after(cx, wait).is_ready() => {}
-                    _ => return Poll::Pending,
-                },
+            match wait {
+                // Fired: the loop writes again, then asks the timers again.
+                Some(wait) if timer.poll_after(cx, wait).is_ready() => {}
+                _ => return Poll::Pending,
             }
         }
     }
