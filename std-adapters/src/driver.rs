@@ -84,6 +84,12 @@ pub(crate) const VECTORED_MIN: usize = 16 * 1024;
 /// header of its frame if it is sent back ([`Driver::send_owned`] then
 /// writes it from the message's own allocation).
 const SEND_ROOM: usize = MAX_HEADER_LEN;
+/// A window holding at least this many bytes goes to the core through
+/// `receive_copy` ([`Driver::copy_input`]): the payload of a data frame is
+/// unmasked straight into the message, one pass over a large payload
+/// instead of an unmasking and a copy. A smaller window keeps the in-place
+/// path, whose loop over runs of whole small frames costs less per frame.
+const COPY_MIN: usize = 4096;
 /// Transmit buffers above this are shrunk back once written.
 const TX_KEEP: usize = 256 * 1024;
 /// Decompressed bytes per chunk of a compressed message (allocated only when
@@ -104,7 +110,8 @@ enum Partial {
     Text(String),
     Binary(Vec<u8>),
     /// The allocation of the last large message written in place
-    /// ([`Verbatim`]), emptied and still charged: the next large message is
+    /// ([`Verbatim`]), still charged, its old bytes kept as room to write
+    /// over (`copy_input`): the next large message is
     /// reassembled into it, so a connection echoing large messages does not
     /// allocate and free one per message. Dropped once reads get small.
     Spare(Vec<u8>),
@@ -318,9 +325,10 @@ impl Driver {
     /// Keeps `payload` (written, `charge` bytes charged) as room for the
     /// next message ([`Partial::Spare`]) while no message is under way and
     /// it is no larger than a receive window; gives it back otherwise.
-    fn keep_spare(&mut self, mut payload: Vec<u8>, charge: usize) {
+    fn keep_spare(&mut self, payload: Vec<u8>, charge: usize) {
         if self.partial.is_none() && payload.capacity() <= RX_BUFFER {
-            payload.clear();
+            // Not cleared: its bytes are room `copy_input` writes over
+            // without zeroing it first.
             self.partial = Some(Partial::Spare(payload));
             self.partial_charge = charge;
         } else {
@@ -835,6 +843,25 @@ impl Driver {
             let Some(input) = input.get_mut(pos..) else {
                 break;
             };
+            if input.len() >= COPY_MIN
+                && self.refused.is_none()
+                && !self.conn.compresses()
+                && !matches!(self.partial, Some(Partial::Text(_)))
+            {
+                match self.copy_input(input, &mut control) {
+                    Ok(0) => break,
+                    Ok(consumed) => pos += consumed,
+                    Err(CopyStop::Core(e)) => {
+                        // The core queued its Close and ignores further input.
+                        pos += input.len();
+                        control = true;
+                        self.outcome = Some(Err(e.into()));
+                        break;
+                    }
+                    Err(CopyStop::Refused(r)) => self.refuse(r),
+                }
+                continue;
+            }
             let mut refused_now = None;
             let (partial, account, partial_charge, delivered_charge, outcome, refused) = (
                 &mut self.partial,
@@ -899,6 +926,125 @@ impl Driver {
             self.core_output = true;
         }
         pos
+    }
+
+    /// One call of the core's `receive_copy`: the payload of the data frame
+    /// under way is unmasked straight from `input` into the message being
+    /// reassembled (its buffer sized from what the frame still announces,
+    /// capped by the bytes at hand); at a frame boundary the call takes the
+    /// next header or control frame. Returns the bytes consumed; a finished
+    /// message or control frame becomes the outcome, as in the loop of
+    /// [`Driver::process_input`].
+    fn copy_input(&mut self, input: &mut [u8], control: &mut bool) -> Result<usize, CopyStop> {
+        let remaining = self.conn.frame_remaining();
+        // Room for the payload at hand, plus an unfinished code point (at
+        // most 3 bytes) the core may carry in front of it: only before a
+        // text message's first chunk, since a text message under way takes
+        // the other path. A binary message's room was reserved for exactly
+        // its frame, which three bytes more would reallocate.
+        let carried = match &self.partial {
+            Some(Partial::Binary(b)) if !b.is_empty() => 0,
+            _ => 3,
+        };
+        let want = usize::try_from(remaining.saturating_add(carried))
+            .map_or(input.len(), |r| r.min(input.len()));
+        let mut charge = Charge {
+            account: &mut self.account,
+            bytes: &mut self.partial_charge,
+        };
+        let (mut b, len) = match self.partial.take() {
+            Some(Partial::Binary(mut b)) => {
+                let len = b.len();
+                if let Some(target) = charge
+                    .grow(len, b.capacity(), want)
+                    .map_err(CopyStop::Refused)?
+                {
+                    b.reserve_exact(target - len);
+                }
+                (b, len)
+            }
+            other if remaining == 0 => {
+                // A header or a control frame next: no room needed.
+                self.partial = other;
+                (Vec::new(), 0)
+            }
+            other => {
+                // A new message: sized by its frame, never past one window.
+                let expected = usize::try_from(remaining).map_or(RX_BUFFER, |r| r.min(RX_BUFFER));
+                let cap = if expected + 3 < VECTORED_MIN {
+                    expected + 3 + SEND_ROOM
+                } else {
+                    expected + 3
+                };
+                charge.to(cap).map_err(CopyStop::Refused)?;
+                (room_for(other, cap), 0)
+            }
+        };
+        let end = if remaining == 0 { len } else { len + want };
+        lengthen(&mut b, end);
+        let dst = b.get_mut(len..end).unwrap_or_default();
+        let step = self.conn.receive_copy(input, dst).map(|r| {
+            let data = match r.event {
+                Some(Event::Text { fin, .. }) => Some((true, fin)),
+                Some(Event::Binary { fin, .. }) => Some((false, fin)),
+                _ => None,
+            };
+            (
+                r.consumed,
+                r.written,
+                data,
+                r.event.and_then(control_message),
+            )
+        });
+        let (consumed, written, data, message) = match step {
+            Ok(step) => step,
+            Err(e) => {
+                // Kept as the in-place path keeps it, until the driver ends.
+                b.truncate(len);
+                self.partial = Some(Partial::Binary(b));
+                return Err(CopyStop::Core(e));
+            }
+        };
+        b.truncate(len + written);
+        let mut charge = Charge {
+            account: &mut self.account,
+            bytes: &mut self.partial_charge,
+        };
+        if b.capacity() > 0 {
+            charge.settle(b.capacity());
+        }
+        let finished = match data {
+            Some((true, fin)) => {
+                // The core checked the text; this only changes the type.
+                let s = String::from_utf8(b).unwrap_or_default();
+                if fin {
+                    Some(Message::Text(s))
+                } else {
+                    self.partial = Some(Partial::Text(s));
+                    None
+                }
+            }
+            Some((false, true)) => Some(Message::Binary(b)),
+            Some((false, false)) => {
+                self.partial = Some(Partial::Binary(b));
+                None
+            }
+            None => {
+                if b.capacity() > 0 {
+                    // A control frame or a code point inside the message:
+                    // the message so far (or its new room) is kept.
+                    b.truncate(len);
+                    self.partial = Some(Partial::Binary(b));
+                }
+                *control |= message.is_some();
+                message
+            }
+        };
+        if let Some(message) = finished {
+            self.delivered_charge += core::mem::take(&mut self.partial_charge);
+            self.outcome = Some(Ok(message));
+        }
+        Ok(consumed)
     }
 
     /// The budget refused a charge: drops the partial message, gives its
@@ -1408,10 +1554,48 @@ fn on_event(
 /// allocation alive), else a new one. The charge is already `cap`; the
 /// caller settles it to the real capacity.
 fn start(partial: Option<Partial>, cap: usize) -> Vec<u8> {
+    let mut b = room_for(partial, cap);
+    b.clear();
+    b
+}
+
+/// [`start`], keeping the bytes a spare buffer still holds (stale, but
+/// initialised: room to write into without zeroing it first).
+fn room_for(partial: Option<Partial>, cap: usize) -> Vec<u8> {
     match partial {
         Some(Partial::Spare(b)) if cap >= VECTORED_MIN => b,
         _ => Vec::with_capacity(cap),
     }
+}
+
+/// Makes `b` at least `len` bytes long, zeroing the new bytes in pieces
+/// (see [`copy`]: glibc's string instructions are slow on the bench CPU).
+fn lengthen(b: &mut Vec<u8>, len: usize) {
+    while b.len() < len {
+        let next = len.min(b.len() + 1024);
+        b.resize(next, 0);
+    }
+}
+
+/// A control event as the message handed out.
+fn control_message(event: Event<'_>) -> Option<Message> {
+    match event {
+        Event::Ping(p) => Some(Message::Ping(p.to_vec())),
+        Event::Pong(p) => Some(Message::Pong(p.to_vec())),
+        Event::Close { code, reason } => Some(Message::Close(code.map(|c| CloseFrame {
+            code: c.0,
+            reason: reason.to_owned(),
+        }))),
+        Event::Text { .. } | Event::Binary { .. } => None,
+    }
+}
+
+/// Why [`Driver::copy_input`] stopped short.
+enum CopyStop {
+    /// The core failed the connection.
+    Core(wsproto::Error),
+    /// The budget refused to let the message grow.
+    Refused(BudgetExceeded),
 }
 
 /// The budget charge of the message being reassembled.
