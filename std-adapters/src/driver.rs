@@ -109,6 +109,13 @@ pub(crate) enum Step {
 enum Partial {
     Text(String),
     Binary(Vec<u8>),
+    /// A message reassembled by [`Driver::copy_input`]: its first `len`
+    /// bytes so far. The bytes after them are initialised room (the rest of
+    /// a spare buffer), written over by the next chunk without zeroing.
+    Copying {
+        buf: Vec<u8>,
+        len: usize,
+    },
     /// The allocation of the last large message written in place
     /// ([`Verbatim`]), still charged, its old bytes kept as room to write
     /// over (`copy_input`): the next large message is
@@ -149,6 +156,13 @@ pub(crate) struct Driver {
     /// a whole message now is misuse, which only the copying path reports.
     fragment_open: bool,
     partial: Option<Partial>,
+    /// The allocation of a large message written in place while another
+    /// message was already under way (so not kept as [`Partial::Spare`]):
+    /// room for the next large message, charged as `room_charge`. With
+    /// messages in flight it saves allocating, and zeroing, one per message.
+    room: Vec<u8>,
+    /// Bytes charged for `room`.
+    room_charge: usize,
     /// What this connection holds of its memory budget.
     account: Account,
     /// Bytes charged for the message being reassembled.
@@ -213,6 +227,8 @@ impl Driver {
             vectored_min: VECTORED_MIN,
             fragment_open: false,
             partial: None,
+            room: Vec::new(),
+            room_charge: 0,
             account: Account::new(budget),
             partial_charge: 0,
             delivered_charge: 0,
@@ -331,6 +347,9 @@ impl Driver {
             // without zeroing it first.
             self.partial = Some(Partial::Spare(payload));
             self.partial_charge = charge;
+        } else if self.room.capacity() == 0 && payload.capacity() <= RX_BUFFER {
+            self.room = payload;
+            self.room_charge = charge;
         } else {
             self.account.shrink(charge);
         }
@@ -342,6 +361,16 @@ impl Driver {
             self.partial = None;
             self.account
                 .shrink(core::mem::take(&mut self.partial_charge));
+        }
+    }
+
+    /// Gives back [`Driver::room`]. Kept through the odd small read of a
+    /// burst (a message's tail), unlike the spare: reads stay small only
+    /// [`RX_SHRINK_AFTER`] times in a row before it goes.
+    fn drop_room(&mut self) {
+        if self.room.capacity() > 0 {
+            self.room = Vec::new();
+            self.account.shrink(core::mem::take(&mut self.room_charge));
         }
     }
 
@@ -419,6 +448,7 @@ impl Driver {
             self.rx = Vec::new();
             self.scratch = Vec::new();
             self.drop_spare();
+            self.drop_room();
             return true;
         }
         false
@@ -760,6 +790,7 @@ impl Driver {
         } else if self.small_reads >= RX_SHRINK_AFTER && self.rx.len() > RX_MIN {
             // The burst is over: an idle connection holds only the small window.
             self.resize_rx(RX_MIN.max(self.rx_len - self.rx_start + 1024));
+            self.drop_room();
             self.small_reads = 0;
         }
         if self.small_reads >= RX_SHRINK_AFTER
@@ -770,6 +801,9 @@ impl Driver {
             // A large one stays through a burst, as the receive window does.
             self.tx.release(&mut self.account);
             self.drop_spare();
+            if self.small_reads >= RX_SHRINK_AFTER {
+                self.drop_room();
+            }
         }
         Step::Read(match next {
             Some(next) => wait_until(next, now),
@@ -944,6 +978,7 @@ impl Driver {
         // its frame, which three bytes more would reallocate.
         let carried = match &self.partial {
             Some(Partial::Binary(b)) if !b.is_empty() => 0,
+            Some(Partial::Copying { len, .. }) if *len > 0 => 0,
             _ => 3,
         };
         let want = usize::try_from(remaining.saturating_add(carried))
@@ -963,12 +998,21 @@ impl Driver {
                 }
                 (b, len)
             }
+            Some(Partial::Copying { mut buf, len }) => {
+                if let Some(target) = charge
+                    .grow(len, buf.capacity(), want)
+                    .map_err(CopyStop::Refused)?
+                {
+                    buf.reserve_exact(target.saturating_sub(buf.len()));
+                }
+                (buf, len)
+            }
             other if remaining == 0 => {
                 // A header or a control frame next: no room needed.
                 self.partial = other;
                 (Vec::new(), 0)
             }
-            other => {
+            mut other => {
                 // A new message: sized by its frame, never past one window.
                 let expected = usize::try_from(remaining).map_or(RX_BUFFER, |r| r.min(RX_BUFFER));
                 let cap = if expected + 3 < VECTORED_MIN {
@@ -976,11 +1020,29 @@ impl Driver {
                 } else {
                     expected + 3
                 };
+                if cap >= VECTORED_MIN
+                    && !matches!(other, Some(Partial::Spare(_)))
+                    && self.room.capacity() >= expected
+                {
+                    // The room kept from an earlier message, and its charge.
+                    other = Some(Partial::Spare(core::mem::take(&mut self.room)));
+                    *charge.bytes += core::mem::take(&mut self.room_charge);
+                }
                 charge.to(cap).map_err(CopyStop::Refused)?;
                 (room_for(other, cap), 0)
             }
         };
-        let end = if remaining == 0 { len } else { len + want };
+        // The bytes for an unfinished code point only where the room has
+        // them, or where without them there would be too little (under 4
+        // bytes) to make progress: never a reallocation of a large message.
+        let payload = usize::try_from(remaining).map_or(input.len(), |r| r.min(input.len()));
+        let end = if remaining == 0 {
+            len
+        } else if b.capacity() >= len + want {
+            len + want
+        } else {
+            len + payload.max(want.min(4))
+        };
         lengthen(&mut b, end);
         let dst = b.get_mut(len..end).unwrap_or_default();
         let step = self.conn.receive_copy(input, dst).map(|r| {
@@ -1000,12 +1062,11 @@ impl Driver {
             Ok(step) => step,
             Err(e) => {
                 // Kept as the in-place path keeps it, until the driver ends.
-                b.truncate(len);
-                self.partial = Some(Partial::Binary(b));
+                self.partial = Some(Partial::Copying { buf: b, len });
                 return Err(CopyStop::Core(e));
             }
         };
-        b.truncate(len + written);
+        let len = len + written;
         let mut charge = Charge {
             account: &mut self.account,
             bytes: &mut self.partial_charge,
@@ -1015,6 +1076,7 @@ impl Driver {
         }
         let finished = match data {
             Some((true, fin)) => {
+                b.truncate(len);
                 // The core checked the text; this only changes the type.
                 let s = String::from_utf8(b).unwrap_or_default();
                 if fin {
@@ -1024,17 +1086,19 @@ impl Driver {
                     None
                 }
             }
-            Some((false, true)) => Some(Message::Binary(b)),
+            Some((false, true)) => {
+                b.truncate(len);
+                Some(Message::Binary(b))
+            }
             Some((false, false)) => {
-                self.partial = Some(Partial::Binary(b));
+                self.partial = Some(Partial::Copying { buf: b, len });
                 None
             }
             None => {
                 if b.capacity() > 0 {
                     // A control frame or a code point inside the message:
                     // the message so far (or its new room) is kept.
-                    b.truncate(len);
-                    self.partial = Some(Partial::Binary(b));
+                    self.partial = Some(Partial::Copying { buf: b, len });
                 }
                 *control |= message.is_some();
                 message
@@ -1518,6 +1582,10 @@ fn on_event(
         Event::Binary { data, fin } => {
             let mut b = match partial.take() {
                 Some(Partial::Binary(b)) => b,
+                Some(Partial::Copying { mut buf, len }) => {
+                    buf.truncate(len);
+                    buf
+                }
                 other => {
                     let cap = if fin {
                         with_header(data.len())
@@ -1569,10 +1637,10 @@ fn room_for(partial: Option<Partial>, cap: usize) -> Vec<u8> {
 }
 
 /// Makes `b` at least `len` bytes long, zeroing the new bytes in pieces
-/// (see [`copy`]: glibc's string instructions are slow on the bench CPU).
+/// below glibc's threshold for string instructions (see [`copy`]).
 fn lengthen(b: &mut Vec<u8>, len: usize) {
     while b.len() < len {
-        let next = len.min(b.len() + 1024);
+        let next = len.min(b.len() + 2047);
         b.resize(next, 0);
     }
 }
@@ -2028,6 +2096,32 @@ mod tests {
                     Message::Ping(b"p".to_vec()),
                     Message::Binary(parts.concat())
                 ],
+                "chunk {chunk}"
+            );
+        }
+    }
+
+    #[test]
+    fn large_text_and_binary_through_the_copying_path_in_reads_of_any_size() {
+        let mut client = wsproto::Connection::with_rng(
+            Role::Client,
+            Config::default(),
+            StdRng::from_seed([5; 32]),
+        );
+        // Code points of every width, so chunks end inside them.
+        let text = "aé✓𝄞".repeat(3000);
+        let binary: Vec<u8> = (0..70_000u32).map(|i| (i * 31 + i / 7) as u8).collect();
+        let mut out = vec![0u8; 100_000];
+        let mut wire = Vec::new();
+        let n = client.send_text(&text, &mut out).unwrap();
+        wire.extend_from_slice(&out[..n]);
+        let n = client.send_binary(&binary, &mut out).unwrap();
+        wire.extend_from_slice(&out[..n]);
+        for chunk in [usize::MAX, 5000, 4097, 1000] {
+            let mut d = idle_server();
+            let messages = read_in_chunks(&mut d, &wire, chunk);
+            assert!(
+                messages == [Message::Text(text.clone()), Message::Binary(binary.clone())],
                 "chunk {chunk}"
             );
         }
