@@ -969,6 +969,7 @@ impl Driver {
     /// next header or control frame. Returns the bytes consumed; a finished
     /// message or control frame becomes the outcome, as in the loop of
     /// [`Driver::process_input`].
+    #[inline(never)]
     fn copy_input(&mut self, input: &mut [u8], control: &mut bool) -> Result<usize, CopyStop> {
         let remaining = self.conn.frame_remaining();
         // Room for the payload at hand, plus an unfinished code point (at
