@@ -150,8 +150,8 @@ pub mod utf8;
 pub use close::{CloseCode, MAX_CLOSE_REASON};
 pub use config::{Config, Keepalive, Limits, MinProgress};
 pub use connection::{
-    Connection, EventAt, Extension, NoExtension, NoRng, Received, ReceivedAt, Role, Side, State,
-    MIN_INFLATE_BUFFER, MIN_RECEIVE_BUFFER, MIN_TRANSMIT_BUFFER,
+    Connection, EventAt, Extension, NoExtension, NoRng, Received, ReceivedAt, ReceivedCopy, Role,
+    Side, State, MIN_INFLATE_BUFFER, MIN_RECEIVE_BUFFER, MIN_TRANSMIT_BUFFER,
 };
 pub use error::{Error, HandshakeError, Misuse, TimeoutKind, Violation};
 pub use event::{Event, MessageKind};

@@ -132,6 +132,20 @@ impl AnyConn {
         each!(self, c => c.receive_each_with_remaining(input, scratch, on_event))
     }
 
+    /// One step with data payloads unmasked into `dst` (see
+    /// `Connection::receive_copy`).
+    pub fn receive_copy<'a>(
+        &mut self,
+        input: &'a mut [u8],
+        dst: &'a mut [u8],
+    ) -> Result<wsproto::ReceivedCopy<'a>, wsproto::Error> {
+        each!(self, c => c.receive_copy(input, dst))
+    }
+
+    pub fn frame_remaining(&self) -> u64 {
+        each!(self, c => c.frame_remaining())
+    }
+
     pub fn receive_eof(&mut self) -> Result<(), wsproto::Error> {
         each!(self, c => c.receive_eof())
     }

@@ -84,6 +84,12 @@ pub(crate) const VECTORED_MIN: usize = 16 * 1024;
 /// header of its frame if it is sent back ([`Driver::send_owned`] then
 /// writes it from the message's own allocation).
 const SEND_ROOM: usize = MAX_HEADER_LEN;
+/// A window holding at least this many bytes goes to the core through
+/// `receive_copy` ([`Driver::copy_input`]): the payload of a data frame is
+/// unmasked straight into the message, one pass over a large payload
+/// instead of an unmasking and a copy. A smaller window keeps the in-place
+/// path, whose loop over runs of whole small frames costs less per frame.
+const COPY_MIN: usize = 4096;
 /// Transmit buffers above this are shrunk back once written.
 const TX_KEEP: usize = 256 * 1024;
 /// Decompressed bytes per chunk of a compressed message (allocated only when
@@ -103,8 +109,16 @@ pub(crate) enum Step {
 enum Partial {
     Text(String),
     Binary(Vec<u8>),
+    /// A message reassembled by [`Driver::copy_input`]: its first `len`
+    /// bytes so far. The bytes after them are initialised room (the rest of
+    /// a spare buffer), written over by the next chunk without zeroing.
+    Copying {
+        buf: Vec<u8>,
+        len: usize,
+    },
     /// The allocation of the last large message written in place
-    /// ([`Verbatim`]), emptied and still charged: the next large message is
+    /// ([`Verbatim`]), still charged, its old bytes kept as room to write
+    /// over (`copy_input`): the next large message is
     /// reassembled into it, so a connection echoing large messages does not
     /// allocate and free one per message. Dropped once reads get small.
     Spare(Vec<u8>),
@@ -142,6 +156,13 @@ pub(crate) struct Driver {
     /// a whole message now is misuse, which only the copying path reports.
     fragment_open: bool,
     partial: Option<Partial>,
+    /// The allocation of a large message written in place while another
+    /// message was already under way (so not kept as [`Partial::Spare`]):
+    /// room for the next large message, charged as `room_charge`. With
+    /// messages in flight it saves allocating, and zeroing, one per message.
+    room: Vec<u8>,
+    /// Bytes charged for `room`.
+    room_charge: usize,
     /// What this connection holds of its memory budget.
     account: Account,
     /// Bytes charged for the message being reassembled.
@@ -206,6 +227,8 @@ impl Driver {
             vectored_min: VECTORED_MIN,
             fragment_open: false,
             partial: None,
+            room: Vec::new(),
+            room_charge: 0,
             account: Account::new(budget),
             partial_charge: 0,
             delivered_charge: 0,
@@ -318,11 +341,15 @@ impl Driver {
     /// Keeps `payload` (written, `charge` bytes charged) as room for the
     /// next message ([`Partial::Spare`]) while no message is under way and
     /// it is no larger than a receive window; gives it back otherwise.
-    fn keep_spare(&mut self, mut payload: Vec<u8>, charge: usize) {
+    fn keep_spare(&mut self, payload: Vec<u8>, charge: usize) {
         if self.partial.is_none() && payload.capacity() <= RX_BUFFER {
-            payload.clear();
+            // Not cleared: its bytes are room `copy_input` writes over
+            // without zeroing it first.
             self.partial = Some(Partial::Spare(payload));
             self.partial_charge = charge;
+        } else if self.room.capacity() == 0 && payload.capacity() <= RX_BUFFER {
+            self.room = payload;
+            self.room_charge = charge;
         } else {
             self.account.shrink(charge);
         }
@@ -334,6 +361,16 @@ impl Driver {
             self.partial = None;
             self.account
                 .shrink(core::mem::take(&mut self.partial_charge));
+        }
+    }
+
+    /// Gives back [`Driver::room`]. Kept through the odd small read of a
+    /// burst (a message's tail), unlike the spare: reads stay small only
+    /// [`RX_SHRINK_AFTER`] times in a row before it goes.
+    fn drop_room(&mut self) {
+        if self.room.capacity() > 0 {
+            self.room = Vec::new();
+            self.account.shrink(core::mem::take(&mut self.room_charge));
         }
     }
 
@@ -411,6 +448,7 @@ impl Driver {
             self.rx = Vec::new();
             self.scratch = Vec::new();
             self.drop_spare();
+            self.drop_room();
             return true;
         }
         false
@@ -752,6 +790,7 @@ impl Driver {
         } else if self.small_reads >= RX_SHRINK_AFTER && self.rx.len() > RX_MIN {
             // The burst is over: an idle connection holds only the small window.
             self.resize_rx(RX_MIN.max(self.rx_len - self.rx_start + 1024));
+            self.drop_room();
             self.small_reads = 0;
         }
         if self.small_reads >= RX_SHRINK_AFTER
@@ -762,6 +801,9 @@ impl Driver {
             // A large one stays through a burst, as the receive window does.
             self.tx.release(&mut self.account);
             self.drop_spare();
+            if self.small_reads >= RX_SHRINK_AFTER {
+                self.drop_room();
+            }
         }
         Step::Read(match next {
             Some(next) => wait_until(next, now),
@@ -835,6 +877,25 @@ impl Driver {
             let Some(input) = input.get_mut(pos..) else {
                 break;
             };
+            if input.len() >= COPY_MIN
+                && self.refused.is_none()
+                && !self.conn.compresses()
+                && !matches!(self.partial, Some(Partial::Text(_)))
+            {
+                match self.copy_input(input, &mut control) {
+                    Ok(0) => break,
+                    Ok(consumed) => pos += consumed,
+                    Err(CopyStop::Core(e)) => {
+                        // The core queued its Close and ignores further input.
+                        pos += input.len();
+                        control = true;
+                        self.outcome = Some(Err(e.into()));
+                        break;
+                    }
+                    Err(CopyStop::Refused(r)) => self.refuse(r),
+                }
+                continue;
+            }
             let mut refused_now = None;
             let (partial, account, partial_charge, delivered_charge, outcome, refused) = (
                 &mut self.partial,
@@ -899,6 +960,156 @@ impl Driver {
             self.core_output = true;
         }
         pos
+    }
+
+    /// One call of the core's `receive_copy`: the payload of the data frame
+    /// under way is unmasked straight from `input` into the message being
+    /// reassembled (its buffer sized from what the frame still announces,
+    /// capped by the bytes at hand); at a frame boundary the call takes the
+    /// next header or control frame. Returns the bytes consumed; a finished
+    /// message or control frame becomes the outcome, as in the loop of
+    /// [`Driver::process_input`].
+    #[inline(never)]
+    fn copy_input(&mut self, input: &mut [u8], control: &mut bool) -> Result<usize, CopyStop> {
+        let remaining = self.conn.frame_remaining();
+        // Room for the payload at hand, plus an unfinished code point (at
+        // most 3 bytes) the core may carry in front of it: only before a
+        // text message's first chunk, since a text message under way takes
+        // the other path. A binary message's room was reserved for exactly
+        // its frame, which three bytes more would reallocate.
+        let carried = match &self.partial {
+            Some(Partial::Binary(b)) if !b.is_empty() => 0,
+            Some(Partial::Copying { len, .. }) if *len > 0 => 0,
+            _ => 3,
+        };
+        let want = usize::try_from(remaining.saturating_add(carried))
+            .map_or(input.len(), |r| r.min(input.len()));
+        let mut charge = Charge {
+            account: &mut self.account,
+            bytes: &mut self.partial_charge,
+        };
+        let (mut b, len) = match self.partial.take() {
+            Some(Partial::Binary(mut b)) => {
+                let len = b.len();
+                if let Some(target) = charge
+                    .grow(len, b.capacity(), want)
+                    .map_err(CopyStop::Refused)?
+                {
+                    b.reserve_exact(target - len);
+                }
+                (b, len)
+            }
+            Some(Partial::Copying { mut buf, len }) => {
+                if let Some(target) = charge
+                    .grow(len, buf.capacity(), want)
+                    .map_err(CopyStop::Refused)?
+                {
+                    buf.reserve_exact(target.saturating_sub(buf.len()));
+                }
+                (buf, len)
+            }
+            other if remaining == 0 => {
+                // A header or a control frame next: no room needed.
+                self.partial = other;
+                (Vec::new(), 0)
+            }
+            mut other => {
+                // A new message: sized by its frame, never past one window.
+                let expected = usize::try_from(remaining).map_or(RX_BUFFER, |r| r.min(RX_BUFFER));
+                let cap = if expected + 3 < VECTORED_MIN {
+                    expected + 3 + SEND_ROOM
+                } else {
+                    expected + 3
+                };
+                if cap >= VECTORED_MIN
+                    && !matches!(other, Some(Partial::Spare(_)))
+                    && self.room.capacity() >= expected
+                {
+                    // The room kept from an earlier message, and its charge.
+                    other = Some(Partial::Spare(core::mem::take(&mut self.room)));
+                    *charge.bytes += core::mem::take(&mut self.room_charge);
+                }
+                charge.to(cap).map_err(CopyStop::Refused)?;
+                (room_for(other, cap), 0)
+            }
+        };
+        // The bytes for an unfinished code point only where the room has
+        // them, or where without them there would be too little (under 4
+        // bytes) to make progress: never a reallocation of a large message.
+        let payload = usize::try_from(remaining).map_or(input.len(), |r| r.min(input.len()));
+        let end = if remaining == 0 {
+            len
+        } else if b.capacity() >= len + want {
+            len + want
+        } else {
+            len + payload.max(want.min(4))
+        };
+        lengthen(&mut b, end);
+        let dst = b.get_mut(len..end).unwrap_or_default();
+        let step = self.conn.receive_copy(input, dst).map(|r| {
+            let data = match r.event {
+                Some(Event::Text { fin, .. }) => Some((true, fin)),
+                Some(Event::Binary { fin, .. }) => Some((false, fin)),
+                _ => None,
+            };
+            (
+                r.consumed,
+                r.written,
+                data,
+                r.event.and_then(control_message),
+            )
+        });
+        let (consumed, written, data, message) = match step {
+            Ok(step) => step,
+            Err(e) => {
+                // Kept as the in-place path keeps it, until the driver ends.
+                self.partial = Some(Partial::Copying { buf: b, len });
+                return Err(CopyStop::Core(e));
+            }
+        };
+        let len = len + written;
+        let mut charge = Charge {
+            account: &mut self.account,
+            bytes: &mut self.partial_charge,
+        };
+        if b.capacity() > 0 {
+            charge.settle(b.capacity());
+        }
+        let finished = match data {
+            Some((true, fin)) => {
+                b.truncate(len);
+                // The core checked the text; this only changes the type.
+                let s = String::from_utf8(b).unwrap_or_default();
+                if fin {
+                    Some(Message::Text(s))
+                } else {
+                    self.partial = Some(Partial::Text(s));
+                    None
+                }
+            }
+            Some((false, true)) => {
+                b.truncate(len);
+                Some(Message::Binary(b))
+            }
+            Some((false, false)) => {
+                self.partial = Some(Partial::Copying { buf: b, len });
+                None
+            }
+            None => {
+                if b.capacity() > 0 {
+                    // A control frame or a code point inside the message:
+                    // the message so far (or its new room) is kept.
+                    self.partial = Some(Partial::Copying { buf: b, len });
+                }
+                *control |= message.is_some();
+                message
+            }
+        };
+        if let Some(message) = finished {
+            self.delivered_charge += core::mem::take(&mut self.partial_charge);
+            self.outcome = Some(Ok(message));
+        }
+        Ok(consumed)
     }
 
     /// The budget refused a charge: drops the partial message, gives its
@@ -1372,6 +1583,10 @@ fn on_event(
         Event::Binary { data, fin } => {
             let mut b = match partial.take() {
                 Some(Partial::Binary(b)) => b,
+                Some(Partial::Copying { mut buf, len }) => {
+                    buf.truncate(len);
+                    buf
+                }
                 other => {
                     let cap = if fin {
                         with_header(data.len())
@@ -1408,10 +1623,48 @@ fn on_event(
 /// allocation alive), else a new one. The charge is already `cap`; the
 /// caller settles it to the real capacity.
 fn start(partial: Option<Partial>, cap: usize) -> Vec<u8> {
+    let mut b = room_for(partial, cap);
+    b.clear();
+    b
+}
+
+/// [`start`], keeping the bytes a spare buffer still holds (stale, but
+/// initialised: room to write into without zeroing it first).
+fn room_for(partial: Option<Partial>, cap: usize) -> Vec<u8> {
     match partial {
         Some(Partial::Spare(b)) if cap >= VECTORED_MIN => b,
         _ => Vec::with_capacity(cap),
     }
+}
+
+/// Makes `b` at least `len` bytes long, zeroing the new bytes in pieces
+/// below glibc's threshold for string instructions (see [`copy`]).
+fn lengthen(b: &mut Vec<u8>, len: usize) {
+    while b.len() < len {
+        let next = len.min(b.len() + 2047);
+        b.resize(next, 0);
+    }
+}
+
+/// A control event as the message handed out.
+fn control_message(event: Event<'_>) -> Option<Message> {
+    match event {
+        Event::Ping(p) => Some(Message::Ping(p.to_vec())),
+        Event::Pong(p) => Some(Message::Pong(p.to_vec())),
+        Event::Close { code, reason } => Some(Message::Close(code.map(|c| CloseFrame {
+            code: c.0,
+            reason: reason.to_owned(),
+        }))),
+        Event::Text { .. } | Event::Binary { .. } => None,
+    }
+}
+
+/// Why [`Driver::copy_input`] stopped short.
+enum CopyStop {
+    /// The core failed the connection.
+    Core(wsproto::Error),
+    /// The budget refused to let the message grow.
+    Refused(BudgetExceeded),
 }
 
 /// The budget charge of the message being reassembled.
@@ -1844,6 +2097,32 @@ mod tests {
                     Message::Ping(b"p".to_vec()),
                     Message::Binary(parts.concat())
                 ],
+                "chunk {chunk}"
+            );
+        }
+    }
+
+    #[test]
+    fn large_text_and_binary_through_the_copying_path_in_reads_of_any_size() {
+        let mut client = wsproto::Connection::with_rng(
+            Role::Client,
+            Config::default(),
+            StdRng::from_seed([5; 32]),
+        );
+        // Code points of every width, so chunks end inside them.
+        let text = "aé✓𝄞".repeat(3000);
+        let binary: Vec<u8> = (0..70_000u32).map(|i| (i * 31 + i / 7) as u8).collect();
+        let mut out = vec![0u8; 100_000];
+        let mut wire = Vec::new();
+        let n = client.send_text(&text, &mut out).unwrap();
+        wire.extend_from_slice(&out[..n]);
+        let n = client.send_binary(&binary, &mut out).unwrap();
+        wire.extend_from_slice(&out[..n]);
+        for chunk in [usize::MAX, 5000, 4097, 1000] {
+            let mut d = idle_server();
+            let messages = read_in_chunks(&mut d, &wire, chunk);
+            assert!(
+                messages == [Message::Text(text.clone()), Message::Binary(binary.clone())],
                 "chunk {chunk}"
             );
         }

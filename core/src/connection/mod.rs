@@ -46,6 +46,7 @@
 
 mod close;
 mod control;
+mod copy;
 mod extension;
 mod inflate;
 mod located;
@@ -58,6 +59,7 @@ mod shortcut;
 mod state;
 mod timers;
 
+pub use copy::ReceivedCopy;
 #[cfg(feature = "deflate")]
 pub(crate) use extension::sealed;
 pub use extension::{Extension, NoExtension};

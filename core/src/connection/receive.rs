@@ -15,7 +15,7 @@ use core::ops::ControlFlow;
 use rand_core::RngCore;
 
 /// Where the header step left off.
-enum Step {
+pub(super) enum Step {
     /// Need more bytes; nothing consumed.
     NeedMore,
     /// A whole control frame sits at `input[..header_len + len]`.
@@ -293,7 +293,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
         }
     }
 
-    fn scratch_too_small() -> Error {
+    pub(super) fn scratch_too_small() -> Error {
         Misuse::BufferTooSmall {
             required: MIN_INFLATE_BUFFER,
         }
@@ -302,7 +302,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
 
     /// Unmasks a whole control frame at the front of `input` and hands it to
     /// `control.rs`.
-    fn control_step<'a>(
+    pub(super) fn control_step<'a>(
         &mut self,
         input: &'a mut [u8],
         header_len: usize,
@@ -323,7 +323,11 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
     }
 
     /// is whole, a data frame's payload begins, or bytes run out.
-    fn header_step(&mut self, input: &mut [u8], scratch_len: usize) -> Result<Step, Violation> {
+    pub(super) fn header_step(
+        &mut self,
+        input: &mut [u8],
+        scratch_len: usize,
+    ) -> Result<Step, Violation> {
         let carry = usize::from(self.carry);
         let after_carry = input.get(carry..).unwrap_or_default();
         let (header, header_len) = match FrameHeader::parse(after_carry)? {

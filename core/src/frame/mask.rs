@@ -221,6 +221,69 @@ fn xor_words_into(dst: &mut [u8], src: &[u8], word: u64) -> usize {
     done
 }
 
+/// Writes `src` XORed with `key` into `dst`, as if `src` started `offset`
+/// bytes into the payload: [`apply_mask`] fused with a copy, so a payload
+/// leaves the receive window unmasked in one pass over its bytes. Only the
+/// common length of the two slices is written.
+#[inline]
+pub(crate) fn copy_mask_at(dst: &mut [u8], src: &[u8], key: [u8; 4], offset: usize) {
+    #[cfg(feature = "fast-mask")]
+    copy_mask_at_words(dst, src, key, offset);
+    #[cfg(not(feature = "fast-mask"))]
+    copy_mask_at_bytes(dst, src, key, offset);
+}
+
+/// [`copy_mask_at`] a byte at a time (without the `fast-mask` feature).
+#[cfg_attr(feature = "fast-mask", allow(dead_code))]
+fn copy_mask_at_bytes(dst: &mut [u8], src: &[u8], key: [u8; 4], offset: usize) {
+    let mut at = offset;
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = s ^ key.get(at % 4).copied().unwrap_or_default();
+        at = at.wrapping_add(1);
+    }
+}
+
+/// [`copy_mask_at`] eight bytes at a time (feature `fast-mask`), in the
+/// same fixed-length blocks as [`apply_mask`] so the compiler emits vector
+/// code for them.
+#[cfg_attr(not(feature = "fast-mask"), allow(dead_code))]
+#[inline]
+fn copy_mask_at_words(dst: &mut [u8], src: &[u8], key: [u8; 4], offset: usize) {
+    let key = u32::from_le_bytes(key).rotate_right(8 * (offset % 4) as u32);
+    let word = key_word(key);
+    // The same length on both sides, so their blocks pair up.
+    let n = dst.len().min(src.len());
+    let (dst, src) = (
+        dst.get_mut(..n).unwrap_or_default(),
+        src.get(..n).unwrap_or_default(),
+    );
+    let mut dst_large = dst.chunks_exact_mut(256);
+    let mut src_large = src.chunks_exact(256);
+    for (d, s) in (&mut dst_large).zip(&mut src_large) {
+        xor_words_into(d, s, word);
+    }
+    let (dst, src) = (dst_large.into_remainder(), src_large.remainder());
+    let mut dst_blocks = dst.chunks_exact_mut(64);
+    let mut src_blocks = src.chunks_exact(64);
+    for (d, s) in (&mut dst_blocks).zip(&mut src_blocks) {
+        xor_words_into(d, s, word);
+    }
+    let (dst, src) = (dst_blocks.into_remainder(), src_blocks.remainder());
+    let done = xor_words_into(dst, src, word);
+    let (dst, src) = (
+        dst.get_mut(done..).unwrap_or_default(),
+        src.get(done..).unwrap_or_default(),
+    );
+    // `done` is a multiple of 8, so the tail starts on the rotated key's first byte.
+    for ((d, s), k) in dst
+        .iter_mut()
+        .zip(src)
+        .zip(key.to_le_bytes().iter().cycle())
+    {
+        *d = s ^ k;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,6 +348,35 @@ mod tests {
                 (&words[..len], &bytes[..len]),
                 (&expected[..], &expected[..])
             );
+        }
+    }
+
+    #[test]
+    fn copy_mask_at_matches_reference_at_every_offset_and_length() {
+        let key = [0x3d, 0xc2, 0x77, 0x08];
+        // Around the 8-, 64- and 256-byte block sizes, at every key phase.
+        for len in (0..600).chain([1023, 1024, 1025]) {
+            for offset in 0..8 {
+                let src: std::vec::Vec<u8> = (0..len).map(|i| (i * 13 + 5) as u8).collect();
+                let mut expected = src.clone();
+                reference(&mut expected, key, offset);
+                let mut dst = std::vec![0xee; len + 3];
+                copy_mask_at(&mut dst[..len], &src, key, offset);
+                assert_eq!(&dst[..len], &expected[..], "len {len} offset {offset}");
+                assert_eq!(&dst[len..], &[0xee; 3], "nothing past dst");
+                let (mut words, mut bytes) = (std::vec![0; len], std::vec![0; len]);
+                copy_mask_at_words(&mut words, &src, key, offset);
+                copy_mask_at_bytes(&mut bytes, &src, key, offset);
+                assert_eq!(
+                    (&words, &bytes),
+                    (&expected, &expected),
+                    "len {len} offset {offset}"
+                );
+                // Only the common length is written, whichever slice is shorter.
+                let mut short = std::vec![0xee; len / 2];
+                copy_mask_at(&mut short, &src, key, offset);
+                assert_eq!(&short[..], &expected[..len / 2]);
+            }
         }
     }
 

@@ -8,5 +8,6 @@ mod mask;
 pub use encoder::{encode_frame, encoded_frame_len};
 pub use header::{FrameHeader, HeaderStatus, OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
 pub use mask::apply_mask;
+pub(crate) use mask::copy_mask_at;
 #[cfg(feature = "fast-receive")]
 pub(crate) use mask::unmask_whole;
