@@ -171,6 +171,13 @@ fn xor_words(buf: &mut [u8], word: u64) -> &mut [u8] {
 /// two slices is written.
 #[inline]
 pub(crate) fn copy_masked(dst: &mut [u8], src: &[u8], key: [u8; 4]) {
+    // Both cut to the common length first, so the word loop's blocks and
+    // remainders line up whatever the callers pass.
+    let len = dst.len().min(src.len());
+    let (dst, src) = (
+        dst.get_mut(..len).unwrap_or_default(),
+        src.get(..len).unwrap_or_default(),
+    );
     #[cfg(feature = "fast-mask")]
     copy_masked_words(dst, src, key);
     #[cfg(not(feature = "fast-mask"))]
@@ -315,6 +322,28 @@ mod tests {
                     (&slow, &slow),
                     "len {len} offset {offset}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn copy_masked_writes_only_the_common_length_whatever_the_lengths() {
+        let key = [0x37, 0xfa, 0x21, 0x3d];
+        let src: [u8; 300] = core::array::from_fn(|i| (i * 13 + 5) as u8);
+        for (dst_len, src_len) in [
+            (300, 131),
+            (131, 300),
+            (200, 64),
+            (64, 200),
+            (7, 70),
+            (70, 7),
+        ] {
+            let mut dst = [0xAAu8; 300];
+            copy_masked(&mut dst[..dst_len], &src[..src_len], key);
+            let len = dst_len.min(src_len);
+            for i in 0..300 {
+                let want = if i < len { src[i] ^ key[i % 4] } else { 0xAA };
+                assert_eq!(dst[i], want, "byte {i} of dst {dst_len}, src {src_len}");
             }
         }
     }
