@@ -167,8 +167,11 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
             // No room even for the carried bytes: nothing taken.
             return Ok(ReceivedCopy::nothing(start));
         };
-        let (out_carry, out_fresh) = out.split_at_mut(carry);
-        let (src_carry, src_fresh) = src.split_at(carry);
+        let (Some((out_carry, out_fresh)), Some((src_carry, src_fresh))) =
+            (out.split_at_mut_checked(carry), src.split_at_checked(carry))
+        else {
+            return Ok(ReceivedCopy::nothing(start));
+        };
         out_carry.copy_from_slice(src_carry);
         match frame.mask {
             Some(key) => copy_mask_at(out_fresh, src_fresh, key, frame.mask_offset),

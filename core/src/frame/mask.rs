@@ -171,46 +171,7 @@ fn xor_words(buf: &mut [u8], word: u64) -> &mut [u8] {
 /// two slices is written.
 #[inline]
 pub(crate) fn copy_masked(dst: &mut [u8], src: &[u8], key: [u8; 4]) {
-    // Both cut to the common length first, so the word loop's blocks and
-    // remainders line up whatever the callers pass.
-    let len = dst.len().min(src.len());
-    let (dst, src) = (
-        dst.get_mut(..len).unwrap_or_default(),
-        src.get(..len).unwrap_or_default(),
-    );
-    #[cfg(feature = "fast-mask")]
-    copy_masked_words(dst, src, key);
-    #[cfg(not(feature = "fast-mask"))]
-    copy_masked_bytes(dst, src, key);
-}
-
-/// [`copy_masked`] a byte at a time (without the `fast-mask` feature).
-#[cfg_attr(feature = "fast-mask", allow(dead_code))]
-fn copy_masked_bytes(dst: &mut [u8], src: &[u8], key: [u8; 4]) {
-    for ((d, s), k) in dst.iter_mut().zip(src).zip(key.iter().cycle()) {
-        *d = s ^ k;
-    }
-}
-
-/// [`copy_masked`] eight bytes at a time (feature `fast-mask`).
-#[cfg_attr(not(feature = "fast-mask"), allow(dead_code))]
-#[inline]
-fn copy_masked_words(dst: &mut [u8], src: &[u8], key: [u8; 4]) {
-    let word = key_word(u32::from_le_bytes(key));
-    let mut dst_blocks = dst.chunks_exact_mut(64);
-    let mut src_blocks = src.chunks_exact(64);
-    for (d, s) in (&mut dst_blocks).zip(&mut src_blocks) {
-        xor_words_into(d, s, word);
-    }
-    let (dst, src) = (dst_blocks.into_remainder(), src_blocks.remainder());
-    let done = xor_words_into(dst, src, word);
-    let (dst, src) = (
-        dst.get_mut(done..).unwrap_or_default(),
-        src.get(done..).unwrap_or_default(),
-    );
-    for ((d, s), k) in dst.iter_mut().zip(src).zip(key.iter().cycle()) {
-        *d = s ^ k;
-    }
+    copy_mask_at(dst, src, key, 0);
 }
 
 /// `dst` word = `src` word XOR `word`, for every whole 8-byte word both have;
@@ -370,13 +331,6 @@ mod tests {
             let mut dst = [0u8; 256];
             copy_masked(&mut dst[..len], &src, key);
             assert_eq!(&dst[..len], &expected[..], "len {len}");
-            let (mut words, mut bytes) = ([0u8; 256], [0u8; 256]);
-            copy_masked_words(&mut words[..len], &src, key);
-            copy_masked_bytes(&mut bytes[..len], &src, key);
-            assert_eq!(
-                (&words[..len], &bytes[..len]),
-                (&expected[..], &expected[..])
-            );
         }
     }
 
