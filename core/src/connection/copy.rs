@@ -9,10 +9,9 @@
 
 use super::receive::Step;
 use super::{Connection, Extension, Received};
-use crate::error::{Error, Violation};
-use crate::event::{Event, MessageKind};
+use crate::error::Error;
+use crate::event::Event;
 use crate::frame::copy_mask_at;
-use crate::utf8::{validate_prefix, Utf8Status};
 use rand_core::RngCore;
 
 /// What one call to [`Connection::receive_copy`] did.
@@ -153,7 +152,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
         start: usize,
         dst: &'a mut [u8],
     ) -> Result<ReceivedCopy<'a>, Error> {
-        let Some(mut frame) = self.frame else {
+        let Some(frame) = self.frame else {
             return Ok(ReceivedCopy::nothing(start));
         };
         let carry = usize::from(self.carry);
@@ -177,48 +176,20 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
             Some(key) => copy_mask_at(out_fresh, src_fresh, key, frame.mask_offset),
             None => out_fresh.copy_from_slice(src_fresh),
         }
-        frame.remaining -= take as u64;
-        frame.mask_offset = (frame.mask_offset + take) % 4;
-        let message_done = frame.remaining == 0 && frame.fin;
-        self.frame = if frame.remaining == 0 {
-            None
-        } else {
-            Some(frame)
-        };
+        let (kind, message_done) = self.advance_frame(frame, take);
         let out: &'a [u8] = out;
-        match frame.kind {
-            MessageKind::Binary => {
-                let event = (take > 0 || message_done).then_some(Event::Binary {
-                    data: out,
-                    fin: message_done,
-                });
-                Ok(ReceivedCopy {
-                    consumed: start + end,
-                    written: end,
-                    event,
-                })
+        let (surfaced, event) = self.surface_chunk(kind, out, take, message_done)?;
+        if surfaced < end {
+            // The unfinished code point of a text chunk stays in the input,
+            // unmasked, where the next call expects it.
+            if let (Some(back), Some(tail)) = (region.get_mut(surfaced..end), out.get(surfaced..)) {
+                back.copy_from_slice(tail);
             }
-            MessageKind::Text => match validate_prefix(out) {
-                Utf8Status::Prefix { valid, incomplete } if !(message_done && incomplete > 0) => {
-                    let done = valid.len();
-                    // The unfinished code point stays in the input, unmasked.
-                    if let (Some(back), Some(tail)) = (region.get_mut(done..end), out.get(done..)) {
-                        back.copy_from_slice(tail);
-                    }
-                    // An unfinished code point: at most 3 bytes.
-                    self.carry = incomplete.min(3) as u8;
-                    let event = (!valid.is_empty() || message_done).then_some(Event::Text {
-                        data: valid,
-                        fin: message_done,
-                    });
-                    Ok(ReceivedCopy {
-                        consumed: start + done,
-                        written: done,
-                        event,
-                    })
-                }
-                _ => Err(self.fail(Violation::InvalidUtf8)),
-            },
         }
+        Ok(ReceivedCopy {
+            consumed: start + surfaced,
+            written: surfaced,
+            event,
+        })
     }
 }

@@ -3,7 +3,7 @@
 //! prefix is whole, valid UTF-8 (an unfinished code point is carried to the
 //! next call).
 
-use super::{Connection, Extension, Received};
+use super::{Connection, Extension, IncomingFrame, Received};
 use crate::error::{Error, Violation};
 use crate::event::{Event, MessageKind};
 use crate::frame::apply_mask;
@@ -60,7 +60,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
         input: &'a mut [u8],
         start: usize,
     ) -> Result<Received<'a>, Error> {
-        let Some(mut frame) = self.frame else {
+        let Some(frame) = self.frame else {
             return Ok(Received {
                 consumed: start,
                 event: None,
@@ -75,25 +75,49 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
         if let Some(key) = frame.mask {
             apply_mask(fresh, key, frame.mask_offset);
         }
-        frame.remaining -= take as u64;
+        let (kind, message_done) = self.advance_frame(frame, take);
+        let chunk = region.get(..end).unwrap_or_default();
+        let (surfaced, event) = self.surface_chunk(kind, chunk, take, message_done)?;
+        Ok(Received {
+            consumed: start + surfaced,
+            event,
+        })
+    }
+
+    /// Counts `take` payload bytes of `frame`, the frame under way, as
+    /// received: the mask offset moves on and a finished frame is cleared.
+    /// Returns the frame's kind and whether its message is now complete.
+    pub(super) fn advance_frame(
+        &mut self,
+        mut frame: IncomingFrame,
+        take: usize,
+    ) -> (MessageKind, bool) {
+        // `take` never exceeds `remaining`: both callers cap it there.
+        frame.remaining = frame.remaining.saturating_sub(take as u64);
         frame.mask_offset = (frame.mask_offset + take) % 4;
         let message_done = frame.remaining == 0 && frame.fin;
-        self.frame = if frame.remaining == 0 {
-            None
-        } else {
-            Some(frame)
-        };
-        let chunk = region.get(..end).unwrap_or_default();
-        match frame.kind {
+        self.frame = (frame.remaining != 0).then_some(frame);
+        (frame.kind, message_done)
+    }
+
+    /// Surfaces `chunk` (the carried bytes, then `take` fresh ones, all
+    /// unmasked) as the event of its kind: binary whole, text up to its last
+    /// whole code point, with an unfinished one carried to the next call.
+    /// Returns how many bytes of `chunk` were surfaced, and the event.
+    pub(super) fn surface_chunk<'a>(
+        &mut self,
+        kind: MessageKind,
+        chunk: &'a [u8],
+        take: usize,
+        message_done: bool,
+    ) -> Result<(usize, Option<Event<'a>>), Error> {
+        match kind {
             MessageKind::Binary => {
                 let event = (take > 0 || message_done).then_some(Event::Binary {
                     data: chunk,
                     fin: message_done,
                 });
-                Ok(Received {
-                    consumed: start + end,
-                    event,
-                })
+                Ok((chunk.len(), event))
             }
             MessageKind::Text => match validate_prefix(chunk) {
                 Utf8Status::Prefix { valid, incomplete } if !(message_done && incomplete > 0) => {
@@ -103,10 +127,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
                         data: valid,
                         fin: message_done,
                     });
-                    Ok(Received {
-                        consumed: start + valid.len(),
-                        event,
-                    })
+                    Ok((valid.len(), event))
                 }
                 _ => Err(self.fail(Violation::InvalidUtf8)),
             },
