@@ -52,34 +52,11 @@ use crate::url::Url;
 use crate::{clock, ClientOptions, Error, Message, ServerOptions};
 use std::any::Any;
 use std::io::{self, ErrorKind, IoSlice, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::TcpStream;
 use std::time::Duration;
 use wsproto::{MessageKind, Role};
 
-/// A stream whose reads and writes can be bounded in time and whose write
-/// side can be shut, as a `TcpStream`'s can: what the timers and the
-/// lingering close need.
-#[doc(hidden)]
-pub trait Timed {
-    /// Bounds every later read (`None`: reads may block forever).
-    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
-    /// Bounds every later write (`None`: writes may block forever).
-    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
-    /// Shuts the write side: the peer reads end of file.
-    fn shutdown_write(&self) -> io::Result<()>;
-}
-
-impl Timed for TcpStream {
-    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        TcpStream::set_read_timeout(self, timeout)
-    }
-    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        TcpStream::set_write_timeout(self, timeout)
-    }
-    fn shutdown_write(&self) -> io::Result<()> {
-        self.shutdown(Shutdown::Write)
-    }
-}
+pub use crate::stream::blocking::Timed;
 
 /// Finds the [`Timed`] part of a stream (the `TcpStream`), when there is one.
 #[doc(hidden)]
@@ -194,7 +171,13 @@ pub fn connect_with(url: &str, options: &ClientOptions) -> Result<WebSocket<Mayb
     let parsed = Url::parse(url)?;
     if parsed.secure {
         #[cfg(feature = "rustls")]
-        return crate::tls::connect(url, options, crate::tls::default_client_config()?);
+        {
+            use crate::tls::session;
+            let timeout = session::handshake_timeout(&options.config);
+            let stream =
+                session::connect_blocking(url, timeout, session::default_client_config()?)?;
+            return client(stream, url, options);
+        }
         #[cfg(not(feature = "rustls"))]
         return Err(crate::stream::tls_not_built_in(url));
     }

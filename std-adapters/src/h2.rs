@@ -119,7 +119,8 @@ impl Http2Connection {
         let parsed = Url::parse(url)?;
         if parsed.secure {
             #[cfg(feature = "rustls")]
-            return Self::connect_tls(url, options, crate::tls::default_client_config()?).await;
+            return Self::connect_tls(url, options, crate::tls::session::default_client_config()?)
+                .await;
             #[cfg(not(feature = "rustls"))]
             return Err(Error::Url(format!(
                 "{url:?}: wss:// needs the `rustls` feature of wsproto-adapters \
@@ -138,7 +139,7 @@ impl Http2Connection {
     pub async fn connect_tls(
         url: &str,
         options: &ClientOptions,
-        config: Arc<crate::tls::ClientConfig>,
+        config: Arc<rustls::ClientConfig>,
     ) -> Result<Self, Error> {
         let parsed = Url::parse(url)?;
         if !parsed.secure {
@@ -148,7 +149,7 @@ impl Http2Connection {
         }
         let name = rustls::pki_types::ServerName::try_from(parsed.host.clone())
             .map_err(|e| Error::Url(format!("{url:?}: {e}")))?;
-        let mut config = crate::tls::ClientConfig::clone(&config);
+        let mut config = rustls::ClientConfig::clone(&config);
         config.alpn_protocols = vec![b"h2".to_vec()];
         let tcp = TcpStream::connect((parsed.host.as_str(), parsed.port)).await?;
         tcp.set_nodelay(true)?;

@@ -15,11 +15,35 @@ pub(crate) fn tls_not_built_in(url: &str) -> crate::Error {
 /// The blocking stream: [`blocking::MaybeTls`](crate::blocking::MaybeTls).
 #[cfg(feature = "blocking")]
 pub mod blocking {
-    use crate::blocking::Timed;
     use std::io::{self, IoSlice, Read, Write};
-    use std::net::TcpStream;
+    use std::net::{Shutdown, TcpStream};
     use std::ops::Deref;
     use std::time::Duration;
+
+    /// A stream whose reads and writes can be bounded in time and whose write
+    /// side can be shut, as a `TcpStream`'s can: what the timers and the
+    /// lingering close need.
+    #[doc(hidden)]
+    pub trait Timed {
+        /// Bounds every later read (`None`: reads may block forever).
+        fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
+        /// Bounds every later write (`None`: writes may block forever).
+        fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
+        /// Shuts the write side: the peer reads end of file.
+        fn shutdown_write(&self) -> io::Result<()>;
+    }
+
+    impl Timed for TcpStream {
+        fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+            TcpStream::set_read_timeout(self, timeout)
+        }
+        fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+            TcpStream::set_write_timeout(self, timeout)
+        }
+        fn shutdown_write(&self) -> io::Result<()> {
+            self.shutdown(Shutdown::Write)
+        }
+    }
 
     /// A blocking TCP stream, plain (`ws://`) or under TLS (`wss://`, feature
     /// `rustls`).

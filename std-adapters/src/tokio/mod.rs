@@ -152,7 +152,13 @@ pub async fn connect_with(
     let parsed = Url::parse(url)?;
     if parsed.secure {
         #[cfg(feature = "rustls")]
-        return crate::tls::connect_async(url, options, crate::tls::default_client_config()?).await;
+        {
+            use crate::tls::session;
+            let timeout = session::handshake_timeout(&options.config);
+            let config = session::default_client_config()?;
+            let stream = session::connect_tokio(url, timeout, config).await?;
+            return client(stream, url, options).await;
+        }
         #[cfg(not(feature = "rustls"))]
         return Err(crate::stream::tls_not_built_in(url));
     }
