@@ -44,7 +44,7 @@
 use crate::driver::Driver;
 use crate::handshake::Done;
 use crate::rng::new_rng;
-use crate::tokio::WebSocket;
+use crate::tokio::socket::WebSocket;
 use crate::upgrade::UpgradedWebSocket;
 use crate::url::Url;
 use crate::{ClientOptions, Error};

@@ -42,7 +42,7 @@
 use crate::driver::Driver;
 use crate::handshake::{write_sized, Done};
 use crate::rng::new_rng;
-use crate::tokio::WebSocket;
+use crate::tokio::socket::WebSocket;
 use crate::{Agreed, Error, MemoryBudget, ServerOptions};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, Uri, Version};
 use hyper_util::rt::TokioIo;

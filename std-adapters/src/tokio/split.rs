@@ -1,4 +1,4 @@
-//! The two halves of a split [`WebSocket`]: [`ReadHalf`] (a `Stream` of
+//! The two halves of a split [`WebSocket`](super::WebSocket): [`ReadHalf`] (a `Stream` of
 //! messages) and [`WriteHalf`] (a `Sink` of messages).
 //!
 //! Both hold the connection behind one `Arc<Mutex<..>>`, locked only inside
@@ -9,7 +9,6 @@
 //! waits for (a Close queued, the connection over).
 
 use super::poll::{Io, Timer, HIGH_WATER};
-use super::WebSocket;
 use crate::{Error, Message};
 use futures_core::Stream;
 use futures_sink::Sink;
@@ -132,7 +131,7 @@ pub(super) fn split<S>(io: Io<S>) -> (ReadHalf<S>, WriteHalf<S>) {
     )
 }
 
-/// The reading half of a [`WebSocket`] from [`WebSocket::split`]: a
+/// The reading half of a [`WebSocket`](super::WebSocket) from [`WebSocket::split`](super::WebSocket::split): a
 /// [`Stream`] of messages that ends after the close handshake.
 ///
 /// It answers pings and echoes the peer's Close (the core queues the frames)
@@ -149,11 +148,11 @@ pub struct ReadHalf<S> {
     timer: Timer,
 }
 
-/// The writing half of a [`WebSocket`] from [`WebSocket::split`]: a
+/// The writing half of a [`WebSocket`](super::WebSocket) from [`WebSocket::split`](super::WebSocket::split): a
 /// [`Sink`] of messages, with the same `send`, `feed`, `flush` and `close`
 /// as the whole socket.
 ///
-/// **Cancel safety:** as for [`WebSocket`]'s sends (see the
+/// **Cancel safety:** as for [`WebSocket`](super::WebSocket)'s sends (see the
 /// [module doc](super#cancelling-a-send)): a `send` or `feed` dropped while
 /// writing earlier output queued nothing; once a message is queued it is
 /// written by the next flush, send or close (or by the read half). `flush`
@@ -199,7 +198,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ReadHalf<S> {
         })
     }
 
-    /// Reads the next whole message, as [`WebSocket::read`] does (control
+    /// Reads the next whole message, as [`WebSocket::read`](super::WebSocket::read) does (control
     /// messages too); [`Error::ConnectionClosed`] once the connection is
     /// over. Cancel-safe.
     pub async fn read(&mut self) -> Result<Message, Error> {
@@ -211,11 +210,6 @@ impl<S> ReadHalf<S> {
     /// Whether `write` is the other half of the same socket.
     pub fn is_pair_of(&self, write: &WriteHalf<S>) -> bool {
         Arc::ptr_eq(&self.shared, &write.shared)
-    }
-
-    /// Puts the socket back together (see [`reunite`]).
-    pub fn reunite(self, write: WriteHalf<S>) -> Result<WebSocket<S>, ReuniteError<S>> {
-        reunite(self, write)
     }
 }
 
@@ -295,7 +289,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
     }
 
     /// Sends a message: writes earlier output, queues the message, writes
-    /// it (see [`WebSocket::send`]).
+    /// it (see [`WebSocket::send`](super::WebSocket::send)).
     pub async fn send(&mut self, message: Message) -> Result<(), Error> {
         self.flush().await?;
         self.queue(message)?;
@@ -303,13 +297,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
     }
 
     /// Queues a message, writing earlier output first only while more than
-    /// 64 KiB are queued (see [`WebSocket::feed`]).
+    /// 64 KiB are queued (see [`WebSocket::feed`](super::WebSocket::feed)).
     pub async fn feed(&mut self, message: Message) -> Result<(), Error> {
         poll_fn(|cx| self.poll_write_out(cx, HIGH_WATER)).await?;
         self.queue(message)
     }
 
-    /// Writes everything queued (see [`WebSocket::flush`]). Cancel-safe.
+    /// Writes everything queued (see [`WebSocket::flush`](super::WebSocket::flush)). Cancel-safe.
     pub async fn flush(&mut self) -> Result<(), Error> {
         poll_fn(|cx| self.poll_write_out(cx, 0)).await
     }
@@ -327,7 +321,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
     }
 }
 
-/// Sending messages, as for [`WebSocket`]: `poll_ready` writes only while
+/// Sending messages, as for [`WebSocket`](super::WebSocket): `poll_ready` writes only while
 /// more than 64 KiB are queued, `start_send` queues, `poll_flush` writes
 /// everything, `poll_close` sends Close 1000 and waits as
 /// [`WriteHalf::close`] does.
@@ -359,7 +353,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WriteHalf<S> {
     }
 }
 
-/// The halves given to [`reunite`] came from different sockets; both are
+/// The halves given to [`reunite`](super::reunite) came from different sockets; both are
 /// handed back.
 pub struct ReuniteError<S>(pub ReadHalf<S>, pub WriteHalf<S>);
 
@@ -377,19 +371,12 @@ impl<S> fmt::Display for ReuniteError<S> {
 
 impl<S> std::error::Error for ReuniteError<S> {}
 
-/// Puts the halves from [`WebSocket::split`] back together; fails (handing
-/// both back) if they come from different sockets.
-///
-/// ```no_run
-/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-/// use wsproto_adapters::tokio::{connect, reunite};
-/// let (read, write) = connect("ws://127.0.0.1:9001/").await?.split();
-/// let mut ws = reunite(read, write)?;
-/// ws.send_text("whole again").await?;
-/// # Ok(())
-/// # }
-/// ```
-pub fn reunite<S>(read: ReadHalf<S>, write: WriteHalf<S>) -> Result<WebSocket<S>, ReuniteError<S>> {
+/// The connection and write timer of two halves of one socket, for
+/// [`reunite`](super::reunite)(super::reunite); the halves back if they are not a pair.
+pub(super) fn rejoin<S>(
+    read: ReadHalf<S>,
+    write: WriteHalf<S>,
+) -> Result<(Io<S>, Timer), ReuniteError<S>> {
     if !read.is_pair_of(&write) {
         return Err(ReuniteError(read, write));
     }
@@ -398,10 +385,7 @@ pub fn reunite<S>(read: ReadHalf<S>, write: WriteHalf<S>) -> Result<WebSocket<S>
     match Arc::try_unwrap(read.shared) {
         Ok(shared) => {
             let shared = shared.into_inner().unwrap_or_else(PoisonError::into_inner);
-            Ok(WebSocket {
-                io: shared.io,
-                timer,
-            })
+            Ok((shared.io, timer))
         }
         // Unreachable (the halves hold the only two references), but never a panic.
         Err(shared) => Err(ReuniteError(
