@@ -74,11 +74,17 @@ const MAX_MATCH: usize = 258;
 /// Chain links followed per search.
 const MAX_CHAIN: u32 = 16;
 /// A match this long ends the search.
-const NICE_MATCH: usize = 32;
+const NICE_MATCH: usize = 20;
 /// A match this long is taken without looking one byte further.
 const LAZY_MATCH: usize = 16;
 /// A match this long makes the one-byte-later search shorter (a quarter).
 const GOOD_MATCH: usize = 8;
+/// Inside a match longer than these two together, only its first
+/// `INSERT_HEAD` and last `INSERT_TAIL` positions enter the hash tables:
+/// the middle of a long match is rarely where a later match starts, and
+/// each insertion costs about as much as a link followed.
+const INSERT_HEAD: usize = 12;
+const INSERT_TAIL: usize = 12;
 /// Worst-case bytes around a stored block: up to 7 pending bits plus a
 /// 3-bit header (2 bytes), then LEN and NLEN.
 const STORED_OVERHEAD: usize = 6;
@@ -575,7 +581,13 @@ impl<const BUF: usize, const HASH: usize, S: Storage> Compressor<BUF, HASH, S> {
                 }
                 n += 2;
                 let stop = (p + len).min(end.saturating_sub(HASHED - 1));
-                t.insert_range(buf, t.inserted.max(p + 1), stop);
+                let from = t.inserted.max(p + 1);
+                if stop > from + INSERT_HEAD + INSERT_TAIL {
+                    t.insert_range(buf, from, from + INSERT_HEAD);
+                    t.insert_range(buf, stop - INSERT_TAIL, stop);
+                } else {
+                    t.insert_range(buf, from, stop);
+                }
                 p += len;
             } else {
                 if let Some(s) = syms.get_mut(n) {
