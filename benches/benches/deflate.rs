@@ -19,6 +19,10 @@
 //!   (the first message of a connection, so no shared history), beside
 //!   miniz_oxide's raw DEFLATE at levels 1 and 6 as the reference, and
 //!   `size_of` of the connection and compressor types.
+//! * For instruction counts under callgrind, the environment picks one job
+//!   and the bench exits after it: `DEFLATE_ROUNDS=BITS,N` (N round trips),
+//!   `DEFLATE_COMPRESS=WHICH,CORPUS,N` (N messages compressed from
+//!   scratch), `DEFLATE_SIZES=1` (the sizes above only).
 
 use std::hint::black_box;
 
@@ -475,9 +479,57 @@ fn count_rounds(spec: &str) {
     println!("ROUNDS bits {bits}: {n} round trips, {total} wire bytes");
 }
 
+/// `DEFLATE_COMPRESS=WHICH,CORPUS,N` (WHICH one of `wsproto9`, `wsproto15`,
+/// `miniz6`; CORPUS `chat` or `prose`): compresses the 16 KiB sample from
+/// scratch N times and exits, for instruction counts per message taken as
+/// the difference between two values of N, as for `DEFLATE_ROUNDS`.
+fn count_compress(spec: &str) {
+    let parts: Vec<&str> = spec.split(',').collect();
+    let [which, corpus, n] = parts[..] else {
+        panic!("DEFLATE_COMPRESS=WHICH,CORPUS,N");
+    };
+    let n: usize = n.parse().expect("N");
+    let text = match corpus {
+        "chat" => chat_text(16 << 10, 0),
+        _ => prose_text(16 << 10, 0),
+    };
+    let input = text.as_bytes();
+    let mut out = vec![0u8; 2 * input.len() + 4096];
+    let mut total = 0;
+    match which {
+        "wsproto9" => {
+            let mut c = Box::new(Compressor9::new(9, true));
+            for _ in 0..n {
+                total += wsproto_compress(&mut c, black_box(input), &mut out);
+            }
+        }
+        "wsproto15" => {
+            let mut c = Box::new(Compressor15::new(15, true));
+            for _ in 0..n {
+                total += wsproto_compress(&mut c, black_box(input), &mut out);
+            }
+        }
+        _ => {
+            let mut m = Miniz::new(6);
+            for _ in 0..n {
+                total += m.compress(black_box(input), &mut out);
+            }
+        }
+    }
+    println!("COMPRESS {which} {corpus}: {n} messages, {total} bytes");
+}
+
 fn deflate(c: &mut Criterion) {
     if let Ok(spec) = std::env::var("DEFLATE_ROUNDS") {
         count_rounds(&spec);
+        std::process::exit(0);
+    }
+    if let Ok(spec) = std::env::var("DEFLATE_COMPRESS") {
+        count_compress(&spec);
+        std::process::exit(0);
+    }
+    if std::env::var_os("DEFLATE_SIZES").is_some() {
+        print_ratios();
         std::process::exit(0);
     }
     print_ratios();

@@ -74,11 +74,17 @@ const MAX_MATCH: usize = 258;
 /// Chain links followed per search.
 const MAX_CHAIN: u32 = 16;
 /// A match this long ends the search.
-const NICE_MATCH: usize = 32;
+const NICE_MATCH: usize = 20;
 /// A match this long is taken without looking one byte further.
 const LAZY_MATCH: usize = 16;
 /// A match this long makes the one-byte-later search shorter (a quarter).
 const GOOD_MATCH: usize = 8;
+/// Inside a match longer than these two together, only its first
+/// `INSERT_HEAD` and last `INSERT_TAIL` positions enter the hash tables:
+/// the middle of a long match is rarely where a later match starts, and
+/// each insertion costs about as much as a link followed.
+const INSERT_HEAD: usize = 12;
+const INSERT_TAIL: usize = 12;
 /// Worst-case bytes around a stored block: up to 7 pending bits plus a
 /// 3-bit header (2 bytes), then LEN and NLEN.
 const STORED_OVERHEAD: usize = 6;
@@ -575,7 +581,13 @@ impl<const BUF: usize, const HASH: usize, S: Storage> Compressor<BUF, HASH, S> {
                 }
                 n += 2;
                 let stop = (p + len).min(end.saturating_sub(HASHED - 1));
-                t.insert_range(buf, t.inserted.max(p + 1), stop);
+                let from = t.inserted.max(p + 1);
+                if stop > from + INSERT_HEAD + INSERT_TAIL {
+                    t.insert_range(buf, from, from + INSERT_HEAD);
+                    t.insert_range(buf, stop - INSERT_TAIL, stop);
+                } else {
+                    t.insert_range(buf, from, stop);
+                }
                 p += len;
             } else {
                 if let Some(s) = syms.get_mut(n) {
@@ -1154,6 +1166,7 @@ impl Bits {
 mod tests {
     use super::*;
     use crate::extensions::deflate::inflate::{Inflater, TAIL};
+    use crate::extensions::deflate::test_rng::{random_bytes, XorShift};
     use miniz_oxide::inflate::core::inflate_flags::{
         TINFL_FLAG_HAS_MORE_INPUT, TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF,
     };
@@ -1244,15 +1257,7 @@ mod tests {
         // the buffer. After a first
         // message of 300 bytes, the chunks sit at 300 and 812, so the
         // buffer slides between them while the block is open.
-        let mut x = 0x0bad_5eedu32;
-        let random: Vec<u8> = (0..1024)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 17;
-                x ^= x << 5;
-                x as u8
-            })
-            .collect();
+        let random = random_bytes(0x0bad_5eed, 1024);
         let first = &sample_messages()[0][..300];
         for steps in [(usize::MAX, 1 << 16), (1, 1), (100, 7)] {
             let mut c = Compressor::<1024, 2048>::new(9, false);
@@ -1311,15 +1316,7 @@ mod tests {
 
     #[test]
     fn incompressible_data_uses_stored_blocks() {
-        let mut x = 0x1234_5678u32;
-        let data: Vec<u8> = (0..3000)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 17;
-                x ^= x << 5;
-                x as u8
-            })
-            .collect();
+        let data = random_bytes(0x1234_5678, 3000);
         let mut c = Compressor9::new(9, false);
         let out = compress_msg(&mut c, &data, 3000, 4096);
         assert!(out.len() <= Compressor9::max_compressed_len(data.len()));
@@ -1340,13 +1337,8 @@ mod tests {
 
     /// A few kilobytes of each kind: text-like, repetitive, random.
     fn sample_messages() -> Vec<Vec<u8>> {
-        let mut x = 0x9e37_79b9u32;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x
-        };
+        let mut rng = XorShift::new(0x9e37_79b9);
+        let mut next = move || rng.next_u32();
         const WORDS: [&str; 6] = ["socket ", "frame ", "deflate ", "{\"id\":", "}, ", "\n"];
         let text: Vec<u8> = (0..6000)
             .flat_map(|_| WORDS[next() as usize % WORDS.len()].bytes())

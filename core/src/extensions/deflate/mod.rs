@@ -61,6 +61,8 @@ pub mod params;
 pub mod pooled;
 pub mod state;
 pub mod storage;
+#[cfg(test)]
+mod test_rng;
 
 pub use compress::{Compressed, Compressor, Compressor12, Compressor15, Compressor9};
 pub use inflate::{InflateError, Inflated, Inflater, Inflater12, Inflater15, Inflater9};

@@ -397,6 +397,7 @@ fn run_of(s: &[u8], v: u8, max: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::extensions::deflate::test_rng::XorShift;
     use std::vec::Vec;
 
     /// Plain Huffman cost and depth (no length limit) by repeated merging.
@@ -426,14 +427,12 @@ mod tests {
 
     #[test]
     fn lengths_are_optimal_and_complete() {
-        let mut x = 12345u32;
+        let mut rng = XorShift::new(12345);
         for round in 0..300 {
             let n = 2 + round % 285;
             let freq: Vec<u16> = (0..n)
                 .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 17;
-                    x ^= x << 5;
+                    let x = rng.next_u32();
                     if x % 5 == 0 {
                         0
                     } else {
@@ -690,16 +689,9 @@ mod tests {
 
     #[test]
     fn heapsort_sorts() {
-        let mut x = 77u32;
+        let mut rng = XorShift::new(77);
         for n in 0..300 {
-            let mut v: Vec<u32> = (0..n)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 17;
-                    x ^= x << 5;
-                    x % 1000
-                })
-                .collect();
+            let mut v: Vec<u32> = (0..n).map(|_| rng.next_u32() % 1000).collect();
             let mut want = v.clone();
             want.sort_unstable();
             heapsort(&mut v);
@@ -721,13 +713,8 @@ mod tests {
 
     #[test]
     fn in_place_lengths_match_the_two_array_construction() {
-        let mut x = 0x2545_f491u32;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x
-        };
+        let mut rng = XorShift::new(0x2545_f491);
+        let mut next = move || rng.next_u32();
         for round in 0..2000u32 {
             let n = [19, 30, 286][round as usize % 3];
             let zeros = next() % 4;

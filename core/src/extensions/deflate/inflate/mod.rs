@@ -606,15 +606,8 @@ mod tests {
     #[test]
     fn distance_beyond_the_window_is_corrupt() {
         // 600 distinct bytes then a copy of the first four: distance 600.
-        let mut x = 0x2545_f491u32;
-        let data: Vec<u8> = (0..600)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 17;
-                x ^= x << 5;
-                (x >> 24) as u8
-            })
-            .collect();
+        let mut rng = crate::extensions::deflate::test_rng::XorShift::new(0x2545_f491);
+        let data: Vec<u8> = (0..600).map(|_| (rng.next_u32() >> 24) as u8).collect();
         // Message 1 is stored; message 2 repeats its start: a distance of 600.
         let mut c = crate::extensions::deflate::Compressor15::new(15, false);
         let mut out = std::vec![0u8; 2048];
