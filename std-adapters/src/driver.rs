@@ -98,11 +98,46 @@ const TX_KEEP: usize = 256 * 1024;
 const INFLATE_SCRATCH: usize = 32 * 1024;
 
 /// What the I/O layer should do after [`Driver::step`].
+#[cfg_attr(not(feature = "blocking"), allow(dead_code))]
 pub(crate) enum Step {
     /// Go round again: write, then take the outcome.
     Continue,
     /// Read more bytes, waiting at most this long (`None`: no timer armed).
     Read(Option<std::time::Duration>),
+}
+
+/// What the I/O layer should do after [`Driver::step_until`]: as [`Step`],
+/// with the deadline itself rather than the wait, so a caller that keeps a
+/// timer armed needs no clock to compare it with.
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+pub(crate) enum StepAt {
+    /// Go round again: write, then take the outcome.
+    Continue,
+    /// Read more bytes, until this deadline at most (`None`: no timer armed).
+    Read(Option<Instant>),
+}
+
+/// The time for one step, read from the clock only when a deadline needs it.
+struct Now {
+    at: Option<Instant>,
+    /// No timer can be due before this instant (the caller's timer, armed
+    /// there, has not fired), so deadlines from it on need no clock.
+    quiet_before: Option<Instant>,
+}
+
+impl Now {
+    /// The current time, read once.
+    fn get(&mut self) -> Instant {
+        *self.at.get_or_insert_with(crate::clock::now)
+    }
+
+    /// Whether a deadline at `at` has come.
+    fn reached(&mut self, at: Instant) -> bool {
+        if self.at.is_none() && self.quiet_before.is_some_and(|quiet| at >= quiet) {
+            return false;
+        }
+        at <= self.get()
+    }
 }
 
 /// A message being reassembled, or room for the next one.
@@ -607,12 +642,12 @@ impl Driver {
     /// Returns the next deadline when none was due (so the caller need not
     /// ask the core again while nothing else reaches it), `None` after
     /// firing.
-    fn run_timers(&mut self, now: Instant) -> Result<Option<Option<Instant>>, Error> {
+    fn run_timers(&mut self, now: &mut Now) -> Result<Option<Option<Instant>>, Error> {
         let next = self.conn.poll_timeout();
-        if next.is_some_and(|at| at <= now) {
+        if next.is_some_and(|at| now.reached(at)) {
             // A keepalive ping or a Close may be queued now.
             self.core_output = true;
-            self.conn.handle_timeout(now)?;
+            self.conn.handle_timeout(now.get())?;
             return Ok(None);
         }
         Ok(Some(next))
@@ -630,7 +665,7 @@ impl Driver {
         if self.finished {
             return Ok(None);
         }
-        let next = match self.run_timers(now) {
+        let next = match self.run_timers(&mut Self::now_at(now)) {
             // Output the core gives may move its timers (our Close arms one).
             Ok(next) => next.filter(|_| !self.core_output),
             Err(e) => return Err(self.give_up(Some(e))),
@@ -722,8 +757,9 @@ impl Driver {
     }
 
     /// Runs timers, feeds buffered input to the core and collects its output.
+    #[cfg_attr(not(feature = "blocking"), allow(dead_code))]
     pub fn step(&mut self, now: Instant) -> Step {
-        self.step_inner(now, true)
+        Self::waiting(self.step_inner(&mut Self::now_at(now), true), now)
     }
 
     /// As [`Driver::step`], but asks for a read even while output waits to
@@ -731,17 +767,48 @@ impl Driver {
     /// the end of the connection (end of file, the transport to be shut)
     /// still waits for [`Driver::pending`] to drain.
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
-    pub fn step_reading(&mut self, now: Instant) -> Step {
-        self.step_inner(now, false)
+    pub fn step_reading(&mut self, now: Instant) -> StepAt {
+        self.step_inner(&mut Self::now_at(now), false)
     }
 
-    fn step_inner(&mut self, now: Instant, write_first: bool) -> Step {
+    /// As [`Driver::step`], for a caller whose timer is armed at
+    /// `quiet_before` and has not fired: no deadline from then on can have
+    /// come, so the clock is read only for an earlier one. A busy
+    /// connection then steps without reading the clock at all.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub fn step_until(&mut self, quiet_before: Option<Instant>) -> StepAt {
+        self.step_inner(
+            &mut Now {
+                at: None,
+                quiet_before,
+            },
+            true,
+        )
+    }
+
+    fn now_at(now: Instant) -> Now {
+        Now {
+            at: Some(now),
+            quiet_before: None,
+        }
+    }
+
+    /// A step's deadline as the wait from `now`.
+    #[cfg_attr(not(feature = "blocking"), allow(dead_code))]
+    fn waiting(step: StepAt, now: Instant) -> Step {
+        match step {
+            StepAt::Continue => Step::Continue,
+            StepAt::Read(at) => Step::Read(wait_until(at, now)),
+        }
+    }
+
+    fn step_inner(&mut self, now: &mut Now, write_first: bool) -> StepAt {
         // The caller is back for more: the last message is its own now.
         self.account
             .shrink(core::mem::take(&mut self.delivered_charge));
         if self.finished {
             self.outcome = Some(Err(Error::ConnectionClosed));
-            return Step::Continue;
+            return StepAt::Continue;
         }
         if self.lingering() {
             return self.drain(now);
@@ -762,12 +829,12 @@ impl Driver {
         }
         self.transmit();
         if self.outcome.is_some() || (write_first && !self.pending().is_empty()) {
-            return Step::Continue;
+            return StepAt::Continue;
         }
         if !self.pending().is_empty()
             && (self.eof || self.shut || self.conn.should_close_transport())
         {
-            return Step::Continue;
+            return StepAt::Continue;
         }
         if self.eof {
             self.core_output = true;
@@ -777,12 +844,12 @@ impl Driver {
                 Err(e) => e.into(),
                 Ok(()) => Error::ConnectionClosed,
             }));
-            return Step::Continue;
+            return StepAt::Continue;
         }
         if self.shut || self.conn.should_close_transport() {
             // Shut by us (close done, failure, timer): nothing more to read.
             self.finished = true;
-            return Step::Continue;
+            return StepAt::Continue;
         }
         if !self.rx.is_empty() && self.rx_len - self.rx_start == self.rx.len() {
             // Never expected (the core keeps little unconsumed), but never read into nothing.
@@ -805,22 +872,23 @@ impl Driver {
                 self.drop_room();
             }
         }
-        Step::Read(match next {
-            Some(next) => wait_until(next, now),
-            None => self.wait(now),
+        StepAt::Read(match next {
+            Some(next) => next,
+            None => self.conn.poll_timeout(),
         })
     }
 
     /// One round of the lingering close: read and discard until end of file
     /// or the deadline, then release the held failure.
-    fn drain(&mut self, now: Instant) -> Step {
+    fn drain(&mut self, now: &mut Now) -> StepAt {
+        let now = now.get();
         let until = *self
             .linger_until
             .get_or_insert_with(|| now + self.conn.config().close_timeout);
         if now >= until {
             // The peer kept the connection open (or kept sending) too long.
             self.finished = true;
-            return Step::Continue;
+            return StepAt::Continue;
         }
         // Whatever was buffered is as dead as what is still to come; the
         // peer may be sending megabytes, so drain with the whole window.
@@ -829,9 +897,7 @@ impl Driver {
         if self.rx.len() < RX_BUFFER {
             self.rx = vec![0u8; RX_BUFFER];
         }
-        let wait = std::time::Duration::from_nanos(until.saturating_duration_since(now).as_nanos())
-            .max(std::time::Duration::from_millis(1));
-        Step::Read(Some(wait))
+        StepAt::Read(Some(until))
     }
 
     /// Feeds the receive window to the core until a message completes or
@@ -1927,10 +1993,10 @@ mod tests {
         let mut d = server_reading(Vec::new());
         d.send_binary(&[1; 100]).unwrap();
         assert!(matches!(d.step(now), Step::Continue));
-        assert!(matches!(d.step_reading(now), Step::Read(_)));
+        assert!(matches!(d.step_reading(now), StepAt::Read(_)));
         // At the end of file the output goes first.
         d.on_eof();
-        assert!(matches!(d.step_reading(now), Step::Continue));
+        assert!(matches!(d.step_reading(now), StepAt::Continue));
         assert!(d.take_outcome().is_none());
     }
 
