@@ -90,6 +90,11 @@ const SEND_ROOM: usize = MAX_HEADER_LEN;
 /// instead of an unmasking and a copy. A smaller window keeps the in-place
 /// path, whose loop over runs of whole small frames costs less per frame.
 const COPY_MIN: usize = 4096;
+/// A written transmit buffer up to this size (an echoed small message's own
+/// allocation) is kept as the allocation of the next small message
+/// ([`Partial::Spare`]), so an echo of small messages allocates nothing; a
+/// larger one is freed, so an idle connection holds at most this.
+const RECYCLE_MAX: usize = 256;
 /// Transmit buffers above this are shrunk back once written.
 const TX_KEEP: usize = 256 * 1024;
 /// Decompressed bytes per chunk of a compressed message (allocated only when
@@ -322,7 +327,7 @@ impl Driver {
     /// How many bytes wait to be written (the tokio driver's back-pressure).
     #[cfg(any(feature = "tokio", test))]
     pub fn pending_len(&self) -> usize {
-        self.tx.pending().len() + self.verbatim.as_ref().map_or(0, Verbatim::left)
+        self.tx.end.saturating_sub(self.tx.start) + self.verbatim.as_ref().map_or(0, Verbatim::left)
     }
 
     /// The output in order, as up to four slices for one vectored write;
@@ -331,6 +336,14 @@ impl Driver {
     /// write needs, wherever it stops.
     pub fn pending_slices<'a>(&'a self, slices: &mut [IoSlice<'a>; 4]) -> usize {
         let tx = self.tx.pending();
+        if self.verbatim.is_none() {
+            // The usual case: the transmit buffer alone.
+            if tx.is_empty() {
+                return 0;
+            }
+            slices[0] = IoSlice::new(tx);
+            return 1;
+        }
         let parts: [Option<&'a [u8]>; 4] = match &self.verbatim {
             Some(v) => {
                 let (before, after) = tx.split_at(v.before.min(tx.len()));
@@ -387,6 +400,20 @@ impl Driver {
             self.room_charge = charge;
         } else {
             self.account.shrink(charge);
+        }
+    }
+
+    /// Frees the written transmit buffer, or keeps a small one as the
+    /// allocation of the next small message ([`RECYCLE_MAX`]) while no
+    /// message is under way.
+    fn recycle_tx(&mut self) {
+        match self.tx.take() {
+            Some((buf, charged)) if self.partial.is_none() && buf.capacity() <= RECYCLE_MAX => {
+                self.partial = Some(Partial::Spare(buf));
+                self.partial_charge = charged;
+            }
+            Some((_, charged)) => self.account.shrink(charged),
+            None => {}
         }
     }
 
@@ -452,7 +479,7 @@ impl Driver {
 
     /// The result the caller should return, if one is ready.
     pub fn take_outcome(&mut self) -> Option<Result<Message, Error>> {
-        if self.lingering() {
+        if self.outcome.is_none() || self.lingering() {
             // Held until the drain ends (see the module doc).
             return None;
         }
@@ -866,8 +893,11 @@ impl Driver {
             // Small messages, or none: nothing is queued (checked above), so
             // the transmit buffer goes too, and comes back with the next send.
             // A large one stays through a burst, as the receive window does.
-            self.tx.release(&mut self.account);
-            self.drop_spare();
+            if !matches!(&self.partial, Some(Partial::Spare(b)) if b.capacity() <= RECYCLE_MAX) {
+                // A large spare goes; a small one is what recycling keeps.
+                self.drop_spare();
+            }
+            self.recycle_tx();
             if self.small_reads >= RX_SHRINK_AFTER {
                 self.drop_room();
             }
@@ -1520,13 +1550,23 @@ impl TxBuffer {
     }
 
     /// Frees the buffer; only when nothing is queued.
+    #[cfg(test)]
     fn release(&mut self, account: &mut Account) {
-        if self.start == self.end {
-            self.buf = Vec::new();
-            self.start = 0;
-            self.end = 0;
-            self.settle(account);
+        if let Some((_, charged)) = self.take() {
+            account.shrink(charged);
         }
+    }
+
+    /// The buffer and what is charged for it, taken out; only when nothing
+    /// is queued (and something is allocated).
+    fn take(&mut self) -> Option<(Vec<u8>, usize)> {
+        if self.start != self.end || self.buf.capacity() == 0 {
+            return None;
+        }
+        self.start = 0;
+        self.end = 0;
+        let charged = core::mem::take(&mut self.charged);
+        Some((core::mem::take(&mut self.buf), charged))
     }
 
     /// Drops everything queued.
@@ -1706,7 +1746,14 @@ fn start(partial: Option<Partial>, cap: usize) -> Vec<u8> {
 /// initialised: room to write into without zeroing it first).
 fn room_for(partial: Option<Partial>, cap: usize) -> Vec<u8> {
     match partial {
-        Some(Partial::Spare(b)) if cap >= VECTORED_MIN => b,
+        // A large spare for a large message; a small one (a recycled
+        // transmit buffer) for a small message that fits it.
+        Some(Partial::Spare(b))
+            if (cap >= VECTORED_MIN && b.capacity() >= VECTORED_MIN)
+                || (cap < VECTORED_MIN && b.capacity() >= cap && b.capacity() <= RECYCLE_MAX) =>
+        {
+            b
+        }
         _ => Vec::with_capacity(cap),
     }
 }
@@ -2657,6 +2704,44 @@ mod tests {
             expected.extend(copied_frame(MessageKind::Binary, &payload));
             assert_eq!(drain_with(&mut d, |_| usize::MAX), expected, "{len}");
         }
+    }
+
+    #[test]
+    fn a_small_echo_written_out_is_the_allocation_of_the_next_small_message() {
+        let budget = crate::MemoryBudget::new(1 << 20);
+        let mut d = vectored_server(VECTORED_MIN, Some(budget.clone()));
+        let mut addrs = Vec::new();
+        for i in 0..4u8 {
+            let payload = vec![b'a' + i; 16 - usize::from(i)];
+            let (mut messages, _) = read_all(&mut d, &client_frame_with(0x82, &payload));
+            let message = messages.pop().expect("the message");
+            assert_eq!(message, Message::Binary(payload.clone()));
+            if let Message::Binary(b) = &message {
+                addrs.push(b.as_ptr() as usize);
+            }
+            d.send_owned(message).unwrap();
+            let out = drain_with(&mut d, |_| usize::MAX);
+            assert_eq!(out, copied_frame(MessageKind::Binary, &payload), "{i}");
+            // The step before the next read keeps the written buffer, charged.
+            assert!(matches!(d.step(Instant::from_secs(1)), Step::Read(_)));
+            assert_eq!(d.tx.capacity(), 0);
+            assert!(matches!(d.partial, Some(Partial::Spare(_))), "{i}");
+            assert_eq!(d.account.held(), d.partial_charge);
+        }
+        assert!(addrs.windows(2).all(|w| w[0] == w[1]), "{addrs:?}");
+        // A larger message does not fit: a new allocation, and the written
+        // one (over RECYCLE_MAX) is freed rather than kept.
+        let payload = vec![b'z'; RECYCLE_MAX + 1];
+        let (mut messages, _) = read_all(&mut d, &client_frame_with(0x82, &payload));
+        let message = messages.pop().expect("the message");
+        assert_eq!(message, Message::Binary(payload.clone()));
+        d.send_owned(message).unwrap();
+        drain_with(&mut d, |_| usize::MAX);
+        assert!(matches!(d.step(Instant::from_secs(1)), Step::Read(_)));
+        assert!(d.partial.is_none());
+        assert_eq!(d.account.held(), 0);
+        drop(d);
+        assert_eq!(budget.used(), 0);
     }
 
     #[test]
