@@ -582,9 +582,13 @@ impl Driver {
         self.note_read(n);
         if self.rx_len == self.rx.len() && self.rx.len() < RX_BUFFER {
             // The read filled the window: more is probably waiting. Four
-            // times larger, or the largest once that is near.
+            // times larger, or the largest once that is near or the frame
+            // under way still announces more than four times: every new
+            // window is zeroed, so the steps between would cost a large
+            // message's connection for nothing.
             let next = self.rx.len() * 4;
-            self.resize_rx(if next * 2 > RX_BUFFER {
+            let announced = usize::try_from(self.conn.frame_remaining()).unwrap_or(usize::MAX);
+            self.resize_rx(if next * 2 > RX_BUFFER || announced > next {
                 RX_BUFFER
             } else {
                 next
@@ -2096,6 +2100,23 @@ mod tests {
             wire.extend_from_slice(&out[..n]);
         }
         wire
+    }
+
+    #[test]
+    fn a_frame_announcing_more_than_the_next_window_takes_the_largest_at_once() {
+        let mut d = idle_server();
+        let payload = pattern(64 * 1024);
+        let (messages, windows) = read_all(&mut d, &client_frames(&[&payload]));
+        assert_eq!(messages, [Message::Binary(payload.clone())]);
+        // The first read holds the header: once the core knows the frame
+        // still announces more than 16 KiB, the window skips that step.
+        assert_eq!(windows[..3], [RX_MIN, 4 * RX_MIN, RX_BUFFER]);
+        // A frame that fits the next step grows by it, as before.
+        let mut d = idle_server();
+        let medium = vec![7u8; 10 * 1024];
+        let (messages, windows) = read_all(&mut d, &client_frames(&[&medium]));
+        assert_eq!(messages, [Message::Binary(medium.clone())]);
+        assert_eq!(windows[..3], [RX_MIN, 4 * RX_MIN, 16 * RX_MIN]);
     }
 
     #[test]
