@@ -174,6 +174,11 @@ pub(crate) struct Driver {
     /// 64 KiB window of pipelined messages cost a large `memmove` per echo.
     rx_start: usize,
     rx_len: usize,
+    /// Reads append to `rx` in its spare capacity (the tokio driver, through
+    /// tokio's `read_buf`) instead of filling its zeroed length: the window
+    /// is then `rx`'s capacity, `rx.len()` is `rx_len`, and a new or grown
+    /// window is never zeroed.
+    append_reads: bool,
     /// Reads in a row that took under half of [`RX_MIN`] (see there).
     small_reads: u8,
     /// Where compressed messages are inflated: allocated when input arrives
@@ -259,6 +264,7 @@ impl Driver {
             rx,
             rx_start: 0,
             rx_len: leftover.len(),
+            append_reads: false,
             small_reads: 0,
             scratch: Vec::new(),
             tx: TxBuffer::default(),
@@ -502,10 +508,10 @@ impl Driver {
     /// whether the window is given back.
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub fn release_idle_window(&mut self) -> bool {
-        if self.rx.is_empty() {
+        if self.rx.capacity() == 0 {
             return true;
         }
-        if self.rx_len == 0 && self.small_reads > 0 && self.rx.len() <= RX_MIN && !self.lingering()
+        if self.rx_len == 0 && self.small_reads > 0 && self.window() <= RX_MIN && !self.lingering()
         {
             self.rx = Vec::new();
             self.scratch = Vec::new();
@@ -528,14 +534,16 @@ impl Driver {
     /// does. A read that filled it goes through the window, which grows.
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub fn on_read_shared(&mut self, bytes: &mut [u8], shared_len: usize) {
-        let direct = self.rx.is_empty()
+        let direct = self.rx.capacity() == 0
             && bytes.len() < shared_len
             && self.outcome.is_none()
             && !self.finished
             && !self.lingering();
         if !direct {
-            let spare = self.spare();
-            if let Some(to) = spare.get_mut(..bytes.len()) {
+            if self.append_reads {
+                self.read_vec().extend_from_slice(bytes);
+                self.on_appended(bytes.len());
+            } else if let Some(to) = self.spare().get_mut(..bytes.len()) {
                 to.copy_from_slice(bytes);
                 self.on_read(bytes.len());
             }
@@ -548,18 +556,85 @@ impl Driver {
         let pos = self.process_input(bytes);
         if let Some(rest) = bytes.get(pos..).filter(|r| !r.is_empty()) {
             // Shorter than the shared buffer, so the window has room left.
-            self.rx = vec![0u8; RX_MIN.max(rest.len() + 1)];
-            if let Some(to) = self.rx.get_mut(..rest.len()) {
-                to.copy_from_slice(rest);
-                self.rx_len = rest.len();
-            }
+            self.rx = self.new_window(RX_MIN.max(rest.len() + 1), rest);
+            self.rx_start = 0;
+            self.rx_len = rest.len();
         }
         self.transmit();
     }
 
+    /// Makes reads append to the window ([`Driver::read_vec`],
+    /// [`Driver::on_appended`]) from now on (see `append_reads`).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub fn read_by_appending(&mut self) {
+        self.append_reads = true;
+        if self.rx_start > 0 {
+            self.rx.copy_within(self.rx_start..self.rx_len, 0);
+            self.rx_len -= self.rx_start;
+            self.rx_start = 0;
+        }
+        self.rx.truncate(self.rx_len);
+    }
+
+    /// The receive window's size: its zeroed length, or its capacity when
+    /// reads append.
+    fn window(&self) -> usize {
+        if self.append_reads {
+            self.rx.capacity()
+        } else {
+            self.rx.len()
+        }
+    }
+
+    /// A window of `len` bytes holding `kept` at its front; zeroed only
+    /// where reads fill its length.
+    fn new_window(&self, len: usize, kept: &[u8]) -> Vec<u8> {
+        let len = len.max(kept.len());
+        if self.append_reads {
+            let mut rx = Vec::with_capacity(len);
+            rx.extend_from_slice(kept);
+            return rx;
+        }
+        let mut rx = vec![0u8; len];
+        if let Some(to) = rx.get_mut(..kept.len()) {
+            to.copy_from_slice(kept);
+        }
+        rx
+    }
+
+    /// Where the next read goes when reads append: the window, its unread
+    /// bytes moved to the front, the read to go into its spare capacity.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub fn read_vec(&mut self) -> &mut Vec<u8> {
+        if self.rx.capacity() == 0 {
+            // Given back while idle: a window again for this read.
+            self.rx = Vec::with_capacity(RX_MIN);
+        }
+        if self.rx_start > 0 {
+            self.rx.copy_within(self.rx_start..self.rx_len, 0);
+            self.rx_len -= self.rx_start;
+            self.rx_start = 0;
+        }
+        self.rx.truncate(self.rx_len);
+        &mut self.rx
+    }
+
+    /// `n` bytes were appended to [`Driver::read_vec`].
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub fn on_appended(&mut self, n: usize) {
+        if self.lingering() {
+            // Drained: discarded, never retained, never given to the core.
+            self.rx.truncate(self.rx_len);
+            return;
+        }
+        self.rx_len = self.rx.len();
+        self.note_read(n);
+        self.grow_if_filled();
+    }
+
     /// Where the next read goes.
     pub fn spare(&mut self) -> &mut [u8] {
-        if self.rx.is_empty() {
+        if self.rx.capacity() == 0 {
             // Given back while idle: a window again for this read.
             self.rx = vec![0u8; RX_MIN];
         }
@@ -580,13 +655,19 @@ impl Driver {
         }
         self.rx_len = (self.rx_len + n).min(self.rx.len());
         self.note_read(n);
-        if self.rx_len == self.rx.len() && self.rx.len() < RX_BUFFER {
+        self.grow_if_filled();
+    }
+
+    /// Grows a window the last read filled.
+    fn grow_if_filled(&mut self) {
+        let window = self.window();
+        if self.rx_len == window && window < RX_BUFFER {
             // The read filled the window: more is probably waiting. Four
             // times larger, or the largest once that is near or the frame
             // under way still announces more than four times: every new
             // window is zeroed, so the steps between would cost a large
             // message's connection for nothing.
-            let next = self.rx.len() * 4;
+            let next = window * 4;
             let announced = usize::try_from(self.conn.frame_remaining()).unwrap_or(usize::MAX);
             self.resize_rx(if next * 2 > RX_BUFFER || announced > next {
                 RX_BUFFER
@@ -607,17 +688,10 @@ impl Driver {
 
     /// Gives the receive window `len` bytes, keeping what it holds.
     fn resize_rx(&mut self, len: usize) {
-        let kept = self.rx_len - self.rx_start;
-        let len = len.max(kept);
-        let mut rx = vec![0u8; len];
-        if let (Some(to), Some(from)) =
-            (rx.get_mut(..kept), self.rx.get(self.rx_start..self.rx_len))
-        {
-            to.copy_from_slice(from);
-        }
-        self.rx = rx;
+        let kept = self.rx.get(self.rx_start..self.rx_len).unwrap_or_default();
+        self.rx = self.new_window(len, kept);
+        self.rx_len -= self.rx_start;
         self.rx_start = 0;
-        self.rx_len = kept;
     }
 
     /// The transport reached end of file.
@@ -882,10 +956,11 @@ impl Driver {
             self.finished = true;
             return StepAt::Continue;
         }
-        if !self.rx.is_empty() && self.rx_len - self.rx_start == self.rx.len() {
+        let window = self.window();
+        if window > 0 && self.rx_len - self.rx_start == window {
             // Never expected (the core keeps little unconsumed), but never read into nothing.
-            self.resize_rx(self.rx.len() * 2);
-        } else if self.small_reads >= RX_SHRINK_AFTER && self.rx.len() > RX_MIN {
+            self.resize_rx(window * 2);
+        } else if self.small_reads >= RX_SHRINK_AFTER && window > RX_MIN {
             // The burst is over: an idle connection holds only the small window.
             self.resize_rx(RX_MIN.max(self.rx_len - self.rx_start + 1024));
             self.drop_room();
@@ -928,8 +1003,10 @@ impl Driver {
         // peer may be sending megabytes, so drain with the whole window.
         self.rx_start = 0;
         self.rx_len = 0;
-        if self.rx.len() < RX_BUFFER {
-            self.rx = vec![0u8; RX_BUFFER];
+        self.rx
+            .truncate(if self.append_reads { 0 } else { self.rx.len() });
+        if self.window() < RX_BUFFER {
+            self.rx = self.new_window(RX_BUFFER, &[]);
         }
         StepAt::Read(Some(until))
     }
@@ -2100,6 +2177,64 @@ mod tests {
             wire.extend_from_slice(&out[..n]);
         }
         wire
+    }
+
+    /// As [`feed_in_chunks`], with reads appended to the window's spare
+    /// capacity (the tokio driver's way); returns the messages and the
+    /// window before each read.
+    fn feed_appending(d: &mut Driver, mut wire: &[u8], chunk: usize) -> (Vec<Message>, Vec<usize>) {
+        let (mut messages, mut windows) = (Vec::new(), Vec::new());
+        let now = Instant::from_secs(1);
+        loop {
+            loop {
+                let step = d.step(now);
+                let n = d.pending().len();
+                d.advance(n);
+                if let Some(outcome) = d.take_outcome() {
+                    messages.push(outcome.unwrap());
+                } else if let Step::Read(_) = step {
+                    break;
+                }
+            }
+            if wire.is_empty() {
+                return (messages, windows);
+            }
+            let window = d.read_vec();
+            windows.push(window.capacity());
+            let n = (window.capacity() - window.len())
+                .min(wire.len())
+                .min(chunk);
+            assert!(n > 0, "a read into no room");
+            window.extend_from_slice(&wire[..n]);
+            d.on_appended(n);
+            // No zeroed room is held past the bytes read.
+            assert_eq!(d.rx.len(), d.rx_len);
+            wire = &wire[n..];
+        }
+    }
+
+    #[test]
+    fn reads_appended_to_spare_capacity_give_the_same_messages_at_any_read_size() {
+        let payloads: Vec<Vec<u8>> = [16usize, 3000, 64 * 1024, 5, 70 * 1024, 200]
+            .iter()
+            .zip(1u8..)
+            .map(|(&n, i)| vec![i; n])
+            .collect();
+        let refs: Vec<&[u8]> = payloads.iter().map(|p| &p[..]).collect();
+        let wire = client_frames(&refs);
+        let expected: Vec<Message> = payloads.iter().cloned().map(Message::Binary).collect();
+        for chunk in [1, 7, 1000, 4096, usize::MAX] {
+            let mut d = idle_server();
+            d.read_by_appending();
+            let (messages, windows) = feed_appending(&mut d, &wire, chunk);
+            assert_eq!(messages, expected, "reads of {chunk}");
+            assert!(windows.iter().all(|&w| w <= RX_BUFFER), "{chunk}");
+            if chunk == usize::MAX {
+                // Reads that fill the window grow it as in the zeroed mode.
+                assert_eq!(windows[..2], [RX_MIN, 4 * RX_MIN]);
+                assert!(windows.contains(&RX_BUFFER), "{windows:?}");
+            }
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::io::{ErrorKind, IoSlice};
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 
 /// Queued output above this makes [`Io::poll_write_out`] with
@@ -99,7 +99,10 @@ impl<S> Io<S> {
         }
     }
 
-    pub(crate) fn new(stream: S, driver: Driver) -> Self {
+    pub(crate) fn new(stream: S, mut driver: Driver) -> Self {
+        // Reads go into the window's spare capacity: a window is never
+        // zeroed before it is read into.
+        driver.read_by_appending();
         Io {
             stream,
             driver,
@@ -263,19 +266,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
         }
     }
 
-    /// A read into the driver's own window.
+    /// A read into the driver's own window, appended in its spare
+    /// capacity (tokio's `read_buf`, so the room needs no zeroing).
     fn poll_read_own(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        let mut buf = ReadBuf::new(self.driver.spare());
-        let read = Pin::new(&mut self.stream).poll_read(cx, &mut buf);
-        let n = buf.filled().len();
-        if let Poll::Ready(Ok(())) = read {
-            if n == 0 {
+        let window = self.driver.read_vec();
+        let read = std::pin::pin!(self.stream.read_buf(window)).poll(cx);
+        match read {
+            Poll::Ready(Ok(0)) => {
                 self.driver.on_eof();
-            } else {
-                self.driver.on_read(n);
+                Poll::Ready(Ok(()))
             }
+            Poll::Ready(Ok(n)) => {
+                self.driver.on_appended(n);
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
         }
-        read
     }
 
     /// A read into this thread's shared buffer; `None` if it is in use
