@@ -97,6 +97,11 @@ const SEND_ROOM: usize = MAX_HEADER_LEN;
 /// instead of an unmasking and a copy. A smaller window keeps the in-place
 /// path, whose loop over runs of whole small frames costs less per frame.
 const COPY_MIN: usize = 4096;
+/// A written transmit buffer up to this size (an echoed small message's own
+/// allocation) is kept as the allocation of the next small message
+/// ([`Partial::Spare`]), so an echo of small messages allocates nothing; a
+/// larger one is freed, so an idle connection holds at most this.
+const RECYCLE_MAX: usize = 256;
 /// Transmit buffers above this are shrunk back once written.
 const TX_KEEP: usize = 256 * 1024;
 /// Decompressed bytes per chunk of a compressed message (allocated only when
@@ -105,11 +110,46 @@ const TX_KEEP: usize = 256 * 1024;
 const INFLATE_SCRATCH: usize = 32 * 1024;
 
 /// What the I/O layer should do after [`Driver::step`].
+#[cfg_attr(not(feature = "blocking"), allow(dead_code))]
 pub(crate) enum Step {
     /// Go round again: write, then take the outcome.
     Continue,
     /// Read more bytes, waiting at most this long (`None`: no timer armed).
     Read(Option<std::time::Duration>),
+}
+
+/// What the I/O layer should do after [`Driver::step_until`]: as [`Step`],
+/// with the deadline itself rather than the wait, so a caller that keeps a
+/// timer armed needs no clock to compare it with.
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+pub(crate) enum StepAt {
+    /// Go round again: write, then take the outcome.
+    Continue,
+    /// Read more bytes, until this deadline at most (`None`: no timer armed).
+    Read(Option<Instant>),
+}
+
+/// The time for one step, read from the clock only when a deadline needs it.
+struct Now {
+    at: Option<Instant>,
+    /// No timer can be due before this instant (the caller's timer, armed
+    /// there, has not fired), so deadlines from it on need no clock.
+    quiet_before: Option<Instant>,
+}
+
+impl Now {
+    /// The current time, read once.
+    fn get(&mut self) -> Instant {
+        *self.at.get_or_insert_with(crate::clock::now)
+    }
+
+    /// Whether a deadline at `at` has come.
+    fn reached(&mut self, at: Instant) -> bool {
+        if self.at.is_none() && self.quiet_before.is_some_and(|quiet| at >= quiet) {
+            return false;
+        }
+        at <= self.get()
+    }
 }
 
 /// A message being reassembled, or room for the next one.
@@ -141,6 +181,11 @@ pub(crate) struct Driver {
     /// 64 KiB window of pipelined messages cost a large `memmove` per echo.
     rx_start: usize,
     rx_len: usize,
+    /// Reads append to `rx` in its spare capacity (the tokio driver, through
+    /// tokio's `read_buf`) instead of filling its zeroed length: the window
+    /// is then `rx`'s capacity, `rx.len()` is `rx_len`, and a new or grown
+    /// window is never zeroed.
+    append_reads: bool,
     /// Reads in a row that took under half of [`RX_MIN`] (see there).
     small_reads: u8,
     /// Where compressed messages are inflated: allocated when input arrives
@@ -226,6 +271,7 @@ impl Driver {
             rx,
             rx_start: 0,
             rx_len: leftover.len(),
+            append_reads: false,
             small_reads: 0,
             scratch: Vec::new(),
             tx: TxBuffer::default(),
@@ -294,7 +340,7 @@ impl Driver {
     /// How many bytes wait to be written (the tokio driver's back-pressure).
     #[cfg(any(feature = "tokio", test))]
     pub fn pending_len(&self) -> usize {
-        self.tx.pending().len() + self.verbatim.as_ref().map_or(0, Verbatim::left)
+        self.tx.end.saturating_sub(self.tx.start) + self.verbatim.as_ref().map_or(0, Verbatim::left)
     }
 
     /// The output in order, as up to four slices for one vectored write;
@@ -303,6 +349,14 @@ impl Driver {
     /// write needs, wherever it stops.
     pub fn pending_slices<'a>(&'a self, slices: &mut [IoSlice<'a>; 4]) -> usize {
         let tx = self.tx.pending();
+        if self.verbatim.is_none() {
+            // The usual case: the transmit buffer alone.
+            if tx.is_empty() {
+                return 0;
+            }
+            slices[0] = IoSlice::new(tx);
+            return 1;
+        }
         let parts: [Option<&'a [u8]>; 4] = match &self.verbatim {
             Some(v) => {
                 let (before, after) = tx.split_at(v.before.min(tx.len()));
@@ -359,6 +413,20 @@ impl Driver {
             self.room_charge = charge;
         } else {
             self.account.shrink(charge);
+        }
+    }
+
+    /// Frees the written transmit buffer, or keeps a small one as the
+    /// allocation of the next small message ([`RECYCLE_MAX`]) while no
+    /// message is under way.
+    fn recycle_tx(&mut self) {
+        match self.tx.take() {
+            Some((buf, charged)) if self.partial.is_none() && buf.capacity() <= RECYCLE_MAX => {
+                self.partial = Some(Partial::Spare(buf));
+                self.partial_charge = charged;
+            }
+            Some((_, charged)) => self.account.shrink(charged),
+            None => {}
         }
     }
 
@@ -424,7 +492,7 @@ impl Driver {
 
     /// The result the caller should return, if one is ready.
     pub fn take_outcome(&mut self) -> Option<Result<Message, Error>> {
-        if self.lingering() {
+        if self.outcome.is_none() || self.lingering() {
             // Held until the drain ends (see the module doc).
             return None;
         }
@@ -493,12 +561,12 @@ impl Driver {
     /// Returns the next deadline when none was due (so the caller need not
     /// ask the core again while nothing else reaches it), `None` after
     /// firing.
-    fn run_timers(&mut self, now: Instant) -> Result<Option<Option<Instant>>, Error> {
+    fn run_timers(&mut self, now: &mut Now) -> Result<Option<Option<Instant>>, Error> {
         let next = self.conn.poll_timeout();
-        if next.is_some_and(|at| at <= now) {
+        if next.is_some_and(|at| now.reached(at)) {
             // A keepalive ping or a Close may be queued now.
             self.core_output = true;
-            self.conn.handle_timeout(now)?;
+            self.conn.handle_timeout(now.get())?;
             return Ok(None);
         }
         Ok(Some(next))
@@ -516,7 +584,7 @@ impl Driver {
         if self.finished {
             return Ok(None);
         }
-        let next = match self.run_timers(now) {
+        let next = match self.run_timers(&mut Self::now_at(now)) {
             // Output the core gives may move its timers (our Close arms one).
             Ok(next) => next.filter(|_| !self.core_output),
             Err(e) => return Err(self.give_up(Some(e))),
@@ -608,8 +676,9 @@ impl Driver {
     }
 
     /// Runs timers, feeds buffered input to the core and collects its output.
+    #[cfg_attr(not(feature = "blocking"), allow(dead_code))]
     pub fn step(&mut self, now: Instant) -> Step {
-        self.step_inner(now, true)
+        Self::waiting(self.step_inner(&mut Self::now_at(now), true), now)
     }
 
     /// As [`Driver::step`], but asks for a read even while output waits to
@@ -617,17 +686,48 @@ impl Driver {
     /// the end of the connection (end of file, the transport to be shut)
     /// still waits for [`Driver::pending`] to drain.
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
-    pub fn step_reading(&mut self, now: Instant) -> Step {
-        self.step_inner(now, false)
+    pub fn step_reading(&mut self, now: Instant) -> StepAt {
+        self.step_inner(&mut Self::now_at(now), false)
     }
 
-    fn step_inner(&mut self, now: Instant, write_first: bool) -> Step {
+    /// As [`Driver::step`], for a caller whose timer is armed at
+    /// `quiet_before` and has not fired: no deadline from then on can have
+    /// come, so the clock is read only for an earlier one. A busy
+    /// connection then steps without reading the clock at all.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub fn step_until(&mut self, quiet_before: Option<Instant>) -> StepAt {
+        self.step_inner(
+            &mut Now {
+                at: None,
+                quiet_before,
+            },
+            true,
+        )
+    }
+
+    fn now_at(now: Instant) -> Now {
+        Now {
+            at: Some(now),
+            quiet_before: None,
+        }
+    }
+
+    /// A step's deadline as the wait from `now`.
+    #[cfg_attr(not(feature = "blocking"), allow(dead_code))]
+    fn waiting(step: StepAt, now: Instant) -> Step {
+        match step {
+            StepAt::Continue => Step::Continue,
+            StepAt::Read(at) => Step::Read(wait_until(at, now)),
+        }
+    }
+
+    fn step_inner(&mut self, now: &mut Now, write_first: bool) -> StepAt {
         // The caller is back for more: the last message is its own now.
         self.account
             .shrink(core::mem::take(&mut self.delivered_charge));
         if self.finished {
             self.outcome = Some(Err(Error::ConnectionClosed));
-            return Step::Continue;
+            return StepAt::Continue;
         }
         if self.lingering() {
             return self.drain(now);
@@ -648,12 +748,12 @@ impl Driver {
         }
         self.transmit();
         if self.outcome.is_some() || (write_first && !self.pending().is_empty()) {
-            return Step::Continue;
+            return StepAt::Continue;
         }
         if !self.pending().is_empty()
             && (self.eof || self.shut || self.conn.should_close_transport())
         {
-            return Step::Continue;
+            return StepAt::Continue;
         }
         if self.eof {
             self.core_output = true;
@@ -663,17 +763,18 @@ impl Driver {
                 Err(e) => e.into(),
                 Ok(()) => Error::ConnectionClosed,
             }));
-            return Step::Continue;
+            return StepAt::Continue;
         }
         if self.shut || self.conn.should_close_transport() {
             // Shut by us (close done, failure, timer): nothing more to read.
             self.finished = true;
-            return Step::Continue;
+            return StepAt::Continue;
         }
-        if !self.rx.is_empty() && self.rx_len - self.rx_start == self.rx.len() {
+        let window = self.window();
+        if window > 0 && self.rx_len - self.rx_start == window {
             // Never expected (the core keeps little unconsumed), but never read into nothing.
-            self.resize_rx(self.rx.len() * 2);
-        } else if self.small_reads >= RX_SHRINK_AFTER && self.rx.len() > RX_MIN {
+            self.resize_rx(window * 2);
+        } else if self.small_reads >= RX_SHRINK_AFTER && window > RX_MIN {
             // The burst is over: an idle connection holds only the small window.
             self.resize_rx(RX_MIN.max(self.rx_len - self.rx_start + 1024));
             self.drop_room();
@@ -685,39 +786,43 @@ impl Driver {
             // Small messages, or none: nothing is queued (checked above), so
             // the transmit buffer goes too, and comes back with the next send.
             // A large one stays through a burst, as the receive window does.
-            self.tx.release(&mut self.account);
-            self.drop_spare();
+            if !matches!(&self.partial, Some(Partial::Spare(b)) if b.capacity() <= RECYCLE_MAX) {
+                // A large spare goes; a small one is what recycling keeps.
+                self.drop_spare();
+            }
+            self.recycle_tx();
             if self.small_reads >= RX_SHRINK_AFTER {
                 self.drop_room();
             }
         }
-        Step::Read(match next {
-            Some(next) => wait_until(next, now),
-            None => self.wait(now),
+        StepAt::Read(match next {
+            Some(next) => next,
+            None => self.conn.poll_timeout(),
         })
     }
 
     /// One round of the lingering close: read and discard until end of file
     /// or the deadline, then release the held failure.
-    fn drain(&mut self, now: Instant) -> Step {
+    fn drain(&mut self, now: &mut Now) -> StepAt {
+        let now = now.get();
         let until = *self
             .linger_until
             .get_or_insert_with(|| now + self.conn.config().close_timeout);
         if now >= until {
             // The peer kept the connection open (or kept sending) too long.
             self.finished = true;
-            return Step::Continue;
+            return StepAt::Continue;
         }
         // Whatever was buffered is as dead as what is still to come; the
         // peer may be sending megabytes, so drain with the whole window.
         self.rx_start = 0;
         self.rx_len = 0;
-        if self.rx.len() < RX_BUFFER {
-            self.rx = vec![0u8; RX_BUFFER];
+        self.rx
+            .truncate(if self.append_reads { 0 } else { self.rx.len() });
+        if self.window() < RX_BUFFER {
+            self.rx = self.new_window(RX_BUFFER, &[]);
         }
-        let wait = std::time::Duration::from_nanos(until.saturating_duration_since(now).as_nanos())
-            .max(std::time::Duration::from_millis(1));
-        Step::Read(Some(wait))
+        StepAt::Read(Some(until))
     }
 }
 

@@ -10,10 +10,10 @@ impl Driver {
     /// whether the window is given back.
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub fn release_idle_window(&mut self) -> bool {
-        if self.rx.is_empty() {
+        if self.rx.capacity() == 0 {
             return true;
         }
-        if self.rx_len == 0 && self.small_reads > 0 && self.rx.len() <= RX_MIN && !self.lingering()
+        if self.rx_len == 0 && self.small_reads > 0 && self.window() <= RX_MIN && !self.lingering()
         {
             self.rx = Vec::new();
             self.scratch = Vec::new();
@@ -36,14 +36,16 @@ impl Driver {
     /// does. A read that filled it goes through the window, which grows.
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub fn on_read_shared(&mut self, bytes: &mut [u8], shared_len: usize) {
-        let direct = self.rx.is_empty()
+        let direct = self.rx.capacity() == 0
             && bytes.len() < shared_len
             && self.outcome.is_none()
             && !self.finished
             && !self.lingering();
         if !direct {
-            let spare = self.spare();
-            if let Some(to) = spare.get_mut(..bytes.len()) {
+            if self.append_reads {
+                self.read_vec().extend_from_slice(bytes);
+                self.on_appended(bytes.len());
+            } else if let Some(to) = self.spare().get_mut(..bytes.len()) {
                 to.copy_from_slice(bytes);
                 self.on_read(bytes.len());
             }
@@ -56,18 +58,85 @@ impl Driver {
         let pos = self.process_input(bytes);
         if let Some(rest) = bytes.get(pos..).filter(|r| !r.is_empty()) {
             // Shorter than the shared buffer, so the window has room left.
-            self.rx = vec![0u8; RX_MIN.max(rest.len() + 1)];
-            if let Some(to) = self.rx.get_mut(..rest.len()) {
-                to.copy_from_slice(rest);
-                self.rx_len = rest.len();
-            }
+            self.rx = self.new_window(RX_MIN.max(rest.len() + 1), rest);
+            self.rx_start = 0;
+            self.rx_len = rest.len();
         }
         self.transmit();
     }
 
+    /// Makes reads append to the window ([`Driver::read_vec`],
+    /// [`Driver::on_appended`]) from now on (see `append_reads`).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub fn read_by_appending(&mut self) {
+        self.append_reads = true;
+        if self.rx_start > 0 {
+            self.rx.copy_within(self.rx_start..self.rx_len, 0);
+            self.rx_len -= self.rx_start;
+            self.rx_start = 0;
+        }
+        self.rx.truncate(self.rx_len);
+    }
+
+    /// The receive window's size: its zeroed length, or its capacity when
+    /// reads append.
+    pub(super) fn window(&self) -> usize {
+        if self.append_reads {
+            self.rx.capacity()
+        } else {
+            self.rx.len()
+        }
+    }
+
+    /// A window of `len` bytes holding `kept` at its front; zeroed only
+    /// where reads fill its length.
+    pub(super) fn new_window(&self, len: usize, kept: &[u8]) -> Vec<u8> {
+        let len = len.max(kept.len());
+        if self.append_reads {
+            let mut rx = Vec::with_capacity(len);
+            rx.extend_from_slice(kept);
+            return rx;
+        }
+        let mut rx = vec![0u8; len];
+        if let Some(to) = rx.get_mut(..kept.len()) {
+            to.copy_from_slice(kept);
+        }
+        rx
+    }
+
+    /// Where the next read goes when reads append: the window, its unread
+    /// bytes moved to the front, the read to go into its spare capacity.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub fn read_vec(&mut self) -> &mut Vec<u8> {
+        if self.rx.capacity() == 0 {
+            // Given back while idle: a window again for this read.
+            self.rx = Vec::with_capacity(RX_MIN);
+        }
+        if self.rx_start > 0 {
+            self.rx.copy_within(self.rx_start..self.rx_len, 0);
+            self.rx_len -= self.rx_start;
+            self.rx_start = 0;
+        }
+        self.rx.truncate(self.rx_len);
+        &mut self.rx
+    }
+
+    /// `n` bytes were appended to [`Driver::read_vec`].
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub fn on_appended(&mut self, n: usize) {
+        if self.lingering() {
+            // Drained: discarded, never retained, never given to the core.
+            self.rx.truncate(self.rx_len);
+            return;
+        }
+        self.rx_len = self.rx.len();
+        self.note_read(n);
+        self.grow_if_filled();
+    }
+
     /// Where the next read goes.
     pub fn spare(&mut self) -> &mut [u8] {
-        if self.rx.is_empty() {
+        if self.rx.capacity() == 0 {
             // Given back while idle: a window again for this read.
             self.rx = vec![0u8; RX_MIN];
         }
@@ -88,11 +157,21 @@ impl Driver {
         }
         self.rx_len = (self.rx_len + n).min(self.rx.len());
         self.note_read(n);
-        if self.rx_len == self.rx.len() && self.rx.len() < RX_BUFFER {
+        self.grow_if_filled();
+    }
+
+    /// Grows a window the last read filled.
+    fn grow_if_filled(&mut self) {
+        let window = self.window();
+        if self.rx_len == window && window < RX_BUFFER {
             // The read filled the window: more is probably waiting. Four
-            // times larger, or the largest once that is near.
-            let next = self.rx.len() * 4;
-            self.resize_rx(if next * 2 > RX_BUFFER {
+            // times larger, or the largest once that is near or the frame
+            // under way still announces more than four times: every new
+            // window is zeroed, so the steps between would cost a large
+            // message's connection for nothing.
+            let next = window * 4;
+            let announced = usize::try_from(self.conn.frame_remaining()).unwrap_or(usize::MAX);
+            self.resize_rx(if next * 2 > RX_BUFFER || announced > next {
                 RX_BUFFER
             } else {
                 next
@@ -111,17 +190,10 @@ impl Driver {
 
     /// Gives the receive window `len` bytes, keeping what it holds.
     pub(super) fn resize_rx(&mut self, len: usize) {
-        let kept = self.rx_len - self.rx_start;
-        let len = len.max(kept);
-        let mut rx = vec![0u8; len];
-        if let (Some(to), Some(from)) =
-            (rx.get_mut(..kept), self.rx.get(self.rx_start..self.rx_len))
-        {
-            to.copy_from_slice(from);
-        }
-        self.rx = rx;
+        let kept = self.rx.get(self.rx_start..self.rx_len).unwrap_or_default();
+        self.rx = self.new_window(len, kept);
+        self.rx_len -= self.rx_start;
         self.rx_start = 0;
-        self.rx_len = kept;
     }
 
     /// Feeds the receive window to the core until a message completes or
@@ -536,7 +608,14 @@ pub(super) fn start(partial: Option<Partial>, cap: usize) -> Vec<u8> {
 /// initialised: room to write into without zeroing it first).
 fn room_for(partial: Option<Partial>, cap: usize) -> Vec<u8> {
     match partial {
-        Some(Partial::Spare(b)) if cap >= VECTORED_MIN => b,
+        // A large spare for a large message; a small one (a recycled
+        // transmit buffer) for a small message that fits it.
+        Some(Partial::Spare(b))
+            if (cap >= VECTORED_MIN && b.capacity() >= VECTORED_MIN)
+                || (cap < VECTORED_MIN && b.capacity() >= cap && b.capacity() <= RECYCLE_MAX) =>
+        {
+            b
+        }
         _ => Vec::with_capacity(cap),
     }
 }

@@ -147,21 +147,8 @@ impl Driver {
         // Control frames the core holds go out before this frame.
         self.transmit();
         let charge = payload.capacity();
-        if let Err(refused) = self.account.grow(charge) {
-            // As for a copied message (see send_with): dropped, and the
-            // Close with 1013 goes out instead.
-            self.refuse(refused);
-            self.transmit();
+        let Some((header, header_len)) = self.charged_header(kind, len, charge)? else {
             return Ok(());
-        }
-        let mut header = [0u8; MAX_HEADER_LEN];
-        let header_len = match self.conn.send_header(kind, len, true, &mut header) {
-            Ok(n) => n,
-            Err(e) => {
-                self.account.shrink(charge);
-                self.core_output = true;
-                return Err(e.into());
-            }
         };
         self.verbatim = Some(Verbatim {
             header,
@@ -179,11 +166,7 @@ impl Driver {
     /// buffer, its payload moved up behind the header, so an echo of a small
     /// message allocates once (the message), not twice. Received messages
     /// carry the room for the header ([`SEND_ROOM`]).
-    fn send_adopted(
-        &mut self,
-        kind: MessageKind,
-        message: Message,
-    ) -> Result<(), Error> {
+    fn send_adopted(&mut self, kind: MessageKind, message: Message) -> Result<(), Error> {
         let mut frame = match message {
             Message::Text(t) => t.into_bytes(),
             Message::Binary(b) => b,
@@ -192,24 +175,45 @@ impl Driver {
         let len = frame.len();
         frame.reserve(MAX_HEADER_LEN);
         let charge = frame.capacity();
+        let Some((header, header_len)) = self.charged_header(kind, len, charge)? else {
+            return Ok(());
+        };
+        // The payload moves up behind the header, within the capacity
+        // reserved above.
+        frame.resize(len + header_len, 0);
+        frame.copy_within(..len, header_len);
+        if let (Some(to), Some(from)) = (frame.get_mut(..header_len), header.get(..header_len)) {
+            to.copy_from_slice(from);
+        }
+        self.tx.adopt(frame, charge, &mut self.account);
+        Ok(())
+    }
+
+    /// Charges `charge` bytes for a frame of `len` payload bytes that goes
+    /// out from its own allocation, and has the core write its header.
+    /// `None` when the budget refuses the charge: as for a copied message
+    /// (see `send_with`), the message is dropped and the Close with 1013
+    /// goes out instead. A header the core refuses gives the charge back.
+    fn charged_header(
+        &mut self,
+        kind: MessageKind,
+        len: usize,
+        charge: usize,
+    ) -> Result<Option<([u8; MAX_HEADER_LEN], usize)>, Error> {
         if let Err(refused) = self.account.grow(charge) {
-            // As for a copied message (see send_with).
             self.refuse(refused);
             self.transmit();
-            return Ok(());
+            return Ok(None);
         }
         let mut header = [0u8; MAX_HEADER_LEN];
-        let header_len = match self.conn.send_header(kind, len, true, &mut header) {
-            Ok(n) => n,
+        match self.conn.send_header(kind, len, true, &mut header) {
+            Ok(n) => Ok(Some((header, n))),
             Err(e) => {
                 self.account.shrink(charge);
                 self.core_output = true;
-                return Err(e.into());
+                Err(e.into())
             }
-        };
-        frame.splice(0..0, header.iter().take(header_len).copied());
-        self.tx.adopt(frame, charge, &mut self.account);
-        Ok(())
+        }
     }
 
     /// Queues `message` (a Close starts the close handshake; `None` sends 1000).

@@ -212,10 +212,10 @@ fn a_reader_may_read_while_output_waits() {
     let mut d = server_reading(Vec::new());
     d.send_binary(&[1; 100]).unwrap();
     assert!(matches!(d.step(now), Step::Continue));
-    assert!(matches!(d.step_reading(now), Step::Read(_)));
+    assert!(matches!(d.step_reading(now), StepAt::Read(_)));
     // At the end of file the output goes first.
     d.on_eof();
-    assert!(matches!(d.step_reading(now), Step::Continue));
+    assert!(matches!(d.step_reading(now), StepAt::Continue));
     assert!(d.take_outcome().is_none());
 }
 
@@ -257,6 +257,81 @@ fn client_frames(payloads: &[&[u8]]) -> Vec<u8> {
         wire.extend_from_slice(&out[..n]);
     }
     wire
+}
+
+/// As [`feed_in_chunks`], with reads appended to the window's spare
+/// capacity (the tokio driver's way); returns the messages and the
+/// window before each read.
+fn feed_appending(d: &mut Driver, mut wire: &[u8], chunk: usize) -> (Vec<Message>, Vec<usize>) {
+    let (mut messages, mut windows) = (Vec::new(), Vec::new());
+    let now = Instant::from_secs(1);
+    loop {
+        loop {
+            let step = d.step(now);
+            let n = d.pending().len();
+            d.advance(n);
+            if let Some(outcome) = d.take_outcome() {
+                messages.push(outcome.unwrap());
+            } else if let Step::Read(_) = step {
+                break;
+            }
+        }
+        if wire.is_empty() {
+            return (messages, windows);
+        }
+        let window = d.read_vec();
+        windows.push(window.capacity());
+        let n = (window.capacity() - window.len())
+            .min(wire.len())
+            .min(chunk);
+        assert!(n > 0, "a read into no room");
+        window.extend_from_slice(&wire[..n]);
+        d.on_appended(n);
+        // No zeroed room is held past the bytes read.
+        assert_eq!(d.rx.len(), d.rx_len);
+        wire = &wire[n..];
+    }
+}
+
+#[test]
+fn reads_appended_to_spare_capacity_give_the_same_messages_at_any_read_size() {
+    let payloads: Vec<Vec<u8>> = [16usize, 3000, 64 * 1024, 5, 70 * 1024, 200]
+        .iter()
+        .zip(1u8..)
+        .map(|(&n, i)| vec![i; n])
+        .collect();
+    let refs: Vec<&[u8]> = payloads.iter().map(|p| &p[..]).collect();
+    let wire = client_frames(&refs);
+    let expected: Vec<Message> = payloads.iter().cloned().map(Message::Binary).collect();
+    for chunk in [1, 7, 1000, 4096, usize::MAX] {
+        let mut d = idle_server();
+        d.read_by_appending();
+        let (messages, windows) = feed_appending(&mut d, &wire, chunk);
+        assert_eq!(messages, expected, "reads of {chunk}");
+        assert!(windows.iter().all(|&w| w <= RX_BUFFER), "{chunk}");
+        if chunk == usize::MAX {
+            // Reads that fill the window grow it as in the zeroed mode.
+            assert_eq!(windows[..2], [RX_MIN, 4 * RX_MIN]);
+            assert!(windows.contains(&RX_BUFFER), "{windows:?}");
+        }
+    }
+}
+
+#[test]
+fn a_frame_announcing_more_than_the_next_window_takes_the_largest_at_once() {
+    let mut d = idle_server();
+    let payload = pattern(64 * 1024);
+    let (messages, windows) = read_all(&mut d, &client_frames(&[&payload]));
+    assert_eq!(messages, [Message::Binary(payload.clone())]);
+    // The first read holds the header: once the core knows the frame
+    // still announces more than 16 KiB, the window skips that step.
+    assert_eq!(windows[..3], [RX_MIN, 4 * RX_MIN, RX_BUFFER]);
+    // A frame that fits the next step grows by it, as before.
+    let mut d = idle_server();
+    let medium = vec![7u8; 10 * 1024];
+    let (messages, windows) = read_all(&mut d, &client_frames(&[&medium]));
+    assert_eq!(messages, [Message::Binary(medium.clone())]);
+    assert_eq!(windows[..3], [RX_MIN, 4 * RX_MIN, 16 * RX_MIN]);
 }
 
 #[test]
@@ -856,6 +931,44 @@ fn a_small_received_message_sent_back_becomes_the_transmit_buffer() {
         expected.extend(copied_frame(MessageKind::Binary, &payload));
         assert_eq!(drain_with(&mut d, |_| usize::MAX), expected, "{len}");
     }
+}
+
+#[test]
+fn a_small_echo_written_out_is_the_allocation_of_the_next_small_message() {
+    let budget = crate::MemoryBudget::new(1 << 20);
+    let mut d = vectored_server(VECTORED_MIN, Some(budget.clone()));
+    let mut addrs = Vec::new();
+    for i in 0..4u8 {
+        let payload = vec![b'a' + i; 16 - usize::from(i)];
+        let (mut messages, _) = read_all(&mut d, &client_frame_with(0x82, &payload));
+        let message = messages.pop().expect("the message");
+        assert_eq!(message, Message::Binary(payload.clone()));
+        if let Message::Binary(b) = &message {
+            addrs.push(b.as_ptr() as usize);
+        }
+        d.send_owned(message).unwrap();
+        let out = drain_with(&mut d, |_| usize::MAX);
+        assert_eq!(out, copied_frame(MessageKind::Binary, &payload), "{i}");
+        // The step before the next read keeps the written buffer, charged.
+        assert!(matches!(d.step(Instant::from_secs(1)), Step::Read(_)));
+        assert_eq!(d.tx.capacity(), 0);
+        assert!(matches!(d.partial, Some(Partial::Spare(_))), "{i}");
+        assert_eq!(d.account.held(), d.partial_charge);
+    }
+    assert!(addrs.windows(2).all(|w| w[0] == w[1]), "{addrs:?}");
+    // A larger message does not fit: a new allocation, and the written
+    // one (over RECYCLE_MAX) is freed rather than kept.
+    let payload = vec![b'z'; RECYCLE_MAX + 1];
+    let (mut messages, _) = read_all(&mut d, &client_frame_with(0x82, &payload));
+    let message = messages.pop().expect("the message");
+    assert_eq!(message, Message::Binary(payload.clone()));
+    d.send_owned(message).unwrap();
+    drain_with(&mut d, |_| usize::MAX);
+    assert!(matches!(d.step(Instant::from_secs(1)), Step::Read(_)));
+    assert!(d.partial.is_none());
+    assert_eq!(d.account.held(), 0);
+    drop(d);
+    assert_eq!(budget.used(), 0);
 }
 
 #[test]

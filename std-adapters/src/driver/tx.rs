@@ -82,13 +82,23 @@ impl TxBuffer {
     }
 
     /// Frees the buffer; only when nothing is queued.
+    #[cfg(test)]
     pub(super) fn release(&mut self, account: &mut Account) {
-        if self.start == self.end {
-            self.buf = Vec::new();
-            self.start = 0;
-            self.end = 0;
-            self.settle(account);
+        if let Some((_, charged)) = self.take() {
+            account.shrink(charged);
         }
+    }
+
+    /// The buffer and what is charged for it, taken out; only when nothing
+    /// is queued (and something is allocated).
+    pub(super) fn take(&mut self) -> Option<(Vec<u8>, usize)> {
+        if self.start != self.end || self.buf.capacity() == 0 {
+            return None;
+        }
+        self.start = 0;
+        self.end = 0;
+        let charged = core::mem::take(&mut self.charged);
+        Some((core::mem::take(&mut self.buf), charged))
     }
 
     /// Drops everything queued.

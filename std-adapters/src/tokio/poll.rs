@@ -8,14 +8,14 @@
 //! halves, so neither steals the other's registration with the stream).
 
 use crate::clock;
-use crate::driver::{Driver, Step, RX_MIN};
+use crate::driver::{Driver, StepAt, RX_MIN};
 use crate::{Error, Message};
 use std::future::Future;
 use std::io::{ErrorKind, IoSlice};
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 
 /// Queued output above this makes [`Io::poll_write_out`] with
@@ -23,35 +23,60 @@ use tokio::time::Sleep;
 pub(crate) const HIGH_WATER: usize = 64 * 1024;
 
 /// One re-armable sleep for the driver's deadlines, kept between polls.
+///
+/// The sleep is re-armed only when a deadline comes earlier than the one it
+/// is armed for, or once it fired: a later deadline (an idle timeout pushed
+/// on by traffic) leaves it be, and when it fires early the driver finds
+/// nothing due and it is armed again. A busy connection so touches neither
+/// the clock nor the runtime's timer wheel per message.
 #[derive(Default)]
 pub(crate) struct Timer {
     sleep: Option<Pin<Box<Sleep>>>,
+    /// The core's instant the sleep is armed for, while it has not fired.
+    armed: Option<wsproto::Instant>,
+    /// The waker the sleep holds, to skip polling it for the same task.
+    waker: Option<Waker>,
 }
 
 impl Timer {
-    /// Ready once `wait` has passed from now. Each call re-arms the sleep
-    /// (the driver recomputes the wait from its fixed deadlines) and
-    /// registers `cx` to be woken then.
-    fn poll_after(&mut self, cx: &mut Context<'_>, wait: Duration) -> Poll<()> {
-        let now = tokio::time::Instant::now();
-        let deadline = now
-            .checked_add(wait)
-            .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365));
+    /// No deadline from this instant on can have come: the sleep is armed
+    /// there and has not fired (see [`Driver::step_until`]).
+    fn quiet_before(&self) -> Option<wsproto::Instant> {
+        match &self.sleep {
+            Some(sleep) if !sleep.is_elapsed() => self.armed,
+            _ => None,
+        }
+    }
+
+    /// Ready once `wait` has passed from now.
+    fn poll_after(&mut self, waker: &Waker, wait: Duration) -> Poll<()> {
+        let wait =
+            wsproto::Duration::from_nanos(u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX));
+        self.poll_until(waker, clock::now() + wait)
+    }
+
+    /// Ready once the core's instant `at` has come; `waker` is woken then
+    /// (or earlier, when the sleep was armed earlier).
+    fn poll_until(&mut self, waker: &Waker, at: wsproto::Instant) -> Poll<()> {
+        let same_task = self.waker.as_ref().is_some_and(|w| w.will_wake(waker));
+        if same_task && self.quiet_before().is_some_and(|armed| armed <= at) {
+            // Armed no later than `at` for this task already.
+            return Poll::Pending;
+        }
+        let deadline = tokio::time::Instant::from_std(clock::to_std(at));
         let sleep = match &mut self.sleep {
             Some(sleep) => {
-                // The driver's deadlines are fixed instants: a wait computed
-                // again a moment later lands on the same one, give or take
-                // the timer's 1 ms resolution, and needs no re-registration.
-                let old = sleep.deadline();
-                let drift = old.max(deadline) - old.min(deadline);
-                if sleep.is_elapsed() || drift >= Duration::from_millis(1) {
-                    sleep.as_mut().reset(deadline);
-                }
+                sleep.as_mut().reset(deadline);
                 sleep
             }
             empty => empty.insert(Box::pin(tokio::time::sleep_until(deadline))),
         };
-        sleep.as_mut().poll(cx)
+        if !same_task {
+            self.waker = Some(waker.clone());
+        }
+        let polled = sleep.as_mut().poll(&mut Context::from_waker(waker));
+        self.armed = polled.is_pending().then_some(at);
+        polled
     }
 }
 
@@ -74,7 +99,10 @@ impl<S> Io<S> {
         }
     }
 
-    pub(crate) fn new(stream: S, driver: Driver) -> Self {
+    pub(crate) fn new(stream: S, mut driver: Driver) -> Self {
+        // Reads go into the window's spare capacity: a window is never
+        // zeroed before it is read into.
+        driver.read_by_appending();
         Io {
             stream,
             driver,
@@ -96,7 +124,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
     /// echo of a busy connection.
     pub(crate) fn poll_write_out(
         &mut self,
-        cx: &mut Context<'_>,
+        waker: &Waker,
         write_waker: &Waker,
         timer: &mut Timer,
         keep: usize,
@@ -119,7 +147,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
             };
             match wait {
                 // Fired: the loop writes again, then asks the timers again.
-                Some(wait) if timer.poll_after(cx, wait).is_ready() => {}
+                Some(wait) if timer.poll_after(waker, wait).is_ready() => {}
                 _ => return Poll::Pending,
             }
         }
@@ -216,7 +244,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
         &mut self,
         cx: &mut Context<'_>,
         timer: &mut Timer,
-        wait: Option<Duration>,
+        until: Option<wsproto::Instant>,
     ) -> Poll<Result<(), Error>> {
         let shared = if self.driver.release_idle_window() {
             self.poll_read_shared(cx)
@@ -231,26 +259,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
             Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
             Poll::Ready(Err(e)) if e.kind() == ErrorKind::Interrupted => Poll::Ready(Ok(())),
             Poll::Ready(Err(e)) => Poll::Ready(self.driver.on_read_error(e)),
-            Poll::Pending => match wait {
-                Some(wait) => timer.poll_after(cx, wait).map(Ok),
+            Poll::Pending => match until {
+                Some(until) => timer.poll_until(cx.waker(), until).map(Ok),
                 None => Poll::Pending,
             },
         }
     }
 
-    /// A read into the driver's own window.
+    /// A read into the driver's own window, appended in its spare
+    /// capacity (tokio's `read_buf`, so the room needs no zeroing).
     fn poll_read_own(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        let mut buf = ReadBuf::new(self.driver.spare());
-        let read = Pin::new(&mut self.stream).poll_read(cx, &mut buf);
-        let n = buf.filled().len();
-        if let Poll::Ready(Ok(())) = read {
-            if n == 0 {
+        let window = self.driver.read_vec();
+        let read = std::pin::pin!(self.stream.read_buf(window)).poll(cx);
+        match read {
+            Poll::Ready(Ok(0)) => {
                 self.driver.on_eof();
-            } else {
-                self.driver.on_read(n);
+                Poll::Ready(Ok(()))
             }
+            Poll::Ready(Ok(n)) => {
+                self.driver.on_appended(n);
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
         }
-        read
     }
 
     /// A read into this thread's shared buffer; `None` if it is in use
@@ -285,19 +317,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
         cx: &mut Context<'_>,
         timer: &mut Timer,
     ) -> Poll<Result<Message, Error>> {
-        let waker = cx.waker().clone();
+        let waker = cx.waker();
         loop {
             if let Some(message) = self.driver.take_buffered(true) {
                 return Poll::Ready(Ok(message));
             }
-            std::task::ready!(self.poll_write_out(cx, &waker, timer, 0))?;
-            std::task::ready!(self.poll_shut(&waker));
+            std::task::ready!(self.poll_write_out(waker, waker, timer, 0))?;
+            std::task::ready!(self.poll_shut(waker));
             if let Some(outcome) = self.driver.take_outcome() {
                 return Poll::Ready(outcome);
             }
-            match self.driver.step(clock::now()) {
-                Step::Continue => {}
-                Step::Read(wait) => std::task::ready!(self.poll_fill(cx, timer, wait))?,
+            match self.driver.step_until(timer.quiet_before()) {
+                StepAt::Continue => {}
+                StepAt::Read(until) => {
+                    let cx = &mut Context::from_waker(waker);
+                    std::task::ready!(self.poll_fill(cx, timer, until))?
+                }
             }
         }
     }
@@ -340,24 +375,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
                 }
             }
             match self.driver.step_reading(now) {
-                Step::Continue if blocked && self.driver.pending().is_empty() => {
+                StepAt::Continue if blocked && self.driver.pending().is_empty() => {
                     // Only a flush or the shutdown is left, which no timer
                     // bounds: it does not hold up the result.
                     if let Some(outcome) = self.driver.take_outcome() {
                         return Poll::Ready(outcome);
                     }
                 }
-                Step::Continue if blocked && !self.driver.message_ready() => {
+                StepAt::Continue if blocked && !self.driver.message_ready() => {
                     // A failure to report or the end of the connection:
                     // the output goes first, within the timers.
                     match self.driver.write_wait(now) {
                         Err(e) => return Poll::Ready(Err(self.shut_now(write_waker, e))),
-                        Ok(Some(wait)) if timer.poll_after(cx, wait).is_ready() => {}
+                        Ok(Some(wait)) if timer.poll_after(cx.waker(), wait).is_ready() => {}
                         Ok(_) => return Poll::Pending,
                     }
                 }
-                Step::Continue => {}
-                Step::Read(wait) => std::task::ready!(self.poll_fill(cx, timer, wait))?,
+                StepAt::Continue => {}
+                StepAt::Read(until) => std::task::ready!(self.poll_fill(cx, timer, until))?,
             }
         }
     }
@@ -373,16 +408,61 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
         timer: &mut Timer,
     ) -> Poll<Result<(), Error>> {
         loop {
-            std::task::ready!(self.poll_write_out(cx, write_waker, timer, 0))?;
+            std::task::ready!(self.poll_write_out(cx.waker(), write_waker, timer, 0))?;
             std::task::ready!(self.poll_shut(write_waker));
             if self.driver.is_over() {
                 return Poll::Ready(Ok(()));
             }
             match self.driver.write_wait(clock::now()) {
                 Err(e) => return Poll::Ready(Err(self.shut_now(write_waker, e))),
-                Ok(Some(wait)) if timer.poll_after(cx, wait).is_ready() => {}
+                Ok(Some(wait)) if timer.poll_after(cx.waker(), wait).is_ready() => {}
                 Ok(_) => return Poll::Pending,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::task::Wake;
+
+    /// Counts its wakes.
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test]
+    async fn the_sleep_is_armed_again_only_for_an_earlier_deadline_or_once_it_fired() {
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let mut timer = Timer::default();
+        let now = clock::now();
+        let late = now + wsproto::Duration::from_secs(60);
+        assert!(timer.poll_until(&waker, late).is_pending());
+        assert_eq!(timer.quiet_before(), Some(late));
+        // A later deadline (traffic pushing an idle timeout on) leaves it be.
+        let later = late + wsproto::Duration::from_secs(5);
+        assert!(timer.poll_until(&waker, later).is_pending());
+        assert_eq!(timer.quiet_before(), Some(late));
+        // An earlier one arms it again.
+        let soon = now + wsproto::Duration::from_millis(20);
+        assert!(timer.poll_until(&waker, soon).is_pending());
+        assert_eq!(timer.quiet_before(), Some(soon));
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert_eq!(count.0.load(Ordering::SeqCst), 1, "woken when it fired");
+        // Fired: nothing is known quiet, and the next deadline arms it.
+        assert_eq!(timer.quiet_before(), None);
+        assert!(timer.poll_until(&waker, later).is_pending());
+        assert_eq!(timer.quiet_before(), Some(later));
+        // A deadline already past is ready at once.
+        assert!(timer.poll_until(&waker, now).is_ready());
+        assert_eq!(timer.quiet_before(), None);
     }
 }

@@ -100,8 +100,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// Writes queued output until at most `keep` bytes are left.
     fn poll_write_out(&mut self, cx: &mut Context<'_>, keep: usize) -> Poll<Result<(), Error>> {
-        let waker = cx.waker().clone();
-        self.io.poll_write_out(cx, &waker, &mut self.timer, keep)
+        let waker = cx.waker();
+        self.io.poll_write_out(waker, waker, &mut self.timer, keep)
     }
 
     /// Sends a message (`Message::Close` only starts the close handshake).

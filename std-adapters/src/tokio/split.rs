@@ -230,7 +230,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
         store(&mut shared.writer, cx.waker());
         shared.wakers.register(false, cx.waker());
         let result = std::task::ready!(shared.io.poll_write_out(
-            cx,
+            cx.waker(),
             &shared.write_waker,
             &mut self.timer,
             keep
