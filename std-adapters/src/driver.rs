@@ -234,6 +234,10 @@ pub(crate) struct Driver {
     linger_until: Option<Instant>,
     /// Deadline for writing the last frames once no core timer is left.
     flush_until: Option<Instant>,
+    /// The read (until this deadline) the last step asked for, kept while
+    /// nothing has reached the core since: everything that calls into it
+    /// with input, a command or a timer clears it (see [`Driver::parked`]).
+    parked: Option<Option<Instant>>,
     protocol: Option<String>,
     deflate: Option<Agreed>,
     extensions: Option<String>,
@@ -293,6 +297,7 @@ impl Driver {
             can_linger: true,
             linger_until: None,
             flush_until: None,
+            parked: None,
             protocol,
             deflate,
             extensions,
@@ -566,6 +571,7 @@ impl Driver {
         if next.is_some_and(|at| now.reached(at)) {
             // A keepalive ping or a Close may be queued now.
             self.core_output = true;
+            self.parked = None;
             self.conn.handle_timeout(now.get())?;
             return Ok(None);
         }
@@ -757,6 +763,7 @@ impl Driver {
         }
         if self.eof {
             self.core_output = true;
+            self.parked = None;
             let result = self.conn.receive_eof();
             self.finished = true;
             self.outcome = Some(Err(match result {
@@ -795,10 +802,31 @@ impl Driver {
                 self.drop_room();
             }
         }
-        StepAt::Read(match next {
+        let until = match next {
             Some(next) => next,
             None => self.conn.poll_timeout(),
-        })
+        };
+        self.parked = Some(until);
+        StepAt::Read(until)
+    }
+
+    /// The deadline of the read the last step asked for, while a step now
+    /// would ask for the same read: nothing was read, queued, sent or fired
+    /// since, and no result waits. The tokio driver, woken for input, then
+    /// reads at once instead of stepping first; the caller still checks that
+    /// its timer has not fired (a deadline that came is not known here).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub fn parked(&self) -> Option<Option<Instant>> {
+        let quiet = !self.finished
+            && !self.eof
+            && !self.shut
+            && !self.core_output
+            && self.rx_len == 0
+            && self.outcome.is_none()
+            && self.refused.is_none()
+            && self.pending_len() == 0
+            && !self.conn.compresses();
+        self.parked.filter(|_| quiet)
     }
 
     /// One round of the lingering close: read and discard until end of file

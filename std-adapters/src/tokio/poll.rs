@@ -322,6 +322,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
             if let Some(message) = self.driver.take_buffered(true) {
                 return Poll::Ready(Ok(message));
             }
+            if let Some(until) = self.parked(timer) {
+                // Woken for input after a step that asked to read: nothing
+                // to write and nothing due, so read before stepping again.
+                let cx = &mut Context::from_waker(waker);
+                std::task::ready!(self.poll_fill(cx, timer, until))?;
+                continue;
+            }
             std::task::ready!(self.poll_write_out(waker, waker, timer, 0))?;
             std::task::ready!(self.poll_shut(waker));
             if let Some(outcome) = self.driver.take_outcome() {
@@ -334,6 +341,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
                     std::task::ready!(self.poll_fill(cx, timer, until))?
                 }
             }
+        }
+    }
+
+    /// The deadline of the read the last step asked for, if a step now
+    /// would ask for the same: nothing was queued, written unflushed, read
+    /// or fired since ([`Driver::parked`]), and no deadline has come (the
+    /// timer, armed no later than it, has not fired).
+    fn parked(&self, timer: &Timer) -> Option<Option<wsproto::Instant>> {
+        if self.unflushed {
+            return None;
+        }
+        let until = self.driver.parked()?;
+        match until {
+            None => Some(until),
+            Some(at) => timer
+                .quiet_before()
+                .filter(|&armed| armed <= at)
+                .map(|_| until),
         }
     }
 
