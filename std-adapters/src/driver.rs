@@ -344,6 +344,7 @@ impl Driver {
 
     /// How many bytes wait to be written (the tokio driver's back-pressure).
     #[cfg(any(feature = "tokio", test))]
+    #[inline]
     pub fn pending_len(&self) -> usize {
         self.tx.end.saturating_sub(self.tx.start) + self.verbatim.as_ref().map_or(0, Verbatim::left)
     }
@@ -649,7 +650,18 @@ impl Driver {
     /// messages come out this way: control messages and failures wait for
     /// the I/O layer to write first, as [`Driver::step`] has it.
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    #[inline]
     pub fn take_buffered(&mut self, data_only: bool) -> Option<Message> {
+        if self.outcome.is_none() && self.rx_len == 0 && self.delivered_charge == 0 {
+            // Nothing read, held or charged (most calls of a small echo).
+            return None;
+        }
+        self.take_buffered_slow(data_only)
+    }
+
+    /// [`Driver::take_buffered`] once something is read, held or charged.
+    #[inline(never)]
+    fn take_buffered_slow(&mut self, data_only: bool) -> Option<Message> {
         if self.finished || self.lingering() {
             return None;
         }

@@ -122,7 +122,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
     /// takes at once waits for nothing, and the next step runs the timers
     /// anyway. That spares the clock and the core's timer table on every
     /// echo of a busy connection.
+    #[inline]
     pub(crate) fn poll_write_out(
+        &mut self,
+        waker: &Waker,
+        write_waker: &Waker,
+        timer: &mut Timer,
+        keep: usize,
+    ) -> Poll<Result<(), Error>> {
+        if self.written_out(keep) {
+            // Most calls of a small echo find nothing to do: no call for that.
+            return Poll::Ready(Ok(()));
+        }
+        self.poll_write_out_slow(waker, write_waker, timer, keep)
+    }
+
+    /// Whether at most `keep` bytes wait (with `keep == 0`, nothing, and
+    /// the stream flushed).
+    #[inline]
+    fn written_out(&self, keep: usize) -> bool {
+        self.driver.pending_len() <= keep && (keep > 0 || !self.unflushed)
+    }
+
+    /// [`Io::poll_write_out`] once something is to be written.
+    #[inline(never)]
+    fn poll_write_out_slow(
         &mut self,
         waker: &Waker,
         write_waker: &Waker,
@@ -131,8 +155,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
     ) -> Poll<Result<(), Error>> {
         let mut wcx = Context::from_waker(write_waker);
         loop {
-            let pending = self.driver.pending_len();
-            if pending <= keep && (keep > 0 || !self.unflushed) {
+            if self.written_out(keep) {
                 return Poll::Ready(Ok(()));
             }
             if let Poll::Ready(result) = self.poll_write_once(&mut wcx) {
