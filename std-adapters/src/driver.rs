@@ -234,6 +234,10 @@ pub(crate) struct Driver {
     linger_until: Option<Instant>,
     /// Deadline for writing the last frames once no core timer is left.
     flush_until: Option<Instant>,
+    /// The read (until this deadline) the last step asked for, kept while
+    /// nothing has reached the core since: everything that calls into it
+    /// with input, a command or a timer clears it (see [`Driver::parked`]).
+    parked: Option<Option<Instant>>,
     protocol: Option<String>,
     deflate: Option<Agreed>,
     extensions: Option<String>,
@@ -293,6 +297,7 @@ impl Driver {
             can_linger: true,
             linger_until: None,
             flush_until: None,
+            parked: None,
             protocol,
             deflate,
             extensions,
@@ -339,6 +344,7 @@ impl Driver {
 
     /// How many bytes wait to be written (the tokio driver's back-pressure).
     #[cfg(any(feature = "tokio", test))]
+    #[inline]
     pub fn pending_len(&self) -> usize {
         self.tx.end.saturating_sub(self.tx.start) + self.verbatim.as_ref().map_or(0, Verbatim::left)
     }
@@ -566,6 +572,7 @@ impl Driver {
         if next.is_some_and(|at| now.reached(at)) {
             // A keepalive ping or a Close may be queued now.
             self.core_output = true;
+            self.parked = None;
             self.conn.handle_timeout(now.get())?;
             return Ok(None);
         }
@@ -643,7 +650,18 @@ impl Driver {
     /// messages come out this way: control messages and failures wait for
     /// the I/O layer to write first, as [`Driver::step`] has it.
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    #[inline]
     pub fn take_buffered(&mut self, data_only: bool) -> Option<Message> {
+        if self.outcome.is_none() && self.rx_len == 0 && self.delivered_charge == 0 {
+            // Nothing read, held or charged (most calls of a small echo).
+            return None;
+        }
+        self.take_buffered_slow(data_only)
+    }
+
+    /// [`Driver::take_buffered`] once something is read, held or charged.
+    #[inline(never)]
+    fn take_buffered_slow(&mut self, data_only: bool) -> Option<Message> {
         if self.finished || self.lingering() {
             return None;
         }
@@ -757,6 +775,7 @@ impl Driver {
         }
         if self.eof {
             self.core_output = true;
+            self.parked = None;
             let result = self.conn.receive_eof();
             self.finished = true;
             self.outcome = Some(Err(match result {
@@ -795,10 +814,31 @@ impl Driver {
                 self.drop_room();
             }
         }
-        StepAt::Read(match next {
+        let until = match next {
             Some(next) => next,
             None => self.conn.poll_timeout(),
-        })
+        };
+        self.parked = Some(until);
+        StepAt::Read(until)
+    }
+
+    /// The deadline of the read the last step asked for, while a step now
+    /// would ask for the same read: nothing was read, queued, sent or fired
+    /// since, and no result waits. The tokio driver, woken for input, then
+    /// reads at once instead of stepping first; the caller still checks that
+    /// its timer has not fired (a deadline that came is not known here).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub fn parked(&self) -> Option<Option<Instant>> {
+        let quiet = !self.finished
+            && !self.eof
+            && !self.shut
+            && !self.core_output
+            && self.rx_len == 0
+            && self.outcome.is_none()
+            && self.refused.is_none()
+            && self.pending_len() == 0
+            && !self.conn.compresses();
+        self.parked.filter(|_| quiet)
     }
 
     /// One round of the lingering close: read and discard until end of file

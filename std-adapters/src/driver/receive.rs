@@ -229,6 +229,8 @@ impl Driver {
     /// complete message, the end of the wait after a refusal, or a refused
     /// charge stops it.
     fn process_input(&mut self, input: &mut [u8]) -> usize {
+        // The core sees input: its timers may move.
+        self.parked = None;
         let mut pos = 0;
         if self.scratch.is_empty() && !input.is_empty() && self.conn.compresses() {
             self.scratch = vec![0u8; INFLATE_SCRATCH];

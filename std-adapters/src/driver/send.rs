@@ -8,6 +8,7 @@ impl Driver {
         if !self.core_output {
             return;
         }
+        self.parked = None;
         // Encoded on the stack first, so a connection with nothing to send
         // does not grow its transmit buffer (most steps queue nothing).
         let mut out = [0u8; 3 * wsproto::MIN_TRANSMIT_BUFFER];
@@ -36,6 +37,7 @@ impl Driver {
         if self.finished {
             return Err(Error::ConnectionClosed);
         }
+        self.parked = None;
         self.transmit();
         // Room for the frame, or for its largest compressed form.
         let need = self.conn.send_buffer_len(len);
@@ -91,6 +93,7 @@ impl Driver {
             return Err(Error::ConnectionClosed);
         }
         self.core_output = true;
+        self.parked = None;
         command(&mut self.conn)?;
         self.transmit();
         Ok(())
@@ -200,6 +203,7 @@ impl Driver {
         len: usize,
         charge: usize,
     ) -> Result<Option<([u8; MAX_HEADER_LEN], usize)>, Error> {
+        self.parked = None;
         if let Err(refused) = self.account.grow(charge) {
             self.refuse(refused);
             self.transmit();

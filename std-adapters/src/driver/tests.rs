@@ -1082,3 +1082,62 @@ fn a_whole_message_during_a_fragmented_one_is_misuse_in_place_too() {
     d.send_owned(Message::Binary(pattern(1_000))).unwrap();
     assert!(d.verbatim.is_some());
 }
+
+#[test]
+fn a_parked_read_lasts_only_until_input_a_command_or_a_timer_reaches_the_core() {
+    let config = Config {
+        idle_timeout: Some(Duration::from_secs(10)),
+        ..Config::default()
+    };
+    let done = Done {
+        protocol: None,
+        leftover: Vec::new(),
+        response: Vec::new(),
+        path: "/".into(),
+        deflate: None,
+        budget: None,
+        shared: None,
+    };
+    let mut d = Driver::new(Role::Server, config, StdRng::from_seed([7; 32]), done).unwrap();
+    let start = Instant::from_secs(100);
+    assert_eq!(d.parked(), None, "no step yet");
+    assert!(matches!(d.step(start), Step::Read(Some(_))));
+    assert!(
+        matches!(d.parked(), Some(Some(_))),
+        "a step that asks to read parks, with the idle deadline"
+    );
+    // Input may move the core's deadlines: the parked read is stale.
+    let mut wire = client_frames(&[b"x"]);
+    d.on_read_shared(&mut wire, RX_MIN);
+    assert_eq!(d.parked(), None);
+    assert_eq!(d.take_buffered(true), Some(Message::Binary(b"x".to_vec())));
+    assert_eq!(d.parked(), None, "the core saw input since the step");
+    assert!(matches!(
+        d.step(start + Duration::from_secs(1)),
+        Step::Read(_)
+    ));
+    assert!(d.parked().is_some(), "parked again");
+    // A command (a ping) reaches the core: stale, even once written.
+    d.ping(b"p").unwrap();
+    assert_eq!(d.parked(), None);
+    let n = d.pending().len();
+    d.advance(n);
+    assert_eq!(d.parked(), None);
+    assert!(matches!(
+        d.step(start + Duration::from_secs(2)),
+        Step::Read(_)
+    ));
+    assert!(d.parked().is_some());
+    // The idle timer fires after the traffic and is armed again: the read
+    // parked now waits for the new deadline, not the old one.
+    let later = start + Duration::from_secs(60);
+    assert!(matches!(d.step(later), Step::Read(_)));
+    assert!(matches!(d.parked(), Some(Some(at)) if at > later));
+    // Quiet since: the idle Close is queued, and nothing is parked.
+    assert!(matches!(
+        d.step(start + Duration::from_secs(200)),
+        Step::Continue
+    ));
+    assert!(!d.pending().is_empty());
+    assert_eq!(d.parked(), None);
+}

@@ -122,7 +122,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
     /// takes at once waits for nothing, and the next step runs the timers
     /// anyway. That spares the clock and the core's timer table on every
     /// echo of a busy connection.
+    #[inline]
     pub(crate) fn poll_write_out(
+        &mut self,
+        waker: &Waker,
+        write_waker: &Waker,
+        timer: &mut Timer,
+        keep: usize,
+    ) -> Poll<Result<(), Error>> {
+        if self.written_out(keep) {
+            // Most calls of a small echo find nothing to do: no call for that.
+            return Poll::Ready(Ok(()));
+        }
+        self.poll_write_out_slow(waker, write_waker, timer, keep)
+    }
+
+    /// Whether at most `keep` bytes wait (with `keep == 0`, nothing, and
+    /// the stream flushed).
+    #[inline]
+    fn written_out(&self, keep: usize) -> bool {
+        self.driver.pending_len() <= keep && (keep > 0 || !self.unflushed)
+    }
+
+    /// [`Io::poll_write_out`] once something is to be written.
+    #[inline(never)]
+    fn poll_write_out_slow(
         &mut self,
         waker: &Waker,
         write_waker: &Waker,
@@ -131,8 +155,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
     ) -> Poll<Result<(), Error>> {
         let mut wcx = Context::from_waker(write_waker);
         loop {
-            let pending = self.driver.pending_len();
-            if pending <= keep && (keep > 0 || !self.unflushed) {
+            if self.written_out(keep) {
                 return Poll::Ready(Ok(()));
             }
             if let Poll::Ready(result) = self.poll_write_once(&mut wcx) {
@@ -322,6 +345,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
             if let Some(message) = self.driver.take_buffered(true) {
                 return Poll::Ready(Ok(message));
             }
+            if let Some(until) = self.parked(timer) {
+                // Woken for input after a step that asked to read: nothing
+                // to write and nothing due, so read before stepping again.
+                let cx = &mut Context::from_waker(waker);
+                std::task::ready!(self.poll_fill(cx, timer, until))?;
+                continue;
+            }
             std::task::ready!(self.poll_write_out(waker, waker, timer, 0))?;
             std::task::ready!(self.poll_shut(waker));
             if let Some(outcome) = self.driver.take_outcome() {
@@ -334,6 +364,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
                     std::task::ready!(self.poll_fill(cx, timer, until))?
                 }
             }
+        }
+    }
+
+    /// The deadline of the read the last step asked for, if a step now
+    /// would ask for the same: nothing was queued, written unflushed, read
+    /// or fired since ([`Driver::parked`]), and no deadline has come (the
+    /// timer, armed no later than it, has not fired).
+    fn parked(&self, timer: &Timer) -> Option<Option<wsproto::Instant>> {
+        if self.unflushed {
+            return None;
+        }
+        let until = self.driver.parked()?;
+        match until {
+            None => Some(until),
+            Some(at) => timer
+                .quiet_before()
+                .filter(|&armed| armed <= at)
+                .map(|_| until),
         }
     }
 
