@@ -1,10 +1,22 @@
 //! The driver without I/O: handshake leftovers, reassembly, the memory budget, lingering close and the timers, fed by hand.
 
 use super::*;
+use rand_core::SeedableRng;
+use wsproto::{Duration, Violation};
 
 /// A driver after a handshake that left `leftover` unread, with the
 /// default configuration and a fixed RNG.
 fn driver(role: Role, leftover: Vec<u8>, budget: Option<crate::MemoryBudget>) -> Driver {
+    driver_with(role, Config::default(), leftover, budget)
+}
+
+/// [`driver`] with a configuration of the test's own.
+fn driver_with(
+    role: Role,
+    config: Config,
+    leftover: Vec<u8>,
+    budget: Option<crate::MemoryBudget>,
+) -> Driver {
     let done = Done {
         protocol: None,
         leftover,
@@ -14,10 +26,8 @@ fn driver(role: Role, leftover: Vec<u8>, budget: Option<crate::MemoryBudget>) ->
         budget,
         shared: None,
     };
-    Driver::new(role, Config::default(), StdRng::from_seed([7; 32]), done).unwrap()
+    Driver::new(role, config, StdRng::from_seed([7; 32]), done).unwrap()
 }
-use rand_core::SeedableRng;
-use wsproto::{Duration, Violation};
 
 /// A server driver whose first input is a binary frame header declaring
 /// 80 MiB (above the default 16 MiB limit).
@@ -1089,16 +1099,7 @@ fn a_parked_read_lasts_only_until_input_a_command_or_a_timer_reaches_the_core() 
         idle_timeout: Some(Duration::from_secs(10)),
         ..Config::default()
     };
-    let done = Done {
-        protocol: None,
-        leftover: Vec::new(),
-        response: Vec::new(),
-        path: "/".into(),
-        deflate: None,
-        budget: None,
-        shared: None,
-    };
-    let mut d = Driver::new(Role::Server, config, StdRng::from_seed([7; 32]), done).unwrap();
+    let mut d = driver_with(Role::Server, config, Vec::new(), None);
     let start = Instant::from_secs(100);
     assert_eq!(d.parked(), None, "no step yet");
     assert!(matches!(d.step(start), Step::Read(Some(_))));
