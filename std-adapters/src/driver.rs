@@ -343,7 +343,7 @@ impl Driver {
     }
 
     /// How many bytes wait to be written (the tokio driver's back-pressure).
-    #[cfg(any(feature = "tokio", test))]
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     #[inline]
     pub fn pending_len(&self) -> usize {
         self.tx.end.saturating_sub(self.tx.start) + self.verbatim.as_ref().map_or(0, Verbatim::left)
