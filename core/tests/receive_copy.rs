@@ -3,7 +3,7 @@
 //! control events and errors.
 
 use proptest::prelude::*;
-use wsproto::frame::apply_mask;
+use wsproto::frame::{apply_mask, encode_frame, FrameHeader, OpCode, MAX_HEADER_LEN};
 use wsproto::{Config, Connection, Error, Event, Role};
 
 /// What the application sees, with data chunks joined into whole messages.
@@ -75,23 +75,21 @@ fn frame() -> impl Strategy<Value = (u8, bool, Vec<u8>)> {
 fn wire(frames: &[(u8, bool, Vec<u8>)], to_server: bool) -> Vec<u8> {
     let mut out = Vec::new();
     for (i, (op, fin, payload)) in frames.iter().enumerate() {
-        let fin = *fin || *op >= 8;
-        let payload = &payload[..payload.len().min(if *op >= 8 { 125 } else { 1000 })];
-        out.push(u8::from(fin) << 7 | op);
-        let mask = if to_server { 0x80 } else { 0 };
-        if payload.len() < 126 {
-            out.push(mask | payload.len() as u8);
-        } else {
-            out.push(mask | 126);
-            out.extend_from_slice(&(payload.len() as u16).to_be_bytes());
-        }
-        let mut p = payload.to_vec();
-        if to_server {
-            let key = [i as u8, 0x5a, 0xa5, 7];
-            out.extend_from_slice(&key);
-            apply_mask(&mut p, key, 0);
-        }
-        out.extend_from_slice(&p);
+        let opcode = OpCode::from_bits(*op).expect("the strategy draws valid opcodes");
+        let payload = &payload[..payload
+            .len()
+            .min(if opcode.is_control() { 125 } else { 1000 })];
+        let header = FrameHeader {
+            fin: *fin || opcode.is_control(),
+            rsv: 0,
+            opcode,
+            mask: to_server.then_some([i as u8, 0x5a, 0xa5, 7]),
+            payload_len: 0,
+        };
+        let start = out.len();
+        out.resize(start + MAX_HEADER_LEN + payload.len(), 0);
+        let n = encode_frame(header, payload, &mut out[start..]).expect("room for the frame");
+        out.truncate(start + n);
     }
     out
 }
