@@ -269,6 +269,21 @@ fn client_frames(payloads: &[&[u8]]) -> Vec<u8> {
     wire
 }
 
+/// Steps `d`, writing everything it queues and collecting the messages it
+/// hands out, until a step asks to read.
+fn step_until_read(d: &mut Driver, now: Instant, messages: &mut Vec<Message>) {
+    loop {
+        let step = d.step(now);
+        let n = d.pending().len();
+        d.advance(n);
+        if let Some(outcome) = d.take_outcome() {
+            messages.push(outcome.unwrap());
+        } else if let Step::Read(_) = step {
+            return;
+        }
+    }
+}
+
 /// As [`feed_in_chunks`], with reads appended to the window's spare
 /// capacity (the tokio driver's way); returns the messages and the
 /// window before each read.
@@ -276,16 +291,7 @@ fn feed_appending(d: &mut Driver, mut wire: &[u8], chunk: usize) -> (Vec<Message
     let (mut messages, mut windows) = (Vec::new(), Vec::new());
     let now = Instant::from_secs(1);
     loop {
-        loop {
-            let step = d.step(now);
-            let n = d.pending().len();
-            d.advance(n);
-            if let Some(outcome) = d.take_outcome() {
-                messages.push(outcome.unwrap());
-            } else if let Step::Read(_) = step {
-                break;
-            }
-        }
+        step_until_read(d, now, &mut messages);
         if wire.is_empty() {
             return (messages, windows);
         }
@@ -393,16 +399,7 @@ fn feed_in_chunks(
     let mut messages = Vec::new();
     let now = Instant::from_secs(1);
     loop {
-        loop {
-            let step = d.step(now);
-            let n = d.pending().len();
-            d.advance(n);
-            if let Some(outcome) = d.take_outcome() {
-                messages.push(outcome.unwrap());
-            } else if let Step::Read(_) = step {
-                break;
-            }
-        }
+        step_until_read(d, now, &mut messages);
         if wire.is_empty() {
             return messages;
         }
