@@ -87,17 +87,7 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
         input: &'a mut [u8],
         dst: &'a mut [u8],
     ) -> Result<ReceivedCopy<'a>, Error> {
-        // New bytes are peer activity, as in `receive_into`.
-        let len = input.len();
-        if len > self.unconsumed {
-            self.timers.saw_activity();
-        }
-        let received = self.copy_steps(input, dst);
-        self.unconsumed = match &received {
-            Ok(r) => len.saturating_sub(r.consumed),
-            Err(_) => 0,
-        };
-        received
+        self.tracking_input(input.len(), |c| c.copy_steps(input, dst), |r| r.consumed)
     }
 
     /// The steps of `receive_steps` without a scratch buffer, ending in

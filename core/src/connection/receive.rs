@@ -77,18 +77,29 @@ impl<R: RngCore, E: Extension> Connection<R, E> {
         input: &'a mut [u8],
         scratch: &'a mut [u8],
     ) -> Result<Received<'a>, Error> {
-        // Every byte past the ones handed back from the last call is new:
-        // peer activity for the keepalive and idle timers.
-        let len = input.len();
+        self.tracking_input(input.len(), |c| c.step(input, scratch), |r| r.consumed)
+    }
+
+    /// One receive call over `len` bytes of input: every byte past the ones
+    /// handed back from the last call is new, so peer activity for the
+    /// keepalive and idle timers; what `call` leaves unconsumed (`consumed`
+    /// reads it from the result) is remembered for the next call.
+    #[inline]
+    pub(super) fn tracking_input<T>(
+        &mut self,
+        len: usize,
+        call: impl FnOnce(&mut Self) -> Result<T, Error>,
+        consumed: impl FnOnce(&T) -> usize,
+    ) -> Result<T, Error> {
         if len > self.unconsumed {
             self.timers.saw_activity();
         }
-        let received = self.step(input, scratch);
-        self.unconsumed = match &received {
-            Ok(r) => len.saturating_sub(r.consumed),
+        let result = call(self);
+        self.unconsumed = match &result {
+            Ok(r) => len.saturating_sub(consumed(r)),
             Err(_) => 0,
         };
-        received
+        result
     }
 
     /// Decodes every whole frame at the front of `input` in one call, handing
