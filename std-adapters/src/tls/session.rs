@@ -212,16 +212,18 @@ fn handshake_timed_out() -> Error {
     ))
 }
 
-/// The host of a `wss://` URL as the name to verify (and send as SNI).
+/// A `wss://` URL, and its host as the name to verify (and send as SNI).
 #[cfg(any(feature = "blocking", feature = "tokio"))]
-fn server_name(url: &Url, raw: &str) -> Result<ServerName<'static>, Error> {
+fn parse_target(raw: &str) -> Result<(Url, ServerName<'static>), Error> {
+    let url = Url::parse(raw)?;
     if !url.secure {
         return Err(Error::Url(format!(
             "{raw:?}: TLS needs a wss:// URL (ws:// goes in the clear)"
         )));
     }
-    ServerName::try_from(url.host.clone())
-        .map_err(|_| Error::Url(format!("{raw:?}: not a valid TLS server name")))
+    let name = ServerName::try_from(url.host.clone())
+        .map_err(|_| Error::Url(format!("{raw:?}: not a valid TLS server name")))?;
+    Ok((url, name))
 }
 
 /// Drives a blocking rustls session through its handshake, bounded by
@@ -300,8 +302,7 @@ pub(crate) fn connect_blocking(
     timeout: Duration,
     config: Arc<ClientConfig>,
 ) -> Result<crate::stream::blocking::MaybeTls, Error> {
-    let parsed = Url::parse(url)?;
-    let name = server_name(&parsed, url)?;
+    let (parsed, name) = parse_target(url)?;
     let mut tcp = std::net::TcpStream::connect((parsed.host.as_str(), parsed.port))?;
     tcp.set_nodelay(true)?;
     let mut conn =
@@ -319,8 +320,7 @@ pub(crate) async fn connect_tokio(
     timeout: Duration,
     config: Arc<ClientConfig>,
 ) -> Result<crate::stream::tokio::MaybeTls, Error> {
-    let parsed = Url::parse(url)?;
-    let name = server_name(&parsed, url)?;
+    let (parsed, name) = parse_target(url)?;
     let tcp = tokio::net::TcpStream::connect((parsed.host.as_str(), parsed.port)).await?;
     tcp.set_nodelay(true)?;
     let connector = tokio_rustls::TlsConnector::from(config);

@@ -142,18 +142,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         self.io.driver.send_owned(message)
     }
 
+    /// Writes what is queued, queues one frame with `queue`, and writes it:
+    /// the shape of every `send` that waits until its frame is out.
+    async fn between_flushes(
+        &mut self,
+        queue: impl FnOnce(&mut Driver) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        self.flush().await?;
+        queue(&mut self.io.driver)?;
+        self.flush().await
+    }
+
     /// Sends a whole text message as one frame.
     pub async fn send_text(&mut self, text: &str) -> Result<(), Error> {
-        self.flush().await?;
-        self.io.driver.send_text(text)?;
-        self.flush().await
+        self.between_flushes(|d| d.send_text(text)).await
     }
 
     /// Sends a whole binary message as one frame.
     pub async fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
-        self.flush().await?;
-        self.io.driver.send_binary(data)?;
-        self.flush().await
+        self.between_flushes(|d| d.send_binary(data)).await
     }
 
     /// Sends one fragment of a message; `fin` ends it.
@@ -163,23 +170,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         data: &[u8],
         fin: bool,
     ) -> Result<(), Error> {
-        self.flush().await?;
-        self.io.driver.send_fragment(kind, data, fin)?;
-        self.flush().await
+        self.between_flushes(|d| d.send_fragment(kind, data, fin))
+            .await
     }
 
     /// Sends a ping (at most 125 bytes).
     pub async fn ping(&mut self, payload: &[u8]) -> Result<(), Error> {
-        self.flush().await?;
-        self.io.driver.ping(payload)?;
-        self.flush().await
+        self.between_flushes(|d| d.ping(payload)).await
     }
 
     /// Sends a pong (at most 125 bytes).
     pub async fn pong(&mut self, payload: &[u8]) -> Result<(), Error> {
-        self.flush().await?;
-        self.io.driver.pong(payload)?;
-        self.flush().await
+        self.between_flushes(|d| d.pong(payload)).await
     }
 
     /// Sends a Close and completes the close handshake, discarding data.
