@@ -349,6 +349,18 @@ impl Driver {
         self.tx.end.saturating_sub(self.tx.start) + self.verbatim.as_ref().map_or(0, Verbatim::left)
     }
 
+    /// All of the output as one slice, while no frame is written in place
+    /// (the usual case: the transmit buffer alone); `None` otherwise, for
+    /// [`Driver::pending_slices`].
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    #[inline]
+    pub fn pending_whole(&self) -> Option<&[u8]> {
+        match self.verbatim {
+            None => Some(self.tx.pending()),
+            Some(_) => None,
+        }
+    }
+
     /// The output in order, as up to four slices for one vectored write;
     /// returns how many of `slices` it filled (0: nothing waits). Passing
     /// the number of bytes written to [`Driver::advance`] is all a partial

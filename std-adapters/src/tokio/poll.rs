@@ -180,28 +180,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
     /// written from its own bytes), or a flush of the stream once nothing
     /// is queued.
     fn poll_write_once(&mut self, wcx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        let stream = Pin::new(&mut self.stream);
-        let mut slices = [IoSlice::new(&[]); 4];
-        let count = self.driver.pending_slices(&mut slices);
-        let result = if count == 0 {
-            match stream.poll_flush(wcx) {
-                Poll::Ready(Ok(())) => {
-                    self.unflushed = false;
-                    return Poll::Ready(Ok(()));
+        let mut stream = Pin::new(&mut self.stream);
+        let polled = match self.driver.pending_whole() {
+            // The usual case: the transmit buffer alone, one plain write.
+            Some([]) => return self.poll_flush_once(wcx),
+            Some(one) => stream.as_mut().poll_write(wcx, one),
+            None => {
+                let mut slices = [IoSlice::new(&[]); 4];
+                let count = self.driver.pending_slices(&mut slices);
+                match slices.get(..count) {
+                    Some([]) | None => return self.poll_flush_once(wcx),
+                    Some([one]) => stream.as_mut().poll_write(wcx, one),
+                    Some(several) => stream.as_mut().poll_write_vectored(wcx, several),
                 }
-                Poll::Ready(Err(e)) => Err(e),
-                Poll::Pending => return Poll::Pending,
             }
-        } else {
-            let polled = match slices.get(..count) {
-                Some([one]) => stream.poll_write(wcx, one),
-                Some(several) => stream.poll_write_vectored(wcx, several),
-                None => Poll::Ready(Ok(0)),
-            };
-            match polled {
-                Poll::Ready(r) => r,
-                Poll::Pending => return Poll::Pending,
-            }
+        };
+        let result = match polled {
+            Poll::Ready(r) => r,
+            Poll::Pending => return Poll::Pending,
         };
         Poll::Ready(match result {
             Ok(0) => {
@@ -212,6 +208,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
             Ok(n) => {
                 self.driver.advance(n);
                 self.unflushed = true;
+                if self.driver.pending_len() == 0 {
+                    // Everything is written: the flush goes in the same
+                    // turn (a plain TCP stream's is free), not in another
+                    // round of the caller's loop.
+                    if let Poll::Ready(flushed) = self.poll_flush_once(wcx) {
+                        return Poll::Ready(flushed);
+                    }
+                }
                 Ok(())
             }
             Err(e) if e.kind() == ErrorKind::Interrupted => Ok(()),
@@ -222,6 +226,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
                 result
             }
         })
+    }
+
+    /// One flush of the stream, once nothing is queued.
+    fn poll_flush_once(&mut self, wcx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        match Pin::new(&mut self.stream).poll_flush(wcx) {
+            Poll::Ready(Ok(())) => {
+                self.unflushed = false;
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) if e.kind() == ErrorKind::Interrupted => Poll::Ready(Ok(())),
+            Poll::Ready(Err(e)) => {
+                let result = self.driver.on_write_error(e);
+                self.unflushed = false;
+                Poll::Ready(result)
+            }
+            Poll::Pending => Poll::Pending,
+        }
     }
 
     /// Writes what it can without waiting: `Ready(Ok)` once everything is
