@@ -292,7 +292,9 @@ impl Driver {
                                 Ok(None) => ControlFlow::Continue(()),
                                 Ok(Some(message)) => {
                                     *delivered_charge += core::mem::take(&mut *partial_charge);
-                                    *outcome = Some(Ok(message));
+                                    // Empty: the loop runs only while it is (so
+                                    // nothing is dropped here).
+                                    outcome.get_or_insert(Ok(message));
                                     ControlFlow::Break(())
                                 }
                                 Err(r) => {
@@ -531,6 +533,9 @@ fn on_event(
         let expected = usize::try_from(frame_remaining).map_or(RX_BUFFER, |r| r.min(RX_BUFFER));
         with_header(len + expected)
     };
+    if let Some(message) = small_whole(partial, &event, charge) {
+        return Ok(Some(message));
+    }
     Ok(match event {
         Event::Text { data, fin } => {
             let mut s = match partial.take() {
@@ -594,6 +599,41 @@ fn on_event(
             reason: reason.to_owned(),
         }))),
     })
+}
+
+/// The most common event, a small message in one frame, copied into the
+/// recycled buffer waiting in `partial` ([`RECYCLE_MAX`]) when it fits:
+/// that buffer is charged for its capacity already, so the charge stays as
+/// it is. `None` (nothing taken) for anything else, left to [`on_event`].
+#[inline]
+fn small_whole(
+    partial: &mut Option<Partial>,
+    event: &Event<'_>,
+    charge: &mut Charge<'_>,
+) -> Option<Message> {
+    let (data, text) = match *event {
+        Event::Binary { data, fin: true } => (data, None),
+        Event::Text { data, fin: true } => (data.as_bytes(), Some(data)),
+        _ => return None,
+    };
+    let Some(Partial::Spare(spare)) = partial else {
+        return None;
+    };
+    let cap = spare.capacity();
+    if data.len() + SEND_ROOM > cap || cap > RECYCLE_MAX || *charge.bytes != cap {
+        return None;
+    }
+    let mut b = core::mem::take(spare);
+    *partial = None;
+    b.clear();
+    if let Some(text) = text {
+        // Empty, so always UTF-8; the text the core checked goes in as is.
+        let mut s = String::from_utf8(b).unwrap_or_default();
+        s.push_str(text);
+        return Some(Message::Text(s));
+    }
+    b.extend_from_slice(data);
+    Some(Message::Binary(b))
 }
 
 /// The buffer a new message of about `cap` bytes starts in: the spare room

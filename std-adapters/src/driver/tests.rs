@@ -947,15 +947,24 @@ fn a_small_echo_written_out_is_the_allocation_of_the_next_small_message() {
     let mut addrs = Vec::new();
     for i in 0..4u8 {
         let payload = vec![b'a' + i; 16 - usize::from(i)];
-        let (mut messages, _) = read_all(&mut d, &client_frame_with(0x82, &payload));
+        // Text and binary in turn: both are copied into the kept buffer.
+        let (opcode, kind, expected) = if i % 2 == 1 {
+            let text = String::from_utf8(payload.clone()).unwrap();
+            (0x81, MessageKind::Text, Message::Text(text))
+        } else {
+            (0x82, MessageKind::Binary, Message::Binary(payload.clone()))
+        };
+        let (mut messages, _) = read_all(&mut d, &client_frame_with(opcode, &payload));
         let message = messages.pop().expect("the message");
-        assert_eq!(message, Message::Binary(payload.clone()));
-        if let Message::Binary(b) = &message {
-            addrs.push(b.as_ptr() as usize);
+        assert_eq!(message, expected);
+        match &message {
+            Message::Binary(b) => addrs.push(b.as_ptr() as usize),
+            Message::Text(t) => addrs.push(t.as_ptr() as usize),
+            _ => {}
         }
         d.send_owned(message).unwrap();
         let out = drain_with(&mut d, |_| usize::MAX);
-        assert_eq!(out, copied_frame(MessageKind::Binary, &payload), "{i}");
+        assert_eq!(out, copied_frame(kind, &payload), "{i}");
         // The step before the next read keeps the written buffer, charged.
         assert!(matches!(d.step(Instant::from_secs(1)), Step::Read(_)));
         assert_eq!(d.tx.capacity(), 0);
