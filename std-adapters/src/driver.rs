@@ -200,6 +200,9 @@ pub(crate) struct Driver {
     /// connection queue nothing, and asking the core costs more than the
     /// flag.
     core_output: bool,
+    /// The core's next deadline as last asked ([`Driver::next_deadline`]),
+    /// kept while nothing that can move its timers has reached it since.
+    deadline: Option<Option<Instant>>,
     /// A data frame written from the message's own bytes (see the module doc).
     verbatim: Option<Verbatim>,
     /// Owned messages from this size up go out in place ([`VECTORED_MIN`]).
@@ -280,6 +283,7 @@ impl Driver {
             scratch: Vec::new(),
             tx: TxBuffer::default(),
             core_output: true,
+            deadline: None,
             verbatim: None,
             vectored_min: VECTORED_MIN,
             fragment_open: false,
@@ -580,10 +584,10 @@ impl Driver {
     /// ask the core again while nothing else reaches it), `None` after
     /// firing.
     fn run_timers(&mut self, now: &mut Now) -> Result<Option<Option<Instant>>, Error> {
-        let next = self.conn.poll_timeout();
+        let next = self.next_deadline();
         if next.is_some_and(|at| now.reached(at)) {
             // A keepalive ping or a Close may be queued now.
-            self.core_output = true;
+            self.expect_output();
             self.parked = None;
             self.conn.handle_timeout(now.get())?;
             return Ok(None);
@@ -650,8 +654,34 @@ impl Driver {
     }
 
     /// Time until the next timer, at least 1 ms (`None`: none armed).
-    fn wait(&self, now: Instant) -> Option<std::time::Duration> {
-        wait_until(self.conn.poll_timeout(), now)
+    fn wait(&mut self, now: Instant) -> Option<std::time::Duration> {
+        wait_until(self.next_deadline(), now)
+    }
+
+    /// The core may hold output now (see `core_output`), and what put it
+    /// there (a control frame or failure received, a command, a timer) may
+    /// have moved its deadlines.
+    fn expect_output(&mut self) {
+        self.core_output = true;
+        self.deadline = None;
+    }
+
+    /// The core's next deadline, asked of it again only once something
+    /// that can move its timers reached it: everything that does also sets
+    /// `core_output` ([`Driver::expect_output`]). Data frames received or
+    /// sent move none (traffic only marks the idle and keepalive timers as
+    /// answered), so a busy connection asks once, not once per message.
+    fn next_deadline(&mut self) -> Option<Instant> {
+        match self.deadline {
+            Some(next) if !self.core_output => next,
+            _ => {
+                let next = self.conn.poll_timeout();
+                if !self.core_output {
+                    self.deadline = Some(next);
+                }
+                next
+            }
+        }
     }
 
     /// A message decoded from bytes already read, handed out before any
@@ -786,7 +816,7 @@ impl Driver {
             return StepAt::Continue;
         }
         if self.eof {
-            self.core_output = true;
+            self.expect_output();
             self.parked = None;
             let result = self.conn.receive_eof();
             self.finished = true;
@@ -828,7 +858,7 @@ impl Driver {
         }
         let until = match next {
             Some(next) => next,
-            None => self.conn.poll_timeout(),
+            None => self.next_deadline(),
         };
         self.parked = Some(until);
         StepAt::Read(until)

@@ -323,7 +323,7 @@ impl Driver {
             }
         }
         if control {
-            self.core_output = true;
+            self.expect_output();
         }
         pos
     }
@@ -491,7 +491,7 @@ impl Driver {
         self.account
             .shrink(core::mem::take(&mut self.partial_charge));
         self.refused = Some(refused);
-        self.core_output = true;
+        self.expect_output();
         let open = self.conn.state() == State::Open;
         if !open
             || self

@@ -54,7 +54,7 @@ impl Driver {
             Ok(n) => n,
             Err(e) => {
                 // Whatever the core queued on the way out goes next.
-                self.core_output = true;
+                self.expect_output();
                 return Err(e.into());
             }
         };
@@ -92,7 +92,7 @@ impl Driver {
         if self.finished {
             return Err(Error::ConnectionClosed);
         }
-        self.core_output = true;
+        self.expect_output();
         self.parked = None;
         command(&mut self.conn)?;
         self.transmit();
@@ -214,7 +214,7 @@ impl Driver {
             Ok(n) => Ok(Some((header, n))),
             Err(e) => {
                 self.account.shrink(charge);
-                self.core_output = true;
+                self.expect_output();
                 Err(e.into())
             }
         }

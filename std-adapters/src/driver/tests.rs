@@ -1148,3 +1148,52 @@ fn a_parked_read_lasts_only_until_input_a_command_or_a_timer_reaches_the_core() 
     assert!(!d.pending().is_empty());
     assert_eq!(d.parked(), None);
 }
+
+/// Steps `d` at `now`, writing what it queues and taking its outcomes,
+/// until it asks to read; returns how long that read may wait.
+fn read_wait(d: &mut Driver, now: Instant) -> Option<std::time::Duration> {
+    loop {
+        let step = d.step(now);
+        let n = d.pending().len();
+        d.advance(n);
+        let _ = d.take_outcome();
+        if let Step::Read(wait) = step {
+            return wait;
+        }
+    }
+}
+
+#[test]
+fn the_kept_deadline_follows_commands_and_timers_but_not_data() {
+    let secs = std::time::Duration::from_secs;
+    // No slow-message timer: it moves with data, which this is not about.
+    let config = Config {
+        idle_timeout: Some(Duration::from_secs(60)),
+        min_progress: None,
+        ..Config::default()
+    };
+    let mut d = driver_with(Role::Server, config, Vec::new(), None);
+    let now = Instant::from_secs(1);
+    assert_eq!(read_wait(&mut d, now), Some(secs(60)));
+    // Data in and out leaves the deadline where it was.
+    let (mut messages, _) = read_all(&mut d, &client_frames(&[b"hi"]));
+    d.send_owned(messages.pop().expect("the message")).unwrap();
+    assert_eq!(read_wait(&mut d, now), Some(secs(60)));
+    // Our Close arms the close handshake's timer, which comes first.
+    d.close(1000, "").unwrap();
+    assert_eq!(read_wait(&mut d, now), Some(secs(5)));
+
+    // A keepalive ping, sent when its timer fires, arms the pong deadline.
+    let config = Config {
+        keepalive: Some(wsproto::Keepalive {
+            interval: Duration::from_secs(30),
+            timeout: Duration::from_secs(10),
+        }),
+        min_progress: None,
+        ..Config::default()
+    };
+    let mut d = driver_with(Role::Server, config, Vec::new(), None);
+    assert_eq!(read_wait(&mut d, now), Some(secs(30)));
+    let later = now + Duration::from_secs(30);
+    assert_eq!(read_wait(&mut d, later), Some(secs(10)));
+}
