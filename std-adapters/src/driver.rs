@@ -481,8 +481,9 @@ impl Driver {
     }
 
     /// The core says the transport should now be closed, and it is not yet.
+    #[inline]
     pub fn wants_shutdown(&self) -> bool {
-        !self.shut && self.pending().is_empty() && self.conn.should_close_transport()
+        !self.shut && self.pending_len() == 0 && self.conn.should_close_transport()
     }
 
     /// The transport's write side was shut (or the transport dropped).
@@ -513,8 +514,17 @@ impl Driver {
     }
 
     /// The result the caller should return, if one is ready.
+    #[inline]
     pub fn take_outcome(&mut self) -> Option<Result<Message, Error>> {
-        if self.outcome.is_none() || self.lingering() {
+        // Most calls: nothing to hand out.
+        self.outcome.as_ref()?;
+        self.take_outcome_slow()
+    }
+
+    /// [`Driver::take_outcome`] once a result is held.
+    #[inline(never)]
+    fn take_outcome_slow(&mut self) -> Option<Result<Message, Error>> {
+        if self.lingering() {
             // Held until the drain ends (see the module doc).
             return None;
         }
@@ -792,27 +802,18 @@ impl Driver {
         if self.lingering() {
             return self.drain(now);
         }
-        let mut next = match self.run_timers(now) {
-            Ok(next) => next,
-            Err(e) => {
-                self.outcome = Some(Err(e));
-                None
-            }
-        };
-        if self.rx_len > 0 || self.core_output || self.conn.compresses() {
-            // The core may see input or give output: its timers may move.
-            next = None;
+        if let Err(e) = self.run_timers(now) {
+            self.outcome = Some(Err(e));
         }
-        if self.outcome.is_none() {
+        if self.outcome.is_none() && (self.rx_len > 0 || self.conn.compresses()) {
             self.process();
         }
         self.transmit();
-        if self.outcome.is_some() || (write_first && !self.pending().is_empty()) {
+        let queued = self.pending_len() > 0;
+        if self.outcome.is_some() || (write_first && queued) {
             return StepAt::Continue;
         }
-        if !self.pending().is_empty()
-            && (self.eof || self.shut || self.conn.should_close_transport())
-        {
+        if queued && (self.eof || self.shut || self.conn.should_close_transport()) {
             return StepAt::Continue;
         }
         if self.eof {
@@ -856,10 +857,9 @@ impl Driver {
                 self.drop_room();
             }
         }
-        let until = match next {
-            Some(next) => next,
-            None => self.next_deadline(),
-        };
+        // Kept unless something moved it (a timer that fired, input or
+        // output of the core's own).
+        let until = self.next_deadline();
         self.parked = Some(until);
         StepAt::Read(until)
     }
@@ -870,7 +870,10 @@ impl Driver {
     /// reads at once instead of stepping first; the caller still checks that
     /// its timer has not fired (a deadline that came is not known here).
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    #[inline]
     pub fn parked(&self) -> Option<Option<Instant>> {
+        // Cleared by most of what happens: checked first.
+        let until = self.parked?;
         let quiet = !self.finished
             && !self.eof
             && !self.shut
@@ -880,7 +883,7 @@ impl Driver {
             && self.refused.is_none()
             && self.pending_len() == 0
             && !self.conn.compresses();
-        self.parked.filter(|_| quiet)
+        quiet.then_some(until)
     }
 
     /// One round of the lingering close: read and discard until end of file

@@ -9,10 +9,15 @@ impl Driver {
     /// idle connection waiting for input holds no window at all. Returns
     /// whether the window is given back.
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    #[inline]
     pub fn release_idle_window(&mut self) -> bool {
-        if self.rx.capacity() == 0 {
-            return true;
-        }
+        // Most calls of an idle or small-message connection: given back already.
+        self.rx.capacity() == 0 || self.release_window_now()
+    }
+
+    /// [`Driver::release_idle_window`] while the window is held.
+    #[inline(never)]
+    fn release_window_now(&mut self) -> bool {
         if self.rx_len == 0 && self.small_reads > 0 && self.window() <= RX_MIN && !self.lingering()
         {
             self.rx = Vec::new();

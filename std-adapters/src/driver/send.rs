@@ -4,10 +4,16 @@ use super::*;
 
 impl Driver {
     /// Moves the core's queued control frames into the transmit buffer.
+    #[inline]
     pub(super) fn transmit(&mut self) {
-        if !self.core_output {
-            return;
+        if self.core_output {
+            self.transmit_queued();
         }
+    }
+
+    /// [`Driver::transmit`] once the core may hold output.
+    #[inline(never)]
+    fn transmit_queued(&mut self) {
         self.parked = None;
         // Encoded on the stack first, so a connection with nothing to send
         // does not grow its transmit buffer (most steps queue nothing).
