@@ -46,8 +46,10 @@ pub fn encode_frame(
     let Some(frame) = out.get_mut(..total) else {
         return Err(Misuse::BufferTooSmall { required: total });
     };
-    let (head, body) = frame.split_at_mut(header_len);
-    header.emit(head)?;
+    // Emitted into the whole frame: with room for any header it is
+    // written in place (only its own bytes), the payload going after it.
+    header.emit(frame)?;
+    let body = frame.get_mut(header_len..).unwrap_or_default();
     match header.mask {
         Some(key) => copy_masked(body, payload, key),
         None => copy_in_pieces(body, payload),

@@ -181,6 +181,11 @@ impl FrameHeader {
     /// Writes the header into `out`, minimal length form, returning its length.
     /// `out` is untouched when it is too small.
     pub fn emit(&self, out: &mut [u8]) -> Result<usize, Misuse> {
+        if let Some(head) = out.first_chunk_mut::<MAX_HEADER_LEN>() {
+            // Room for any header: written in place, without a copy (only
+            // its own bytes are touched).
+            return Ok(self.emit_array(head));
+        }
         let mut raw = [0u8; MAX_HEADER_LEN];
         let n = self.emit_array(&mut raw);
         match (out.get_mut(..n), raw.get(..n)) {
@@ -192,7 +197,8 @@ impl FrameHeader {
         }
     }
 
-    /// Writes the header into a fixed array, returning the used length.
+    /// Writes the header into a fixed array, returning the used length;
+    /// the bytes past it are left as they were.
     pub fn emit_array(&self, raw: &mut [u8; MAX_HEADER_LEN]) -> usize {
         raw[0] = (u8::from(self.fin) << 7) | ((self.rsv & 0x07) << 4) | self.opcode.bits();
         let mask_bit = if self.mask.is_some() { 0x80 } else { 0 };
@@ -208,7 +214,10 @@ impl FrameHeader {
         } else {
             raw[1] = mask_bit | 127;
             let [a, b, c, d, e, f, g, h] = (self.payload_len & (u64::MAX >> 1)).to_be_bytes();
-            *raw = [raw[0], raw[1], a, b, c, d, e, f, g, h, 0, 0, 0, 0];
+            // Only the header's own bytes: the rest of `raw` may be payload.
+            [
+                raw[2], raw[3], raw[4], raw[5], raw[6], raw[7], raw[8], raw[9],
+            ] = [a, b, c, d, e, f, g, h];
             n = 10;
         }
         if let Some([a, b, c, d]) = self.mask {
@@ -232,6 +241,30 @@ mod tests {
         match FrameHeader::parse(bytes) {
             Ok(HeaderStatus::Complete(h, n)) => (h, n),
             other => panic!("expected a header, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn emit_touches_only_the_headers_own_bytes() {
+        for len in [5u64, 300, 1 << 20] {
+            for mask in [None, Some([1, 2, 3, 4])] {
+                let h = FrameHeader {
+                    fin: true,
+                    rsv: 0,
+                    opcode: OpCode::Binary,
+                    mask,
+                    payload_len: len,
+                };
+                // Exactly the header, and room for any header (in place).
+                for room in [h.encoded_len(), MAX_HEADER_LEN + 2] {
+                    let mut out = [0xaa; MAX_HEADER_LEN + 2];
+                    let out = &mut out[..room];
+                    let n = h.emit(out).unwrap();
+                    assert_eq!(n, h.encoded_len());
+                    assert_eq!(parse_ok(out).0, h);
+                    assert!(out[n..].iter().all(|&b| b == 0xaa), "{len} {mask:?} {room}");
+                }
+            }
         }
     }
 
