@@ -442,13 +442,15 @@ impl Driver {
     /// allocation of the next small message ([`RECYCLE_MAX`]) while no
     /// message is under way.
     fn recycle_tx(&mut self) {
-        match self.tx.take() {
-            Some((buf, charged)) if self.partial.is_none() && buf.capacity() <= RECYCLE_MAX => {
-                self.partial = Some(Partial::Spare(buf));
-                self.partial_charge = charged;
-            }
-            Some((_, charged)) => self.account.shrink(charged),
-            None => {}
+        let Some((buf, charged)) = self.tx.take() else {
+            return;
+        };
+        if buf.capacity() <= RECYCLE_MAX && self.partial.is_none() {
+            // Nothing held in `partial` to drop.
+            self.partial.get_or_insert(Partial::Spare(buf));
+            self.partial_charge = charged;
+        } else {
+            self.account.shrink(charged);
         }
     }
 

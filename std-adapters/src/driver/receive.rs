@@ -628,8 +628,9 @@ fn small_whole(
     if data.len() + SEND_ROOM > cap || cap > RECYCLE_MAX || *charge.bytes != cap {
         return None;
     }
-    let mut b = core::mem::take(spare);
-    *partial = None;
+    let Some(Partial::Spare(mut b)) = partial.take() else {
+        return None;
+    };
     b.clear();
     if let Some(text) = text {
         // Empty, so always UTF-8; the text the core checked goes in as is.

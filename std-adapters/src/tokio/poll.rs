@@ -41,6 +41,7 @@ pub(crate) struct Timer {
 impl Timer {
     /// No deadline from this instant on can have come: the sleep is armed
     /// there and has not fired (see [`Driver::step_until`]).
+    #[inline]
     fn quiet_before(&self) -> Option<wsproto::Instant> {
         match &self.sleep {
             Some(sleep) if !sleep.is_elapsed() => self.armed,
@@ -57,12 +58,23 @@ impl Timer {
 
     /// Ready once the core's instant `at` has come; `waker` is woken then
     /// (or earlier, when the sleep was armed earlier).
+    #[inline]
     fn poll_until(&mut self, waker: &Waker, at: wsproto::Instant) -> Poll<()> {
-        let same_task = self.waker.as_ref().is_some_and(|w| w.will_wake(waker));
-        if same_task && self.quiet_before().is_some_and(|armed| armed <= at) {
-            // Armed no later than `at` for this task already.
+        if self.armed.is_some_and(|armed| armed <= at)
+            && self.waker.as_ref().is_some_and(|w| w.will_wake(waker))
+            && self.quiet_before().is_some()
+        {
+            // Armed no later than `at` for this task already, and not fired
+            // (most reads of a busy connection).
             return Poll::Pending;
         }
+        self.poll_until_slow(waker, at)
+    }
+
+    /// [`Timer::poll_until`] once the sleep must be armed or polled.
+    #[inline(never)]
+    fn poll_until_slow(&mut self, waker: &Waker, at: wsproto::Instant) -> Poll<()> {
+        let same_task = self.waker.as_ref().is_some_and(|w| w.will_wake(waker));
         let deadline = tokio::time::Instant::from_std(clock::to_std(at));
         let sleep = match &mut self.sleep {
             Some(sleep) => {
