@@ -419,6 +419,17 @@ impl Driver {
             self.tx.advance(n);
         }
         self.tx.settle(&mut self.account);
+        if self.parked.is_some() && self.pending_len() == 0 {
+            // Written out while a read is parked (a small message's echo):
+            // the buffer becomes the next message's room now, as the step
+            // the parked read stands for would have done, or, when that
+            // step would do more, the read is a step's again.
+            if self.small_reads > 0 && self.tx.capacity() <= RECYCLE_MAX && self.partial.is_none() {
+                self.recycle_tx();
+            } else {
+                self.parked = None;
+            }
+        }
     }
 
     /// Keeps `payload` (written, `charge` bytes charged) as room for the

@@ -60,12 +60,25 @@ impl Driver {
         // The caller is back for more: the last message is its own now.
         self.account
             .shrink(core::mem::take(&mut self.delivered_charge));
+        let parked = self.parked;
         let pos = self.process_input(bytes);
         if let Some(rest) = bytes.get(pos..).filter(|r| !r.is_empty()) {
             // Shorter than the shared buffer, so the window has room left.
             self.rx = self.new_window(RX_MIN.max(rest.len() + 1), rest);
             self.rx_start = 0;
             self.rx_len = rest.len();
+        } else if !self.core_output
+            && self.refused.is_none()
+            && matches!(
+                self.outcome,
+                Some(Ok(Message::Text(_) | Message::Binary(_)))
+            )
+        {
+            // Whole data messages and nothing else: no deadline moved and
+            // nothing is left over, so once the message is handed out (and
+            // its echo written, see `Driver::advance`) a step would ask for
+            // the same read again. The I/O layer then reads without one.
+            self.parked = parked;
         }
         self.transmit();
     }

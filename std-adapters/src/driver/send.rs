@@ -155,6 +155,9 @@ impl Driver {
         };
         // Control frames the core holds go out before this frame.
         self.transmit();
+        // What a large frame leaves behind (its room) is for a step to keep
+        // or give back.
+        self.parked = None;
         let charge = payload.capacity();
         let Some((header, header_len)) = self.charged_header(kind, len, charge)? else {
             return Ok(());
@@ -209,8 +212,8 @@ impl Driver {
         len: usize,
         charge: usize,
     ) -> Result<Option<([u8; MAX_HEADER_LEN], usize)>, Error> {
-        self.parked = None;
         if let Err(refused) = self.account.grow(charge) {
+            self.parked = None;
             self.refuse(refused);
             self.transmit();
             return Ok(None);

@@ -1197,3 +1197,45 @@ fn the_kept_deadline_follows_commands_and_timers_but_not_data() {
     let later = now + Duration::from_secs(30);
     assert_eq!(read_wait(&mut d, later), Some(secs(10)));
 }
+
+#[test]
+fn a_small_echo_read_where_it_lies_keeps_the_read_parked_and_its_buffer() {
+    let config = Config {
+        idle_timeout: Some(Duration::from_secs(10)),
+        ..Config::default()
+    };
+    let mut d = driver_with(Role::Server, config, Vec::new(), None);
+    let now = Instant::from_secs(1);
+    // A first echo through the window, then the window given back.
+    let (mut messages, _) = read_all(&mut d, &client_frames(&[b"one"]));
+    d.send_owned(messages.pop().expect("the first message"))
+        .unwrap();
+    drain_with(&mut d, |_| usize::MAX);
+    assert!(matches!(d.step(now), Step::Read(Some(_))));
+    assert!(d.release_idle_window());
+    let parked = d.parked();
+    assert!(matches!(parked, Some(Some(_))));
+    // A whole data message read where it lies: no step is due once it is
+    // handed out and its echo written.
+    let mut wire = client_frames(&[b"two"]);
+    d.on_read_shared(&mut wire, RX_MIN);
+    assert_eq!(d.parked(), None, "a message waits");
+    let message = d.take_buffered(true).expect("the message");
+    assert_eq!(message, Message::Binary(b"two".to_vec()));
+    assert_eq!(d.parked(), parked);
+    d.send_owned(message).unwrap();
+    assert_eq!(d.parked(), None, "its echo waits");
+    let wire = drain_with(&mut d, |_| usize::MAX);
+    assert_eq!(wire, copied_frame(MessageKind::Binary, b"two"));
+    assert_eq!(d.parked(), parked, "written: parked again");
+    // The echo's buffer is the next message's room, as a step leaves it.
+    assert_eq!(d.tx.capacity(), 0);
+    assert!(matches!(d.partial, Some(Partial::Spare(_))));
+    assert_eq!(d.account.held(), d.partial_charge);
+    // A control frame among the input: the next read is a step's again.
+    let mut wire = client_frame_with(0x89, b"p");
+    d.on_read_shared(&mut wire, RX_MIN);
+    assert_eq!(d.parked(), None);
+    assert!(matches!(d.step(now), Step::Continue));
+    assert_eq!(d.parked(), None);
+}

@@ -385,7 +385,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
                 std::task::ready!(self.poll_fill(cx, timer, until))?;
                 continue;
             }
-            std::task::ready!(self.poll_write_out(waker, waker, timer, 0))?;
+            if !self.written_out(0) {
+                // Written, then round again: a small echo written out leaves
+                // the read parked (see `Driver::advance`), so no step is due.
+                std::task::ready!(self.poll_write_out_slow(waker, waker, timer, 0))?;
+                continue;
+            }
             std::task::ready!(self.poll_shut(waker));
             if let Some(outcome) = self.driver.take_outcome() {
                 return Poll::Ready(outcome);
