@@ -887,14 +887,15 @@ impl Driver {
     pub fn parked(&self) -> Option<Option<Instant>> {
         // Cleared by most of what happens: checked first.
         let until = self.parked?;
-        let quiet = !self.finished
+        // What most often holds a step back first: output, a result, input.
+        let quiet = self.pending_len() == 0
+            && self.outcome.is_none()
+            && self.rx_len == 0
+            && !self.finished
             && !self.eof
             && !self.shut
             && !self.core_output
-            && self.rx_len == 0
-            && self.outcome.is_none()
             && self.refused.is_none()
-            && self.pending_len() == 0
             && !self.conn.compresses();
         quiet.then_some(until)
     }

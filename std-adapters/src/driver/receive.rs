@@ -306,7 +306,13 @@ impl Driver {
                                 account: &mut *account,
                                 bytes: &mut *partial_charge,
                             };
-                            match on_event(partial, event, remaining, &mut charge) {
+                            // The common small message without entering
+                            // the general reassembly.
+                            let taken = match small_whole(partial, &event, &mut charge) {
+                                Some(message) => Ok(Some(message)),
+                                None => on_event(partial, event, remaining, &mut charge),
+                            };
+                            match taken {
                                 Ok(None) => ControlFlow::Continue(()),
                                 Ok(Some(message)) => {
                                     *delivered_charge += core::mem::take(&mut *partial_charge);
@@ -531,7 +537,9 @@ impl Driver {
 ///
 /// Growth is charged to `charge` before it happens (at least doubling, so a
 /// message in many small fragments is amortised); a refused charge leaves
-/// the partial message as it was.
+/// the partial message as it was. The small whole message is taken by
+/// [`small_whole`] before this.
+#[inline(never)]
 fn on_event(
     partial: &mut Option<Partial>,
     event: Event<'_>,
@@ -551,9 +559,6 @@ fn on_event(
         let expected = usize::try_from(frame_remaining).map_or(RX_BUFFER, |r| r.min(RX_BUFFER));
         with_header(len + expected)
     };
-    if let Some(message) = small_whole(partial, &event, charge) {
-        return Ok(Some(message));
-    }
     Ok(match event {
         Event::Text { data, fin } => {
             let mut s = match partial.take() {
