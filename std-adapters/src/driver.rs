@@ -152,6 +152,16 @@ impl Now {
     }
 }
 
+/// A deadline of the driver's own at the end of a connection, fixed when
+/// its phase starts (both are `Config::close_timeout` long).
+#[derive(Clone, Copy)]
+enum ClosingUntil {
+    /// Writing the last frames once the core has no timer left.
+    Flush(Instant),
+    /// The lingering close after the write side was shut.
+    Linger(Instant),
+}
+
 /// A message being reassembled, or room for the next one.
 enum Partial {
     Text(String),
@@ -233,10 +243,10 @@ pub(crate) struct Driver {
     /// Whether the I/O layer can bound its reads and shut the write side, so
     /// a lingering close is possible (see the module doc).
     can_linger: bool,
-    /// End of the lingering close, fixed when it starts.
-    linger_until: Option<Instant>,
-    /// Deadline for writing the last frames once no core timer is left.
-    flush_until: Option<Instant>,
+    /// The driver's own deadline once the core has none left: for writing
+    /// the last frames, then for the lingering close (one field: the
+    /// shutdown that starts the one ends the other).
+    closing_until: Option<ClosingUntil>,
     /// The read (until this deadline) the last step asked for, kept while
     /// nothing has reached the core since: everything that calls into it
     /// with input, a command or a timer clears it (see [`Driver::parked`]).
@@ -299,8 +309,7 @@ impl Driver {
             shut: false,
             finished: false,
             can_linger: true,
-            linger_until: None,
-            flush_until: None,
+            closing_until: None,
             parked: None,
             protocol,
             deflate,
@@ -650,9 +659,14 @@ impl Driver {
         // The connection is over (failed, timed out, or the handshake done)
         // and the core has no timer left, but its last frames still wait:
         // they get `close_timeout` from now, not forever.
-        let until = *self
-            .flush_until
-            .get_or_insert_with(|| now + self.conn.config().close_timeout);
+        let until = match self.closing_until {
+            Some(ClosingUntil::Flush(until)) => until,
+            _ => {
+                let until = now + self.conn.config().close_timeout;
+                self.closing_until = Some(ClosingUntil::Flush(until));
+                until
+            }
+        };
         if now >= until {
             return Err(self.give_up(None));
         }
@@ -904,9 +918,14 @@ impl Driver {
     /// or the deadline, then release the held failure.
     fn drain(&mut self, now: &mut Now) -> StepAt {
         let now = now.get();
-        let until = *self
-            .linger_until
-            .get_or_insert_with(|| now + self.conn.config().close_timeout);
+        let until = match self.closing_until {
+            Some(ClosingUntil::Linger(until)) => until,
+            _ => {
+                let until = now + self.conn.config().close_timeout;
+                self.closing_until = Some(ClosingUntil::Linger(until));
+                until
+            }
+        };
         if now >= until {
             // The peer kept the connection open (or kept sending) too long.
             self.finished = true;
