@@ -738,6 +738,26 @@ impl Driver {
         self.take_buffered_slow(data_only)
     }
 
+    /// The text or binary message a read just decoded, if that is what is
+    /// held: [`Driver::take_buffered`] without its other cases, for a read
+    /// that woke a parked connection.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    #[inline]
+    pub fn take_data_message(&mut self) -> Option<Message> {
+        if self.finished
+            || !matches!(
+                self.outcome,
+                Some(Ok(Message::Text(_) | Message::Binary(_)))
+            )
+        {
+            return None;
+        }
+        // The caller is back for more: the last message is its own now.
+        self.account
+            .shrink(core::mem::take(&mut self.delivered_charge));
+        self.outcome.take().and_then(Result::ok)
+    }
+
     /// [`Driver::take_buffered`] once something is read, held or charged.
     #[inline(never)]
     fn take_buffered_slow(&mut self, data_only: bool) -> Option<Message> {

@@ -383,6 +383,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
                 // to write and nothing due, so read before stepping again.
                 let cx = &mut Context::from_waker(waker);
                 std::task::ready!(self.poll_fill(cx, timer, until))?;
+                if let Some(message) = self.driver.take_data_message() {
+                    // The usual read of a busy connection: one message.
+                    return Poll::Ready(Ok(message));
+                }
                 continue;
             }
             if !self.written_out(0) {
