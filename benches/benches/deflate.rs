@@ -31,7 +31,7 @@ use miniz_oxide::deflate::core::{
     compress as miniz_compress, create_comp_flags_from_zip_params, CompressorOxide, TDEFLFlush,
 };
 use wsproto::extensions::deflate::{accept_offer, write_offer, Agreed, DeflateConfig};
-use wsproto::extensions::deflate::{Compressor15, Compressor9};
+use wsproto::extensions::deflate::{CompressionLevel, Compressor15, Compressor9};
 use wsproto::extensions::deflate::{Deflate12, Deflate15, Deflate9};
 use wsproto::{Config, Connection, Event, Extension, NoRng, Role};
 
@@ -427,13 +427,19 @@ fn compress_only(c: &mut Criterion) {
     group.finish();
 }
 
-/// `DEFLATE_ROUNDS=BITS,N` (BITS 0 for plain, 9 or 15): runs N round trips
-/// of the 16 KiB chat messages and exits, for instruction counts (run it
-/// under `valgrind --tool=callgrind` with two values of N and take the
-/// difference, so setup cancels out).
+/// `DEFLATE_ROUNDS=BITS,N` (BITS 0 for plain, 9 or 15, with an `f` for the
+/// fast level: `15f`, `9f`): runs N round trips of the 16 KiB chat messages
+/// and exits, for instruction counts (run it under `valgrind
+/// --tool=callgrind` with two values of N and take the difference, so setup
+/// cancels out).
 fn count_rounds(spec: &str) {
     let mut parts = spec.split(',');
-    let bits: u8 = parts.next().and_then(|b| b.parse().ok()).expect("BITS");
+    let which = parts.next().expect("BITS");
+    let (bits, level) = match which.strip_suffix('f') {
+        Some(b) => (b, CompressionLevel::Fast),
+        None => (which, CompressionLevel::Default),
+    };
+    let bits: u8 = bits.parse().expect("BITS");
     let n: usize = parts.next().and_then(|n| n.parse().ok()).expect("N");
     let size = 16 << 10;
     let texts: Vec<String> = (1..=16).map(|seed| chat_text(size, seed)).collect();
@@ -452,31 +458,59 @@ fn count_rounds(spec: &str) {
             }
         }
         9 => {
-            let mut c = Connection::with_rng(Role::Client, config(), Counter(1))
-                .with_extension(Deflate9::new(&a, Role::Client).expect("fits"));
-            let mut s = Connection::new(Role::Server, config())
-                .with_extension(Deflate9::new(&a, Role::Server).expect("fits"));
+            let (mut c, mut s) = pair9(&a, level);
             for _ in 0..n {
                 let text = cycle(&texts, &mut next);
                 total += round_trip(&mut c, &mut s, text, &mut wire, &mut scratch);
             }
         }
         _ => {
-            let mut c = Box::new(
-                Connection::with_rng(Role::Client, config(), Counter(1))
-                    .with_extension(Deflate15::new(&a, Role::Client).expect("fits")),
-            );
-            let mut s = Box::new(
-                Connection::new(Role::Server, config())
-                    .with_extension(Deflate15::new(&a, Role::Server).expect("fits")),
-            );
+            let (mut c, mut s) = pair15(&a, level);
             for _ in 0..n {
                 let text = cycle(&texts, &mut next);
                 total += round_trip(&mut c, &mut s, text, &mut wire, &mut scratch);
             }
         }
     }
-    println!("ROUNDS bits {bits}: {n} round trips, {total} wire bytes");
+    println!("ROUNDS bits {which}: {n} round trips, {total} wire bytes");
+}
+
+/// A client and a server with 512-byte windows, the client compressing at
+/// `level` (the server's level does not matter: it only inflates here).
+fn pair9(
+    a: &Agreed,
+    level: CompressionLevel,
+) -> (Connection<Counter, Deflate9>, Connection<NoRng, Deflate9>) {
+    let c = Connection::with_rng(Role::Client, config(), Counter(1)).with_extension(
+        Deflate9::new(a, Role::Client)
+            .expect("fits")
+            .with_level(level),
+    );
+    let s = Connection::new(Role::Server, config())
+        .with_extension(Deflate9::new(a, Role::Server).expect("fits"));
+    (c, s)
+}
+
+/// [`pair9`] with full 32 KiB windows, boxed (about 160 KB each).
+fn pair15(
+    a: &Agreed,
+    level: CompressionLevel,
+) -> (
+    Box<Connection<Counter, Deflate15>>,
+    Box<Connection<NoRng, Deflate15>>,
+) {
+    let c = Box::new(
+        Connection::with_rng(Role::Client, config(), Counter(1)).with_extension(
+            Deflate15::new(a, Role::Client)
+                .expect("fits")
+                .with_level(level),
+        ),
+    );
+    let s = Box::new(
+        Connection::new(Role::Server, config())
+            .with_extension(Deflate15::new(a, Role::Server).expect("fits")),
+    );
+    (c, s)
 }
 
 /// `DEFLATE_COMPRESS=WHICH,CORPUS,N` (WHICH one of `wsproto9`, `wsproto15`,
