@@ -7,10 +7,11 @@
 //! cargo bench -p wsproto-benches --bench deflate -- --warm-up-time 1 --measurement-time 3
 //! ```
 //!
-//! * `deflate_roundtrip/{plain,deflate9,deflate15}/SIZE` — `send_text` into a
+//! * `deflate_roundtrip/{plain,deflate9,deflate15,deflate9f,deflate15f}/SIZE` — `send_text` into a
 //!   buffer, then `receive_into` on the server until the message is whole:
-//!   mask + unmask (+ compress + inflate), validated as UTF-8.
-//! * `deflate_compress/{wsproto9,wsproto15,miniz1,miniz6}/{chat,prose}` —
+//!   mask + unmask (+ compress + inflate), validated as UTF-8; `f`: the
+//!   client compresses at [`CompressionLevel::Fast`].
+//! * `deflate_compress/{wsproto9,wsproto15,wsproto9f,wsproto15f,miniz1,miniz6}/{chat,prose}` —
 //!   one 16 KiB message compressed from scratch (no shared history) into a
 //!   caller buffer: the core's [`Compressor9`] / [`Compressor15`] against
 //!   miniz_oxide's raw DEFLATE at levels 1 and 6 (zlib's usual default), its
@@ -20,7 +21,8 @@
 //!   miniz_oxide's raw DEFLATE at levels 1 and 6 as the reference, and
 //!   `size_of` of the connection and compressor types.
 //! * For instruction counts under callgrind, the environment picks one job
-//!   and the bench exits after it: `DEFLATE_ROUNDS=BITS,N` (N round trips),
+//!   and the bench exits after it: `DEFLATE_ROUNDS=BITS,N` (N round trips;
+//!   BITS `9`, `15`, or `9f`, `15f` for the fast level),
 //!   `DEFLATE_COMPRESS=WHICH,CORPUS,N` (N messages compressed from
 //!   scratch), `DEFLATE_SIZES=1` (the sizes above only).
 
@@ -331,19 +333,28 @@ fn print_ratios() {
     );
     let mut c9 = Box::new(Compressor9::new(9, true));
     let mut c15 = Box::new(Compressor15::new(15, true));
+    let mut f9 = Box::new(Compressor9::new(9, true));
+    f9.set_level(CompressionLevel::Fast);
+    let mut f15 = Box::new(Compressor15::new(15, true));
+    f15.set_level(CompressionLevel::Fast);
     let mut m1 = Miniz::new(1);
     let mut m6 = Miniz::new(6);
     for (name, text) in corpora(16 << 10) {
         let mut out = vec![0u8; 2 * text.len() + 4096];
         let w9 = wsproto_compress(&mut c9, text.as_bytes(), &mut out);
         let w15 = wsproto_compress(&mut c15, text.as_bytes(), &mut out);
+        let v9 = wsproto_compress(&mut f9, text.as_bytes(), &mut out);
+        let v15 = wsproto_compress(&mut f15, text.as_bytes(), &mut out);
         let l1 = m1.compress(text.as_bytes(), &mut out);
         let l6 = m6.compress(text.as_bytes(), &mut out);
         println!(
             "SIZE {name} {} B: wsproto 9-bit {w9} B, 15-bit {w15} B ({:.3}x level 6); \
+             fast 9-bit {v9} B, 15-bit {v15} B ({:.3}x level 6, {:.3}x level 1); \
              miniz_oxide level 1 {l1} B, level 6 {l6} B",
             text.len(),
             w15 as f64 / l6 as f64,
+            v15 as f64 / l6 as f64,
+            v15 as f64 / l1 as f64,
         );
     }
     for size in SIZES {
@@ -405,6 +416,10 @@ fn compress_only(c: &mut Criterion) {
     group.sample_size(30);
     let mut c9 = Box::new(Compressor9::new(9, true));
     let mut c15 = Box::new(Compressor15::new(15, true));
+    let mut f9 = Box::new(Compressor9::new(9, true));
+    f9.set_level(CompressionLevel::Fast);
+    let mut f15 = Box::new(Compressor15::new(15, true));
+    f15.set_level(CompressionLevel::Fast);
     let mut m1 = Miniz::new(1);
     let mut m6 = Miniz::new(6);
     for (name, text) in corpora(16 << 10) {
@@ -416,6 +431,12 @@ fn compress_only(c: &mut Criterion) {
         });
         group.bench_function(BenchmarkId::new("wsproto15", name), |b| {
             b.iter(|| black_box(wsproto_compress(&mut c15, black_box(input), &mut out)))
+        });
+        group.bench_function(BenchmarkId::new("wsproto9f", name), |b| {
+            b.iter(|| black_box(wsproto_compress(&mut f9, black_box(input), &mut out)))
+        });
+        group.bench_function(BenchmarkId::new("wsproto15f", name), |b| {
+            b.iter(|| black_box(wsproto_compress(&mut f15, black_box(input), &mut out)))
         });
         group.bench_function(BenchmarkId::new("miniz1", name), |b| {
             b.iter(|| black_box(m1.compress(black_box(input), &mut out)))
@@ -491,14 +512,15 @@ fn pair9(
     (c, s)
 }
 
-/// [`pair9`] with full 32 KiB windows, boxed (about 160 KB each).
-fn pair15(
-    a: &Agreed,
-    level: CompressionLevel,
-) -> (
+/// A client and a server with full 32 KiB windows, boxed (about 150 KB
+/// each).
+type Pair15 = (
     Box<Connection<Counter, Deflate15>>,
     Box<Connection<NoRng, Deflate15>>,
-) {
+);
+
+/// [`pair9`] with full 32 KiB windows.
+fn pair15(a: &Agreed, level: CompressionLevel) -> Pair15 {
     let c = Box::new(
         Connection::with_rng(Role::Client, config(), Counter(1)).with_extension(
             Deflate15::new(a, Role::Client)
@@ -514,7 +536,7 @@ fn pair15(
 }
 
 /// `DEFLATE_COMPRESS=WHICH,CORPUS,N` (WHICH one of `wsproto9`, `wsproto15`,
-/// `miniz6`; CORPUS `chat` or `prose`): compresses the 16 KiB sample from
+/// `wsproto9f`, `wsproto15f` (the fast level), `miniz1`, `miniz6`; CORPUS `chat` or `prose`): compresses the 16 KiB sample from
 /// scratch N times and exits, for instruction counts per message taken as
 /// the difference between two values of N, as for `DEFLATE_ROUNDS`.
 fn count_compress(spec: &str) {
@@ -541,6 +563,26 @@ fn count_compress(spec: &str) {
             let mut c = Box::new(Compressor15::new(15, true));
             for _ in 0..n {
                 total += wsproto_compress(&mut c, black_box(input), &mut out);
+            }
+        }
+        "wsproto9f" => {
+            let mut c = Box::new(Compressor9::new(9, true));
+            c.set_level(CompressionLevel::Fast);
+            for _ in 0..n {
+                total += wsproto_compress(&mut c, black_box(input), &mut out);
+            }
+        }
+        "wsproto15f" => {
+            let mut c = Box::new(Compressor15::new(15, true));
+            c.set_level(CompressionLevel::Fast);
+            for _ in 0..n {
+                total += wsproto_compress(&mut c, black_box(input), &mut out);
+            }
+        }
+        "miniz1" => {
+            let mut m = Miniz::new(1);
+            for _ in 0..n {
+                total += m.compress(black_box(input), &mut out);
             }
         }
         _ => {
@@ -586,33 +628,30 @@ fn deflate(c: &mut Criterion) {
             })
         });
 
-        let a = agreed(9);
-        let mut c = Connection::with_rng(Role::Client, config(), Counter(1))
-            .with_extension(Deflate9::new(&a, Role::Client).expect("fits"));
-        let mut s = Connection::new(Role::Server, config())
-            .with_extension(Deflate9::new(&a, Role::Server).expect("fits"));
-        group.bench_function(BenchmarkId::new("deflate9", size), |b| {
-            b.iter(|| {
-                let text = cycle(&texts, &mut next);
-                black_box(round_trip(&mut c, &mut s, text, &mut wire, &mut scratch))
-            })
-        });
-
-        let a = agreed(15);
-        let mut c = Box::new(
-            Connection::with_rng(Role::Client, config(), Counter(1))
-                .with_extension(Deflate15::new(&a, Role::Client).expect("fits")),
-        );
-        let mut s = Box::new(
-            Connection::new(Role::Server, config())
-                .with_extension(Deflate15::new(&a, Role::Server).expect("fits")),
-        );
-        group.bench_function(BenchmarkId::new("deflate15", size), |b| {
-            b.iter(|| {
-                let text = cycle(&texts, &mut next);
-                black_box(round_trip(&mut c, &mut s, text, &mut wire, &mut scratch))
-            })
-        });
+        for (name, level) in [
+            ("deflate9", CompressionLevel::Default),
+            ("deflate9f", CompressionLevel::Fast),
+        ] {
+            let (mut c, mut s) = pair9(&agreed(9), level);
+            group.bench_function(BenchmarkId::new(name, size), |b| {
+                b.iter(|| {
+                    let text = cycle(&texts, &mut next);
+                    black_box(round_trip(&mut c, &mut s, text, &mut wire, &mut scratch))
+                })
+            });
+        }
+        for (name, level) in [
+            ("deflate15", CompressionLevel::Default),
+            ("deflate15f", CompressionLevel::Fast),
+        ] {
+            let (mut c, mut s) = pair15(&agreed(15), level);
+            group.bench_function(BenchmarkId::new(name, size), |b| {
+                b.iter(|| {
+                    let text = cycle(&texts, &mut next);
+                    black_box(round_trip(&mut c, &mut s, text, &mut wire, &mut scratch))
+                })
+            });
+        }
     }
     group.finish();
 }
