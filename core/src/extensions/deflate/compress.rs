@@ -1527,12 +1527,14 @@ mod tests {
         let text = compress_msg(&mut fast, &msgs[0], usize::MAX, 1);
         let better = compress_msg(&mut default, &msgs[0], usize::MAX, 1);
         assert_ne!(text, better);
-        // Greedy and single-probe: larger than the default's output, but
-        // still well under a fifth of the text.
+        // Greedy with two candidates: larger than the default's output,
+        // but still well under a fifth of the text.
         assert!(text.len() > better.len(), "{} {}", text.len(), better.len());
         assert!(text.len() * 5 < msgs[0].len(), "{}", text.len());
+        // 70,000 bytes of period 7: close to one 258-byte match per 258
+        // bytes, over 140:1.
         let rep = compress_msg(&mut fast, &msgs[1], usize::MAX, 1);
-        assert!(rep.len() < 400, "{}", rep.len());
+        assert!(rep.len() < 500, "{}", rep.len());
         assert_eq!(reference_inflate(&with_tail(&text), msgs[0].len()), msgs[0]);
     }
 

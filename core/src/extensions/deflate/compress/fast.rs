@@ -5,20 +5,17 @@
 //! Each hash slot remembers the last two positions whose four bytes hashed
 //! to it (the head table and, at this level, the link table used as a
 //! second way), and a probed position takes the longer match of the two.
-//! Only the last two positions of a match enter the table, and a long run
-//! of literals is probed at growing steps (every position for the first 32
-//! misses, then every second, and so on), so text that does not repeat
-//! costs little. A match found after skipped positions is extended
+//! Only probed positions enter the table (none inside a match: each such
+//! insertion would cost about what a probe does, for a slightly better
+//! ratio), and a long run of literals is probed at growing steps (every
+//! position for the first 32 misses, then every second, and so on), so
+//! text that does not repeat costs little. A match found after skipped positions is extended
 //! backwards over the literals just emitted.
 
 use super::{read_u32, HASHED, MATCH, MAX_MATCH, MIN_MATCH};
 
 /// Misses after which the probe step grows by one (`1 + misses >> SKIP`).
 const SKIP: u32 = 5;
-/// The shortest match taken.
-const SHORTEST: usize = HASHED;
-/// Positions at the end of a match that enter the table.
-const INSERT: usize = 2;
 
 /// Where one call of [`match_greedy`] starts and what it may use.
 pub(super) struct Span<'a, const HASH: usize> {
@@ -105,7 +102,7 @@ pub(super) fn match_greedy<const HASH: usize>(s: Span<'_, HASH>) -> (usize, usiz
             } else {
                 (l1, c1)
             };
-            if len >= SHORTEST {
+            if len >= HASHED {
                 // Backwards over the literals just written, while the bytes
                 // before both ends agree.
                 let (mut start, mut c) = (p, cand);
@@ -124,18 +121,6 @@ pub(super) fn match_greedy<const HASH: usize>(s: Span<'_, HASH>) -> (usize, usiz
                 }
                 n += 2;
                 p = start + len;
-                // The match's last two positions enter the table, when
-                // their four bytes are inside the chunk.
-                for q in
-                    p.saturating_sub(INSERT).max(start + 1)..p.min((end + 1).saturating_sub(HASHED))
-                {
-                    if let Some(k) = read_u32(buf, q) {
-                        let h = slot::<HASH>(k);
-                        if let (Some(e1), Some(e2)) = (head.get_mut(h), older.get_mut(h)) {
-                            *e2 = core::mem::replace(e1, q as u16);
-                        }
-                    }
-                }
                 floor = p;
                 misses = 0;
                 continue;
