@@ -73,10 +73,10 @@ pub struct Compressed {
 ///   message of chat-like JSON, compressed from scratch, comes to about
 ///   1.09× the size zlib level 6 makes, English-like prose to 1.01×.
 /// * `Fast` — a greedy parse with two candidates per hash slot and growing
-///   steps over long literal runs: about 1.40× level 6 on that JSON and
-///   1.10× on prose (0.84× zlib level 1's size on both), compressed with
-///   about a quarter (JSON) to a half (prose) fewer instructions. Most of
-///   a round trip's cost is then the block coding and the peer's
+///   steps over long literal runs: about 1.42× level 6 on that JSON and
+///   1.16× on prose (0.85× and 0.88× of zlib level 1's size), compressed
+///   with about a third (JSON) to a half (prose) fewer instructions. Most
+///   of a round trip's cost is then the block coding and the peer's
 ///   inflater, which both levels share (see `BENCHMARKS.md`).
 ///
 /// Both write the same kinds of block (stored, fixed or dynamic Huffman,
