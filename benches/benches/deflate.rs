@@ -7,10 +7,11 @@
 //! cargo bench -p wsproto-benches --bench deflate -- --warm-up-time 1 --measurement-time 3
 //! ```
 //!
-//! * `deflate_roundtrip/{plain,deflate9,deflate15}/SIZE` — `send_text` into a
+//! * `deflate_roundtrip/{plain,deflate9,deflate15,deflate9f,deflate15f}/SIZE` — `send_text` into a
 //!   buffer, then `receive_into` on the server until the message is whole:
-//!   mask + unmask (+ compress + inflate), validated as UTF-8.
-//! * `deflate_compress/{wsproto9,wsproto15,miniz1,miniz6}/{chat,prose}` —
+//!   mask + unmask (+ compress + inflate), validated as UTF-8; `f`: the
+//!   client compresses at [`CompressionLevel::Fast`].
+//! * `deflate_compress/{wsproto9,wsproto15,wsproto9f,wsproto15f,miniz1,miniz6}/{chat,prose}` —
 //!   one 16 KiB message compressed from scratch (no shared history) into a
 //!   caller buffer: the core's [`Compressor9`] / [`Compressor15`] against
 //!   miniz_oxide's raw DEFLATE at levels 1 and 6 (zlib's usual default), its
@@ -20,7 +21,8 @@
 //!   miniz_oxide's raw DEFLATE at levels 1 and 6 as the reference, and
 //!   `size_of` of the connection and compressor types.
 //! * For instruction counts under callgrind, the environment picks one job
-//!   and the bench exits after it: `DEFLATE_ROUNDS=BITS,N` (N round trips),
+//!   and the bench exits after it: `DEFLATE_ROUNDS=BITS,N` (N round trips;
+//!   BITS `9`, `15`, or `9f`, `15f` for the fast level),
 //!   `DEFLATE_COMPRESS=WHICH,CORPUS,N` (N messages compressed from
 //!   scratch), `DEFLATE_SIZES=1` (the sizes above only).
 
@@ -31,7 +33,7 @@ use miniz_oxide::deflate::core::{
     compress as miniz_compress, create_comp_flags_from_zip_params, CompressorOxide, TDEFLFlush,
 };
 use wsproto::extensions::deflate::{accept_offer, write_offer, Agreed, DeflateConfig};
-use wsproto::extensions::deflate::{Compressor15, Compressor9};
+use wsproto::extensions::deflate::{CompressionLevel, Compressor15, Compressor9};
 use wsproto::extensions::deflate::{Deflate12, Deflate15, Deflate9};
 use wsproto::{Config, Connection, Event, Extension, NoRng, Role};
 
@@ -331,19 +333,28 @@ fn print_ratios() {
     );
     let mut c9 = Box::new(Compressor9::new(9, true));
     let mut c15 = Box::new(Compressor15::new(15, true));
+    let mut f9 = Box::new(Compressor9::new(9, true));
+    f9.set_level(CompressionLevel::Fast);
+    let mut f15 = Box::new(Compressor15::new(15, true));
+    f15.set_level(CompressionLevel::Fast);
     let mut m1 = Miniz::new(1);
     let mut m6 = Miniz::new(6);
     for (name, text) in corpora(16 << 10) {
         let mut out = vec![0u8; 2 * text.len() + 4096];
         let w9 = wsproto_compress(&mut c9, text.as_bytes(), &mut out);
         let w15 = wsproto_compress(&mut c15, text.as_bytes(), &mut out);
+        let v9 = wsproto_compress(&mut f9, text.as_bytes(), &mut out);
+        let v15 = wsproto_compress(&mut f15, text.as_bytes(), &mut out);
         let l1 = m1.compress(text.as_bytes(), &mut out);
         let l6 = m6.compress(text.as_bytes(), &mut out);
         println!(
             "SIZE {name} {} B: wsproto 9-bit {w9} B, 15-bit {w15} B ({:.3}x level 6); \
+             fast 9-bit {v9} B, 15-bit {v15} B ({:.3}x level 6, {:.3}x level 1); \
              miniz_oxide level 1 {l1} B, level 6 {l6} B",
             text.len(),
             w15 as f64 / l6 as f64,
+            v15 as f64 / l6 as f64,
+            v15 as f64 / l1 as f64,
         );
     }
     for size in SIZES {
@@ -405,6 +416,10 @@ fn compress_only(c: &mut Criterion) {
     group.sample_size(30);
     let mut c9 = Box::new(Compressor9::new(9, true));
     let mut c15 = Box::new(Compressor15::new(15, true));
+    let mut f9 = Box::new(Compressor9::new(9, true));
+    f9.set_level(CompressionLevel::Fast);
+    let mut f15 = Box::new(Compressor15::new(15, true));
+    f15.set_level(CompressionLevel::Fast);
     let mut m1 = Miniz::new(1);
     let mut m6 = Miniz::new(6);
     for (name, text) in corpora(16 << 10) {
@@ -417,6 +432,12 @@ fn compress_only(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("wsproto15", name), |b| {
             b.iter(|| black_box(wsproto_compress(&mut c15, black_box(input), &mut out)))
         });
+        group.bench_function(BenchmarkId::new("wsproto9f", name), |b| {
+            b.iter(|| black_box(wsproto_compress(&mut f9, black_box(input), &mut out)))
+        });
+        group.bench_function(BenchmarkId::new("wsproto15f", name), |b| {
+            b.iter(|| black_box(wsproto_compress(&mut f15, black_box(input), &mut out)))
+        });
         group.bench_function(BenchmarkId::new("miniz1", name), |b| {
             b.iter(|| black_box(m1.compress(black_box(input), &mut out)))
         });
@@ -427,13 +448,19 @@ fn compress_only(c: &mut Criterion) {
     group.finish();
 }
 
-/// `DEFLATE_ROUNDS=BITS,N` (BITS 0 for plain, 9 or 15): runs N round trips
-/// of the 16 KiB chat messages and exits, for instruction counts (run it
-/// under `valgrind --tool=callgrind` with two values of N and take the
-/// difference, so setup cancels out).
+/// `DEFLATE_ROUNDS=BITS,N` (BITS 0 for plain, 9 or 15, with an `f` for the
+/// fast level: `15f`, `9f`): runs N round trips of the 16 KiB chat messages
+/// and exits, for instruction counts (run it under `valgrind
+/// --tool=callgrind` with two values of N and take the difference, so setup
+/// cancels out).
 fn count_rounds(spec: &str) {
     let mut parts = spec.split(',');
-    let bits: u8 = parts.next().and_then(|b| b.parse().ok()).expect("BITS");
+    let which = parts.next().expect("BITS");
+    let (bits, level) = match which.strip_suffix('f') {
+        Some(b) => (b, CompressionLevel::Fast),
+        None => (which, CompressionLevel::Default),
+    };
+    let bits: u8 = bits.parse().expect("BITS");
     let n: usize = parts.next().and_then(|n| n.parse().ok()).expect("N");
     let size = 16 << 10;
     let texts: Vec<String> = (1..=16).map(|seed| chat_text(size, seed)).collect();
@@ -452,35 +479,64 @@ fn count_rounds(spec: &str) {
             }
         }
         9 => {
-            let mut c = Connection::with_rng(Role::Client, config(), Counter(1))
-                .with_extension(Deflate9::new(&a, Role::Client).expect("fits"));
-            let mut s = Connection::new(Role::Server, config())
-                .with_extension(Deflate9::new(&a, Role::Server).expect("fits"));
+            let (mut c, mut s) = pair9(&a, level);
             for _ in 0..n {
                 let text = cycle(&texts, &mut next);
                 total += round_trip(&mut c, &mut s, text, &mut wire, &mut scratch);
             }
         }
         _ => {
-            let mut c = Box::new(
-                Connection::with_rng(Role::Client, config(), Counter(1))
-                    .with_extension(Deflate15::new(&a, Role::Client).expect("fits")),
-            );
-            let mut s = Box::new(
-                Connection::new(Role::Server, config())
-                    .with_extension(Deflate15::new(&a, Role::Server).expect("fits")),
-            );
+            let (mut c, mut s) = pair15(&a, level);
             for _ in 0..n {
                 let text = cycle(&texts, &mut next);
                 total += round_trip(&mut c, &mut s, text, &mut wire, &mut scratch);
             }
         }
     }
-    println!("ROUNDS bits {bits}: {n} round trips, {total} wire bytes");
+    println!("ROUNDS bits {which}: {n} round trips, {total} wire bytes");
+}
+
+/// A client and a server with 512-byte windows, the client compressing at
+/// `level` (the server's level does not matter: it only inflates here).
+fn pair9(
+    a: &Agreed,
+    level: CompressionLevel,
+) -> (Connection<Counter, Deflate9>, Connection<NoRng, Deflate9>) {
+    let c = Connection::with_rng(Role::Client, config(), Counter(1)).with_extension(
+        Deflate9::new(a, Role::Client)
+            .expect("fits")
+            .with_level(level),
+    );
+    let s = Connection::new(Role::Server, config())
+        .with_extension(Deflate9::new(a, Role::Server).expect("fits"));
+    (c, s)
+}
+
+/// A client and a server with full 32 KiB windows, boxed (about 150 KB
+/// each).
+type Pair15 = (
+    Box<Connection<Counter, Deflate15>>,
+    Box<Connection<NoRng, Deflate15>>,
+);
+
+/// [`pair9`] with full 32 KiB windows.
+fn pair15(a: &Agreed, level: CompressionLevel) -> Pair15 {
+    let c = Box::new(
+        Connection::with_rng(Role::Client, config(), Counter(1)).with_extension(
+            Deflate15::new(a, Role::Client)
+                .expect("fits")
+                .with_level(level),
+        ),
+    );
+    let s = Box::new(
+        Connection::new(Role::Server, config())
+            .with_extension(Deflate15::new(a, Role::Server).expect("fits")),
+    );
+    (c, s)
 }
 
 /// `DEFLATE_COMPRESS=WHICH,CORPUS,N` (WHICH one of `wsproto9`, `wsproto15`,
-/// `miniz6`; CORPUS `chat` or `prose`): compresses the 16 KiB sample from
+/// `wsproto9f`, `wsproto15f` (the fast level), `miniz1`, `miniz6`; CORPUS `chat` or `prose`): compresses the 16 KiB sample from
 /// scratch N times and exits, for instruction counts per message taken as
 /// the difference between two values of N, as for `DEFLATE_ROUNDS`.
 fn count_compress(spec: &str) {
@@ -507,6 +563,26 @@ fn count_compress(spec: &str) {
             let mut c = Box::new(Compressor15::new(15, true));
             for _ in 0..n {
                 total += wsproto_compress(&mut c, black_box(input), &mut out);
+            }
+        }
+        "wsproto9f" => {
+            let mut c = Box::new(Compressor9::new(9, true));
+            c.set_level(CompressionLevel::Fast);
+            for _ in 0..n {
+                total += wsproto_compress(&mut c, black_box(input), &mut out);
+            }
+        }
+        "wsproto15f" => {
+            let mut c = Box::new(Compressor15::new(15, true));
+            c.set_level(CompressionLevel::Fast);
+            for _ in 0..n {
+                total += wsproto_compress(&mut c, black_box(input), &mut out);
+            }
+        }
+        "miniz1" => {
+            let mut m = Miniz::new(1);
+            for _ in 0..n {
+                total += m.compress(black_box(input), &mut out);
             }
         }
         _ => {
@@ -552,33 +628,30 @@ fn deflate(c: &mut Criterion) {
             })
         });
 
-        let a = agreed(9);
-        let mut c = Connection::with_rng(Role::Client, config(), Counter(1))
-            .with_extension(Deflate9::new(&a, Role::Client).expect("fits"));
-        let mut s = Connection::new(Role::Server, config())
-            .with_extension(Deflate9::new(&a, Role::Server).expect("fits"));
-        group.bench_function(BenchmarkId::new("deflate9", size), |b| {
-            b.iter(|| {
-                let text = cycle(&texts, &mut next);
-                black_box(round_trip(&mut c, &mut s, text, &mut wire, &mut scratch))
-            })
-        });
-
-        let a = agreed(15);
-        let mut c = Box::new(
-            Connection::with_rng(Role::Client, config(), Counter(1))
-                .with_extension(Deflate15::new(&a, Role::Client).expect("fits")),
-        );
-        let mut s = Box::new(
-            Connection::new(Role::Server, config())
-                .with_extension(Deflate15::new(&a, Role::Server).expect("fits")),
-        );
-        group.bench_function(BenchmarkId::new("deflate15", size), |b| {
-            b.iter(|| {
-                let text = cycle(&texts, &mut next);
-                black_box(round_trip(&mut c, &mut s, text, &mut wire, &mut scratch))
-            })
-        });
+        for (name, level) in [
+            ("deflate9", CompressionLevel::Default),
+            ("deflate9f", CompressionLevel::Fast),
+        ] {
+            let (mut c, mut s) = pair9(&agreed(9), level);
+            group.bench_function(BenchmarkId::new(name, size), |b| {
+                b.iter(|| {
+                    let text = cycle(&texts, &mut next);
+                    black_box(round_trip(&mut c, &mut s, text, &mut wire, &mut scratch))
+                })
+            });
+        }
+        for (name, level) in [
+            ("deflate15", CompressionLevel::Default),
+            ("deflate15f", CompressionLevel::Fast),
+        ] {
+            let (mut c, mut s) = pair15(&agreed(15), level);
+            group.bench_function(BenchmarkId::new(name, size), |b| {
+                b.iter(|| {
+                    let text = cycle(&texts, &mut next);
+                    black_box(round_trip(&mut c, &mut s, text, &mut wire, &mut scratch))
+                })
+            });
+        }
     }
     group.finish();
 }

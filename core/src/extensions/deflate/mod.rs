@@ -64,7 +64,9 @@ pub mod storage;
 #[cfg(test)]
 mod test_rng;
 
-pub use compress::{Compressed, Compressor, Compressor12, Compressor15, Compressor9};
+pub use compress::{
+    Compressed, CompressionLevel, Compressor, Compressor12, Compressor15, Compressor9,
+};
 pub use inflate::{InflateError, Inflated, Inflater, Inflater12, Inflater15, Inflater9};
 pub use params::{
     accept_offer, validate_response, write_offer, Agreed, DeflateConfig, DeflateParams, Directions,

@@ -67,6 +67,7 @@
 
 use alloc::boxed::Box;
 
+use super::compress::CompressionLevel;
 use super::params::{Agreed, Directions};
 use super::state::{Deflate, WindowTooSmall};
 use super::storage::Storage;
@@ -120,6 +121,9 @@ pub struct Pooled<D, P> {
     role: Role,
     key: Directions,
     state: Option<Box<D>>,
+    /// Set on every state taken, since a pooled state may come from a
+    /// connection that chose another.
+    level: CompressionLevel,
     inflating: bool,
     compressing: bool,
 }
@@ -160,9 +164,20 @@ where
             role,
             key: agreed.directions(role),
             state: None,
+            level: CompressionLevel::Default,
             inflating: false,
             compressing: false,
         })
+    }
+
+    /// This connection, sending with `level` ([`CompressionLevel`]) from
+    /// its next message on, whichever state the pool lends it.
+    pub fn with_level(mut self, level: CompressionLevel) -> Self {
+        self.level = level;
+        if let Some(state) = self.state.as_deref_mut() {
+            state.set_level(level);
+        }
+        self
     }
 
     /// Whether this connection holds a state now (a message is in flight).
@@ -189,6 +204,9 @@ where
                 // Cannot fail: `new` checked the windows.
                 None => Deflate::new(&self.agreed, self.role).ok().map(Box::new),
             };
+            if let Some(state) = self.state.as_deref_mut() {
+                state.set_level(self.level);
+            }
         }
         self.state.as_deref_mut()
     }

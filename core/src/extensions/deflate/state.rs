@@ -1,7 +1,7 @@
 //! [`Deflate`]: the per-connection permessage-deflate state a
 //! [`crate::Connection`] holds once the extension is agreed.
 
-use super::compress::Compressor;
+use super::compress::{CompressionLevel, Compressor};
 use super::inflate::{InflateError, Inflater};
 use super::params::{Agreed, DeflateConfig};
 #[cfg(feature = "alloc")]
@@ -181,6 +181,21 @@ impl<const IW: usize, const CB: usize, const CH: usize, S: Storage> Deflate<IW, 
         self.compressor
             .configure(dirs.compress_window_bits, dirs.compress_no_context_takeover);
         Ok(())
+    }
+
+    /// This state, sending with `level` ([`CompressionLevel`]): a choice
+    /// of this endpoint alone, not negotiated, so it fits any agreement.
+    #[inline(always)]
+    pub fn with_level(mut self, level: CompressionLevel) -> Self {
+        self.compressor.set_level(level);
+        self
+    }
+
+    /// Sets the compression level in place (between messages), e.g. on a
+    /// state built by [`Deflate::new_const`]; [`Deflate::configure`]
+    /// keeps it.
+    pub fn set_level(&mut self, level: CompressionLevel) {
+        self.compressor.set_level(level);
     }
 
     /// Bytes this state occupies: its own size, plus its allocations with
