@@ -140,6 +140,7 @@ pub fn open_for_fuzzing<S: Read + Write>(
         deflate: None,
         budget: None,
         shared: None,
+        level: crate::CompressionLevel::Default,
     };
     let rng = crate::rng::StdRng::from_seed([7; 32]);
     let driver = Driver::new(role, config, rng, done)?;

@@ -24,7 +24,8 @@ use crate::rng::StdRng;
 use crate::SharedDeflate;
 use std::ops::ControlFlow;
 use wsproto::extensions::deflate::{
-    Agreed, Deflate, Heap, HeapDeflate12, HeapDeflate15, HeapDeflate9, Pooled, WindowTooSmall,
+    Agreed, CompressionLevel, Deflate, Heap, HeapDeflate12, HeapDeflate15, HeapDeflate9, Pooled,
+    WindowTooSmall,
 };
 use wsproto::{Config, Connection, Instant, MessageKind, Role, State};
 
@@ -54,9 +55,11 @@ pub(crate) enum AnyConn {
 fn boxed<const IW: usize, const CB: usize, const CH: usize>(
     conn: Connection<StdRng>,
     agreed: &Agreed,
+    level: CompressionLevel,
 ) -> Result<Box<Connection<StdRng, Deflate<IW, CB, CH, Heap>>>, WindowTooSmall> {
     let role = conn.role();
-    Ok(Box::new(conn.with_extension(Deflate::new(agreed, role)?)))
+    let ext = Deflate::new(agreed, role)?.with_level(level);
+    Ok(Box::new(conn.with_extension(ext)))
 }
 
 /// Runs `$body` with `$c` bound to the connection, whatever its extension.
@@ -76,13 +79,14 @@ impl AnyConn {
     /// An open connection for `role`; with `deflate`, compressing as agreed,
     /// in the smallest state that holds both agreed windows, or with
     /// `shared` (and no context takeover agreed both ways) in states
-    /// borrowed from that pool.
+    /// borrowed from that pool; our compressor works at `level`.
     pub fn new(
         role: Role,
         config: Config,
         rng: StdRng,
         deflate: Option<&Agreed>,
         shared: Option<&SharedDeflate>,
+        level: CompressionLevel,
     ) -> Result<Self, WindowTooSmall> {
         let conn = Connection::with_rng(role, config, rng);
         let Some(agreed) = deflate else {
@@ -91,15 +95,16 @@ impl AnyConn {
         if let Some(pool) = shared {
             // Refused only with context takeover: then a state of its own.
             if let Ok(ext) = Pooled::new(agreed, role, pool.clone()) {
+                let ext = ext.with_level(level);
                 return Ok(AnyConn::Shared(Box::new(conn.with_extension(ext))));
             }
         }
         let dirs = agreed.directions(role);
         Ok(
             match dirs.inflate_window_bits.max(dirs.compress_window_bits) {
-                ..=9 => AnyConn::Deflate9(boxed(conn, agreed)?),
-                10..=12 => AnyConn::Deflate12(boxed(conn, agreed)?),
-                _ => AnyConn::Deflate15(boxed(conn, agreed)?),
+                ..=9 => AnyConn::Deflate9(boxed(conn, agreed, level)?),
+                10..=12 => AnyConn::Deflate12(boxed(conn, agreed, level)?),
+                _ => AnyConn::Deflate15(boxed(conn, agreed, level)?),
             },
         )
     }
@@ -238,6 +243,7 @@ mod tests {
             StdRng::from_seed([1; 32]),
             deflate,
             None,
+            CompressionLevel::Default,
         )
         .unwrap()
     }
@@ -277,6 +283,7 @@ mod tests {
                 rng,
                 Some(agreed),
                 Some(&pool),
+                CompressionLevel::Default,
             )
             .unwrap()
         };
@@ -288,5 +295,72 @@ mod tests {
         assert!(c.extension().memory() <= 128, "{}", c.extension().memory());
         // With takeover the state cannot be shared: one of its own.
         assert!(matches!(build(&agreed(15, 15)), AnyConn::Deflate15(_)));
+    }
+
+    #[test]
+    fn the_level_reaches_the_compressor_per_connection_and_pooled() {
+        // Chat-like JSON: the two levels parse it differently, so their
+        // frames differ, and the peer inflates both to the same text.
+        let mut text = String::new();
+        for i in 0..120 {
+            text.push_str(&format!(
+                "{{\"type\":\"message\",\"user\":\"user{}\",\"text\":\"hello number {}\"}},",
+                i % 7,
+                i * 37 % 101
+            ));
+        }
+        let pool = SharedDeflate::new(2);
+        let nct = DeflateConfig {
+            server_no_context_takeover: true,
+            client_no_context_takeover: true,
+            ..DeflateConfig::default()
+        };
+        let mut offer = [0u8; 128];
+        let n = write_offer(&nct, &mut offer).unwrap();
+        let forced = accept_offer(std::str::from_utf8(&offer[..n]).unwrap(), &nct).unwrap();
+        for (agreement, shared) in [(agreed(15, 15), None), (forced, Some(&pool))] {
+            let mut frames = Vec::new();
+            for level in [CompressionLevel::Default, CompressionLevel::Fast] {
+                let rng = StdRng::from_seed([1; 32]);
+                let mut server = AnyConn::new(
+                    Role::Server,
+                    Config::default(),
+                    rng,
+                    Some(&agreement),
+                    shared,
+                    level,
+                )
+                .unwrap();
+                let mut wire = vec![0u8; server.send_buffer_len(text.len())];
+                let n = server.send_text(&text, &mut wire).unwrap();
+                wire.truncate(n);
+                assert!(n < text.len() / 4, "{level:?}: {n} bytes");
+                frames.push(wire);
+            }
+            assert_ne!(frames[0], frames[1], "the same frame at both levels");
+            for wire in &mut frames {
+                let mut client = AnyConn::new(
+                    Role::Client,
+                    Config::default(),
+                    StdRng::from_seed([2; 32]),
+                    Some(&agreement),
+                    None,
+                    CompressionLevel::Default,
+                )
+                .unwrap();
+                let mut scratch = vec![0u8; 64 << 10];
+                let mut got = String::new();
+                let used = client
+                    .receive_each(wire, &mut scratch, |event, _| {
+                        if let wsproto::Event::Text { data, .. } = event {
+                            got.push_str(data);
+                        }
+                        ControlFlow::Continue(())
+                    })
+                    .unwrap();
+                assert_eq!(used, wire.len());
+                assert_eq!(got, text);
+            }
+        }
     }
 }

@@ -270,9 +270,10 @@ impl Driver {
             deflate,
             budget,
             shared,
+            level,
             ..
         } = done;
-        let conn = AnyConn::new(role, config, rng, deflate.as_ref(), shared.as_ref())
+        let conn = AnyConn::new(role, config, rng, deflate.as_ref(), shared.as_ref(), level)
             .map_err(|_| Error::Handshake(HandshakeError::InvalidExtension))?;
         let extensions = deflate.map(|agreed| {
             let mut value = [0u8; wsproto::extensions::deflate::params::MAX_VALUE_LEN];

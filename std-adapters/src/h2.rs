@@ -309,6 +309,7 @@ impl Http2Connection {
             deflate,
             budget: options.memory_budget.clone(),
             shared: None,
+            level: options.deflate_level,
         };
         let driver = Driver::new(Role::Client, options.config, new_rng()?, done)?;
         Ok(WebSocket::from_driver(TokioIo::new(upgraded), driver))

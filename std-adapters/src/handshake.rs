@@ -5,7 +5,7 @@
 use crate::rng::StdRng;
 use crate::url::Url;
 use crate::{ClientOptions, Error, MemoryBudget, ServerOptions};
-use wsproto::extensions::deflate::{Agreed, DeflateConfig};
+use wsproto::extensions::deflate::{Agreed, CompressionLevel, DeflateConfig};
 use wsproto::handshake::{Accept, ClientHandshake, ClientRequest, ServerHandshake};
 use wsproto::httparse::{Header, EMPTY_HEADER};
 use wsproto::{Config, HandshakeError, Instant, Misuse};
@@ -32,6 +32,8 @@ pub(crate) struct Done {
     /// (server) The pool deflate states are borrowed from, in the shared
     /// mode.
     pub shared: Option<crate::SharedDeflate>,
+    /// How hard our compressor works (with deflate agreed).
+    pub level: CompressionLevel,
 }
 
 /// A failed handshake: the core's HTTP answer (empty for clients) and why.
@@ -86,6 +88,7 @@ pub(crate) struct ServerHs {
     deflate: Option<DeflateConfig>,
     budget: Option<MemoryBudget>,
     shared: Option<crate::SharedDeflate>,
+    level: CompressionLevel,
 }
 
 impl ServerHs {
@@ -97,6 +100,7 @@ impl ServerHs {
             deflate: options.negotiated_deflate(),
             budget: options.memory_budget.clone(),
             shared: options.deflate_memory.pool().cloned(),
+            level: options.deflate_level,
         }
     }
 
@@ -146,6 +150,7 @@ impl ServerHs {
                     deflate,
                     budget: self.budget.clone(),
                     shared: self.shared.clone(),
+                    level: self.level,
                 }))
             }
             Ok(None) => {
@@ -169,6 +174,7 @@ pub(crate) struct ClientHs {
     origin: Option<String>,
     protocols: Vec<String>,
     budget: Option<MemoryBudget>,
+    level: CompressionLevel,
     /// The request to write.
     pub request: Vec<u8>,
 }
@@ -250,6 +256,7 @@ impl ClientHs {
             origin: options.origin.clone(),
             protocols: options.protocols.clone(),
             budget: options.memory_budget.clone(),
+            level: options.deflate_level,
             request,
         })
     }
@@ -295,6 +302,7 @@ impl ClientHs {
                 deflate,
                 budget: self.budget.clone(),
                 shared: None,
+                level: self.level,
             })),
             None => {
                 self.hs.handle_timeout(now)?;

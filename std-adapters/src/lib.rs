@@ -113,7 +113,7 @@ pub use error::Error;
 /// permessage-deflate settings for [`ClientOptions::deflate`] and
 /// [`ServerOptions::deflate`].
 #[cfg(feature = "std")]
-pub use wsproto::extensions::deflate::{Agreed, DeflateConfig};
+pub use wsproto::extensions::deflate::{Agreed, CompressionLevel, DeflateConfig};
 
 /// An owned, whole message.
 #[cfg(feature = "std")]
@@ -179,6 +179,11 @@ pub struct ClientOptions {
     /// default: only `config.limits` bound this connection). A client with
     /// many connections to untrusted servers can cap them all together.
     pub memory_budget: Option<MemoryBudget>,
+    /// How hard this end works to make its permessage-deflate messages
+    /// small: [`CompressionLevel::Default`] or the cheaper
+    /// [`CompressionLevel::Fast`]. Not negotiated (each end chooses its
+    /// own); ignored without deflate.
+    pub deflate_level: CompressionLevel,
     /// Open the WebSocket as a stream of an HTTP/2 connection (RFC 8441's
     /// extended CONNECT) instead of an HTTP/1.1 upgrade: `ws://` over h2c,
     /// `wss://` over TLS with ALPN `h2`. Used by `tokio::connect_with`
@@ -233,6 +238,7 @@ impl Default for ClientOptions {
             origin: None,
             deflate: Some(DeflateConfig::default()),
             memory_budget: None,
+            deflate_level: CompressionLevel::Default,
             http2: false,
         }
     }
@@ -296,6 +302,21 @@ pub struct ServerOptions {
     /// both ways, states borrowed from a pool only while a message is in
     /// flight). The memory of each mode is in [`deflate_memory`].
     pub deflate_memory: DeflateMemory,
+    /// How hard the server works to make the messages it sends small:
+    /// [`CompressionLevel::Default`] (about 1.09× zlib level 6's size on
+    /// chat-like JSON) or [`CompressionLevel::Fast`] (about two thirds of
+    /// the compression work for about 1.4× level 6's size there). Not
+    /// negotiated; ignored without deflate.
+    ///
+    /// ```
+    /// use wsproto_adapters::{CompressionLevel, ServerOptions};
+    /// let options = ServerOptions {
+    ///     deflate_level: CompressionLevel::Fast,
+    ///     ..ServerOptions::default()
+    /// };
+    /// assert_eq!(options.deflate_level, CompressionLevel::Fast);
+    /// ```
+    pub deflate_level: CompressionLevel,
     /// The memory all connections accepted with these options share
     /// (`None`, the default: only `config.limits` apply, per connection).
     /// Clones of the options share the same budget.
@@ -320,6 +341,7 @@ impl Default for ServerOptions {
             protocols: Vec::new(),
             deflate: Some(DeflateConfig::default()),
             deflate_memory: DeflateMemory::PerConnection,
+            deflate_level: CompressionLevel::Default,
             memory_budget: None,
         }
     }

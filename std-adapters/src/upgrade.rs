@@ -64,6 +64,7 @@ pub struct Upgrade {
     config: Config,
     budget: Option<crate::MemoryBudget>,
     shared: Option<crate::SharedDeflate>,
+    level: crate::CompressionLevel,
 }
 
 /// A request that is not a valid WebSocket handshake: answer it with
@@ -206,6 +207,7 @@ pub fn accept_parts(
         config: options.config,
         budget: options.memory_budget.clone(),
         shared: options.deflate_memory.pool().cloned(),
+        level: options.deflate_level,
     })
 }
 
@@ -258,6 +260,7 @@ impl Upgrade {
             deflate: self.deflate,
             budget: self.budget,
             shared: self.shared,
+            level: self.level,
         };
         let driver = Driver::new(Role::Server, self.config, new_rng()?, done)?;
         Ok(WebSocket::from_driver(stream, driver))
@@ -341,6 +344,7 @@ where
         deflate,
         budget,
         shared: None,
+        level: crate::CompressionLevel::Default,
     };
     let driver = Driver::new(role, config, new_rng()?, done)?;
     Ok(WebSocket::from_driver(stream, driver))

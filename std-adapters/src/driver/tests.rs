@@ -25,6 +25,7 @@ fn driver_with(
         deflate: None,
         budget,
         shared: None,
+        level: wsproto::extensions::deflate::CompressionLevel::Default,
     };
     Driver::new(role, config, StdRng::from_seed([7; 32]), done).unwrap()
 }
