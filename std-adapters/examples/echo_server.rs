@@ -1,7 +1,7 @@
 //! Echo server: text back as text, binary back as binary.
 //!
 //! ```text
-//! cargo run --release -p wsproto-adapters --example echo_server -- 127.0.0.1:9001 [--tokio] [--no-deflate] [--tls CERT KEY] [--memory-budget BYTES] [--min-progress BYTES/SECONDS|off] [--deflate-memory 15|12|9|shared]
+//! cargo run --release -p wsproto-adapters --example echo_server -- 127.0.0.1:9001 [--tokio] [--no-deflate] [--tls CERT KEY] [--memory-budget BYTES] [--min-progress BYTES/SECONDS|off] [--deflate-memory 15|12|9|shared] [--deflate-level default|fast]
 //! ```
 //! Blocking by default, one thread per connection; `--tokio` runs the same on
 //! the tokio adapter. `--tls CERT KEY` serves `wss://` with the PEM
@@ -15,14 +15,15 @@
 //! memory of compressed connections: `15` (the default), `12` or `9` caps
 //! the windows of a state each connection owns; `shared` answers with no
 //! context takeover both ways and lends states from one pool only while a
-//! message is in flight. Logs one line per connection event to stderr,
+//! message is in flight. `--deflate-level fast` compresses what the server
+//! sends with the cheaper greedy parse (`CompressionLevel::Fast`). Logs one line per connection event to stderr,
 //! the `accepted` line naming the negotiated extension.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use wsproto_adapters::wsproto::{Duration, MinProgress};
 use wsproto_adapters::{
-    blocking, tls, tokio as wstokio, CloseFrame, DeflateMemory, Error, MemoryBudget, Message,
-    ServerOptions,
+    blocking, tls, tokio as wstokio, CloseFrame, CompressionLevel, DeflateMemory, Error,
+    MemoryBudget, Message, ServerOptions,
 };
 
 /// `--memory-budget BYTES`, shared by every connection.
@@ -31,6 +32,8 @@ static BUDGET: std::sync::OnceLock<MemoryBudget> = std::sync::OnceLock::new();
 static MIN_PROGRESS: std::sync::OnceLock<Option<MinProgress>> = std::sync::OnceLock::new();
 /// `--deflate-memory`: the window cap, or `None` for the shared pool.
 static DEFLATE_MEMORY: std::sync::OnceLock<Option<u8>> = std::sync::OnceLock::new();
+/// `--deflate-level`, when given.
+static DEFLATE_LEVEL: std::sync::OnceLock<CompressionLevel> = std::sync::OnceLock::new();
 /// The pool of `--deflate-memory shared`, one for the whole server.
 static SHARED: std::sync::OnceLock<DeflateMemory> = std::sync::OnceLock::new();
 
@@ -58,11 +61,14 @@ fn options(deflate: bool) -> ServerOptions {
     if let Some(rule) = MIN_PROGRESS.get() {
         options.config.min_progress = *rule;
     }
+    if let Some(level) = DEFLATE_LEVEL.get() {
+        options.deflate_level = *level;
+    }
     options
 }
 
 const USAGE: &str =
-    "usage: echo_server [ADDRESS] [--tokio] [--no-deflate] [--tls CERT KEY] [--memory-budget BYTES] [--min-progress BYTES/SECONDS|off]
+    "usage: echo_server [ADDRESS] [--tokio] [--no-deflate] [--tls CERT KEY] [--memory-budget BYTES] [--min-progress BYTES/SECONDS|off] [--deflate-memory 15|12|9|shared] [--deflate-level default|fast]
   ADDRESS         where to listen (default 127.0.0.1:9001; port 0 picks a free one)
   --tokio         run on the tokio driver instead of a thread per connection
   --no-deflate    decline permessage-deflate offers
@@ -74,7 +80,9 @@ const USAGE: &str =
                   or the connection is closed with 1008; `off` switches the check off
   --deflate-memory 15|12|9|shared
                   per-connection deflate windows of 2^N bytes (default 15), or `shared`:
-                  no context takeover, states lent from one pool while a message is in flight";
+                  no context takeover, states lent from one pool while a message is in flight
+  --deflate-level default|fast
+                  how hard the server compresses: `fast` is the cheaper greedy parse";
 
 /// The command line.
 struct Args {
@@ -89,6 +97,8 @@ struct Args {
     min_progress: Option<Option<MinProgress>>,
     /// `--deflate-memory`: `Some(None)` for `shared`.
     deflate_memory: Option<Option<u8>>,
+    /// `--deflate-level`.
+    deflate_level: Option<CompressionLevel>,
 }
 
 fn parse_args(args: Vec<String>) -> Result<Args, String> {
@@ -100,6 +110,7 @@ fn parse_args(args: Vec<String>) -> Result<Args, String> {
         memory_budget: None,
         min_progress: None,
         deflate_memory: None,
+        deflate_level: None,
     };
     let mut addr = None;
     let mut args = args.into_iter();
@@ -131,6 +142,11 @@ fn parse_args(args: Vec<String>) -> Result<Args, String> {
                     parsed.deflate_memory = n.parse().ok().map(Some);
                 }
                 _ => return Err("--deflate-memory takes 15, 12, 9 or shared".to_owned()),
+            },
+            "--deflate-level" => match args.next().as_deref() {
+                Some("default") => parsed.deflate_level = Some(CompressionLevel::Default),
+                Some("fast") => parsed.deflate_level = Some(CompressionLevel::Fast),
+                _ => return Err("--deflate-level takes default or fast".to_owned()),
             },
             a if a.starts_with('-') => return Err(format!("unknown option {a}")),
             _ if addr.is_some() => return Err(format!("unexpected argument {arg}")),
@@ -173,6 +189,7 @@ fn main() {
         memory_budget,
         min_progress,
         deflate_memory,
+        deflate_level,
     } = match parse_args(args) {
         Ok(args) => args,
         Err(e) => {
@@ -188,6 +205,9 @@ fn main() {
     }
     if let Some(mode) = deflate_memory {
         let _ = DEFLATE_MEMORY.set(mode);
+    }
+    if let Some(level) = deflate_level {
+        let _ = DEFLATE_LEVEL.set(level);
     }
     let tls = match tls.map(|(cert, key)| tls::Acceptor::from_pem_files(cert, key)) {
         None => None,
@@ -344,10 +364,7 @@ fn run_tokio(addr: &str, deflate: bool, tls: Option<tls::Acceptor>) -> std::io::
                 // without a name of its own: a named local would keep a
                 // second WebSocket's room in the task across every later
                 // await (about 1.3 KiB per connection), moved out or not.
-                let mut ws = match {
-                    let options = options(deflate);
-                    Box::pin(accept_tokio(stream, &options, tls)).await
-                } {
+                let mut ws = match Box::pin(accept_tokio(stream, &options(deflate), tls)).await {
                     Ok(ws) => ws,
                     Err(e) => return log_rejected(Some(peer), &e),
                 };
