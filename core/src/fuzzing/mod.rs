@@ -10,7 +10,7 @@
 //! apply here.
 //!
 //! One file per target family: `decoder.rs`, `server.rs` (handshake),
-//! `client.rs` (handshake), `pair.rs` (connection), `deflate.rs`.
+//! `client.rs` (handshake), `pair.rs` (connection), `deflate.rs`, `inflate.rs`, `compress.rs`.
 //!
 //! * [`frame_decoder`] — arbitrary bytes into a server and a client
 //!   [`Connection`], in arbitrary chunks, compared with the whole-buffer feed.
@@ -21,6 +21,9 @@
 //! * `deflate_inflate` (feature `deflate`) — arbitrary compressed payloads
 //!   (or whole frames) into a client with permessage-deflate, in arbitrary
 //!   chunks and scratch sizes, compared with the whole-buffer feed.
+//! * `compress_roundtrip` (feature `deflate`) — messages through the
+//!   compressor at either level in chosen steps: the same bytes as compressed
+//!   whole, within the size bound, inflated back by a reference decoder.
 //! * `inflate_differential` (feature `deflate`) — arbitrary bytes as a raw
 //!   DEFLATE message into the [`Inflater`](crate::extensions::deflate::Inflater),
 //!   compared with a reference decoder passed in by the fuzz target.
@@ -77,6 +80,8 @@ impl RngCore for FuzzRng {
 }
 
 mod client;
+#[cfg(feature = "deflate")]
+mod compress;
 mod decoder;
 #[cfg(feature = "deflate")]
 mod deflate;
@@ -86,6 +91,8 @@ mod pair;
 mod server;
 
 pub use client::{client_handshake, ClientOutcome};
+#[cfg(feature = "deflate")]
+pub use compress::{compress_roundtrip, Reference, MAX_COMPRESS_INPUT};
 pub use decoder::frame_decoder;
 #[cfg(feature = "deflate")]
 pub use deflate::deflate_inflate;
