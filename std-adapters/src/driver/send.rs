@@ -191,8 +191,13 @@ impl Driver {
             return Ok(());
         };
         // The payload moves up behind the header, within the capacity
-        // reserved above.
-        frame.resize(len + header_len, 0);
+        // reserved above. The usual short header's room is a fixed-size
+        // append, inlined, rather than a call to fill two bytes.
+        if header_len == 2 {
+            frame.extend_from_slice(&[0; 2]);
+        } else {
+            frame.resize(len + header_len, 0);
+        }
         frame.copy_within(..len, header_len);
         if let (Some(to), Some(from)) = (frame.get_mut(..header_len), header.get(..header_len)) {
             to.copy_from_slice(from);
