@@ -191,16 +191,21 @@ impl Driver {
             return Ok(());
         };
         // The payload moves up behind the header, within the capacity
-        // reserved above. The usual short header's room is a fixed-size
-        // append, inlined, rather than a call to fill two bytes.
-        if header_len == 2 {
-            frame.extend_from_slice(&[0; 2]);
+        // reserved above. The usual short header is two fixed-size copies,
+        // inlined, rather than calls to fill and copy two bytes.
+        if let (2, Some(&short)) = (header_len, header.first_chunk::<2>()) {
+            frame.extend_from_slice(&short);
+            frame.copy_within(..len, 2);
+            if let Some(to) = frame.first_chunk_mut::<2>() {
+                *to = short;
+            }
         } else {
             frame.resize(len + header_len, 0);
-        }
-        frame.copy_within(..len, header_len);
-        if let (Some(to), Some(from)) = (frame.get_mut(..header_len), header.get(..header_len)) {
-            to.copy_from_slice(from);
+            frame.copy_within(..len, header_len);
+            if let (Some(to), Some(from)) = (frame.get_mut(..header_len), header.get(..header_len))
+            {
+                to.copy_from_slice(from);
+            }
         }
         self.tx.adopt(frame, charge, &mut self.account);
         Ok(())
