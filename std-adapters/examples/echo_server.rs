@@ -343,7 +343,9 @@ fn run_tokio(addr: &str, deflate: bool, tls: Option<tls::Acceptor>) -> std::io::
                 // connection's task for its whole life. Its result is matched
                 // without a name of its own: a named local would keep a
                 // second WebSocket's room in the task across every later
-                // await (about 1.3 KiB per connection), moved out or not.
+                // await (about 1.3 KiB per connection), moved out or not:
+                // so the block stays in the scrutinee.
+                #[allow(clippy::blocks_in_conditions)]
                 let mut ws = match {
                     let options = options(deflate);
                     Box::pin(accept_tokio(stream, &options, tls)).await
