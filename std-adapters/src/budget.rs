@@ -287,6 +287,7 @@ impl Account {
 
     /// Charges `bytes` more: within this connection's grace always, past it
     /// only if the budget has them left.
+    #[inline]
     pub fn grow(&mut self, bytes: usize) -> Result<(), BudgetExceeded> {
         if bytes == 0 {
             return Ok(());
@@ -307,6 +308,7 @@ impl Account {
     /// Charges `bytes` more whatever the budget has left: for what must be
     /// allocated anyway (a control frame) or already was (an allocator that
     /// gave more than asked).
+    #[inline]
     pub fn force(&mut self, bytes: usize) {
         if let Some(budget) = &self.budget {
             budget.force_reserve(bytes);
@@ -315,6 +317,7 @@ impl Account {
     }
 
     /// Gives back `bytes` of what this connection holds.
+    #[inline]
     pub fn shrink(&mut self, bytes: usize) {
         let bytes = bytes.min(self.held);
         self.held -= bytes;

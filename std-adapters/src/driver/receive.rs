@@ -39,7 +39,10 @@ impl Driver {
     /// one small message at a time allocates no window at all. The control
     /// frames the core answered are collected as [`Driver::take_buffered`]
     /// does. A read that filled it goes through the window, which grows.
+    /// Inline: its one caller is the tokio driver's read of an idle
+    /// connection, which every small message of a busy one passes too.
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    #[inline]
     pub fn on_read_shared(&mut self, bytes: &mut [u8], shared_len: usize) {
         let direct = self.rx.capacity() == 0
             && bytes.len() < shared_len

@@ -191,11 +191,21 @@ impl Driver {
             return Ok(());
         };
         // The payload moves up behind the header, within the capacity
-        // reserved above.
-        frame.resize(len + header_len, 0);
-        frame.copy_within(..len, header_len);
-        if let (Some(to), Some(from)) = (frame.get_mut(..header_len), header.get(..header_len)) {
-            to.copy_from_slice(from);
+        // reserved above. The usual short header is two fixed-size copies,
+        // inlined, rather than calls to fill and copy two bytes.
+        if let (2, Some(&short)) = (header_len, header.first_chunk::<2>()) {
+            frame.extend_from_slice(&short);
+            frame.copy_within(..len, 2);
+            if let Some(to) = frame.first_chunk_mut::<2>() {
+                *to = short;
+            }
+        } else {
+            frame.resize(len + header_len, 0);
+            frame.copy_within(..len, header_len);
+            if let (Some(to), Some(from)) = (frame.get_mut(..header_len), header.get(..header_len))
+            {
+                to.copy_from_slice(from);
+            }
         }
         self.tx.adopt(frame, charge, &mut self.account);
         Ok(())

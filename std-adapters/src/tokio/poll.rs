@@ -71,6 +71,17 @@ impl Timer {
         self.poll_until_slow(waker, at)
     }
 
+    /// [`Timer::poll_until`] for a caller that has just seen the sleep
+    /// armed no later than `at` and not fired ([`Io::parked`]): if it fires
+    /// since, it wakes the task again, so only the waker is left to check.
+    #[inline]
+    fn poll_armed(&mut self, waker: &Waker, at: wsproto::Instant) -> Poll<()> {
+        if self.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            return Poll::Pending;
+        }
+        self.poll_until_slow(waker, at)
+    }
+
     /// [`Timer::poll_until`] once the sleep must be armed or polled.
     #[inline(never)]
     fn poll_until_slow(&mut self, waker: &Waker, at: wsproto::Instant) -> Poll<()> {
@@ -295,12 +306,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
     /// A connection that gave its window back while idle
     /// ([`Driver::release_idle_window`]) reads into this thread's shared
     /// buffer instead, and only what arrived is handed to the driver: a
-    /// connection waiting for input holds no receive window.
+    /// connection waiting for input holds no receive window. With `armed`,
+    /// the caller has just seen the timer armed no later than `until` and
+    /// not fired ([`Io::parked`]).
     fn poll_fill(
         &mut self,
         cx: &mut Context<'_>,
         timer: &mut Timer,
         until: Option<wsproto::Instant>,
+        armed: bool,
     ) -> Poll<Result<(), Error>> {
         let shared = if self.driver.release_idle_window() {
             self.poll_read_shared(cx)
@@ -316,6 +330,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
             Poll::Ready(Err(e)) if e.kind() == ErrorKind::Interrupted => Poll::Ready(Ok(())),
             Poll::Ready(Err(e)) => Poll::Ready(self.driver.on_read_error(e)),
             Poll::Pending => match until {
+                Some(until) if armed => timer.poll_armed(cx.waker(), until).map(Ok),
                 Some(until) => timer.poll_until(cx.waker(), until).map(Ok),
                 None => Poll::Pending,
             },
@@ -382,7 +397,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
                 // Woken for input after a step that asked to read: nothing
                 // to write and nothing due, so read before stepping again.
                 let cx = &mut Context::from_waker(waker);
-                std::task::ready!(self.poll_fill(cx, timer, until))?;
+                std::task::ready!(self.poll_fill(cx, timer, until, true))?;
                 if let Some(message) = self.driver.take_data_message() {
                     // The usual read of a busy connection: one message.
                     return Poll::Ready(Ok(message));
@@ -403,7 +418,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
                 StepAt::Continue => {}
                 StepAt::Read(until) => {
                     let cx = &mut Context::from_waker(waker);
-                    std::task::ready!(self.poll_fill(cx, timer, until))?
+                    std::task::ready!(self.poll_fill(cx, timer, until, false))?
                 }
             }
         }
@@ -482,7 +497,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
                     }
                 }
                 StepAt::Continue => {}
-                StepAt::Read(until) => std::task::ready!(self.poll_fill(cx, timer, until))?,
+                StepAt::Read(until) => std::task::ready!(self.poll_fill(cx, timer, until, false))?,
             }
         }
     }
@@ -553,6 +568,25 @@ mod tests {
         assert_eq!(timer.quiet_before(), Some(later));
         // A deadline already past is ready at once.
         assert!(timer.poll_until(&waker, now).is_ready());
+        assert_eq!(timer.quiet_before(), None);
+    }
+
+    #[tokio::test]
+    async fn a_read_parked_on_the_armed_sleep_checks_only_whose_waker_it_holds() {
+        let first = Arc::new(Count(AtomicUsize::new(0)));
+        let second = Arc::new(Count(AtomicUsize::new(0)));
+        let (w1, w2) = (Waker::from(first.clone()), Waker::from(second.clone()));
+        let mut timer = Timer::default();
+        let soon = clock::now() + wsproto::Duration::from_millis(20);
+        assert!(timer.poll_until(&w1, soon).is_pending());
+        assert!(timer.poll_armed(&w1, soon).is_pending());
+        assert_eq!(timer.quiet_before(), Some(soon));
+        // Another task's waker: the sleep is polled with it, so that task
+        // is the one woken when it fires.
+        assert!(timer.poll_armed(&w2, soon).is_pending());
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert_eq!(second.0.load(Ordering::SeqCst), 1);
+        assert_eq!(first.0.load(Ordering::SeqCst), 0);
         assert_eq!(timer.quiet_before(), None);
     }
 }

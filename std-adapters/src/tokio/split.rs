@@ -101,6 +101,8 @@ fn store(slot: &mut Option<Waker>, waker: &Waker) {
 }
 
 /// A read result as a stream item: the end of the connection ends the stream.
+/// Inline: every message read through `Stream` passes here.
+#[inline]
 pub(super) fn end_on_close(result: Result<Message, Error>) -> Option<Result<Message, Error>> {
     match result {
         Err(Error::ConnectionClosed) => None,
