@@ -660,14 +660,7 @@ impl Driver {
         // The connection is over (failed, timed out, or the handshake done)
         // and the core has no timer left, but its last frames still wait:
         // they get `close_timeout` from now, not forever.
-        let until = match self.closing_until {
-            Some(ClosingUntil::Flush(until)) => until,
-            _ => {
-                let until = now + self.conn.config().close_timeout;
-                self.closing_until = Some(ClosingUntil::Flush(until));
-                until
-            }
-        };
+        let until = self.closing_deadline(now, false);
         if now >= until {
             return Err(self.give_up(None));
         }
@@ -935,18 +928,30 @@ impl Driver {
         quiet.then_some(until)
     }
 
+    /// The driver's own deadline for writing the last frames (`linger`
+    /// false) or for the lingering close, `close_timeout` from the first
+    /// time it is asked for in that phase.
+    fn closing_deadline(&mut self, now: Instant, linger: bool) -> Instant {
+        match self.closing_until {
+            Some(ClosingUntil::Flush(until)) if !linger => until,
+            Some(ClosingUntil::Linger(until)) if linger => until,
+            _ => {
+                let until = now + self.conn.config().close_timeout;
+                self.closing_until = Some(if linger {
+                    ClosingUntil::Linger(until)
+                } else {
+                    ClosingUntil::Flush(until)
+                });
+                until
+            }
+        }
+    }
+
     /// One round of the lingering close: read and discard until end of file
     /// or the deadline, then release the held failure.
     fn drain(&mut self, now: &mut Now) -> StepAt {
         let now = now.get();
-        let until = match self.closing_until {
-            Some(ClosingUntil::Linger(until)) => until,
-            _ => {
-                let until = now + self.conn.config().close_timeout;
-                self.closing_until = Some(ClosingUntil::Linger(until));
-                until
-            }
-        };
+        let until = self.closing_deadline(now, true);
         if now >= until {
             // The peer kept the connection open (or kept sending) too long.
             self.finished = true;
