@@ -153,9 +153,12 @@ impl Now {
 }
 
 /// A deadline of the driver's own at the end of a connection, fixed when
-/// its phase starts (both are `Config::close_timeout` long).
+/// its phase starts (each is `Config::close_timeout` long).
 #[derive(Clone, Copy)]
 enum ClosingUntil {
+    /// The close handshake we started must end by then: a later phase
+    /// (writing the last frames, lingering after a failure) ends no later.
+    Handshake(Instant),
     /// Writing the last frames once the core has no timer left.
     Flush(Instant),
     /// The lingering close after the write side was shut.
@@ -640,6 +643,12 @@ impl Driver {
         if self.finished {
             return Ok(None);
         }
+        if self.closing_until.is_none() && self.conn.state() != State::Open {
+            // A close handshake under way (ours, the peer's or a timer's)
+            // while writes wait: the phases after it end no later than it.
+            let end = now + self.conn.config().close_timeout;
+            self.closing_until = Some(ClosingUntil::Handshake(end));
+        }
         let next = match self.run_timers(&mut Self::now_at(now)) {
             // Output the core gives may move its timers (our Close arms one).
             Ok(next) => next.filter(|_| !self.core_output),
@@ -930,13 +939,19 @@ impl Driver {
 
     /// The driver's own deadline for writing the last frames (`linger`
     /// false) or for the lingering close, `close_timeout` from the first
-    /// time it is asked for in that phase.
+    /// time it is asked for in that phase, and no later than the end of a
+    /// close handshake we started ([`Driver::close`]).
     fn closing_deadline(&mut self, now: Instant, linger: bool) -> Instant {
         match self.closing_until {
             Some(ClosingUntil::Flush(until)) if !linger => until,
             Some(ClosingUntil::Linger(until)) if linger => until,
-            _ => {
-                let until = now + self.conn.config().close_timeout;
+            phase => {
+                let mut until = now + self.conn.config().close_timeout;
+                if let Some(ClosingUntil::Handshake(end)) = phase {
+                    // A failure during our close handshake does not give
+                    // the peer a second `close_timeout`.
+                    until = until.min(end);
+                }
                 self.closing_until = Some(if linger {
                     ClosingUntil::Linger(until)
                 } else {

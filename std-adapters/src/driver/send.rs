@@ -120,6 +120,8 @@ impl Driver {
         if self.finished || self.conn.state() != State::Open {
             return Ok(());
         }
+        let end = crate::clock::now() + self.conn.config().close_timeout;
+        self.closing_until = Some(ClosingUntil::Handshake(end));
         self.control(|c| c.close(CloseCode(code), reason))
     }
 
